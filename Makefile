@@ -1,0 +1,51 @@
+# The README's commands: `make run` and `make test`. Plain `make` builds build/hearth.
+PYTHON ?= /usr/bin/python3
+JOBS ?= $(shell nproc)
+DATA ?= data
+SERVER_NAME ?= localhost
+
+.PHONY: all build deps run test unit api interop test-build format clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+build/Makefile:
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+build: build/Makefile
+	cmake --build build -j $(JOBS) --target hearth
+
+build-test/Makefile:
+	cmake -S . -B build-test -DCMAKE_BUILD_TYPE=Debug -DHEARTH_SANITIZE=ON
+
+test-build: build-test/Makefile
+	cmake --build build-test -j $(JOBS)
+
+$(DATA)/homeserver.yaml:
+	mkdir -p $(DATA)
+	build/hearth generate-config --server-name $(SERVER_NAME) --data-dir $(abspath $(DATA)) > $@.tmp
+	mv $@.tmp $@
+
+run: deps build $(DATA)/homeserver.yaml
+	build/hearth serve --config $(DATA)/homeserver.yaml
+
+unit: test-build
+	cd build-test && ctest --output-on-failure -j $(JOBS)
+
+api: test-build
+	HEARTH_BIN=$(abspath build-test/hearth) $(PYTHON) -m pytest -q tests/api
+
+interop: test-build
+	HEARTH_BIN=$(abspath build-test/hearth) $(PYTHON) -m pytest -q tests/interop
+
+test: deps test-build
+	cd build-test && ctest --output-on-failure -j $(JOBS)
+	HEARTH_BIN=$(abspath build-test/hearth) $(PYTHON) -m pytest -q -p no:cacheprovider tests/api tests/interop
+
+format:
+	clang-format -i $$(find src tests/unit -name '*.[ch]')
+
+clean:
+	rm -rf build build-test

@@ -1,0 +1,49 @@
+#include "api/hs.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "api/uia.h"
+#include "core/config.h"
+#include "core/password.h"
+#include "core/util.h"
+#include "http/ratelimit.h"
+
+static struct ratelimit *
+rl(const struct config_ratelimit *c)
+{
+    return ratelimit_new(c->per_second, c->burst_count);
+}
+
+void
+hs_init(struct hs *hs, const struct config *cfg)
+{
+    char *pw = util_random_token(16);
+
+    hs->cfg = cfg;
+    hs->rl_message = rl(&cfg->rc_message);
+    hs->rl_registration = rl(&cfg->rc_registration);
+    hs->rl_login_address = rl(&cfg->rc_login_address);
+    hs->rl_login_account = rl(&cfg->rc_login_account);
+    hs->rl_login_failed = rl(&cfg->rc_login_failed_attempts);
+    hs->uia = uia_new();
+    hs->admin_nonces = synapse_admin_nonces_new();
+    hs->dummy_password_hash = password_hash(pw);
+    free(pw);
+}
+
+void
+hs_cleanup(struct hs *hs)
+{
+    ratelimit_free(hs->rl_message);
+    ratelimit_free(hs->rl_registration);
+    ratelimit_free(hs->rl_login_address);
+    ratelimit_free(hs->rl_login_account);
+    ratelimit_free(hs->rl_login_failed);
+    uia_free(hs->uia);
+    synapse_admin_nonces_free(hs->admin_nonces);
+    free(hs->dummy_password_hash);
+    signing_key_wipe(&hs->key);
+    memset(hs, 0, sizeof(*hs));
+}

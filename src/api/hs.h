@@ -1,0 +1,33 @@
+/* The homeserver's process-wide context, handed to every request as r->hs. */
+#ifndef HEARTH_API_HS_H
+#define HEARTH_API_HS_H
+
+#include <stdint.h>
+
+#include "core/signing_key.h"
+
+struct config;
+struct store;
+struct ratelimit;
+struct uia;
+struct nonces;
+
+struct hs {
+    const struct config *cfg;
+    struct store *store;
+    struct signing_key key;
+    struct ratelimit *rl_message;
+    struct ratelimit *rl_registration;
+    struct ratelimit *rl_login_address;
+    struct ratelimit *rl_login_account;
+    struct ratelimit *rl_login_failed;
+    struct uia *uia;
+    struct nonces *admin_nonces;
+    char *dummy_password_hash; /* verified against for unknown users, so timing says nothing */
+};
+
+/* Builds everything but the store and key, which main opens. */
+void hs_init(struct hs *hs, const struct config *cfg);
+void hs_cleanup(struct hs *hs);
+
+#endif

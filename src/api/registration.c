@@ -1,0 +1,310 @@
+/* registration.yaml: register, availability, password change, deactivation. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "api/hs.h"
+#include "api/uia.h"
+#include "api/userid.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/password.h"
+#include "core/util.h"
+#include "http/ratelimit.h"
+#include "json/json.h"
+#include "room/id.h"
+#include "store/store.h"
+
+/* Synapse refuses longer passwords too; argon2 is fine with them but nobody needs more. */
+#define MAX_PASSWORD_LEN 512
+
+static const struct uia_flow dummy_flows[] = {{{"m.login.dummy", NULL}}};
+static const struct uia_flow password_flows[] = {{{"m.login.password", NULL}}};
+
+/* Checks a desired localpart; on failure replies and returns false. */
+static bool
+username_ok_or_reply(struct req *r, const char *username, char **user_id)
+{
+    *user_id = NULL;
+    if (!id_localpart_valid(username)) {
+        reply_error(r, MERR_INVALID_USERNAME,
+                    "User ID can only contain characters a-z, 0-9, or '=_-./'");
+        return false;
+    }
+    /* Localparts starting with '_' are kept for application services (Synapse's rule). */
+    if (username[0] == '_') {
+        reply_error(r, MERR_INVALID_USERNAME, "User ID may not begin with _");
+        return false;
+    }
+    *user_id = userid_make(r->hs, username);
+    if (strlen(*user_id) > ID_MAX_LEN) {
+        free(*user_id);
+        *user_id = NULL;
+        reply_error(r, MERR_INVALID_USERNAME, "User ID may not be longer than %d characters",
+                    ID_MAX_LEN);
+        return false;
+    }
+    return true;
+}
+
+/* Replies M_USER_IN_USE if taken. */
+static bool
+user_free_or_reply(struct req *r, const char *user_id)
+{
+    struct store_user u;
+    enum store_rc rc = store_user_get(r->hs->store, user_id, &u);
+
+    store_user_clear(&u);
+    if (rc == STORE_OK) {
+        reply_error(r, MERR_USER_IN_USE, "User ID already taken.");
+        return false;
+    }
+    if (rc != STORE_NOT_FOUND) {
+        reply_internal(r, "user lookup failed");
+        return false;
+    }
+    return true;
+}
+
+/* Creates the account and, unless inhibit_login, a device and token. */
+static void
+finish_register(struct req *r, const char *user_id, const char *password, bool guest,
+                const char *device_id, const char *display_name, bool inhibit_login)
+{
+    char *hash = NULL;
+    json_t *out = NULL;
+    enum store_rc rc;
+
+    if (password) {
+        hash = password_hash(password);
+        if (!hash) {
+            reply_internal(r, "password hashing failed");
+            goto out;
+        }
+    }
+    rc = store_user_create(r->hs->store, user_id, hash, guest, false, util_now_ms());
+    if (rc == STORE_EXISTS) {
+        reply_error(r, MERR_USER_IN_USE, "User ID already taken.");
+        goto out;
+    }
+    if (rc != STORE_OK) {
+        reply_internal(r, "user create failed");
+        goto out;
+    }
+    ratelimit_record(r->hs->rl_registration, r->ip, util_now_ms());
+    log_info("registered %s%s", user_id, guest ? " (guest)" : "");
+    out = json_pack("{s:s, s:s}", "user_id", user_id, "home_server", r->hs->cfg->server_name);
+    if (!inhibit_login &&
+        api_issue_login_or_reply(r, user_id, device_id, display_name, out) != 0)
+        goto out;
+    reply_json(r, 200, out);
+    out = NULL;
+out:
+    json_decref(out);
+    free(hash);
+}
+
+static void
+register_guest(struct req *r)
+{
+    const char *display_name = json_get_str(r->json, "initial_device_display_name", NULL);
+    char *user_id = NULL, num[32];
+    int64_t n;
+
+    if (!r->hs->cfg->allow_guest_access) {
+        reply_error(r, MERR_FORBIDDEN, "Guest access is disabled");
+        return;
+    }
+    if (store_next_localpart_number(r->hs->store, &n) != STORE_OK) {
+        reply_internal(r, "localpart counter failed");
+        return;
+    }
+    snprintf(num, sizeof(num), "%lld", (long long)n);
+    user_id = userid_make(r->hs, num);
+    /* SPEC: registration.yaml: for guests every parameter but initial_device_display_name
+     * is ignored, and the server picks the device_id. */
+    finish_register(r, user_id, NULL, true, NULL, display_name, false);
+    free(user_id);
+}
+
+/* POST /_matrix/client/r0/register */
+void
+registration_register(struct req *r)
+{
+    const struct config *cfg = r->hs->cfg;
+    const char *kind = req_query(r, "kind");
+    const char *username, *password, *device_id, *display_name;
+    json_t *inhibit;
+    bool wrong = false;
+    char *user_id = NULL;
+    int64_t retry;
+
+    if (kind && strcmp(kind, "user") != 0 && strcmp(kind, "guest") != 0) {
+        reply_error(r, MERR_INVALID_PARAM, "Invalid kind: must be 'user' or 'guest'");
+        return;
+    }
+    if (!ratelimit_check(r->hs->rl_registration, r->ip, util_now_ms(), false, &retry)) {
+        reply_limit_exceeded(r, retry);
+        return;
+    }
+    if (kind && strcmp(kind, "guest") == 0) {
+        register_guest(r);
+        return;
+    }
+    if (!cfg->enable_registration) {
+        reply_error(r, MERR_FORBIDDEN, "Registration has been disabled");
+        return;
+    }
+    username = json_get_str(r->json, "username", &wrong);
+    password = json_get_str(r->json, "password", &wrong);
+    device_id = json_get_str(r->json, "device_id", &wrong);
+    display_name = json_get_str(r->json, "initial_device_display_name", &wrong);
+    inhibit = json_object_get(r->json, "inhibit_login");
+    if (wrong) {
+        reply_error(r, MERR_BAD_JSON,
+                    "username, password, device_id and initial_device_display_name must be "
+                    "strings");
+        return;
+    }
+    if (inhibit && !json_is_boolean(inhibit)) {
+        reply_error(r, MERR_BAD_JSON, "inhibit_login must be a boolean");
+        return;
+    }
+    if (password && strlen(password) > MAX_PASSWORD_LEN) {
+        reply_error(r, MERR_INVALID_PARAM, "Password too long");
+        return;
+    }
+    if (device_id && (!*device_id || strlen(device_id) > 255)) {
+        reply_error(r, MERR_INVALID_PARAM, "Invalid device_id");
+        return;
+    }
+    /* Username problems are reported before authentication, so a client learns of them
+     * before the user completes any stage (as Synapse does). */
+    if (username) {
+        if (!username_ok_or_reply(r, username, &user_id))
+            goto out;
+        if (!user_free_or_reply(r, user_id))
+            goto out;
+    }
+    if (!cfg->enable_registration_without_verification) {
+        /* No verification stage (email, captcha) exists yet, so no flow can be completed. */
+        reply_error(r, MERR_FORBIDDEN,
+                    "Registration requires verification, which this server cannot offer");
+        goto out;
+    }
+    if (!uia_check_or_reply(r, "register", dummy_flows, 1, NULL))
+        goto out;
+    if (!password) {
+        reply_error(r, MERR_MISSING_PARAM, "Missing password");
+        goto out;
+    }
+    if (!user_id) {
+        int64_t n;
+        char num[32];
+        if (store_next_localpart_number(r->hs->store, &n) != STORE_OK) {
+            reply_internal(r, "localpart counter failed");
+            goto out;
+        }
+        snprintf(num, sizeof(num), "%lld", (long long)n);
+        user_id = userid_make(r->hs, num);
+    }
+    finish_register(r, user_id, password, false, device_id, display_name, json_is_true(inhibit));
+out:
+    free(user_id);
+}
+
+/* GET /_matrix/client/r0/register/available */
+void
+registration_available(struct req *r)
+{
+    const char *username = req_query(r, "username");
+    char *user_id = NULL;
+
+    if (!username) {
+        reply_error(r, MERR_MISSING_PARAM, "Missing username parameter");
+        return;
+    }
+    if (!username_ok_or_reply(r, username, &user_id))
+        return;
+    if (user_free_or_reply(r, user_id))
+        reply_json(r, 200, json_pack("{s:b}", "available", 1));
+    free(user_id);
+}
+
+/* POST /_matrix/client/r0/account/password */
+void
+registration_password(struct req *r)
+{
+    const char *new_password;
+    json_t *logout = json_object_get(r->json, "logout_devices");
+    bool wrong = false;
+    char *hash = NULL;
+
+    new_password = json_get_str(r->json, "new_password", &wrong);
+    if (wrong || (logout && !json_is_boolean(logout))) {
+        reply_error(r, MERR_BAD_JSON, "new_password must be a string, logout_devices a boolean");
+        return;
+    }
+    if (!new_password && json_object_get(r->json, "auth")) {
+        reply_error(r, MERR_MISSING_PARAM, "Missing new_password");
+        return;
+    }
+    if (new_password && strlen(new_password) > MAX_PASSWORD_LEN) {
+        reply_error(r, MERR_INVALID_PARAM, "Password too long");
+        return;
+    }
+    if (!uia_check_or_reply(r, "password", password_flows, 1, r->user_id))
+        return;
+    if (!new_password) {
+        reply_error(r, MERR_MISSING_PARAM, "Missing new_password");
+        return;
+    }
+    hash = password_hash(new_password);
+    if (!hash) {
+        reply_internal(r, "password hashing failed");
+        return;
+    }
+    if (store_user_set_password(r->hs->store, r->user_id, hash) != STORE_OK) {
+        reply_internal(r, "password update failed");
+        goto out;
+    }
+    /* SPEC: logout_devices defaults to true: every other device's tokens are revoked. */
+    if (!logout || json_is_true(logout)) {
+        if (store_device_delete_all_except(r->hs->store, r->user_id, r->device_id) != STORE_OK) {
+            reply_internal(r, "device logout failed");
+            goto out;
+        }
+    }
+    reply_empty(r);
+out:
+    free(hash);
+}
+
+/* POST /_matrix/client/r0/account/deactivate */
+void
+registration_deactivate(struct req *r)
+{
+    json_t *id_server = json_object_get(r->json, "id_server");
+
+    if (id_server && !json_is_string(id_server)) {
+        reply_error(r, MERR_BAD_JSON, "id_server must be a string");
+        return;
+    }
+    if (!uia_check_or_reply(r, "deactivate", password_flows, 1, r->user_id))
+        return;
+    if (store_user_deactivate(r->hs->store, r->user_id) != STORE_OK) {
+        reply_internal(r, "deactivation failed");
+        return;
+    }
+    log_info("deactivated %s", r->user_id);
+    /* No third-party identifiers are bound yet, so there is nothing to unbind. */
+    reply_json(r, 200, json_pack("{s:s}", "id_server_unbind_result", "no-support"));
+}
+
+/* POST /_matrix/client/r0/register/email/requestToken (and the msisdn and password
+ * variants) */
+void
+registration_request_token(struct req *r)
+{
+    threepid_request_token(r);
+}

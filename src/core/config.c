@@ -1,0 +1,1370 @@
+#include "core/config.h"
+
+#include "core/log.h"
+#include "core/util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+#include <yaml.h>
+
+/* A config file is a few kilobytes; anything far bigger is a mistake, not a config. */
+#define CONFIG_MAX_FILE (1024 * 1024)
+/* Room for a key path such as "database.args.password" in error messages. */
+#define KEY_PATH_MAX 256
+
+#define DEFAULT_PORT 8008
+#define DEFAULT_BIND "127.0.0.1"
+#define DEFAULT_ROOM_VERSION "5"
+#define DEFAULT_MAX_UPLOAD (50 * 1024 * 1024)
+#define DEFAULT_MAX_REQUEST (1024 * 1024)
+#define MAX_THREAD_POOL 1024
+
+/* ---- growable string ---------------------------------------------------------------------- */
+
+struct sbuf {
+    char *p;
+    size_t len;
+    size_t cap;
+};
+
+static void
+sbuf_putn(struct sbuf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        b->p = xrealloc(b->p, cap);
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void
+sbuf_puts(struct sbuf *b, const char *s)
+{
+    sbuf_putn(b, s, strlen(s));
+}
+
+static void
+sbuf_putc(struct sbuf *b, char c)
+{
+    sbuf_putn(b, &c, 1);
+}
+
+static void __attribute__((format(printf, 2, 3))) sbuf_printf(struct sbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    char *s;
+
+    va_start(ap, fmt);
+    if (vasprintf(&s, fmt, ap) < 0)
+        s = NULL;
+    va_end(ap);
+    if (!s) {
+        fputs("hearth: out of memory\n", stderr);
+        abort();
+    }
+    sbuf_puts(b, s);
+    free(s);
+}
+
+/* Returns the string (never NULL); the caller owns it. */
+static char *
+sbuf_take(struct sbuf *b)
+{
+    char *p = b->p ? b->p : xstrdup("");
+    b->p = NULL;
+    b->len = b->cap = 0;
+    return p;
+}
+
+/* ---- paths -------------------------------------------------------------------------------- */
+
+/* Returns a new absolute path: rel resolved against the absolute dir base, with ".", ".." and
+ * repeated slashes removed lexically (like Python's os.path.abspath, which Synapse uses). */
+static char *
+path_resolve(const char *base, const char *rel)
+{
+    char *joined = rel[0] == '/' ? xstrdup(rel) : xasprintf("%s/%s", base, rel);
+    size_t n = strlen(joined);
+    char *out = xmalloc(n + 2);
+    size_t o = 0;
+    const char *s = joined;
+
+    while (*s) {
+        const char *e;
+        size_t len;
+
+        while (*s == '/')
+            s++;
+        e = s;
+        while (*e && *e != '/')
+            e++;
+        len = (size_t)(e - s);
+        if (len == 0 || (len == 1 && s[0] == '.')) {
+            /* nothing */
+        } else if (len == 2 && s[0] == '.' && s[1] == '.') {
+            while (o > 0 && out[o - 1] != '/')
+                o--;
+            if (o > 0)
+                o--;
+        } else {
+            out[o++] = '/';
+            memcpy(out + o, s, len);
+            o += len;
+        }
+        s = e;
+    }
+    if (o == 0)
+        out[o++] = '/';
+    out[o] = '\0';
+    free(joined);
+    return out;
+}
+
+/* Returns a new absolute form of dir (relative to the working directory), or NULL. */
+static char *
+absolute_dir(const char *dir)
+{
+    char cwd[PATH_MAX];
+
+    if (dir && dir[0] == '/')
+        return path_resolve("/", dir);
+    if (!getcwd(cwd, sizeof(cwd)))
+        return NULL;
+    return path_resolve(cwd, dir ? dir : ".");
+}
+
+/* ---- server names ------------------------------------------------------------------------- */
+
+static bool
+is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static bool
+is_alnum(char c)
+{
+    return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static bool
+valid_port(const char *s)
+{
+    long v = 0;
+    size_t n = 0;
+
+    for (; is_digit(s[n]); n++)
+        v = v * 10 + (s[n] - '0');
+    return n >= 1 && n <= 5 && s[n] == '\0' && v >= 1 && v <= 65535;
+}
+
+/* SPEC: appendices "Server Name": IPv4address = 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT */
+static bool
+valid_ipv4(const char *s, size_t n)
+{
+    size_t i = 0;
+
+    for (int part = 0; part < 4; part++) {
+        int v = 0, digits = 0;
+        while (i < n && is_digit(s[i]) && digits < 4) {
+            v = v * 10 + (s[i++] - '0');
+            digits++;
+        }
+        if (digits == 0 || digits > 3 || v > 255)
+            return false;
+        if (part < 3) {
+            if (i >= n || s[i] != '.')
+                return false;
+            i++;
+        }
+    }
+    return i == n;
+}
+
+/* dns-name = 1*255dns-char, in labels of 1..63 letters, digits and hyphens. */
+static bool
+valid_dns_name(const char *s, size_t n)
+{
+    size_t label = 0;
+
+    if (n == 0 || n > 255)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '.') {
+            if (label == 0)
+                return false;
+            label = 0;
+        } else if (is_alnum(s[i]) || s[i] == '-') {
+            if (++label > 63)
+                return false;
+        } else {
+            return false;
+        }
+    }
+    return label > 0;
+}
+
+/* SPEC: appendices "Server Name": server_name = hostname [ ":" port ]. */
+static bool
+valid_server_name(const char *s)
+{
+    const char *port = NULL;
+    bool only_digits = true;
+    size_t n;
+
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        char buf[INET6_ADDRSTRLEN];
+        unsigned char addr[16];
+
+        if (!close || (size_t)(close - s - 1) >= sizeof(buf))
+            return false;
+        memcpy(buf, s + 1, (size_t)(close - s - 1));
+        buf[close - s - 1] = '\0';
+        if (inet_pton(AF_INET6, buf, addr) != 1)
+            return false;
+        if (close[1] == '\0')
+            return true;
+        return close[1] == ':' && valid_port(close + 2);
+    }
+    port = strchr(s, ':');
+    n = port ? (size_t)(port - s) : strlen(s);
+    if (port && !valid_port(port + 1))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!is_digit(s[i]) && s[i] != '.')
+            only_digits = false;
+    /* No top-level domain is all digits, so such a name must be an IPv4 literal. */
+    if (only_digits)
+        return valid_ipv4(s, n);
+    return valid_dns_name(s, n);
+}
+
+/* ---- YAML access -------------------------------------------------------------------------- */
+
+struct loader {
+    yaml_document_t *doc;
+    const char *base_dir; /* absolute */
+    struct config *cfg;
+    char *err;
+    size_t errlen;
+};
+
+static int __attribute__((format(printf, 3, 4)))
+fail(struct loader *ld, const char *path, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (!ld->err || ld->errlen == 0)
+        return -1;
+    n = snprintf(ld->err, ld->errlen, "%s: ", path);
+    if (n < 0 || (size_t)n >= ld->errlen)
+        return -1;
+    va_start(ap, fmt);
+    vsnprintf(ld->err + n, ld->errlen - (size_t)n, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static yaml_node_t *
+node_at(struct loader *ld, int index)
+{
+    return yaml_document_get_node(ld->doc, index);
+}
+
+/* An empty value, "~" or "null" means "not set": the default applies, as in Synapse where
+ * the key would load as None. */
+static bool
+is_null(const yaml_node_t *n)
+{
+    const char *v;
+
+    if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return false;
+    v = (const char *)n->data.scalar.value;
+    return v[0] == '\0' || strcmp(v, "~") == 0 || strcmp(v, "null") == 0 ||
+           strcmp(v, "Null") == 0 || strcmp(v, "NULL") == 0;
+}
+
+/* Writes parent.key (or just key at the top) into out, with control characters replaced so a
+ * hostile key cannot forge log lines. */
+static void
+key_path(char *out, size_t outlen, const char *parent, const char *key)
+{
+    int n =
+        parent[0] ? snprintf(out, outlen, "%s.%s", parent, key) : snprintf(out, outlen, "%s", key);
+    if (n < 0)
+        out[0] = '\0';
+    for (char *p = out; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
+}
+
+/* Borrows the scalar's text; fails unless v is a scalar without NUL bytes. */
+static int
+get_scalar(struct loader *ld, yaml_node_t *v, const char *path, const char *what, const char **out)
+{
+    if (v->type != YAML_SCALAR_NODE)
+        return fail(ld, path, "must be %s", what);
+    if (strlen((const char *)v->data.scalar.value) != v->data.scalar.length)
+        return fail(ld, path, "must not contain NUL bytes");
+    *out = (const char *)v->data.scalar.value;
+    return 0;
+}
+
+/* Whole-string decimal integer: no spaces, no hex/octal, no "1_000", no fraction. */
+static int
+parse_integer(const char *s, long long *out)
+{
+    const char *d = (s[0] == '+' || s[0] == '-') ? s + 1 : s;
+    char *end;
+    long long v;
+
+    if (!is_digit(d[0]))
+        return -1;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno || *end != '\0')
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Whole-string finite decimal number (strtod alone would take "inf", "nan" and hex floats). */
+static int
+parse_number(const char *s, double *out)
+{
+    char *end;
+    double v;
+
+    if (s[0] == '\0' || strspn(s, "0123456789+-.eE") != strlen(s))
+        return -1;
+    errno = 0;
+    v = strtod(s, &end);
+    if (errno || end == s || *end != '\0' || !isfinite(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int
+get_int(struct loader *ld, yaml_node_t *v, const char *path, long long min, long long max,
+        long long *out)
+{
+    const char *s = NULL;
+
+    if (v->type != YAML_SCALAR_NODE || get_scalar(ld, v, path, "an integer", &s) < 0 ||
+        parse_integer(s, out) < 0 || *out < min || *out > max)
+        return fail(ld, path, "must be an integer %lld..%lld", min, max);
+    return 0;
+}
+
+/* ---- value loaders ------------------------------------------------------------------------ */
+
+/* Each loader parses v (never a null value) into field, which points into the config. */
+typedef int (*load_fn)(struct loader *ld, yaml_node_t *v, const char *path, void *field);
+
+struct key_spec {
+    const char *name;
+    load_fn load; /* NULL: a known key that Hearth accepts and ignores */
+    size_t offset;
+};
+
+static void
+set_string(char **field, char *value)
+{
+    free(*field);
+    *field = value;
+}
+
+static int
+load_path(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    const char *s = NULL;
+
+    if (get_scalar(ld, v, path, "a path", &s) < 0)
+        return -1;
+    if (s[0] == '\0')
+        return fail(ld, path, "must not be empty");
+    set_string(field, path_resolve(ld->base_dir, s));
+    return 0;
+}
+
+static int
+load_bool(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    static const char *const yes[] = {"true", "yes", "on"};
+    static const char *const no[] = {"false", "no", "off"};
+    bool *out = field;
+    const char *s = NULL;
+
+    if (v->type == YAML_SCALAR_NODE && get_scalar(ld, v, path, "a boolean", &s) == 0) {
+        for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+            if (strcasecmp(s, yes[i]) == 0) {
+                *out = true;
+                return 0;
+            }
+            if (strcasecmp(s, no[i]) == 0) {
+                *out = false;
+                return 0;
+            }
+        }
+    }
+    return fail(ld, path, "must be true or false");
+}
+
+/* Synapse's sizes: a byte count, or a number with a K, M or G suffix (powers of 1024). */
+static int
+load_size(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    int64_t *out = field;
+    long long n, mult = 1;
+    char digits[32];
+    const char *s = NULL;
+    size_t len;
+
+    if (v->type != YAML_SCALAR_NODE || get_scalar(ld, v, path, "a size", &s) < 0)
+        goto bad;
+    len = strlen(s);
+    if (len == 0 || len >= sizeof(digits))
+        goto bad;
+    switch (s[len - 1]) {
+    case 'K':
+    case 'k':
+        mult = 1024;
+        break;
+    case 'M':
+    case 'm':
+        mult = 1024 * 1024;
+        break;
+    case 'G':
+    case 'g':
+        mult = 1024 * 1024 * 1024;
+        break;
+    default:
+        break;
+    }
+    if (mult != 1)
+        len--;
+    memcpy(digits, s, len);
+    digits[len] = '\0';
+    if (!is_digit(digits[0]) || parse_integer(digits, &n) < 0 || n <= 0 || n > INT64_MAX / mult)
+        goto bad;
+    *out = (int64_t)(n * mult);
+    return 0;
+bad:
+    return fail(ld, path, "must be a positive size in bytes, optionally with a K, M or G suffix");
+}
+
+static int
+load_rate(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    const char *s = NULL;
+
+    if (v->type != YAML_SCALAR_NODE || get_scalar(ld, v, path, "a number", &s) < 0 ||
+        parse_number(s, field) < 0 || *(double *)field < 0)
+        return fail(ld, path, "must be a number >= 0");
+    return 0;
+}
+
+static int
+load_server_name(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    const char *s = NULL;
+
+    if (get_scalar(ld, v, path, "a string", &s) < 0)
+        return -1;
+    if (!valid_server_name(s))
+        return fail(ld, path,
+                    "'%s' is not a valid server name (hostname, IPv4 or [IPv6] literal, "
+                    "optional :port)",
+                    s);
+    set_string(field, xstrdup(s));
+    return 0;
+}
+
+/* Synapse appends the trailing slash too; URLs built from this join paths onto it. */
+static int
+load_public_baseurl(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    const char *s = NULL;
+    size_t len;
+
+    if (get_scalar(ld, v, path, "a URL", &s) < 0)
+        return -1;
+    len = strlen(s);
+    if (!((strncasecmp(s, "https://", 8) == 0 && len > 8) ||
+          (strncasecmp(s, "http://", 7) == 0 && len > 7)) ||
+        strpbrk(s, " \t\r\n"))
+        return fail(ld, path, "must be an http:// or https:// URL");
+    set_string(field, s[len - 1] == '/' ? xstrdup(s) : xasprintf("%s/", s));
+    return 0;
+}
+
+static int
+load_log_level(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    static const char *const canonical[] = {"debug", "info", "warning", "error"};
+    char lower[16];
+    enum log_level level;
+    const char *s = NULL;
+    size_t len;
+
+    if (get_scalar(ld, v, path, "a string", &s) < 0)
+        return -1;
+    len = strlen(s);
+    if (len >= sizeof(lower))
+        goto bad;
+    for (size_t i = 0; i <= len; i++)
+        lower[i] = (s[i] >= 'A' && s[i] <= 'Z') ? (char)(s[i] - 'A' + 'a') : s[i];
+    if (log_parse_level(lower, &level) < 0)
+        goto bad;
+    set_string(field, xstrdup(canonical[level]));
+    return 0;
+bad:
+    return fail(ld, path, "must be debug, info, warning or error");
+}
+
+static int
+load_room_version(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    const char *s = NULL;
+
+    if (v->type != YAML_SCALAR_NODE || get_scalar(ld, v, path, "a string", &s) < 0 ||
+        !(s[0] >= '1' && s[0] <= '6' && s[1] == '\0'))
+        return fail(ld, path, "must be one of \"1\" to \"6\"");
+    set_string(field, xstrdup(s));
+    return 0;
+}
+
+static int
+load_secret(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    const char *s = NULL;
+
+    if (get_scalar(ld, v, path, "a string", &s) < 0)
+        return -1;
+    /* An empty secret would let anyone register admins; refuse rather than guess. */
+    if (s[0] == '\0')
+        return fail(ld, path, "must not be empty (remove the key to disable)");
+    set_string(field, xstrdup(s));
+    return 0;
+}
+
+static int
+load_thread_pool(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    long long n;
+
+    if (get_int(ld, v, path, 0, MAX_THREAD_POOL, &n) < 0)
+        return -1;
+    *(int *)field = (int)n;
+    return 0;
+}
+
+static int
+load_port(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    long long n;
+
+    if (get_int(ld, v, path, 1, 65535, &n) < 0)
+        return -1;
+    *(int *)field = (int)n;
+    return 0;
+}
+
+/* ---- mappings ----------------------------------------------------------------------------- */
+
+/* Synapse settings that Hearth has no use for. A Synapse config carries several of them, so
+ * they are noted at info level instead of the warning that catches typos. */
+static const char *const synapse_unused[] = {
+    "report_stats",
+    "pid_file",
+    "log_config",
+    "macaroon_secret_key",
+    "form_secret",
+    "trusted_key_servers",
+    "suppress_key_server_warning",
+    "web_client_location",
+    "serve_server_wellknown",
+    "presence",
+    "use_presence",
+    "enable_metrics",
+    "url_preview_enabled",
+    "url_preview_ip_range_blacklist",
+    "turn_uris",
+    "turn_shared_secret",
+    "email",
+    "password_config",
+    "user_directory",
+    "app_service_config_files",
+    "federation_domain_whitelist",
+    "caches",
+    "event_cache_size",
+    "admin_contact",
+    "auto_join_rooms",
+    "retention",
+    "rc_joins",
+    "rc_invites",
+    "rc_federation",
+    "rc_admin_redaction",
+    "experimental_features",
+    "modules",
+};
+
+static bool
+is_synapse_unused(const char *name)
+{
+    for (size_t i = 0; i < sizeof(synapse_unused) / sizeof(synapse_unused[0]); i++)
+        if (strcmp(name, synapse_unused[i]) == 0)
+            return true;
+    return false;
+}
+
+static const struct key_spec *
+find_spec(const struct key_spec *keys, size_t nkeys, const char *name)
+{
+    for (size_t i = 0; i < nkeys; i++)
+        if (strcmp(keys[i].name, name) == 0)
+            return &keys[i];
+    return NULL;
+}
+
+/* Returns the value of key in map, or NULL when absent or null. */
+static yaml_node_t *
+map_get(struct loader *ld, yaml_node_t *map, const char *key)
+{
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = node_at(ld, p->key), *v = node_at(ld, p->value);
+        if (k && k->type == YAML_SCALAR_NODE && v &&
+            strcmp((const char *)k->data.scalar.value, key) == 0)
+            return is_null(v) ? NULL : v;
+    }
+    return NULL;
+}
+
+/* Checks the keys of map and hands each value to its loader with base + offset. Duplicate keys
+ * are errors (PyYAML would silently keep the last); unknown keys are warnings. */
+static int
+load_mapping(struct loader *ld, yaml_node_t *map, const char *path, const struct key_spec *keys,
+             size_t nkeys, void *base)
+{
+    char sub[KEY_PATH_MAX];
+
+    if (map->type != YAML_MAPPING_NODE)
+        return fail(ld, path[0] ? path : "config", "must be a mapping");
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = node_at(ld, p->key), *v = node_at(ld, p->value);
+        const struct key_spec *spec;
+        const char *name;
+
+        if (!k || !v || k->type != YAML_SCALAR_NODE)
+            return fail(ld, path[0] ? path : "config", "keys must be strings");
+        name = (const char *)k->data.scalar.value;
+        key_path(sub, sizeof(sub), path, name);
+        for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++) {
+            yaml_node_t *qk = node_at(ld, q->key);
+            if (qk && qk->type == YAML_SCALAR_NODE &&
+                strcmp((const char *)qk->data.scalar.value, name) == 0)
+                return fail(ld, sub, "duplicate key");
+        }
+        spec = find_spec(keys, nkeys, name);
+        if (!spec) {
+            if (!path[0] && is_synapse_unused(name))
+                log_info("config: Synapse setting '%s' is not used by Hearth; ignored", sub);
+            else
+                log_warn("config: unknown key '%s' ignored", sub);
+            continue;
+        }
+        if (!spec->load || is_null(v))
+            continue;
+        if (spec->load(ld, v, sub, (char *)base + spec->offset) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+#define NKEYS(t) (sizeof(t) / sizeof((t)[0]))
+
+static const struct key_spec ratelimit_keys[] = {
+    {"per_second", load_rate, offsetof(struct config_ratelimit, per_second)},
+    {"burst_count", load_rate, offsetof(struct config_ratelimit, burst_count)},
+};
+
+static int
+load_ratelimit(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    return load_mapping(ld, v, path, ratelimit_keys, NKEYS(ratelimit_keys), field);
+}
+
+static const struct key_spec rc_login_keys[] = {
+    {"address", load_ratelimit, offsetof(struct config, rc_login_address)},
+    {"account", load_ratelimit, offsetof(struct config, rc_login_account)},
+    {"failed_attempts", load_ratelimit, offsetof(struct config, rc_login_failed_attempts)},
+};
+
+static int
+load_rc_login(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    (void)field;
+    return load_mapping(ld, v, path, rc_login_keys, NKEYS(rc_login_keys), ld->cfg);
+}
+
+/* ---- listeners ---------------------------------------------------------------------------- */
+
+static int
+add_bind(struct loader *ld, struct config_listener *l, yaml_node_t *v, const char *path)
+{
+    unsigned char addr[16];
+    const char *s = NULL;
+
+    if (get_scalar(ld, v, path, "an IP address", &s) < 0)
+        return -1;
+    if (inet_pton(AF_INET, s, addr) != 1 && inet_pton(AF_INET6, s, addr) != 1)
+        return fail(ld, path, "'%s' is not an IPv4 or IPv6 address", s);
+    if (l->n_bind >= CONFIG_MAX_BIND)
+        return fail(ld, path, "at most %d bind addresses", CONFIG_MAX_BIND);
+    l->bind_addresses[l->n_bind++] = xstrdup(s);
+    return 0;
+}
+
+static int
+load_bind_addresses(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    char sub[KEY_PATH_MAX];
+    size_t i = 0;
+
+    if (v->type != YAML_SEQUENCE_NODE)
+        return fail(ld, path, "must be a list of IP addresses");
+    if (v->data.sequence.items.start == v->data.sequence.items.top)
+        return fail(ld, path, "must not be empty");
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+         it++, i++) {
+        yaml_node_t *item = node_at(ld, *it);
+        snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+        if (!item || add_bind(ld, field, item, sub) < 0)
+            return item ? -1 : fail(ld, sub, "must be an IP address");
+    }
+    return 0;
+}
+
+/* Synapse still honours the old single bind_address by adding it to bind_addresses. */
+static int
+load_bind_address(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    return add_bind(ld, field, v, path);
+}
+
+static int
+load_tls(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    bool tls = false;
+
+    (void)field;
+    if (load_bool(ld, v, path, &tls) < 0)
+        return -1;
+    if (tls)
+        log_warn("config: %s: Hearth does not terminate TLS; this listener serves plain HTTP",
+                 path);
+    return 0;
+}
+
+static const struct key_spec listener_keys[] = {
+    {"port", load_port, offsetof(struct config_listener, port)},
+    {"bind_addresses", load_bind_addresses, 0},
+    {"bind_address", load_bind_address, 0},
+    {"tls", load_tls, 0},
+    {"type", NULL, 0},
+    {"resources", NULL, 0},
+    {"x_forwarded", NULL, 0},
+};
+
+static int
+load_listeners(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    struct config_listener *l = field;
+    char sub[KEY_PATH_MAX];
+    size_t i = 0;
+
+    if (v->type != YAML_SEQUENCE_NODE)
+        return fail(ld, path, "must be a list");
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+         it++, i++) {
+        yaml_node_t *item = node_at(ld, *it), *type;
+        char tpath[KEY_PATH_MAX];
+        const char *t = NULL;
+
+        snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+        if (!item || item->type != YAML_MAPPING_NODE)
+            return fail(ld, sub, "must be a mapping");
+        type = map_get(ld, item, "type");
+        if (type) {
+            key_path(tpath, sizeof(tpath), sub, "type");
+            if (get_scalar(ld, type, tpath, "a string", &t) < 0)
+                return -1;
+            if (strcmp(t, "http") != 0)
+                continue; /* metrics, manhole, ...: not ours */
+        }
+        if (load_mapping(ld, item, sub, listener_keys, NKEYS(listener_keys), l) < 0)
+            return -1;
+        if (l->port == 0) {
+            key_path(tpath, sizeof(tpath), sub, "port");
+            return fail(ld, tpath, "required (an integer 1..65535)");
+        }
+        return 0;
+    }
+    return fail(ld, path, "no listener of type http");
+}
+
+/* ---- database ----------------------------------------------------------------------------- */
+
+static int
+load_db_name(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    const char *s = NULL;
+
+    if (get_scalar(ld, v, path, "a string", &s) < 0)
+        return -1;
+    if (strcmp(s, "sqlite3") != 0 && strcmp(s, "psycopg2") != 0)
+        return fail(ld, path, "must be sqlite3 or psycopg2");
+    set_string(field, xstrdup(s));
+    return 0;
+}
+
+/* SQLite's special names are not files. */
+static int
+load_db_path(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    const char *s = NULL;
+
+    if (get_scalar(ld, v, path, "a path", &s) < 0)
+        return -1;
+    if (strcmp(s, ":memory:") == 0 || strncmp(s, "file:", 5) == 0) {
+        set_string(field, xstrdup(s));
+        return 0;
+    }
+    return load_path(ld, v, path, field);
+}
+
+/* Validates a libpq parameter; the conninfo string is built afterwards, in file order. */
+static int
+load_pg_value(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    const char *s = NULL;
+
+    (void)field;
+    return get_scalar(ld, v, path, "a string", &s);
+}
+
+static int
+load_pg_port(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    int port;
+
+    (void)field;
+    return load_port(ld, v, path, &port);
+}
+
+static const struct key_spec database_keys[] = {
+    {"name", load_db_name, offsetof(struct config, database_name)},
+    {"args", NULL, 0}, /* read once the name is known */
+    {"txn_limit", NULL, 0},
+    {"allow_unsafe_locale", NULL, 0},
+};
+
+static const struct key_spec sqlite_keys[] = {
+    {"database", load_db_path, offsetof(struct config, database_path)},
+    {"cp_min", NULL, 0},
+    {"cp_max", NULL, 0},
+};
+
+/* Synapse hands these to psycopg2, which passes them to libpq; cp_* configure Twisted's pool. */
+static const struct key_spec psycopg2_keys[] = {
+    {"user", load_pg_value, 0},
+    {"password", load_pg_value, 0},
+    {"database", load_pg_value, 0},
+    {"dbname", load_pg_value, 0},
+    {"host", load_pg_value, 0},
+    {"hostaddr", load_pg_value, 0},
+    {"port", load_pg_port, 0},
+    {"sslmode", load_pg_value, 0},
+    {"sslcert", load_pg_value, 0},
+    {"sslkey", load_pg_value, 0},
+    {"sslrootcert", load_pg_value, 0},
+    {"sslcrl", load_pg_value, 0},
+    {"application_name", load_pg_value, 0},
+    {"connect_timeout", load_pg_value, 0},
+    {"keepalives", load_pg_value, 0},
+    {"keepalives_idle", load_pg_value, 0},
+    {"keepalives_interval", load_pg_value, 0},
+    {"keepalives_count", load_pg_value, 0},
+    {"options", load_pg_value, 0},
+    {"passfile", load_pg_value, 0},
+    {"target_session_attrs", load_pg_value, 0},
+    {"cp_min", NULL, 0},
+    {"cp_max", NULL, 0},
+    {"cp_reconnect", NULL, 0},
+};
+
+/* libpq conninfo: values with spaces, quotes or backslashes (or empty ones) are single-quoted,
+ * with ' and \ escaped by a backslash. */
+static void
+conninfo_append(struct sbuf *b, const char *key, const char *value)
+{
+    bool quote = value[0] == '\0' || strpbrk(value, " \t\n\r\f\v'\\") != NULL;
+
+    if (b->len)
+        sbuf_putc(b, ' ');
+    sbuf_printf(b, "%s=", key);
+    if (!quote) {
+        sbuf_puts(b, value);
+        return;
+    }
+    sbuf_putc(b, '\'');
+    for (const char *p = value; *p; p++) {
+        if (*p == '\'' || *p == '\\')
+            sbuf_putc(b, '\\');
+        sbuf_putc(b, *p);
+    }
+    sbuf_putc(b, '\'');
+}
+
+static int
+load_psycopg2_args(struct loader *ld, yaml_node_t *args, const char *path)
+{
+    struct sbuf b = {0};
+
+    if (load_mapping(ld, args, path, psycopg2_keys, NKEYS(psycopg2_keys), ld->cfg) < 0)
+        return -1;
+    if (map_get(ld, args, "database") && map_get(ld, args, "dbname"))
+        return fail(ld, path, "give only one of database and dbname");
+    for (yaml_node_pair_t *p = args->data.mapping.pairs.start; p < args->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *k = node_at(ld, p->key), *v = node_at(ld, p->value);
+        const char *name = (const char *)k->data.scalar.value;
+        const struct key_spec *spec = find_spec(psycopg2_keys, NKEYS(psycopg2_keys), name);
+
+        if (!spec || !spec->load || is_null(v))
+            continue;
+        if (strcmp(name, "database") == 0)
+            name = "dbname";
+        conninfo_append(&b, name, (const char *)v->data.scalar.value);
+    }
+    set_string(&ld->cfg->database_conninfo, sbuf_take(&b));
+    return 0;
+}
+
+static int
+load_database(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    struct config *cfg = field;
+    char sub[KEY_PATH_MAX];
+    yaml_node_t *args;
+
+    if (load_mapping(ld, v, path, database_keys, NKEYS(database_keys), cfg) < 0)
+        return -1;
+    if (!cfg->database_name)
+        cfg->database_name = xstrdup("sqlite3");
+    args = map_get(ld, v, "args");
+    if (!args)
+        return 0;
+    key_path(sub, sizeof(sub), path, "args");
+    if (strcmp(cfg->database_name, "psycopg2") == 0)
+        return load_psycopg2_args(ld, args, sub);
+    return load_mapping(ld, args, sub, sqlite_keys, NKEYS(sqlite_keys), cfg);
+}
+
+/* ---- top level ---------------------------------------------------------------------------- */
+
+static const struct key_spec top_keys[] = {
+    {"server_name", load_server_name, offsetof(struct config, server_name)},
+    {"public_baseurl", load_public_baseurl, offsetof(struct config, public_baseurl)},
+    {"listeners", load_listeners, offsetof(struct config, listener)},
+    {"database", load_database, 0},
+    {"media_store_path", load_path, offsetof(struct config, media_store_path)},
+    {"signing_key_path", load_path, offsetof(struct config, signing_key_path)},
+    {"log_level", load_log_level, offsetof(struct config, log_level)},
+    {"enable_registration", load_bool, offsetof(struct config, enable_registration)},
+    {"enable_registration_without_verification", load_bool,
+     offsetof(struct config, enable_registration_without_verification)},
+    {"allow_guest_access", load_bool, offsetof(struct config, allow_guest_access)},
+    {"registration_shared_secret", load_secret,
+     offsetof(struct config, registration_shared_secret)},
+    {"default_room_version", load_room_version, offsetof(struct config, default_room_version)},
+    {"max_upload_size", load_size, offsetof(struct config, max_upload_size)},
+    {"max_request_size", load_size, offsetof(struct config, max_request_size)},
+    {"thread_pool_size", load_thread_pool, offsetof(struct config, thread_pool_size)},
+    {"rc_message", load_ratelimit, offsetof(struct config, rc_message)},
+    {"rc_registration", load_ratelimit, offsetof(struct config, rc_registration)},
+    {"rc_login", load_rc_login, 0},
+};
+
+static void
+set_defaults(struct config *cfg)
+{
+    const struct config_ratelimit login = {0.17, 3};
+
+    cfg->max_upload_size = DEFAULT_MAX_UPLOAD;
+    cfg->max_request_size = DEFAULT_MAX_REQUEST;
+    cfg->rc_message = (struct config_ratelimit){0.2, 10};
+    cfg->rc_registration = login;
+    cfg->rc_login_address = login;
+    cfg->rc_login_account = login;
+    cfg->rc_login_failed_attempts = login;
+}
+
+/* Fills what the file left unset; some defaults depend on server_name and the base dir. */
+static int
+finish(struct loader *ld)
+{
+    struct config *cfg = ld->cfg;
+
+    if (!cfg->server_name)
+        return fail(ld, "server_name", "required");
+    if (cfg->listener.port == 0)
+        cfg->listener.port = DEFAULT_PORT;
+    if (cfg->listener.n_bind == 0)
+        cfg->listener.bind_addresses[cfg->listener.n_bind++] = xstrdup(DEFAULT_BIND);
+    if (!cfg->database_name)
+        cfg->database_name = xstrdup("sqlite3");
+    if (strcmp(cfg->database_name, "sqlite3") == 0 && !cfg->database_path)
+        cfg->database_path = path_resolve(ld->base_dir, "homeserver.db");
+    if (strcmp(cfg->database_name, "psycopg2") == 0 && !cfg->database_conninfo)
+        cfg->database_conninfo = xstrdup(""); /* libpq falls back to PG* variables */
+    if (!cfg->media_store_path)
+        cfg->media_store_path = path_resolve(ld->base_dir, "media_store");
+    if (!cfg->signing_key_path) {
+        char *name = xasprintf("%s.signing.key", cfg->server_name);
+        cfg->signing_key_path = path_resolve(ld->base_dir, name);
+        free(name);
+    }
+    if (!cfg->log_level)
+        cfg->log_level = xstrdup("info");
+    if (!cfg->default_room_version)
+        cfg->default_room_version = xstrdup(DEFAULT_ROOM_VERSION);
+    return 0;
+}
+
+static int
+yaml_failure(struct loader *ld, const char *source, const yaml_parser_t *parser)
+{
+    const char *problem = parser->problem ? parser->problem : "unknown error";
+
+    if (parser->error == YAML_MEMORY_ERROR) {
+        fputs("hearth: out of memory\n", stderr);
+        abort();
+    }
+    if (parser->error == YAML_READER_ERROR)
+        return fail(ld, source, "YAML error at byte %zu: %s", parser->problem_offset, problem);
+    /* An unclosed bracket is reported at the end of the file; say where it opened. */
+    if (parser->context && parser->context_mark.line != parser->problem_mark.line)
+        return fail(ld, source,
+                    "YAML syntax error at line %zu, column %zu: %s %s started at line %zu",
+                    parser->problem_mark.line + 1, parser->problem_mark.column + 1, problem,
+                    parser->context, parser->context_mark.line + 1);
+    if (parser->context)
+        return fail(ld, source, "YAML syntax error at line %zu, column %zu: %s %s",
+                    parser->problem_mark.line + 1, parser->problem_mark.column + 1, problem,
+                    parser->context);
+    return fail(ld, source, "YAML syntax error at line %zu, column %zu: %s",
+                parser->problem_mark.line + 1, parser->problem_mark.column + 1, problem);
+}
+
+/* source names the input in YAML errors: the file path, or "config". */
+static int
+load_yaml(const char *yaml, size_t len, const char *source, const char *base_dir,
+          struct config **out, char *err, size_t errlen)
+{
+    struct loader ld = {.err = err, .errlen = errlen};
+    yaml_parser_t parser;
+    yaml_document_t doc, extra;
+    bool have_parser = false, have_doc = false;
+    char *abs_base = NULL;
+    yaml_node_t *root;
+    int rc = -1;
+
+    *out = NULL;
+    if (err && errlen)
+        err[0] = '\0';
+    abs_base = absolute_dir(base_dir);
+    if (!abs_base) {
+        fail(&ld, source, "cannot resolve the current directory: %s", strerror(errno));
+        goto out;
+    }
+    ld.base_dir = abs_base;
+    ld.cfg = xcalloc(1, sizeof(*ld.cfg));
+    set_defaults(ld.cfg);
+
+    if (!yaml_parser_initialize(&parser)) {
+        fputs("hearth: out of memory\n", stderr);
+        abort();
+    }
+    have_parser = true;
+    yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
+    if (!yaml_parser_load(&parser, &doc)) {
+        yaml_failure(&ld, source, &parser);
+        goto out;
+    }
+    have_doc = true;
+    ld.doc = &doc;
+    /* A second document would be silently ignored otherwise, errors in it included. */
+    if (!yaml_parser_load(&parser, &extra)) {
+        yaml_failure(&ld, source, &parser);
+        goto out;
+    }
+    root = yaml_document_get_root_node(&extra);
+    yaml_document_delete(&extra);
+    if (root) {
+        fail(&ld, source, "expected a single YAML document");
+        goto out;
+    }
+
+    root = yaml_document_get_root_node(&doc);
+    if (root && !is_null(root) &&
+        load_mapping(&ld, root, "", top_keys, NKEYS(top_keys), ld.cfg) < 0)
+        goto out;
+    if (finish(&ld) < 0)
+        goto out;
+    *out = ld.cfg;
+    ld.cfg = NULL;
+    rc = 0;
+out:
+    if (have_doc)
+        yaml_document_delete(&doc);
+    if (have_parser)
+        yaml_parser_delete(&parser);
+    config_free(ld.cfg);
+    free(abs_base);
+    return rc;
+}
+
+int
+config_load_string(const char *yaml, size_t len, const char *base_dir, struct config **out,
+                   char *err, size_t errlen)
+{
+    return load_yaml(yaml, len, "config", base_dir, out, err, errlen);
+}
+
+int
+config_load(const char *path, struct config **out, char *err, size_t errlen)
+{
+    struct loader ld = {.err = err, .errlen = errlen};
+    const char *slash = strrchr(path, '/');
+    char *dir = NULL, *buf = NULL;
+    size_t len = 0;
+    FILE *f = NULL;
+    int rc = -1;
+
+    *out = NULL;
+    if (err && errlen)
+        err[0] = '\0';
+    f = fopen(path, "r");
+    if (!f) {
+        fail(&ld, path, "cannot open: %s", strerror(errno));
+        goto out;
+    }
+    buf = xmalloc(CONFIG_MAX_FILE + 1);
+    len = fread(buf, 1, CONFIG_MAX_FILE + 1, f);
+    if (ferror(f)) {
+        fail(&ld, path, "cannot read: %s", strerror(errno));
+        goto out;
+    }
+    if (len > CONFIG_MAX_FILE) {
+        fail(&ld, path, "larger than %d bytes", CONFIG_MAX_FILE);
+        goto out;
+    }
+    if (!slash)
+        dir = xstrdup(".");
+    else if (slash == path)
+        dir = xstrdup("/");
+    else
+        dir = xstrndup(path, (size_t)(slash - path));
+    rc = load_yaml(buf, len, path, dir, out, err, errlen);
+out:
+    if (f)
+        fclose(f);
+    if (buf)
+        sodium_memzero(buf, len); /* the file holds secrets */
+    free(buf);
+    free(dir);
+    return rc;
+}
+
+static void
+free_secret(char *s)
+{
+    if (s)
+        sodium_memzero(s, strlen(s));
+    free(s);
+}
+
+void
+config_free(struct config *cfg)
+{
+    if (!cfg)
+        return;
+    free(cfg->server_name);
+    free(cfg->public_baseurl);
+    for (size_t i = 0; i < cfg->listener.n_bind; i++)
+        free(cfg->listener.bind_addresses[i]);
+    free(cfg->database_name);
+    free(cfg->database_path);
+    free_secret(cfg->database_conninfo); /* may hold the password */
+    free(cfg->media_store_path);
+    free(cfg->signing_key_path);
+    free(cfg->log_level);
+    free_secret(cfg->registration_shared_secret);
+    free(cfg->default_room_version);
+    free(cfg);
+}
+
+/* ---- generate-config ---------------------------------------------------------------------- */
+
+/* A YAML double-quoted scalar, so paths with any characters survive. */
+static void
+put_yaml_string(struct sbuf *b, const char *s)
+{
+    sbuf_putc(b, '"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            sbuf_putc(b, '\\');
+            sbuf_putc(b, (char)c);
+        } else if (c < 0x20 || c == 0x7f) {
+            sbuf_printf(b, "\\x%02x", c);
+        } else {
+            sbuf_putc(b, (char)c);
+        }
+    }
+    sbuf_putc(b, '"');
+}
+
+static void
+put_path_setting(struct sbuf *b, const char *indent, const char *key, const char *dir,
+                 const char *file)
+{
+    char *p = path_resolve(dir, file);
+
+    sbuf_printf(b, "%s%s: ", indent, key);
+    put_yaml_string(b, p);
+    sbuf_putc(b, '\n');
+    free(p);
+}
+
+static void
+put_ratelimit(struct sbuf *b, const char *indent, double per_second, double burst)
+{
+    sbuf_printf(b, "%s  per_second: %g\n", indent, per_second);
+    sbuf_printf(b, "%s  burst_count: %g\n", indent, burst);
+}
+
+char *
+config_generate(const char *server_name, const char *data_dir)
+{
+    unsigned char secret[32];
+    char hex[sizeof(secret) * 2 + 1];
+    struct sbuf b = {0};
+    char *dir = NULL, *key_file = NULL, *text = NULL;
+
+    if (!server_name || !valid_server_name(server_name) || sodium_init() < 0)
+        goto out;
+    dir = absolute_dir(data_dir);
+    if (!dir)
+        goto out;
+    randombytes_buf(secret, sizeof(secret));
+    sodium_bin2hex(hex, sizeof(hex), secret, sizeof(secret));
+    key_file = xasprintf("%s.signing.key", server_name);
+
+    sbuf_puts(&b, "# Hearth homeserver configuration, written by `hearth generate-config`.\n"
+                  "# Key names are Synapse's, so Synapse's documentation describes them too.\n"
+                  "# Relative paths are taken relative to the directory of this file.\n\n");
+    sbuf_puts(&b, "# The domain in user IDs (@alice:example.org); it cannot change later.\n"
+                  "server_name: ");
+    put_yaml_string(&b, server_name);
+    sbuf_puts(&b, "\n\n# URL clients reach this server at, served in /.well-known/matrix/client;"
+                  " unset: 404 there.\n"
+                  "#public_baseurl: \"https://matrix.example.org/\"\n\n");
+    sbuf_puts(&b, "# The first listener of type http is used; resources, x_forwarded are "
+                  "accepted and ignored.\n"
+                  "listeners:\n"
+                  "  - port: 8008                    # TCP port, 1..65535\n"
+                  "    type: http\n"
+                  "    bind_addresses: [\"127.0.0.1\"]  # loopback only; up to 8 IPv4/IPv6 "
+                  "addresses\n\n");
+    sbuf_puts(&b, "# sqlite3 (a file) or psycopg2 (PostgreSQL; args: user, password, dbname, "
+                  "host, port, ...).\n"
+                  "database:\n"
+                  "  name: sqlite3\n"
+                  "  args:\n");
+    put_path_setting(&b, "    ", "database", dir, "homeserver.db");
+    sbuf_puts(&b, "\n# Where uploaded media files are kept.\n");
+    put_path_setting(&b, "", "media_store_path", dir, "media_store");
+    sbuf_puts(&b, "# The server's ed25519 signing key.\n");
+    put_path_setting(&b, "", "signing_key_path", dir, key_file);
+    sbuf_puts(&b, "\n# debug, info, warning or error.\n"
+                  "log_level: info\n\n");
+    sbuf_puts(&b, "# OPEN REGISTRATION: anyone who can reach the listener can create an account.\n"
+                  "# Fine on loopback for local development; turn both off (the default) before "
+                  "exposing\n# the server.\n"
+                  "enable_registration: true\n"
+                  "# Synapse's acknowledgement that registration needs no email or captcha.\n"
+                  "enable_registration_without_verification: true\n"
+                  "# Guest accounts: no password, only in rooms that let guests in.\n"
+                  "allow_guest_access: false\n\n");
+    sbuf_printf(&b,
+                "# Lets `hearth register-user` create accounts, admins included; keep it "
+                "private.\n"
+                "registration_shared_secret: \"%s\"\n\n",
+                hex);
+    sbuf_puts(&b, "# Room version for new rooms: \"1\" to \"6\".\n"
+                  "default_room_version: \"" DEFAULT_ROOM_VERSION "\"\n"
+                  "# Largest media upload: bytes, or with a K, M or G suffix.\n"
+                  "max_upload_size: 50M\n"
+                  "# Largest JSON request body (Hearth-specific).\n"
+                  "max_request_size: 1M\n"
+                  "# HTTP worker threads; 0 = one per CPU core (Hearth-specific).\n"
+                  "thread_pool_size: 0\n\n");
+    sbuf_puts(&b, "# Rate limits: per_second is the sustained rate, burst_count the burst "
+                  "allowed.\n"
+                  "# Messages sent, per user.\n"
+                  "rc_message:\n");
+    put_ratelimit(&b, "", 0.2, 10);
+    sbuf_puts(&b, "# Registrations, per client IP address.\n"
+                  "rc_registration:\n");
+    put_ratelimit(&b, "", 0.17, 3);
+    sbuf_puts(&b, "rc_login:\n"
+                  "  # Login attempts per client IP address.\n"
+                  "  address:\n");
+    put_ratelimit(&b, "  ", 0.17, 3);
+    sbuf_puts(&b, "  # Login attempts per account.\n"
+                  "  account:\n");
+    put_ratelimit(&b, "  ", 0.17, 3);
+    sbuf_puts(&b, "  # Failed login attempts per account.\n"
+                  "  failed_attempts:\n");
+    put_ratelimit(&b, "  ", 0.17, 3);
+    text = sbuf_take(&b);
+out:
+    sodium_memzero(secret, sizeof(secret));
+    sodium_memzero(hex, sizeof(hex));
+    free(b.p);
+    free(dir);
+    free(key_file);
+    return text;
+}

@@ -1,0 +1,12 @@
+/* Password hashing with argon2id (libsodium crypto_pwhash). */
+#ifndef HEARTH_CORE_PASSWORD_H
+#define HEARTH_CORE_PASSWORD_H
+
+#include <stdbool.h>
+
+/* Returns a new string holding the encoded hash, or NULL on failure (out of memory in the
+ * KDF). */
+char *password_hash(const char *password);
+bool password_verify(const char *hash, const char *password);
+
+#endif

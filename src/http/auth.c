@@ -1,0 +1,86 @@
+#include "http/auth.h"
+
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/hs.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "store/store.h"
+
+/* last_seen_* is written at most this often per device, so a busy client is not one write
+ * per request. */
+#define LAST_SEEN_INTERVAL_MS 60000
+
+char *
+auth_new_token(char hash[65])
+{
+    char *rnd = util_random_token(AUTH_TOKEN_BYTES);
+    char *tok = xasprintf("hth_%s", rnd);
+    sodium_memzero(rnd, strlen(rnd));
+    free(rnd);
+    util_sha256_hex(tok, strlen(tok), hash);
+    return tok;
+}
+
+bool
+auth_request_or_reply(struct req *r)
+{
+    const char *hdr = req_header(r, "Authorization");
+    const char *query = req_query(r, "access_token");
+    const char *token = NULL;
+    struct store_auth a;
+    char hash[65];
+    enum store_rc rc;
+
+    if (hdr) {
+        if (strncasecmp(hdr, "Bearer ", 7) != 0) {
+            reply_error(r, MERR_MISSING_TOKEN, "Invalid Authorization header");
+            return false;
+        }
+        token = hdr + 7;
+        while (*token == ' ')
+            token++;
+        if (query) {
+            reply_error(r, MERR_MISSING_TOKEN,
+                        "Mixing Authorization header and access_token parameter");
+            return false;
+        }
+    } else {
+        token = query;
+    }
+    if (!token || !*token) {
+        if (r->route->auth == AUTH_OPTIONAL)
+            return true;
+        reply_error(r, MERR_MISSING_TOKEN, "Missing access token");
+        return false;
+    }
+    /* Only the SHA-256 of a token is stored; lookup is by that hash, so no stored secret is
+     * ever compared byte by byte with client input. */
+    util_sha256_hex(token, strlen(token), hash);
+    rc = store_token_lookup(r->hs->store, hash, &a);
+    if (rc == STORE_NOT_FOUND) {
+        json_t *extra = json_pack("{s:b}", "soft_logout", 0);
+        reply_error_extra(r, 401, MERR_UNKNOWN_TOKEN, "Unknown access token", extra);
+        json_decref(extra);
+        return false;
+    }
+    if (rc != STORE_OK) {
+        reply_internal(r, "token lookup failed");
+        return false;
+    }
+    r->access_token = arena_strdup(&r->arena, token);
+    r->user_id = arena_strdup(&r->arena, a.user_id);
+    r->device_id = arena_strdup(&r->arena, a.device_id);
+    r->is_guest = a.is_guest;
+    int64_t now = util_now_ms();
+    if (now - a.last_seen_ts >= LAST_SEEN_INTERVAL_MS || !a.last_seen_ip ||
+        strcmp(a.last_seen_ip, r->ip) != 0) {
+        if (store_device_touch(r->hs->store, a.user_id, a.device_id, r->ip, now) != STORE_OK)
+            log_warn("could not record last_seen for %s", a.user_id);
+    }
+    store_auth_clear(&a);
+    return true;
+}

@@ -1,0 +1,20 @@
+/* Access-token authentication of a request. */
+#ifndef HEARTH_HTTP_AUTH_H
+#define HEARTH_HTTP_AUTH_H
+
+#include <stdbool.h>
+
+#include "http/http.h"
+
+/* Token length in random bytes (256 bits). */
+#define AUTH_TOKEN_BYTES 32
+
+/* Finds the access token (Authorization: Bearer, or ?access_token=) and resolves it to a
+ * user and device in r. Returns false after writing the 401 reply. A route with
+ * AUTH_OPTIONAL and no token passes with r->user_id NULL. */
+bool auth_request_or_reply(struct req *r);
+
+/* Returns a new access token; *hash (65 bytes) receives what the store keeps. */
+char *auth_new_token(char hash[65]);
+
+#endif

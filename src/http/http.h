@@ -1,0 +1,151 @@
+/* The HTTP edge: requests, routes, replies. libmicrohttpd stays inside src/http/. */
+#ifndef HEARTH_HTTP_HTTP_H
+#define HEARTH_HTTP_HTTP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/arena.h"
+
+struct hs;
+struct MHD_Connection;
+
+enum http_method { HTTP_GET, HTTP_POST, HTTP_PUT, HTTP_DELETE, HTTP_OPTIONS, HTTP_HEAD, HTTP_OTHER };
+
+#define ROUTE_MAX_PARAMS 4
+
+struct req;
+typedef void (*route_handler)(struct req *r);
+
+enum route_prefix {
+    PFX_CLIENT, /* /_matrix/client/r0 and /_matrix/client/v3 */
+    PFX_MEDIA,  /* /_matrix/media/r0 and /_matrix/media/v3 */
+    PFX_EXACT,  /* the pattern is the whole path */
+};
+
+enum route_auth { AUTH_NONE, AUTH_OPTIONAL, AUTH_REQUIRED };
+
+enum route_flags {
+    ROUTE_JSON = 1 << 0,          /* the body must be a JSON object; parsed into r->json */
+    ROUTE_JSON_OPTIONAL = 1 << 1, /* like ROUTE_JSON, but an empty body means {} */
+    ROUTE_GUEST_OK = 1 << 2,      /* guests may call it (modules/guest_access.rst) */
+    ROUTE_RATELIMIT = 1 << 3,     /* counts against rc_message for the user */
+};
+
+struct route {
+    enum http_method method;
+    enum route_prefix prefix;
+    const char *pattern; /* "/devices/{deviceId}": {x} matches one path segment */
+    route_handler fn;
+    enum route_auth auth;
+    unsigned flags;
+};
+
+struct req {
+    struct hs *hs;
+    struct MHD_Connection *conn;
+    enum http_method method;
+    const char *method_str;
+    char *path; /* as received, without the query */
+    const char *params[ROUTE_MAX_PARAMS]; /* path parameters, %-decoded */
+    const struct route *route;
+    char ip[64];
+    struct arena arena;
+    uint64_t start_ns;
+
+    char *body;
+    size_t body_len, body_cap, body_max;
+    bool too_large;
+    json_t *json; /* the parsed body (ROUTE_JSON); owned */
+
+    /* Set by authentication. */
+    const char *access_token;
+    const char *user_id;
+    const char *device_id;
+    bool is_guest;
+
+    /* The response, filled by a reply_* function. */
+    int status;
+    char *resp;
+    size_t resp_len;
+    const char *content_type;
+};
+
+/* Matrix error codes and their usual HTTP status (the table is in reply.c). */
+enum merr {
+    MERR_FORBIDDEN,
+    MERR_UNKNOWN_TOKEN,
+    MERR_MISSING_TOKEN,
+    MERR_BAD_JSON,
+    MERR_NOT_JSON,
+    MERR_NOT_FOUND,
+    MERR_LIMIT_EXCEEDED,
+    MERR_UNKNOWN,
+    MERR_UNRECOGNIZED,
+    MERR_UNAUTHORIZED,
+    MERR_USER_DEACTIVATED,
+    MERR_USER_IN_USE,
+    MERR_INVALID_USERNAME,
+    MERR_ROOM_IN_USE,
+    MERR_INVALID_ROOM_STATE,
+    MERR_THREEPID_IN_USE,
+    MERR_THREEPID_NOT_FOUND,
+    MERR_THREEPID_AUTH_FAILED,
+    MERR_THREEPID_DENIED,
+    MERR_SERVER_NOT_TRUSTED,
+    MERR_UNSUPPORTED_ROOM_VERSION,
+    MERR_INCOMPATIBLE_ROOM_VERSION,
+    MERR_BAD_STATE,
+    MERR_GUEST_ACCESS_FORBIDDEN,
+    MERR_MISSING_PARAM,
+    MERR_INVALID_PARAM,
+    MERR_TOO_LARGE,
+    MERR_EXCLUSIVE,
+    MERR_WEAK_PASSWORD,
+    MERR_INTERNAL, /* M_UNKNOWN with 500: details go to the log only */
+};
+
+const char *merr_code(enum merr e);
+int merr_status(enum merr e);
+
+/* Takes the reference to body. */
+void reply_json(struct req *r, int status, json_t *body);
+/* 200 {} */
+void reply_empty(struct req *r);
+/* Takes ownership of body (malloc'd). */
+void reply_raw(struct req *r, int status, const char *content_type, char *body, size_t len);
+void reply_error(struct req *r, enum merr e, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void reply_error_status(struct req *r, int status, enum merr e, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* An error with extra fields (borrowed object merged into the error body). */
+void reply_error_extra(struct req *r, int status, enum merr e, const char *msg,
+                       const json_t *extra);
+/* 429 M_LIMIT_EXCEEDED with retry_after_ms. */
+void reply_limit_exceeded(struct req *r, int64_t retry_after_ms);
+/* Logs `what` with the request path and answers 500 M_UNKNOWN. */
+void reply_internal(struct req *r, const char *what);
+
+/* Query parameter, %-decoded into the request's arena; NULL when absent or malformed. */
+const char *req_query(struct req *r, const char *name);
+bool req_has_query(struct req *r, const char *name);
+const char *req_header(struct req *r, const char *name);
+/* Client-facing prefix of this request's path ("/_matrix/client/r0"), for messages. */
+
+/* ---- the server ---- */
+struct http_server;
+/* Starts listening; routes is borrowed for the server's lifetime. */
+int http_server_start(struct hs *hs, const struct route *routes, size_t n_routes,
+                      struct http_server **out);
+/* Stops accepting, waits (up to timeout_ms) for requests in flight, then stops. */
+void http_server_stop(struct http_server *srv, int timeout_ms);
+
+/* ---- routing (router.c) ---- */
+enum route_match { ROUTE_FOUND, ROUTE_NO_PATH, ROUTE_BAD_METHOD };
+/* Matches path (raw, %-encoded) against the table; on ROUTE_FOUND fills r->route and
+ * r->params (decoded into r->arena). */
+enum route_match router_match(const struct route *routes, size_t n, struct req *r);
+
+#endif

@@ -1,0 +1,353 @@
+/* libmicrohttpd server: a thread pool on epoll; one struct req per request, freed when MHD
+ * reports the request completed. */
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "api/hs.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "http/auth.h"
+#include "http/http.h"
+#include "http/ratelimit.h"
+#include "json/json.h"
+
+struct http_server {
+    struct hs *hs;
+    const struct route *routes;
+    size_t n_routes;
+    struct MHD_Daemon *daemons[CONFIG_MAX_BIND];
+    size_t n_daemons;
+    atomic_int inflight;
+};
+
+static enum http_method
+parse_method(const char *m)
+{
+    static const struct {
+        const char *name;
+        enum http_method method;
+    } methods[] = {{"GET", HTTP_GET},         {"POST", HTTP_POST}, {"PUT", HTTP_PUT},
+                   {"DELETE", HTTP_DELETE},   {"OPTIONS", HTTP_OPTIONS},
+                   {"HEAD", HTTP_HEAD}};
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+        if (strcmp(m, methods[i].name) == 0)
+            return methods[i].method;
+    return HTTP_OTHER;
+}
+
+/* MHD must not decode: paths are split before decoding, and query values are decoded on
+ * demand by req_query. */
+static size_t
+unescape_none(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    return strlen(s);
+}
+
+const char *
+req_header(struct req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+bool
+req_has_query(struct req *r, const char *name)
+{
+    return MHD_lookup_connection_value_n(r->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name), NULL,
+                                         NULL) == MHD_YES;
+}
+
+const char *
+req_query(struct req *r, const char *name)
+{
+    const char *raw = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+    char *dec;
+
+    if (!raw) {
+        /* "?name" without "=" counts as an empty value. */
+        return req_has_query(r, name) ? "" : NULL;
+    }
+    dec = util_url_decode(raw, strlen(raw), true);
+    if (!dec)
+        return NULL;
+    return arena_adopt(&r->arena, dec);
+}
+
+static void
+client_ip(struct req *r)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+    snprintf(r->ip, sizeof(r->ip), "unknown");
+    if (!sa)
+        return;
+    if (sa->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, r->ip, sizeof(r->ip));
+    } else if (sa->sa_family == AF_INET6) {
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, r->ip, sizeof(r->ip));
+        if (strncmp(r->ip, "::ffff:", 7) == 0 && strchr(r->ip, '.'))
+            memmove(r->ip, r->ip + 7, strlen(r->ip + 7) + 1);
+    }
+}
+
+static void
+parse_body(struct req *r)
+{
+    char msg[256];
+    enum json_status js;
+
+    if (r->body_len == 0 && (r->route->flags & ROUTE_JSON_OPTIONAL)) {
+        r->json = json_object();
+        return;
+    }
+    js = json_parse_object(r->body ? r->body : "", r->body_len, &r->json, msg, sizeof(msg));
+    if (js == JSONS_NOT_JSON)
+        reply_error(r, MERR_NOT_JSON, "%s", msg);
+    else if (js == JSONS_BAD_JSON)
+        reply_error(r, MERR_BAD_JSON, "%s", msg);
+}
+
+static void
+dispatch(struct http_server *srv, struct req *r)
+{
+    const struct route *rt;
+    int64_t retry;
+
+    /* CORS preflight: any path, the answer carries the CORS headers added to every reply. */
+    if (r->method == HTTP_OPTIONS) {
+        reply_empty(r);
+        return;
+    }
+    switch (router_match(srv->routes, srv->n_routes, r)) {
+    case ROUTE_NO_PATH:
+        reply_error(r, MERR_UNRECOGNIZED, "Unrecognized request");
+        return;
+    case ROUTE_BAD_METHOD:
+        reply_error_status(r, 405, MERR_UNRECOGNIZED, "Unrecognized request");
+        return;
+    case ROUTE_FOUND:
+        break;
+    }
+    rt = r->route;
+    if (r->too_large) {
+        reply_error(r, MERR_TOO_LARGE, "Request body too large");
+        return;
+    }
+    if (rt->auth != AUTH_NONE && !auth_request_or_reply(r))
+        return;
+    if (r->is_guest && !(rt->flags & ROUTE_GUEST_OK)) {
+        reply_error(r, MERR_GUEST_ACCESS_FORBIDDEN, "Guest access not allowed");
+        return;
+    }
+    if ((rt->flags & ROUTE_RATELIMIT) && r->user_id &&
+        !ratelimit_check(r->hs->rl_message, r->user_id, util_now_ms(), true, &retry)) {
+        reply_limit_exceeded(r, retry);
+        return;
+    }
+    if (rt->flags & (ROUTE_JSON | ROUTE_JSON_OPTIONAL)) {
+        parse_body(r);
+        if (!r->json)
+            return;
+    }
+    rt->fn(r);
+    if (!r->resp)
+        reply_internal(r, "handler wrote no response");
+}
+
+static enum MHD_Result
+send_reply(struct req *r)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+
+    resp = MHD_create_response_from_buffer(r->resp_len, r->resp, MHD_RESPMEM_MUST_FREE);
+    if (!resp)
+        return MHD_NO;
+    r->resp = NULL; /* MHD owns it now */
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+    /* SPEC: client_server_api "Web Browser Clients": these CORS headers on every response. */
+    MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
+    MHD_add_response_header(resp, "Access-Control-Allow-Methods",
+                            "GET, POST, PUT, DELETE, OPTIONS");
+    MHD_add_response_header(resp, "Access-Control-Allow-Headers",
+                            "Origin, X-Requested-With, Content-Type, Accept, Authorization");
+    MHD_add_response_header(resp, "Cache-Control", "no-cache, no-store, must-revalidate");
+    ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
+    MHD_destroy_response(resp);
+    log_info("%s %s %s %d %.1fms", r->ip, r->method_str, r->path, r->status,
+             (double)(util_mono_ns() - r->start_ns) / 1e6);
+    return ret;
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+           const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+    struct http_server *srv = cls;
+    struct req *r = *con_cls;
+    (void)version;
+
+    if (!r) {
+        const char *cl;
+        int64_t clen;
+
+        r = xcalloc(1, sizeof(*r));
+        r->start_ns = util_mono_ns();
+        r->hs = srv->hs;
+        r->conn = conn;
+        r->method_str = method;
+        r->method = parse_method(method);
+        r->path = xstrdup(url);
+        r->status = 500;
+        r->body_max = (size_t)srv->hs->cfg->max_request_size;
+        client_ip(r);
+        *con_cls = r;
+        atomic_fetch_add(&srv->inflight, 1);
+        cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && util_parse_int64(cl, &clen) == 0 && clen > (int64_t)r->body_max) {
+            /* Answer before reading the body; MHD closes the connection after it. */
+            reply_error(r, MERR_TOO_LARGE, "Request body too large");
+            return send_reply(r);
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        size_t n = *upload_data_size;
+        *upload_data_size = 0;
+        if (r->too_large)
+            return MHD_YES;
+        if (r->body_len + n > r->body_max) {
+            r->too_large = true;
+            free(r->body);
+            r->body = NULL;
+            r->body_len = r->body_cap = 0;
+            return MHD_YES;
+        }
+        if (r->body_len + n + 1 > r->body_cap) {
+            r->body_cap = (r->body_len + n + 1) * 2;
+            if (r->body_cap > r->body_max + 1)
+                r->body_cap = r->body_max + 1;
+            r->body = xrealloc(r->body, r->body_cap);
+        }
+        memcpy(r->body + r->body_len, upload_data, n);
+        r->body_len += n;
+        r->body[r->body_len] = '\0';
+        return MHD_YES;
+    }
+    if (r->resp) /* already answered (early 413) */
+        return MHD_YES;
+    dispatch(srv, r);
+    return send_reply(r);
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+             enum MHD_RequestTerminationCode toe)
+{
+    struct http_server *srv = cls;
+    struct req *r = *con_cls;
+    (void)conn;
+    (void)toe;
+
+    if (!r)
+        return;
+    *con_cls = NULL;
+    json_decref(r->json);
+    arena_free(&r->arena);
+    free(r->body);
+    free(r->resp);
+    free(r->path);
+    free(r);
+    atomic_fetch_sub(&srv->inflight, 1);
+}
+
+static void
+mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    (void)cls;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    log_warn("http: %s", msg);
+}
+
+int
+http_server_start(struct hs *hs, const struct route *routes, size_t n_routes,
+                  struct http_server **out)
+{
+    const struct config_listener *l = &hs->cfg->listener;
+    struct http_server *srv = xcalloc(1, sizeof(*srv));
+    unsigned pool = hs->cfg->thread_pool_size > 0 ? (unsigned)hs->cfg->thread_pool_size
+                                                  : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+
+    if (pool < 2)
+        pool = 2;
+    srv->hs = hs;
+    srv->routes = routes;
+    srv->n_routes = n_routes;
+    for (size_t i = 0; i < l->n_bind; i++) {
+        struct sockaddr_storage ss;
+        unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+                         MHD_USE_ERROR_LOG | MHD_USE_ITC;
+        memset(&ss, 0, sizeof(ss));
+        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+        if (inet_pton(AF_INET, l->bind_addresses[i], &s4->sin_addr) == 1) {
+            s4->sin_family = AF_INET;
+            s4->sin_port = htons((uint16_t)l->port);
+        } else if (inet_pton(AF_INET6, l->bind_addresses[i], &s6->sin6_addr) == 1) {
+            s6->sin6_family = AF_INET6;
+            s6->sin6_port = htons((uint16_t)l->port);
+            flags |= MHD_USE_IPv6;
+        } else {
+            log_error("listeners: bind address '%s' is not an IP address", l->bind_addresses[i]);
+            goto fail;
+        }
+        srv->daemons[srv->n_daemons] = MHD_start_daemon(
+            flags, (uint16_t)l->port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
+            (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, pool,
+            MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_UNESCAPE_CALLBACK,
+            unescape_none, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
+            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+            MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+            MHD_OPTION_END);
+        if (!srv->daemons[srv->n_daemons]) {
+            log_error("cannot listen on %s port %d", l->bind_addresses[i], l->port);
+            goto fail;
+        }
+        srv->n_daemons++;
+        log_info("listening on %s port %d (%u threads)", l->bind_addresses[i], l->port, pool);
+    }
+    *out = srv;
+    return 0;
+fail:
+    http_server_stop(srv, 0);
+    return -1;
+}
+
+void
+http_server_stop(struct http_server *srv, int timeout_ms)
+{
+    if (!srv)
+        return;
+    for (size_t i = 0; i < srv->n_daemons; i++)
+        MHD_quiesce_daemon(srv->daemons[i]);
+    /* Drain: requests already being handled finish and are answered. */
+    for (int waited = 0; waited < timeout_ms && atomic_load(&srv->inflight) > 0; waited += 10)
+        usleep(10000);
+    for (size_t i = 0; i < srv->n_daemons; i++)
+        MHD_stop_daemon(srv->daemons[i]);
+    free(srv);
+}

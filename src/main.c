@@ -1,0 +1,212 @@
+/* Command line: serve, generate-config, register-user, version. */
+#include <errno.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "api/api.h"
+#include "api/hs.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/password.h"
+#include "core/util.h"
+#include "http/http.h"
+#include "room/id.h"
+#include "store/store.h"
+
+#define HEARTH_VERSION "0.1.0"
+
+static int
+usage(void)
+{
+    fputs("usage: hearth serve --config FILE\n"
+          "       hearth generate-config --server-name NAME --data-dir DIR\n"
+          "       hearth register-user --config FILE [--admin] USER PASSWORD\n"
+          "       hearth version\n",
+          stderr);
+    return 2;
+}
+
+static int
+load_config(const char *path, struct config **cfg)
+{
+    char err[512];
+    enum log_level level;
+
+    if (!path) {
+        fputs("hearth: --config FILE is required\n", stderr);
+        return -1;
+    }
+    if (config_load(path, cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "hearth: %s: %s\n", path, err);
+        return -1;
+    }
+    if ((*cfg)->log_level && log_parse_level((*cfg)->log_level, &level) == 0)
+        log_set_level(level);
+    return 0;
+}
+
+static int
+cmd_serve(int argc, char **argv)
+{
+    const char *path = NULL;
+    struct config *cfg = NULL;
+    struct http_server *srv = NULL;
+    struct hs hs = {0};
+    sigset_t sigs;
+    char err[512];
+    int sig = 0, rc = 1;
+
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            path = argv[++i];
+        else
+            return usage();
+    }
+    if (load_config(path, &cfg) != 0)
+        return 1;
+    hs_init(&hs, cfg);
+    if (cfg->media_store_path && mkdir(cfg->media_store_path, 0700) != 0 && errno != EEXIST)
+        log_warn("cannot create media_store_path %s: %s", cfg->media_store_path,
+                 strerror(errno));
+    if (signing_key_load_or_generate(cfg->signing_key_path, &hs.key, err, sizeof(err)) != 0) {
+        log_error("%s", err);
+        goto out;
+    }
+    if (store_open(cfg, &hs.store) != STORE_OK) {
+        log_error("cannot open the database");
+        goto out;
+    }
+    /* Block the stop signals before any thread starts, so only sigwait sees them. */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (http_server_start(&hs, api_routes, api_n_routes, &srv) != 0)
+        goto out;
+    log_info("hearth %s serving %s", HEARTH_VERSION, cfg->server_name);
+    sigwait(&sigs, &sig);
+    log_info("received signal %d, draining requests", sig);
+    http_server_stop(srv, 10000);
+    srv = NULL;
+    rc = 0;
+out:
+    store_close(hs.store);
+    hs_cleanup(&hs);
+    config_free(cfg);
+    return rc;
+}
+
+static int
+cmd_generate_config(int argc, char **argv)
+{
+    const char *name = NULL, *dir = NULL;
+    char *text;
+
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--server-name") == 0 && i + 1 < argc)
+            name = argv[++i];
+        else if (strcmp(argv[i], "--data-dir") == 0 && i + 1 < argc)
+            dir = argv[++i];
+        else
+            return usage();
+    }
+    if (!name || !dir)
+        return usage();
+    if (!id_server_name_valid(name)) {
+        fprintf(stderr, "hearth: '%s' is not a valid server name\n", name);
+        return 1;
+    }
+    text = config_generate(name, dir);
+    fputs(text, stdout);
+    free(text);
+    return 0;
+}
+
+static int
+cmd_register_user(int argc, char **argv)
+{
+    const char *path = NULL, *user = NULL, *pw = NULL;
+    struct config *cfg = NULL;
+    struct store *st = NULL;
+    char *user_id = NULL, *hash = NULL;
+    bool admin = false;
+    int rc = 1;
+
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            path = argv[++i];
+        else if (strcmp(argv[i], "--admin") == 0)
+            admin = true;
+        else if (!user)
+            user = argv[i];
+        else if (!pw)
+            pw = argv[i];
+        else
+            return usage();
+    }
+    if (!user || !pw)
+        return usage();
+    if (load_config(path, &cfg) != 0)
+        return 1;
+    if (!id_localpart_valid(user)) {
+        fprintf(stderr, "hearth: user name may only contain a-z, 0-9 and '=_-./'\n");
+        goto out;
+    }
+    user_id = xasprintf("@%s:%s", user, cfg->server_name);
+    if (strlen(user_id) > ID_MAX_LEN) {
+        fprintf(stderr, "hearth: user ID too long\n");
+        goto out;
+    }
+    if (store_open(cfg, &st) != STORE_OK) {
+        fprintf(stderr, "hearth: cannot open the database\n");
+        goto out;
+    }
+    hash = password_hash(pw);
+    if (!hash)
+        goto out;
+    switch (store_user_create(st, user_id, hash, false, admin, util_now_ms())) {
+    case STORE_OK:
+        printf("%s\n", user_id);
+        rc = 0;
+        break;
+    case STORE_EXISTS:
+        fprintf(stderr, "hearth: %s already exists\n", user_id);
+        break;
+    default:
+        fprintf(stderr, "hearth: could not create %s\n", user_id);
+        break;
+    }
+out:
+    free(hash);
+    free(user_id);
+    store_close(st);
+    config_free(cfg);
+    return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+    if (sodium_init() < 0) {
+        fputs("hearth: libsodium failed to initialise\n", stderr);
+        return 1;
+    }
+    if (argc < 2)
+        return usage();
+    if (strcmp(argv[1], "serve") == 0)
+        return cmd_serve(argc - 2, argv + 2);
+    if (strcmp(argv[1], "generate-config") == 0)
+        return cmd_generate_config(argc - 2, argv + 2);
+    if (strcmp(argv[1], "register-user") == 0)
+        return cmd_register_user(argc - 2, argv + 2);
+    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+        printf("hearth %s\n", HEARTH_VERSION);
+        return 0;
+    }
+    return usage();
+}

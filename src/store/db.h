@@ -1,0 +1,45 @@
+/* The driver interface: one const table of functions per database (curl's vtls idea).
+ * SQL is written once, portably, with `?` placeholders; a driver that needs `$1` rewrites. */
+#ifndef HEARTH_STORE_DB_H
+#define HEARTH_STORE_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum db_rc {
+    DB_OK = 0,
+    DB_ROW,        /* step: a row is available */
+    DB_DONE,       /* step: no more rows */
+    DB_CONSTRAINT, /* a unique or foreign-key constraint failed */
+    DB_ERR,        /* anything else; the driver has logged it */
+};
+
+struct db;
+struct db_stmt;
+
+struct db_driver {
+    const char *name;
+    /* Opens a connection; `writer` asks for the connection that does all writes. */
+    enum db_rc (*open)(const char *target, bool writer, struct db **out);
+    void (*close)(struct db *db);
+    /* Runs one or more statements without parameters or results. */
+    enum db_rc (*exec)(struct db *db, const char *sql);
+    enum db_rc (*prepare)(struct db *db, const char *sql, struct db_stmt **out);
+    /* Parameters are numbered from 1; a NULL text binds SQL NULL. */
+    enum db_rc (*bind_text)(struct db_stmt *st, int idx, const char *s);
+    enum db_rc (*bind_int64)(struct db_stmt *st, int idx, int64_t v);
+    enum db_rc (*bind_null)(struct db_stmt *st, int idx);
+    enum db_rc (*step)(struct db_stmt *st);
+    /* Columns are numbered from 0; text is borrowed until the next step or finalize. */
+    const char *(*col_text)(struct db_stmt *st, int col);
+    int64_t (*col_int64)(struct db_stmt *st, int col);
+    bool (*col_is_null)(struct db_stmt *st, int col);
+    void (*finalize)(struct db_stmt *st);
+    /* Rows changed by the last statement on this connection. */
+    int64_t (*changes)(struct db *db);
+};
+
+extern const struct db_driver db_sqlite_driver;
+
+#endif

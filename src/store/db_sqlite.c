@@ -1,0 +1,179 @@
+/* SQLite driver: WAL mode, synchronous=FULL so a committed write is on disk before the
+ * caller answers 200. */
+#include "store/db.h"
+
+#include <sqlite3.h>
+#include <stdlib.h>
+
+#include "core/log.h"
+#include "core/util.h"
+
+struct db {
+    sqlite3 *h;
+};
+
+struct db_stmt {
+    sqlite3_stmt *st;
+    struct db *db;
+};
+
+static enum db_rc
+map_rc(struct db *db, int rc, const char *what)
+{
+    switch (rc) {
+    case SQLITE_OK:
+        return DB_OK;
+    case SQLITE_ROW:
+        return DB_ROW;
+    case SQLITE_DONE:
+        return DB_DONE;
+    default:
+        if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+            return DB_CONSTRAINT;
+        log_error("sqlite %s: %s", what, db ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc));
+        return DB_ERR;
+    }
+}
+
+static enum db_rc
+sq_exec(struct db *db, const char *sql)
+{
+    char *err = NULL;
+    int rc = sqlite3_exec(db->h, sql, NULL, NULL, &err);
+    if (rc != SQLITE_OK) {
+        if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+            sqlite3_free(err);
+            return DB_CONSTRAINT;
+        }
+        log_error("sqlite exec: %s", err ? err : sqlite3_errstr(rc));
+        sqlite3_free(err);
+        return DB_ERR;
+    }
+    return DB_OK;
+}
+
+static enum db_rc
+sq_open(const char *target, bool writer, struct db **out)
+{
+    struct db *db = xcalloc(1, sizeof(*db));
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+    int rc;
+
+    if (writer)
+        flags |= SQLITE_OPEN_CREATE;
+    rc = sqlite3_open_v2(target, &db->h, flags, NULL);
+    if (rc != SQLITE_OK) {
+        log_error("sqlite: cannot open %s: %s", target, db->h ? sqlite3_errmsg(db->h) : "");
+        goto fail;
+    }
+    /* Readers and the writer share WAL; a reader never waits, the writer rarely. */
+    sqlite3_busy_timeout(db->h, 10000);
+    sqlite3_extended_result_codes(db->h, 1);
+    if (sq_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
+                    "PRAGMA temp_store=MEMORY;") != DB_OK)
+        goto fail;
+    *out = db;
+    return DB_OK;
+fail:
+    sqlite3_close(db->h);
+    free(db);
+    return DB_ERR;
+}
+
+static void
+sq_close(struct db *db)
+{
+    if (!db)
+        return;
+    sqlite3_close(db->h);
+    free(db);
+}
+
+static enum db_rc
+sq_prepare(struct db *db, const char *sql, struct db_stmt **out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v3(db->h, sql, -1, 0, &st, NULL);
+    if (rc != SQLITE_OK)
+        return map_rc(db, rc, "prepare");
+    *out = xmalloc(sizeof(**out));
+    (*out)->st = st;
+    (*out)->db = db;
+    return DB_OK;
+}
+
+static enum db_rc
+sq_bind_text(struct db_stmt *s, int idx, const char *v)
+{
+    int rc = v ? sqlite3_bind_text(s->st, idx, v, -1, SQLITE_TRANSIENT)
+               : sqlite3_bind_null(s->st, idx);
+    return map_rc(s->db, rc, "bind");
+}
+
+static enum db_rc
+sq_bind_int64(struct db_stmt *s, int idx, int64_t v)
+{
+    return map_rc(s->db, sqlite3_bind_int64(s->st, idx, v), "bind");
+}
+
+static enum db_rc
+sq_bind_null(struct db_stmt *s, int idx)
+{
+    return map_rc(s->db, sqlite3_bind_null(s->st, idx), "bind");
+}
+
+static enum db_rc
+sq_step(struct db_stmt *s)
+{
+    return map_rc(s->db, sqlite3_step(s->st), "step");
+}
+
+static const char *
+sq_col_text(struct db_stmt *s, int col)
+{
+    return (const char *)sqlite3_column_text(s->st, col);
+}
+
+static int64_t
+sq_col_int64(struct db_stmt *s, int col)
+{
+    return sqlite3_column_int64(s->st, col);
+}
+
+static bool
+sq_col_is_null(struct db_stmt *s, int col)
+{
+    return sqlite3_column_type(s->st, col) == SQLITE_NULL;
+}
+
+static void
+sq_finalize(struct db_stmt *s)
+{
+    if (!s)
+        return;
+    sqlite3_finalize(s->st);
+    free(s);
+}
+
+static int64_t
+sq_changes(struct db *db)
+{
+    return sqlite3_changes64(db->h);
+}
+
+const struct db_driver db_sqlite_driver = {
+    .name = "sqlite3",
+    .open = sq_open,
+    .close = sq_close,
+    .exec = sq_exec,
+    .prepare = sq_prepare,
+    .bind_text = sq_bind_text,
+    .bind_int64 = sq_bind_int64,
+    .bind_null = sq_bind_null,
+    .step = sq_step,
+    .col_text = sq_col_text,
+    .col_int64 = sq_col_int64,
+    .col_is_null = sq_col_is_null,
+    .finalize = sq_finalize,
+    .changes = sq_changes,
+};

@@ -1,0 +1,35 @@
+#include "store/migrations.h"
+
+const struct migration store_migrations[] = {
+    {1, "CREATE TABLE users ("
+        "  user_id TEXT PRIMARY KEY,"
+        "  password_hash TEXT,"
+        "  is_guest INTEGER NOT NULL DEFAULT 0,"
+        "  is_admin INTEGER NOT NULL DEFAULT 0,"
+        "  deactivated INTEGER NOT NULL DEFAULT 0,"
+        "  created_ts BIGINT NOT NULL);"
+        "CREATE TABLE devices ("
+        "  user_id TEXT NOT NULL,"
+        "  device_id TEXT NOT NULL,"
+        "  display_name TEXT,"
+        "  last_seen_ip TEXT,"
+        "  last_seen_ts BIGINT NOT NULL DEFAULT 0,"
+        "  created_ts BIGINT NOT NULL,"
+        "  PRIMARY KEY (user_id, device_id));"
+        "CREATE TABLE access_tokens ("
+        "  token_hash TEXT PRIMARY KEY,"
+        "  user_id TEXT NOT NULL,"
+        "  device_id TEXT NOT NULL,"
+        "  created_ts BIGINT NOT NULL);"
+        "CREATE INDEX access_tokens_by_device ON access_tokens (user_id, device_id);"
+        "CREATE TABLE login_tokens ("
+        "  token_hash TEXT PRIMARY KEY,"
+        "  user_id TEXT NOT NULL,"
+        "  expiry_ts BIGINT NOT NULL);"
+        "CREATE TABLE counters ("
+        "  name TEXT PRIMARY KEY,"
+        "  value BIGINT NOT NULL);"
+        "INSERT INTO counters (name, value) VALUES ('localpart', 0);"},
+};
+
+const size_t store_n_migrations = sizeof(store_migrations) / sizeof(store_migrations[0]);

@@ -1,0 +1,644 @@
+/* Accounts, devices and tokens over the driver interface. All writes go through one writer
+ * connection under a mutex; reads take a connection from a pool. */
+#include "store/store.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/config.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "store/db.h"
+#include "store/migrations.h"
+
+struct store {
+    const struct db_driver *drv;
+    char *target;
+    struct db *writer;
+    pthread_mutex_t wlock;
+    pthread_mutex_t plock;
+    struct db **pool;
+    size_t npool, cappool;
+};
+
+/* ---- plumbing ---- */
+
+static struct db *
+reader_get(struct store *st)
+{
+    struct db *db = NULL;
+
+    pthread_mutex_lock(&st->plock);
+    if (st->npool > 0)
+        db = st->pool[--st->npool];
+    pthread_mutex_unlock(&st->plock);
+    if (!db && st->drv->open(st->target, false, &db) != DB_OK)
+        return NULL;
+    return db;
+}
+
+static void
+reader_put(struct store *st, struct db *db)
+{
+    if (!db)
+        return;
+    pthread_mutex_lock(&st->plock);
+    if (st->npool == st->cappool) {
+        st->cappool = st->cappool ? st->cappool * 2 : 8;
+        st->pool = xrealloc(st->pool, st->cappool * sizeof(*st->pool));
+    }
+    st->pool[st->npool++] = db;
+    pthread_mutex_unlock(&st->plock);
+}
+
+/* Prepares sql and binds arguments described by fmt: 's' const char *, 'i' int64_t,
+ * 'b' int used as a boolean. */
+static enum db_rc
+vprep(struct store *st, struct db *db, struct db_stmt **out, const char *sql, const char *fmt,
+      va_list ap)
+{
+    struct db_stmt *s = NULL;
+    enum db_rc rc = st->drv->prepare(db, sql, &s);
+    int idx = 1;
+
+    if (rc != DB_OK)
+        return rc;
+    for (const char *f = fmt; f && *f; f++, idx++) {
+        switch (*f) {
+        case 's':
+            rc = st->drv->bind_text(s, idx, va_arg(ap, const char *));
+            break;
+        case 'i':
+            rc = st->drv->bind_int64(s, idx, va_arg(ap, int64_t));
+            break;
+        case 'b':
+            rc = st->drv->bind_int64(s, idx, va_arg(ap, int) ? 1 : 0);
+            break;
+        default:
+            rc = DB_ERR;
+        }
+        if (rc != DB_OK) {
+            st->drv->finalize(s);
+            return rc;
+        }
+    }
+    *out = s;
+    return DB_OK;
+}
+
+static enum db_rc
+prep(struct store *st, struct db *db, struct db_stmt **out, const char *sql, const char *fmt, ...)
+{
+    va_list ap;
+    enum db_rc rc;
+    va_start(ap, fmt);
+    rc = vprep(st, db, out, sql, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* Runs a statement that returns no rows. */
+static enum db_rc
+run(struct store *st, struct db *db, const char *sql, const char *fmt, ...)
+{
+    struct db_stmt *s = NULL;
+    va_list ap;
+    enum db_rc rc;
+
+    va_start(ap, fmt);
+    rc = vprep(st, db, &s, sql, fmt, ap);
+    va_end(ap);
+    if (rc != DB_OK)
+        return rc;
+    rc = st->drv->step(s);
+    st->drv->finalize(s);
+    return rc == DB_DONE || rc == DB_ROW ? DB_OK : rc;
+}
+
+static enum store_rc
+to_store_rc(enum db_rc rc)
+{
+    switch (rc) {
+    case DB_OK:
+    case DB_DONE:
+    case DB_ROW:
+        return STORE_OK;
+    case DB_CONSTRAINT:
+        return STORE_EXISTS;
+    default:
+        return STORE_ERR;
+    }
+}
+
+static enum store_rc
+wbegin(struct store *st)
+{
+    pthread_mutex_lock(&st->wlock);
+    if (st->drv->exec(st->writer, "BEGIN") != DB_OK) {
+        pthread_mutex_unlock(&st->wlock);
+        return STORE_ERR;
+    }
+    return STORE_OK;
+}
+
+/* Commits when rc is STORE_OK, rolls back otherwise; returns the final result. */
+static enum store_rc
+wend(struct store *st, enum store_rc rc)
+{
+    if (rc == STORE_OK) {
+        if (st->drv->exec(st->writer, "COMMIT") != DB_OK) {
+            st->drv->exec(st->writer, "ROLLBACK");
+            rc = STORE_ERR;
+        }
+    } else {
+        st->drv->exec(st->writer, "ROLLBACK");
+    }
+    pthread_mutex_unlock(&st->wlock);
+    return rc;
+}
+
+static char *
+dup_col(struct store *st, struct db_stmt *s, int col)
+{
+    const char *t = st->drv->col_text(s, col);
+    return t ? xstrdup(t) : NULL;
+}
+
+/* ---- open / migrate ---- */
+
+static enum store_rc
+migrate(struct store *st)
+{
+    struct db_stmt *s = NULL;
+    int64_t have = 0;
+    enum store_rc rc = STORE_OK;
+
+    if (st->drv->exec(st->writer, "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT)") !=
+        DB_OK)
+        return STORE_ERR;
+    if (prep(st, st->writer, &s, "SELECT MAX(version) FROM schema_version", "") != DB_OK)
+        return STORE_ERR;
+    if (st->drv->step(s) == DB_ROW && !st->drv->col_is_null(s, 0))
+        have = st->drv->col_int64(s, 0);
+    st->drv->finalize(s);
+
+    for (size_t i = 0; i < store_n_migrations && rc == STORE_OK; i++) {
+        const struct migration *m = &store_migrations[i];
+        if (m->version <= have)
+            continue;
+        log_info("store: applying migration %d", m->version);
+        if (wbegin(st) != STORE_OK)
+            return STORE_ERR;
+        rc = to_store_rc(st->drv->exec(st->writer, m->sql));
+        if (rc == STORE_OK)
+            rc = to_store_rc(run(st, st->writer, "INSERT INTO schema_version (version) VALUES (?)",
+                                 "i", (int64_t)m->version));
+        rc = wend(st, rc);
+    }
+    return rc;
+}
+
+enum store_rc
+store_open(const struct config *cfg, struct store **out)
+{
+    struct store *st = xcalloc(1, sizeof(*st));
+
+    if (cfg->database_name && strcmp(cfg->database_name, "sqlite3") != 0) {
+        log_error("database.name: '%s' is not supported by this build (use sqlite3)",
+                  cfg->database_name);
+        free(st);
+        return STORE_ERR;
+    }
+    st->drv = &db_sqlite_driver;
+    st->target = xstrdup(cfg->database_path);
+    pthread_mutex_init(&st->wlock, NULL);
+    pthread_mutex_init(&st->plock, NULL);
+    if (st->drv->open(st->target, true, &st->writer) != DB_OK || migrate(st) != STORE_OK) {
+        store_close(st);
+        return STORE_ERR;
+    }
+    *out = st;
+    return STORE_OK;
+}
+
+void
+store_close(struct store *st)
+{
+    if (!st)
+        return;
+    for (size_t i = 0; i < st->npool; i++)
+        st->drv->close(st->pool[i]);
+    free(st->pool);
+    st->drv->close(st->writer);
+    pthread_mutex_destroy(&st->wlock);
+    pthread_mutex_destroy(&st->plock);
+    free(st->target);
+    free(st);
+}
+
+/* ---- accounts ---- */
+
+void
+store_user_clear(struct store_user *u)
+{
+    free(u->user_id);
+    free(u->password_hash);
+    memset(u, 0, sizeof(*u));
+}
+
+enum store_rc
+store_user_create(struct store *st, const char *user_id, const char *password_hash,
+                  bool is_guest, bool is_admin, int64_t now)
+{
+    enum store_rc rc = wbegin(st);
+    if (rc != STORE_OK)
+        return rc;
+    rc = to_store_rc(run(st, st->writer,
+                         "INSERT INTO users (user_id, password_hash, is_guest, is_admin, "
+                         "created_ts) VALUES (?, ?, ?, ?, ?)",
+                         "ssbbi", user_id, password_hash, (int)is_guest, (int)is_admin, now));
+    return wend(st, rc);
+}
+
+enum store_rc
+store_user_get(struct store *st, const char *user_id, struct store_user *out)
+{
+    struct db *db = reader_get(st);
+    struct db_stmt *s = NULL;
+    enum store_rc rc = STORE_ERR;
+    enum db_rc r;
+
+    memset(out, 0, sizeof(*out));
+    if (!db)
+        return STORE_ERR;
+    if (prep(st, db, &s,
+             "SELECT user_id, password_hash, is_guest, is_admin, deactivated, created_ts "
+             "FROM users WHERE user_id = ?",
+             "s", user_id) != DB_OK)
+        goto out;
+    r = st->drv->step(s);
+    if (r == DB_DONE) {
+        rc = STORE_NOT_FOUND;
+        goto out;
+    }
+    if (r != DB_ROW)
+        goto out;
+    out->user_id = dup_col(st, s, 0);
+    out->password_hash = dup_col(st, s, 1);
+    out->is_guest = st->drv->col_int64(s, 2) != 0;
+    out->is_admin = st->drv->col_int64(s, 3) != 0;
+    out->deactivated = st->drv->col_int64(s, 4) != 0;
+    out->created_ts = st->drv->col_int64(s, 5);
+    rc = STORE_OK;
+out:
+    st->drv->finalize(s);
+    reader_put(st, db);
+    return rc;
+}
+
+enum store_rc
+store_user_set_password(struct store *st, const char *user_id, const char *hash)
+{
+    enum store_rc rc = wbegin(st);
+    if (rc != STORE_OK)
+        return rc;
+    rc = to_store_rc(
+        run(st, st->writer, "UPDATE users SET password_hash = ? WHERE user_id = ?", "ss", hash,
+            user_id));
+    if (rc == STORE_OK && st->drv->changes(st->writer) == 0)
+        rc = STORE_NOT_FOUND;
+    return wend(st, rc);
+}
+
+enum store_rc
+store_user_deactivate(struct store *st, const char *user_id)
+{
+    enum store_rc rc = wbegin(st);
+    if (rc != STORE_OK)
+        return rc;
+    rc = to_store_rc(run(st, st->writer,
+                         "UPDATE users SET deactivated = 1, password_hash = NULL WHERE user_id = ?",
+                         "s", user_id));
+    if (rc == STORE_OK && st->drv->changes(st->writer) == 0)
+        rc = STORE_NOT_FOUND;
+    if (rc == STORE_OK)
+        rc = to_store_rc(
+            run(st, st->writer, "DELETE FROM access_tokens WHERE user_id = ?", "s", user_id));
+    if (rc == STORE_OK)
+        rc = to_store_rc(run(st, st->writer, "DELETE FROM devices WHERE user_id = ?", "s", user_id));
+    return wend(st, rc);
+}
+
+enum store_rc
+store_next_localpart_number(struct store *st, int64_t *out)
+{
+    struct db_stmt *s = NULL;
+    enum store_rc rc = wbegin(st);
+
+    if (rc != STORE_OK)
+        return rc;
+    rc = to_store_rc(
+        run(st, st->writer, "UPDATE counters SET value = value + 1 WHERE name = 'localpart'", ""));
+    if (rc == STORE_OK) {
+        rc = STORE_ERR;
+        if (prep(st, st->writer, &s, "SELECT value FROM counters WHERE name = 'localpart'", "") ==
+                DB_OK &&
+            st->drv->step(s) == DB_ROW) {
+            *out = st->drv->col_int64(s, 0);
+            rc = STORE_OK;
+        }
+        st->drv->finalize(s);
+    }
+    return wend(st, rc);
+}
+
+/* ---- devices ---- */
+
+void
+store_device_clear(struct store_device *d)
+{
+    free(d->device_id);
+    free(d->display_name);
+    free(d->last_seen_ip);
+    memset(d, 0, sizeof(*d));
+}
+
+void
+store_device_list_free(struct store_device *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        store_device_clear(&list[i]);
+    free(list);
+}
+
+enum store_rc
+store_device_login(struct store *st, const char *user_id, const char *device_id,
+                   const char *display_name, const char *token_hash, const char *ip, int64_t now)
+{
+    enum store_rc rc = wbegin(st);
+    if (rc != STORE_OK)
+        return rc;
+    rc = to_store_rc(run(st, st->writer,
+                         "INSERT INTO devices (user_id, device_id, display_name, last_seen_ip, "
+                         "last_seen_ts, created_ts) VALUES (?, ?, ?, ?, ?, ?) "
+                         "ON CONFLICT (user_id, device_id) DO UPDATE SET "
+                         "last_seen_ip = excluded.last_seen_ip, "
+                         "last_seen_ts = excluded.last_seen_ts",
+                         "ssssii", user_id, device_id, display_name, ip, now, now));
+    if (rc == STORE_OK)
+        rc = to_store_rc(run(st, st->writer,
+                             "DELETE FROM access_tokens WHERE user_id = ? AND device_id = ?", "ss",
+                             user_id, device_id));
+    if (rc == STORE_OK)
+        rc = to_store_rc(run(st, st->writer,
+                             "INSERT INTO access_tokens (token_hash, user_id, device_id, "
+                             "created_ts) VALUES (?, ?, ?, ?)",
+                             "sssi", token_hash, user_id, device_id, now));
+    return wend(st, rc);
+}
+
+static void
+read_device(struct store *st, struct db_stmt *s, struct store_device *d)
+{
+    d->device_id = dup_col(st, s, 0);
+    d->display_name = dup_col(st, s, 1);
+    d->last_seen_ip = dup_col(st, s, 2);
+    d->last_seen_ts = st->drv->col_int64(s, 3);
+}
+
+enum store_rc
+store_device_list(struct store *st, const char *user_id, struct store_device **out, size_t *n)
+{
+    struct db *db = reader_get(st);
+    struct db_stmt *s = NULL;
+    struct store_device *list = NULL;
+    size_t len = 0, cap = 0;
+    enum store_rc rc = STORE_ERR;
+    enum db_rc r;
+
+    *out = NULL;
+    *n = 0;
+    if (!db)
+        return STORE_ERR;
+    if (prep(st, db, &s,
+             "SELECT device_id, display_name, last_seen_ip, last_seen_ts FROM devices "
+             "WHERE user_id = ? ORDER BY device_id",
+             "s", user_id) != DB_OK)
+        goto out;
+    while ((r = st->drv->step(s)) == DB_ROW) {
+        if (len == cap) {
+            cap = cap ? cap * 2 : 4;
+            list = xrealloc(list, cap * sizeof(*list));
+        }
+        memset(&list[len], 0, sizeof(list[len]));
+        read_device(st, s, &list[len++]);
+    }
+    if (r != DB_DONE) {
+        store_device_list_free(list, len);
+        goto out;
+    }
+    *out = list;
+    *n = len;
+    rc = STORE_OK;
+out:
+    st->drv->finalize(s);
+    reader_put(st, db);
+    return rc;
+}
+
+enum store_rc
+store_device_get(struct store *st, const char *user_id, const char *device_id,
+                 struct store_device *out)
+{
+    struct db *db = reader_get(st);
+    struct db_stmt *s = NULL;
+    enum store_rc rc = STORE_ERR;
+    enum db_rc r;
+
+    memset(out, 0, sizeof(*out));
+    if (!db)
+        return STORE_ERR;
+    if (prep(st, db, &s,
+             "SELECT device_id, display_name, last_seen_ip, last_seen_ts FROM devices "
+             "WHERE user_id = ? AND device_id = ?",
+             "ss", user_id, device_id) != DB_OK)
+        goto out;
+    r = st->drv->step(s);
+    if (r == DB_ROW) {
+        read_device(st, s, out);
+        rc = STORE_OK;
+    } else if (r == DB_DONE) {
+        rc = STORE_NOT_FOUND;
+    }
+out:
+    st->drv->finalize(s);
+    reader_put(st, db);
+    return rc;
+}
+
+enum store_rc
+store_device_set_display_name(struct store *st, const char *user_id, const char *device_id,
+                              const char *name)
+{
+    enum store_rc rc = wbegin(st);
+    if (rc != STORE_OK)
+        return rc;
+    rc = to_store_rc(run(st, st->writer,
+                         "UPDATE devices SET display_name = ? WHERE user_id = ? AND device_id = ?",
+                         "sss", name, user_id, device_id));
+    if (rc == STORE_OK && st->drv->changes(st->writer) == 0)
+        rc = STORE_NOT_FOUND;
+    return wend(st, rc);
+}
+
+enum store_rc
+store_device_delete(struct store *st, const char *user_id, const char *device_id)
+{
+    enum store_rc rc = wbegin(st);
+    if (rc != STORE_OK)
+        return rc;
+    rc = to_store_rc(run(st, st->writer, "DELETE FROM devices WHERE user_id = ? AND device_id = ?",
+                         "ss", user_id, device_id));
+    if (rc == STORE_OK && st->drv->changes(st->writer) == 0)
+        rc = STORE_NOT_FOUND;
+    if (rc == STORE_OK)
+        rc = to_store_rc(run(st, st->writer,
+                             "DELETE FROM access_tokens WHERE user_id = ? AND device_id = ?", "ss",
+                             user_id, device_id));
+    return wend(st, rc);
+}
+
+enum store_rc
+store_device_delete_all_except(struct store *st, const char *user_id, const char *keep)
+{
+    enum store_rc rc = wbegin(st);
+    if (rc != STORE_OK)
+        return rc;
+    /* A NULL `keep` binds SQL NULL, and `device_id IS NOT NULL` keeps nothing. */
+    rc = to_store_rc(run(st, st->writer,
+                         "DELETE FROM devices WHERE user_id = ? AND device_id IS NOT ?", "ss",
+                         user_id, keep));
+    if (rc == STORE_OK)
+        rc = to_store_rc(run(st, st->writer,
+                             "DELETE FROM access_tokens WHERE user_id = ? AND device_id IS NOT ?",
+                             "ss", user_id, keep));
+    return wend(st, rc);
+}
+
+enum store_rc
+store_device_touch(struct store *st, const char *user_id, const char *device_id, const char *ip,
+                   int64_t now)
+{
+    enum store_rc rc = wbegin(st);
+    if (rc != STORE_OK)
+        return rc;
+    rc = to_store_rc(run(st, st->writer,
+                         "UPDATE devices SET last_seen_ip = ?, last_seen_ts = ? "
+                         "WHERE user_id = ? AND device_id = ?",
+                         "siss", ip, now, user_id, device_id));
+    return wend(st, rc);
+}
+
+/* ---- tokens ---- */
+
+void
+store_auth_clear(struct store_auth *a)
+{
+    free(a->user_id);
+    free(a->device_id);
+    free(a->last_seen_ip);
+    memset(a, 0, sizeof(*a));
+}
+
+enum store_rc
+store_token_lookup(struct store *st, const char *token_hash, struct store_auth *out)
+{
+    struct db *db = reader_get(st);
+    struct db_stmt *s = NULL;
+    enum store_rc rc = STORE_ERR;
+    enum db_rc r;
+
+    memset(out, 0, sizeof(*out));
+    if (!db)
+        return STORE_ERR;
+    if (prep(st, db, &s,
+             "SELECT t.user_id, t.device_id, u.is_guest, d.last_seen_ip, d.last_seen_ts "
+             "FROM access_tokens t JOIN users u ON u.user_id = t.user_id "
+             "LEFT JOIN devices d ON d.user_id = t.user_id AND d.device_id = t.device_id "
+             "WHERE t.token_hash = ? AND u.deactivated = 0",
+             "s", token_hash) != DB_OK)
+        goto out;
+    r = st->drv->step(s);
+    if (r == DB_ROW) {
+        out->user_id = dup_col(st, s, 0);
+        out->device_id = dup_col(st, s, 1);
+        out->is_guest = st->drv->col_int64(s, 2) != 0;
+        out->last_seen_ip = dup_col(st, s, 3);
+        out->last_seen_ts = st->drv->col_int64(s, 4);
+        rc = STORE_OK;
+    } else if (r == DB_DONE) {
+        rc = STORE_NOT_FOUND;
+    }
+out:
+    st->drv->finalize(s);
+    reader_put(st, db);
+    return rc;
+}
+
+enum store_rc
+store_login_token_add(struct store *st, const char *token_hash, const char *user_id,
+                      int64_t expiry_ts)
+{
+    enum store_rc rc = wbegin(st);
+    if (rc != STORE_OK)
+        return rc;
+    rc = to_store_rc(run(st, st->writer,
+                         "INSERT INTO login_tokens (token_hash, user_id, expiry_ts) "
+                         "VALUES (?, ?, ?)",
+                         "ssi", token_hash, user_id, expiry_ts));
+    return wend(st, rc);
+}
+
+enum store_rc
+store_login_token_consume(struct store *st, const char *token_hash, int64_t now, char **user_id)
+{
+    struct db_stmt *s = NULL;
+    enum store_rc txn, result = STORE_ERR;
+    enum db_rc r;
+
+    *user_id = NULL;
+    txn = wbegin(st);
+    if (txn != STORE_OK)
+        return txn;
+    txn = STORE_ERR;
+    if (prep(st, st->writer, &s, "SELECT user_id, expiry_ts FROM login_tokens WHERE token_hash = ?",
+             "s", token_hash) != DB_OK)
+        goto out;
+    r = st->drv->step(s);
+    if (r == DB_DONE) {
+        txn = STORE_OK;
+        result = STORE_NOT_FOUND;
+        goto out;
+    }
+    if (r != DB_ROW)
+        goto out;
+    result = st->drv->col_int64(s, 1) < now ? STORE_NOT_FOUND : STORE_OK;
+    if (result == STORE_OK)
+        *user_id = dup_col(st, s, 0);
+    st->drv->finalize(s);
+    s = NULL;
+    /* Single use: the token goes whether or not it was still valid. */
+    txn = to_store_rc(
+        run(st, st->writer, "DELETE FROM login_tokens WHERE token_hash = ?", "s", token_hash));
+out:
+    st->drv->finalize(s);
+    if (wend(st, txn) != STORE_OK)
+        result = STORE_ERR;
+    if (result != STORE_OK) {
+        free(*user_id);
+        *user_id = NULL;
+    }
+    return result;
+}
