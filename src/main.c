@@ -70,8 +70,7 @@ cmd_serve(int argc, char **argv)
         return 1;
     hs_init(&hs, cfg);
     if (cfg->media_store_path && mkdir(cfg->media_store_path, 0700) != 0 && errno != EEXIST)
-        log_warn("cannot create media_store_path %s: %s", cfg->media_store_path,
-                 strerror(errno));
+        log_warn("cannot create media_store_path %s: %s", cfg->media_store_path, strerror(errno));
     if (signing_key_load_or_generate(cfg->signing_key_path, &hs.key, err, sizeof(err)) != 0) {
         log_error("%s", err);
         goto out;

@@ -131,7 +131,8 @@ devices_delete_many(struct req *r)
         reply_error(r, MERR_BAD_JSON, "devices must be an array of strings");
         return;
     }
-    json_array_foreach(devices, i, d) {
+    json_array_foreach(devices, i, d)
+    {
         if (!json_is_string(d)) {
             reply_error(r, MERR_BAD_JSON, "devices must be an array of strings");
             return;
@@ -140,7 +141,8 @@ devices_delete_many(struct req *r)
     if (!uia_check_or_reply(r, "delete_devices", password_flows, 1, r->user_id))
         return;
     /* Unknown device IDs are skipped, as the spec asks nothing else of them. */
-    json_array_foreach(devices, i, d) {
+    json_array_foreach(devices, i, d)
+    {
         enum store_rc rc = store_device_delete(r->hs->store, r->user_id, json_string_value(d));
         if (rc != STORE_OK && rc != STORE_NOT_FOUND) {
             reply_internal(r, "device delete failed");

@@ -29,8 +29,8 @@ api_issue_login_or_reply(struct req *r, const char *user_id, const char *device_
 
     dev = device_id ? xstrdup(device_id) : api_new_device_id();
     token = auth_new_token(hash);
-    if (store_device_login(r->hs->store, user_id, dev, display_name, hash, r->ip,
-                           util_now_ms()) != STORE_OK) {
+    if (store_device_login(r->hs->store, user_id, dev, display_name, hash, r->ip, util_now_ms()) !=
+        STORE_OK) {
         reply_internal(r, "device login failed");
         goto out;
     }
@@ -226,9 +226,9 @@ login_post(struct req *r)
     if (api_issue_login_or_reply(r, user_id, device_id, display_name, out) != 0)
         goto out;
     if (r->hs->cfg->public_baseurl)
-        json_object_set_new(out, "well_known",
-                            json_pack("{s:{s:s}}", "m.homeserver", "base_url",
-                                      r->hs->cfg->public_baseurl));
+        json_object_set_new(
+            out, "well_known",
+            json_pack("{s:{s:s}}", "m.homeserver", "base_url", r->hs->cfg->public_baseurl));
     log_info("login %s device %s", user_id, json_string_value(json_object_get(out, "device_id")));
     reply_json(r, 200, out);
     out = NULL;

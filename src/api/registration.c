@@ -94,8 +94,7 @@ finish_register(struct req *r, const char *user_id, const char *password, bool g
     ratelimit_record(r->hs->rl_registration, r->ip, util_now_ms());
     log_info("registered %s%s", user_id, guest ? " (guest)" : "");
     out = json_pack("{s:s, s:s}", "user_id", user_id, "home_server", r->hs->cfg->server_name);
-    if (!inhibit_login &&
-        api_issue_login_or_reply(r, user_id, device_id, display_name, out) != 0)
+    if (!inhibit_login && api_issue_login_or_reply(r, user_id, device_id, display_name, out) != 0)
         goto out;
     reply_json(r, 200, out);
     out = NULL;

@@ -12,10 +12,10 @@ const struct route api_routes[] = {
 
     {HTTP_POST, PFX_CLIENT, "/register", registration_register, AUTH_NONE, JSON},
     {HTTP_GET, PFX_CLIENT, "/register/available", registration_available, AUTH_NONE, 0},
-    {HTTP_POST, PFX_CLIENT, "/register/email/requestToken", registration_request_token,
-     AUTH_NONE, JSON},
-    {HTTP_POST, PFX_CLIENT, "/register/msisdn/requestToken", registration_request_token,
-     AUTH_NONE, JSON},
+    {HTTP_POST, PFX_CLIENT, "/register/email/requestToken", registration_request_token, AUTH_NONE,
+     JSON},
+    {HTTP_POST, PFX_CLIENT, "/register/msisdn/requestToken", registration_request_token, AUTH_NONE,
+     JSON},
     {HTTP_POST, PFX_CLIENT, "/account/password", registration_password, AUTH_REQUIRED, JSON},
     {HTTP_POST, PFX_CLIENT, "/account/password/email/requestToken", registration_request_token,
      AUTH_NONE, JSON},
@@ -41,15 +41,14 @@ const struct route api_routes[] = {
     {HTTP_POST, PFX_CLIENT, "/account/3pid/bind", threepid_bind, AUTH_REQUIRED, JSON},
     {HTTP_POST, PFX_CLIENT, "/account/3pid/delete", threepid_delete, AUTH_REQUIRED, JSON},
     {HTTP_POST, PFX_CLIENT, "/account/3pid/unbind", threepid_unbind, AUTH_REQUIRED, JSON},
-    {HTTP_POST, PFX_CLIENT, "/account/3pid/email/requestToken", threepid_request_token,
-     AUTH_NONE, JSON},
-    {HTTP_POST, PFX_CLIENT, "/account/3pid/msisdn/requestToken", threepid_request_token,
-     AUTH_NONE, JSON},
+    {HTTP_POST, PFX_CLIENT, "/account/3pid/email/requestToken", threepid_request_token, AUTH_NONE,
+     JSON},
+    {HTTP_POST, PFX_CLIENT, "/account/3pid/msisdn/requestToken", threepid_request_token, AUTH_NONE,
+     JSON},
 
     {HTTP_GET, PFX_EXACT, "/_synapse/admin/v1/register", synapse_admin_register_nonce, AUTH_NONE,
      0},
-    {HTTP_POST, PFX_EXACT, "/_synapse/admin/v1/register", synapse_admin_register, AUTH_NONE,
-     JSON},
+    {HTTP_POST, PFX_EXACT, "/_synapse/admin/v1/register", synapse_admin_register, AUTH_NONE, JSON},
 };
 
 const size_t api_n_routes = sizeof(api_routes) / sizeof(api_routes[0]);

@@ -191,8 +191,7 @@ synapse_admin_register(struct req *r)
         reply_internal(r, "password hashing failed");
         goto out;
     }
-    rc = store_user_create(r->hs->store, user_id, hash, false, json_is_true(admin),
-                           util_now_ms());
+    rc = store_user_create(r->hs->store, user_id, hash, false, json_is_true(admin), util_now_ms());
     if (rc == STORE_EXISTS) {
         reply_error(r, MERR_USER_IN_USE, "User ID already taken.");
         goto out;

@@ -19,7 +19,11 @@ void *
 arena_alloc(struct arena *a, size_t n)
 {
     struct arena_block *b = a->head;
-    size_t need = (n + 15) & ~(size_t)15;
+    size_t need;
+
+    if (n > SIZE_MAX / 2)
+        abort(); /* no request can legitimately ask for this */
+    need = (n + 15) & ~(size_t)15;
 
     if (!b || b->adopted || b->cap - b->used < need) {
         size_t cap = need > ARENA_BLOCK ? need : ARENA_BLOCK;

@@ -20,30 +20,30 @@ struct config_listener {
 };
 
 struct config {
-    char *server_name;            /* required */
-    char *public_baseurl;         /* NULL when unset; .well-known answers 404 then */
+    char *server_name;               /* required */
+    char *public_baseurl;            /* NULL when unset; .well-known answers 404 then */
     struct config_listener listener; /* the first listener of type http; port 8008 on
                                         127.0.0.1 when the listeners key is absent */
-    char *database_name;          /* "sqlite3" (default) or "psycopg2" */
-    char *database_path;          /* database.args.database (sqlite3) */
-    char *database_conninfo;      /* psycopg2: built from database.args (user, password,
-                                     database/dbname, host, port) as a libpq conninfo string */
-    char *media_store_path;       /* default "<dir of config>/media_store" */
-    char *signing_key_path;       /* default "<dir of config>/<server_name>.signing.key" */
-    char *log_level;              /* "debug", "info" (default), "warning", "error" */
-    bool enable_registration;     /* default false */
+    char *database_name;             /* "sqlite3" (default) or "psycopg2" */
+    char *database_path;             /* database.args.database (sqlite3) */
+    char *database_conninfo;         /* psycopg2: built from database.args (user, password,
+                                        database/dbname, host, port) as a libpq conninfo string */
+    char *media_store_path;          /* default "<dir of config>/media_store" */
+    char *signing_key_path;          /* default "<dir of config>/<server_name>.signing.key" */
+    char *log_level;                 /* "debug", "info" (default), "warning", "error" */
+    bool enable_registration;        /* default false */
     bool enable_registration_without_verification; /* default false */
-    bool allow_guest_access;      /* default false */
+    bool allow_guest_access;                       /* default false */
     char *registration_shared_secret; /* NULL when unset: shared-secret registration off */
-    char *default_room_version;   /* default "5" */
-    int64_t max_upload_size;      /* bytes; accepts "50M", "10K", "1G" or a plain number; default 50M */
-    int64_t max_request_size;     /* JSON body limit in bytes; hearth-specific; default 1 MiB */
-    struct config_ratelimit rc_message;       /* default 0.2 / 10 */
-    struct config_ratelimit rc_registration;  /* default 0.17 / 3 */
-    struct config_ratelimit rc_login_address; /* rc_login.address, default 0.17 / 3 */
-    struct config_ratelimit rc_login_account; /* rc_login.account, default 0.17 / 3 */
+    char *default_room_version;       /* default "5" */
+    int64_t max_upload_size;  /* bytes; accepts "50M", "10K", "1G" or a plain number; default 50M */
+    int64_t max_request_size; /* JSON body limit in bytes; hearth-specific; default 1 MiB */
+    struct config_ratelimit rc_message;               /* default 0.2 / 10 */
+    struct config_ratelimit rc_registration;          /* default 0.17 / 3 */
+    struct config_ratelimit rc_login_address;         /* rc_login.address, default 0.17 / 3 */
+    struct config_ratelimit rc_login_account;         /* rc_login.account, default 0.17 / 3 */
     struct config_ratelimit rc_login_failed_attempts; /* rc_login.failed_attempts, 0.17 / 3 */
-    int thread_pool_size;         /* hearth-specific: HTTP worker threads; default 0 = cores */
+    int thread_pool_size; /* hearth-specific: HTTP worker threads; default 0 = cores */
 };
 
 /* Reads and validates FILE. On success returns 0 and *out is a new config (free with

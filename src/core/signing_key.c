@@ -80,8 +80,7 @@ signing_key_load_or_generate(const char *path, struct signing_key *out, char *er
     }
     /* The file may hold several keys; the first ed25519 one signs. */
     while (fgets(buf, sizeof(buf), f)) {
-        if (sscanf(buf, "%31s %63s %127s", alg, version, b64) != 3 ||
-            strcmp(alg, "ed25519") != 0)
+        if (sscanf(buf, "%31s %63s %127s", alg, version, b64) != 3 || strcmp(alg, "ed25519") != 0)
             continue;
         if (util_base64_decode(b64, seed, sizeof(seed), &seedlen) != 0 || seedlen != 32) {
             snprintf(err, errlen, "signing_key_path: %s: key is not 32 bytes of base64", path);

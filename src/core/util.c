@@ -129,11 +129,29 @@ util_base64_encode(const unsigned char *data, size_t len)
 int
 util_base64_decode(const char *s, unsigned char *out, size_t outcap, size_t *outlen)
 {
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     size_t n = strlen(s);
+    char *copy;
+    int rc;
+
     while (n > 0 && s[n - 1] == '=')
         n--;
-    return sodium_base642bin(out, outcap, s, n, NULL, outlen, NULL,
-                             sodium_base64_VARIANT_ORIGINAL_NO_PADDING);
+    copy = xstrndup(s, n);
+    /* Decoders SHOULD be lenient (appendices "Unpadded Base64"): libsodium insists the unused
+     * low bits of the last character are zero, Python does not, so clear them. */
+    if (n % 4 == 2 || n % 4 == 3) {
+        const char *pos = strchr(alphabet, copy[n - 1]);
+        if (pos && copy[n - 1]) {
+            int v = (int)(pos - alphabet);
+            v &= n % 4 == 2 ? ~0xf : ~0x3;
+            copy[n - 1] = alphabet[v];
+        }
+    }
+    rc = sodium_base642bin(out, outcap, copy, n, NULL, outlen, NULL,
+                           sodium_base64_VARIANT_ORIGINAL_NO_PADDING);
+    free(copy);
+    return rc;
 }
 
 void
@@ -194,7 +212,7 @@ util_parse_int64(const char *s, int64_t *out)
     char *end;
     long long v;
 
-    if (!s || !*s)
+    if (!s || !(*s == '-' || (*s >= '0' && *s <= '9')))
         return -1;
     errno = 0;
     v = strtoll(s, &end, 10);

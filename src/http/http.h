@@ -12,7 +12,15 @@
 struct hs;
 struct MHD_Connection;
 
-enum http_method { HTTP_GET, HTTP_POST, HTTP_PUT, HTTP_DELETE, HTTP_OPTIONS, HTTP_HEAD, HTTP_OTHER };
+enum http_method {
+    HTTP_GET,
+    HTTP_POST,
+    HTTP_PUT,
+    HTTP_DELETE,
+    HTTP_OPTIONS,
+    HTTP_HEAD,
+    HTTP_OTHER
+};
 
 #define ROUTE_MAX_PARAMS 4
 
@@ -48,7 +56,7 @@ struct req {
     struct MHD_Connection *conn;
     enum http_method method;
     const char *method_str;
-    char *path; /* as received, without the query */
+    char *path;                           /* as received, without the query */
     const char *params[ROUTE_MAX_PARAMS]; /* path parameters, %-decoded */
     const struct route *route;
     char ip[64];

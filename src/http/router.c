@@ -1,5 +1,6 @@
 /* One route table for both client prefixes. Paths are matched still %-encoded, segment by
  * segment, so an encoded '/' inside an ID never splits it. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/util.h"
@@ -41,8 +42,10 @@ match(const char *pattern, const char *rest, struct req *r, bool fill)
                 return false;
             if (fill) {
                 char *dec = util_url_decode(s, slen, false);
-                if (!dec)
+                if (!dec || !util_valid_utf8(dec, strlen(dec))) {
+                    free(dec);
                     return false;
+                }
                 r->params[nparam] = arena_strdup(&r->arena, dec);
                 free(dec);
             }

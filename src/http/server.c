@@ -35,9 +35,8 @@ parse_method(const char *m)
     static const struct {
         const char *name;
         enum http_method method;
-    } methods[] = {{"GET", HTTP_GET},         {"POST", HTTP_POST}, {"PUT", HTTP_PUT},
-                   {"DELETE", HTTP_DELETE},   {"OPTIONS", HTTP_OPTIONS},
-                   {"HEAD", HTTP_HEAD}};
+    } methods[] = {{"GET", HTTP_GET},       {"POST", HTTP_POST},       {"PUT", HTTP_PUT},
+                   {"DELETE", HTTP_DELETE}, {"OPTIONS", HTTP_OPTIONS}, {"HEAD", HTTP_HEAD}};
     for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
         if (strcmp(m, methods[i].name) == 0)
             return methods[i].method;
@@ -102,6 +101,34 @@ client_ip(struct req *r)
     }
 }
 
+static enum MHD_Result
+check_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    bool *bad = cls;
+    char *dec;
+    (void)kind;
+
+    for (const char *part = key; part; part = part == key ? value : NULL) {
+        dec = util_url_decode(part, strlen(part), true);
+        if (!dec || !util_valid_utf8(dec, strlen(dec))) {
+            *bad = true;
+            free(dec);
+            return MHD_NO;
+        }
+        free(dec);
+    }
+    return MHD_YES;
+}
+
+/* True if every query parameter decodes to valid UTF-8. */
+static bool
+query_valid(struct req *r)
+{
+    bool bad = false;
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, check_arg, &bad);
+    return !bad;
+}
+
 static void
 parse_body(struct req *r)
 {
@@ -141,6 +168,10 @@ dispatch(struct http_server *srv, struct req *r)
         break;
     }
     rt = r->route;
+    if (!query_valid(r)) {
+        reply_error(r, MERR_INVALID_PARAM, "Malformed query string");
+        return;
+    }
     if (r->too_large) {
         reply_error(r, MERR_TOO_LARGE, "Request body too large");
         return;
@@ -317,12 +348,11 @@ http_server_start(struct hs *hs, const struct route *routes, size_t n_routes,
         }
         srv->daemons[srv->n_daemons] = MHD_start_daemon(
             flags, (uint16_t)l->port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
-            (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, pool,
-            MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_UNESCAPE_CALLBACK,
-            unescape_none, NULL, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300,
-            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-            MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-            MHD_OPTION_END);
+            (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_NOTIFY_COMPLETED,
+            on_completed, srv, MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL,
+            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+            (size_t)(64 * 1024), MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_EXTERNAL_LOGGER,
+            mhd_log, NULL, MHD_OPTION_END);
         if (!srv->daemons[srv->n_daemons]) {
             log_error("cannot listen on %s port %d", l->bind_addresses[i], l->port);
             goto fail;

@@ -18,13 +18,15 @@ json_ints_in_range(const json_t *v)
         return n >= -JSON_CANON_INT_MAX && n <= JSON_CANON_INT_MAX;
     }
     case JSON_OBJECT:
-        json_object_foreach((json_t *)v, key, child) {
+        json_object_foreach((json_t *)v, key, child)
+        {
             if (!json_ints_in_range(child))
                 return false;
         }
         return true;
     case JSON_ARRAY:
-        json_array_foreach(v, i, child) {
+        json_array_foreach(v, i, child)
+        {
             if (!json_ints_in_range(child))
                 return false;
         }
@@ -41,7 +43,7 @@ json_parse_object(const char *data, size_t len, json_t **out, char *msg, size_t 
     json_t *v;
 
     *out = NULL;
-    v = json_loadb(data, len, JSON_REJECT_DUPLICATES, &err);
+    v = json_loadb(data, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &err);
     if (!v) {
         switch (json_error_code(&err)) {
         case json_error_numeric_overflow:

@@ -105,8 +105,8 @@ sq_prepare(struct db *db, const char *sql, struct db_stmt **out)
 static enum db_rc
 sq_bind_text(struct db_stmt *s, int idx, const char *v)
 {
-    int rc = v ? sqlite3_bind_text(s->st, idx, v, -1, SQLITE_TRANSIENT)
-               : sqlite3_bind_null(s->st, idx);
+    int rc =
+        v ? sqlite3_bind_text(s->st, idx, v, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(s->st, idx);
     return map_rc(s->db, rc, "bind");
 }
 

@@ -249,8 +249,8 @@ store_user_clear(struct store_user *u)
 }
 
 enum store_rc
-store_user_create(struct store *st, const char *user_id, const char *password_hash,
-                  bool is_guest, bool is_admin, int64_t now)
+store_user_create(struct store *st, const char *user_id, const char *password_hash, bool is_guest,
+                  bool is_admin, int64_t now)
 {
     enum store_rc rc = wbegin(st);
     if (rc != STORE_OK)
@@ -304,9 +304,8 @@ store_user_set_password(struct store *st, const char *user_id, const char *hash)
     enum store_rc rc = wbegin(st);
     if (rc != STORE_OK)
         return rc;
-    rc = to_store_rc(
-        run(st, st->writer, "UPDATE users SET password_hash = ? WHERE user_id = ?", "ss", hash,
-            user_id));
+    rc = to_store_rc(run(st, st->writer, "UPDATE users SET password_hash = ? WHERE user_id = ?",
+                         "ss", hash, user_id));
     if (rc == STORE_OK && st->drv->changes(st->writer) == 0)
         rc = STORE_NOT_FOUND;
     return wend(st, rc);
@@ -327,7 +326,8 @@ store_user_deactivate(struct store *st, const char *user_id)
         rc = to_store_rc(
             run(st, st->writer, "DELETE FROM access_tokens WHERE user_id = ?", "s", user_id));
     if (rc == STORE_OK)
-        rc = to_store_rc(run(st, st->writer, "DELETE FROM devices WHERE user_id = ?", "s", user_id));
+        rc =
+            to_store_rc(run(st, st->writer, "DELETE FROM devices WHERE user_id = ?", "s", user_id));
     return wend(st, rc);
 }
 
@@ -516,14 +516,15 @@ store_device_delete_all_except(struct store *st, const char *user_id, const char
     enum store_rc rc = wbegin(st);
     if (rc != STORE_OK)
         return rc;
-    /* A NULL `keep` binds SQL NULL, and `device_id IS NOT NULL` keeps nothing. */
+    /* A NULL `keep` binds SQL NULL, and `device_id IS DISTINCT FROM NULL` keeps nothing. */
     rc = to_store_rc(run(st, st->writer,
-                         "DELETE FROM devices WHERE user_id = ? AND device_id IS NOT ?", "ss",
-                         user_id, keep));
+                         "DELETE FROM devices WHERE user_id = ? AND device_id IS DISTINCT FROM ?",
+                         "ss", user_id, keep));
     if (rc == STORE_OK)
-        rc = to_store_rc(run(st, st->writer,
-                             "DELETE FROM access_tokens WHERE user_id = ? AND device_id IS NOT ?",
-                             "ss", user_id, keep));
+        rc = to_store_rc(
+            run(st, st->writer,
+                "DELETE FROM access_tokens WHERE user_id = ? AND device_id IS DISTINCT FROM ?",
+                "ss", user_id, keep));
     return wend(st, rc);
 }
 

@@ -43,8 +43,8 @@ enum store_rc store_next_localpart_number(struct store *st, int64_t *out);
 /* ---- devices and access tokens ---- */
 struct store_device {
     char *device_id;
-    char *display_name; /* may be NULL */
-    char *last_seen_ip; /* may be NULL */
+    char *display_name;   /* may be NULL */
+    char *last_seen_ip;   /* may be NULL */
     int64_t last_seen_ts; /* 0 when never seen */
 };
 void store_device_clear(struct store_device *d);
@@ -53,8 +53,8 @@ void store_device_list_free(struct store_device *list, size_t n);
 /* Creates the device if missing (display_name only applies then), replaces any access tokens
  * of that device with token_hash, and records ip/now as last seen. One transaction. */
 enum store_rc store_device_login(struct store *st, const char *user_id, const char *device_id,
-                                 const char *display_name, const char *token_hash,
-                                 const char *ip, int64_t now);
+                                 const char *display_name, const char *token_hash, const char *ip,
+                                 int64_t now);
 enum store_rc store_device_list(struct store *st, const char *user_id, struct store_device **out,
                                 size_t *n);
 enum store_rc store_device_get(struct store *st, const char *user_id, const char *device_id,

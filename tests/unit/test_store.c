@@ -1,0 +1,739 @@
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "core/config.h"
+#include "store/migrations.h"
+#include "store/store.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define ALICE "@alice:example.org"
+#define BOB "@bob:example.org"
+
+struct fixture {
+    char dir[64];
+    char path[128];
+    struct config cfg;
+    struct store *st;
+};
+
+static int
+setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    if (!f)
+        return -1;
+    snprintf(f->dir, sizeof(f->dir), "/tmp/hearth-test-store-XXXXXX");
+    if (!mkdtemp(f->dir)) {
+        free(f);
+        return -1;
+    }
+    snprintf(f->path, sizeof(f->path), "%s/homeserver.db", f->dir);
+    f->cfg.server_name = "example.org";
+    f->cfg.database_name = "sqlite3";
+    f->cfg.database_path = f->path;
+    if (store_open(&f->cfg, &f->st) != STORE_OK) {
+        rmdir(f->dir);
+        free(f);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+    char p[160];
+
+    store_close(f->st);
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        snprintf(p, sizeof(p), "%s%s", f->path, suffixes[i]);
+        unlink(p);
+    }
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+static void
+reopen(struct fixture *f)
+{
+    store_close(f->st);
+    f->st = NULL;
+    assert_int_equal(store_open(&f->cfg, &f->st), STORE_OK);
+}
+
+/* Asserts that the token resolves to user/device, or is unknown when user is NULL. */
+static void
+expect_token(struct store *st, const char *hash, const char *user, const char *device)
+{
+    struct store_auth a;
+    enum store_rc rc = store_token_lookup(st, hash, &a);
+
+    if (!user) {
+        if (rc != STORE_NOT_FOUND)
+            fail_msg("token %s: rc %d, want NOT_FOUND", hash, rc);
+        assert_null(a.user_id);
+        return;
+    }
+    if (rc != STORE_OK)
+        fail_msg("token %s: rc %d, want OK", hash, rc);
+    assert_string_equal(a.user_id, user);
+    assert_string_equal(a.device_id, device);
+    store_auth_clear(&a);
+}
+
+static void
+login(struct store *st, const char *user, const char *device, const char *token, int64_t now)
+{
+    assert_int_equal(store_device_login(st, user, device, NULL, token, "10.0.0.1", now), STORE_OK);
+}
+
+/* ---- accounts ----------------------------------------------------------------------------- */
+
+static void
+test_user_create_get(void **state)
+{
+    struct fixture *f = *state;
+    struct store_user u;
+
+    assert_int_equal(store_user_get(f->st, ALICE, &u), STORE_NOT_FOUND);
+    assert_null(u.user_id);
+    assert_int_equal(store_user_create(f->st, ALICE, "hash-a", false, false, 1000), STORE_OK);
+    assert_int_equal(store_user_create(f->st, "@guest1:example.org", NULL, true, false, 2000),
+                     STORE_OK);
+    assert_int_equal(store_user_create(f->st, "@root:example.org", "hash-r", false, true, 3000),
+                     STORE_OK);
+
+    assert_int_equal(store_user_get(f->st, ALICE, &u), STORE_OK);
+    assert_string_equal(u.user_id, ALICE);
+    assert_string_equal(u.password_hash, "hash-a");
+    assert_false(u.is_guest);
+    assert_false(u.is_admin);
+    assert_false(u.deactivated);
+    assert_int_equal(u.created_ts, 1000);
+    store_user_clear(&u);
+    assert_null(u.user_id);
+
+    assert_int_equal(store_user_get(f->st, "@guest1:example.org", &u), STORE_OK);
+    assert_null(u.password_hash);
+    assert_true(u.is_guest);
+    assert_false(u.is_admin);
+    store_user_clear(&u);
+
+    assert_int_equal(store_user_get(f->st, "@root:example.org", &u), STORE_OK);
+    assert_true(u.is_admin);
+    assert_int_equal(u.created_ts, 3000);
+    store_user_clear(&u);
+
+    /* User IDs are case-sensitive. */
+    assert_int_equal(store_user_get(f->st, "@ALICE:example.org", &u), STORE_NOT_FOUND);
+    assert_int_equal(store_user_get(f->st, "@alice:example.or", &u), STORE_NOT_FOUND);
+}
+
+static void
+test_user_exists(void **state)
+{
+    struct fixture *f = *state;
+    struct store_user u;
+
+    assert_int_equal(store_user_create(f->st, ALICE, "first", false, false, 1000), STORE_OK);
+    assert_int_equal(store_user_create(f->st, ALICE, "second", false, true, 2000), STORE_EXISTS);
+    assert_int_equal(store_user_create(f->st, ALICE, NULL, true, false, 3000), STORE_EXISTS);
+    /* The first account is untouched. */
+    assert_int_equal(store_user_get(f->st, ALICE, &u), STORE_OK);
+    assert_string_equal(u.password_hash, "first");
+    assert_false(u.is_admin);
+    assert_int_equal(u.created_ts, 1000);
+    store_user_clear(&u);
+    /* The writer is usable after the failed transaction. */
+    assert_int_equal(store_user_create(f->st, BOB, "b", false, false, 4000), STORE_OK);
+}
+
+static void
+test_user_set_password(void **state)
+{
+    struct fixture *f = *state;
+    struct store_user u;
+
+    assert_int_equal(store_user_create(f->st, ALICE, "old", false, false, 1), STORE_OK);
+    assert_int_equal(store_user_set_password(f->st, ALICE, "new"), STORE_OK);
+    assert_int_equal(store_user_set_password(f->st, ALICE, "new"), STORE_OK); /* same value */
+    assert_int_equal(store_user_get(f->st, ALICE, &u), STORE_OK);
+    assert_string_equal(u.password_hash, "new");
+    store_user_clear(&u);
+    assert_int_equal(store_user_set_password(f->st, BOB, "x"), STORE_NOT_FOUND);
+}
+
+static void
+test_user_deactivate(void **state)
+{
+    struct fixture *f = *state;
+    struct store_user u;
+    struct store_device *list;
+    size_t n;
+
+    assert_int_equal(store_user_create(f->st, ALICE, "pw", false, false, 1), STORE_OK);
+    assert_int_equal(store_user_create(f->st, BOB, "pw", false, false, 1), STORE_OK);
+    login(f->st, ALICE, "A1", "ta1", 10);
+    login(f->st, ALICE, "A2", "ta2", 10);
+    login(f->st, BOB, "B1", "tb1", 10);
+    assert_int_equal(store_login_token_add(f->st, "lt", ALICE, 1000), STORE_OK);
+
+    assert_int_equal(store_user_deactivate(f->st, ALICE), STORE_OK);
+
+    assert_int_equal(store_user_get(f->st, ALICE, &u), STORE_OK);
+    assert_true(u.deactivated);
+    assert_null(u.password_hash);
+    store_user_clear(&u);
+    assert_int_equal(store_device_list(f->st, ALICE, &list, &n), STORE_OK);
+    assert_int_equal(n, 0);
+    store_device_list_free(list, n);
+    expect_token(f->st, "ta1", NULL, NULL);
+    expect_token(f->st, "ta2", NULL, NULL);
+
+    /* Bob is untouched. */
+    expect_token(f->st, "tb1", BOB, "B1");
+    assert_int_equal(store_device_list(f->st, BOB, &list, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    store_device_list_free(list, n);
+
+    /* A deactivated account keeps its user ID. */
+    assert_int_equal(store_user_create(f->st, ALICE, "pw", false, false, 2), STORE_EXISTS);
+    assert_int_equal(store_user_deactivate(f->st, "@nobody:example.org"), STORE_NOT_FOUND);
+    /* Deactivating twice is not an error: the account exists. */
+    assert_int_equal(store_user_deactivate(f->st, ALICE), STORE_OK);
+}
+
+/* A token that survived in the table (written before deactivation completed, say) still does
+ * not authenticate a deactivated account. */
+static void
+test_token_of_deactivated_user(void **state)
+{
+    struct fixture *f = *state;
+
+    assert_int_equal(store_user_create(f->st, ALICE, "pw", false, false, 1), STORE_OK);
+    assert_int_equal(store_user_deactivate(f->st, ALICE), STORE_OK);
+    login(f->st, ALICE, "LATE", "late-token", 10);
+    expect_token(f->st, "late-token", NULL, NULL);
+}
+
+static void
+test_next_localpart_number(void **state)
+{
+    struct fixture *f = *state;
+    int64_t prev = 0, v = 0;
+
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(store_next_localpart_number(f->st, &v), STORE_OK);
+        assert_true(v > prev);
+        prev = v;
+    }
+    reopen(f);
+    assert_int_equal(store_next_localpart_number(f->st, &v), STORE_OK);
+    assert_true(v > prev);
+}
+
+struct counter_arg {
+    struct store *st;
+    int64_t got[100];
+    int ok;
+};
+
+static void *
+counter_thread(void *p)
+{
+    struct counter_arg *a = p;
+    struct store_user u;
+
+    a->ok = 1;
+    for (size_t i = 0; i < 100; i++) {
+        if (store_next_localpart_number(a->st, &a->got[i]) != STORE_OK)
+            a->ok = 0;
+        /* Readers run alongside the writer. */
+        if (store_user_get(a->st, ALICE, &u) != STORE_OK)
+            a->ok = 0;
+        store_user_clear(&u);
+    }
+    return NULL;
+}
+
+static int
+cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Numbers handed to concurrent callers are all distinct. */
+static void
+test_next_localpart_number_threads(void **state)
+{
+    struct fixture *f = *state;
+    enum { T = 4 };
+    static struct counter_arg args[T];
+    pthread_t th[T];
+    int64_t all[T * 100];
+
+    assert_int_equal(store_user_create(f->st, ALICE, "pw", false, false, 1), STORE_OK);
+    for (int i = 0; i < T; i++) {
+        args[i].st = f->st;
+        assert_int_equal(pthread_create(&th[i], NULL, counter_thread, &args[i]), 0);
+    }
+    for (int i = 0; i < T; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_true(args[i].ok);
+        memcpy(all + i * 100, args[i].got, sizeof(args[i].got));
+    }
+    qsort(all, T * 100, sizeof(all[0]), cmp_i64);
+    for (int i = 1; i < T * 100; i++)
+        if (all[i] == all[i - 1])
+            fail_msg("number %lld handed out twice", (long long)all[i]);
+}
+
+/* ---- devices and tokens ------------------------------------------------------------------- */
+
+static void
+test_device_login(void **state)
+{
+    struct fixture *f = *state;
+    struct store_device d;
+    struct store_auth a;
+
+    assert_int_equal(store_user_create(f->st, ALICE, "pw", false, false, 1), STORE_OK);
+    assert_int_equal(store_device_login(f->st, ALICE, "DEV", "Phone", "t1", "1.2.3.4", 1000),
+                     STORE_OK);
+    assert_int_equal(store_device_get(f->st, ALICE, "DEV", &d), STORE_OK);
+    assert_string_equal(d.device_id, "DEV");
+    assert_string_equal(d.display_name, "Phone");
+    assert_string_equal(d.last_seen_ip, "1.2.3.4");
+    assert_int_equal(d.last_seen_ts, 1000);
+    store_device_clear(&d);
+
+    assert_int_equal(store_token_lookup(f->st, "t1", &a), STORE_OK);
+    assert_string_equal(a.user_id, ALICE);
+    assert_string_equal(a.device_id, "DEV");
+    assert_false(a.is_guest);
+    assert_string_equal(a.last_seen_ip, "1.2.3.4");
+    assert_int_equal(a.last_seen_ts, 1000);
+    store_auth_clear(&a);
+
+    /* Logging in again with the same device: the token is replaced, the display name kept,
+     * the last-seen data updated. */
+    assert_int_equal(store_device_login(f->st, ALICE, "DEV", "Ignored", "t2", "5.6.7.8", 2000),
+                     STORE_OK);
+    expect_token(f->st, "t1", NULL, NULL);
+    expect_token(f->st, "t2", ALICE, "DEV");
+    assert_int_equal(store_device_get(f->st, ALICE, "DEV", &d), STORE_OK);
+    assert_string_equal(d.display_name, "Phone");
+    assert_string_equal(d.last_seen_ip, "5.6.7.8");
+    assert_int_equal(d.last_seen_ts, 2000);
+    store_device_clear(&d);
+
+    /* Another device keeps its own token. */
+    login(f->st, ALICE, "OTHER", "t3", 3000);
+    login(f->st, ALICE, "DEV", "t4", 4000);
+    expect_token(f->st, "t2", NULL, NULL);
+    expect_token(f->st, "t3", ALICE, "OTHER");
+    expect_token(f->st, "t4", ALICE, "DEV");
+
+    /* Without a display name. */
+    assert_int_equal(store_device_get(f->st, ALICE, "OTHER", &d), STORE_OK);
+    assert_null(d.display_name);
+    store_device_clear(&d);
+
+    /* Device IDs belong to one user: Bob's "DEV" is another device. */
+    assert_int_equal(store_user_create(f->st, BOB, "pw", false, false, 1), STORE_OK);
+    assert_int_equal(store_device_login(f->st, BOB, "DEV", "Bob's", "t5", NULL, 5000), STORE_OK);
+    expect_token(f->st, "t4", ALICE, "DEV");
+    expect_token(f->st, "t5", BOB, "DEV");
+    assert_int_equal(store_device_get(f->st, BOB, "DEV", &d), STORE_OK);
+    assert_string_equal(d.display_name, "Bob's");
+    assert_null(d.last_seen_ip);
+    store_device_clear(&d);
+}
+
+/* A token hash already in use fails the whole login: no device is left behind. */
+static void
+test_device_login_atomic(void **state)
+{
+    struct fixture *f = *state;
+    struct store_device d;
+
+    assert_int_equal(store_user_create(f->st, ALICE, "pw", false, false, 1), STORE_OK);
+    login(f->st, ALICE, "A", "same", 10);
+    assert_int_equal(store_device_login(f->st, ALICE, "B", "B", "same", "1.1.1.1", 20),
+                     STORE_EXISTS);
+    assert_int_equal(store_device_get(f->st, ALICE, "B", &d), STORE_NOT_FOUND);
+    expect_token(f->st, "same", ALICE, "A");
+
+    /* Re-login of A with a token of another device: A keeps its old token. */
+    login(f->st, ALICE, "C", "c-token", 30);
+    assert_int_equal(store_device_login(f->st, ALICE, "A", NULL, "c-token", "9.9.9.9", 40),
+                     STORE_EXISTS);
+    expect_token(f->st, "same", ALICE, "A");
+    expect_token(f->st, "c-token", ALICE, "C");
+    assert_int_equal(store_device_get(f->st, ALICE, "A", &d), STORE_OK);
+    assert_int_equal(d.last_seen_ts, 10);
+    store_device_clear(&d);
+}
+
+static void
+test_guest_token(void **state)
+{
+    struct fixture *f = *state;
+    struct store_auth a;
+
+    assert_int_equal(store_user_create(f->st, "@123:example.org", NULL, true, false, 1), STORE_OK);
+    login(f->st, "@123:example.org", "G", "guest-token", 5);
+    assert_int_equal(store_token_lookup(f->st, "guest-token", &a), STORE_OK);
+    assert_true(a.is_guest);
+    store_auth_clear(&a);
+    expect_token(f->st, "unknown", NULL, NULL);
+    expect_token(f->st, "", NULL, NULL);
+}
+
+static void
+test_device_list(void **state)
+{
+    struct fixture *f = *state;
+    struct store_device *list = (struct store_device *)0x1;
+    size_t n = 99;
+    static const char *const ids[] = {"ZZZ", "AAA", "MMM", "aaa", "0"};
+
+    assert_int_equal(store_device_list(f->st, ALICE, &list, &n), STORE_OK);
+    assert_int_equal(n, 0);
+    store_device_list_free(list, n);
+
+    assert_int_equal(store_user_create(f->st, ALICE, "pw", false, false, 1), STORE_OK);
+    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+        char tok[16], name[16];
+        snprintf(tok, sizeof(tok), "tok%zu", i);
+        snprintf(name, sizeof(name), "name%zu", i);
+        assert_int_equal(store_device_login(f->st, ALICE, ids[i], name, tok, "ip", (int64_t)i),
+                         STORE_OK);
+    }
+    assert_int_equal(store_user_create(f->st, BOB, "pw", false, false, 1), STORE_OK);
+    login(f->st, BOB, "BOBDEV", "bobtok", 1);
+
+    assert_int_equal(store_device_list(f->st, ALICE, &list, &n), STORE_OK);
+    assert_int_equal(n, 5);
+    static const char *const sorted[] = {"0", "AAA", "MMM", "ZZZ", "aaa"};
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(list[i].device_id, sorted[i]);
+        assert_non_null(list[i].display_name);
+        assert_string_equal(list[i].last_seen_ip, "ip");
+    }
+    assert_string_equal(list[3].display_name, "name0"); /* ZZZ was first */
+    assert_int_equal(list[3].last_seen_ts, 0);
+    assert_int_equal(list[4].last_seen_ts, 3);
+    store_device_list_free(list, n);
+}
+
+static void
+test_device_get_set_display_name(void **state)
+{
+    struct fixture *f = *state;
+    struct store_device d;
+
+    assert_int_equal(store_user_create(f->st, ALICE, "pw", false, false, 1), STORE_OK);
+    assert_int_equal(store_device_get(f->st, ALICE, "DEV", &d), STORE_NOT_FOUND);
+    login(f->st, ALICE, "DEV", "t", 1);
+
+    assert_int_equal(store_device_set_display_name(f->st, ALICE, "DEV", "Laptop"), STORE_OK);
+    assert_int_equal(store_device_get(f->st, ALICE, "DEV", &d), STORE_OK);
+    assert_string_equal(d.display_name, "Laptop");
+    store_device_clear(&d);
+    /* Setting the same name again finds the device all the same. */
+    assert_int_equal(store_device_set_display_name(f->st, ALICE, "DEV", "Laptop"), STORE_OK);
+    assert_int_equal(store_device_set_display_name(f->st, ALICE, "DEV", NULL), STORE_OK);
+    assert_int_equal(store_device_get(f->st, ALICE, "DEV", &d), STORE_OK);
+    assert_null(d.display_name);
+    store_device_clear(&d);
+
+    assert_int_equal(store_device_set_display_name(f->st, ALICE, "NOPE", "x"), STORE_NOT_FOUND);
+    assert_int_equal(store_device_set_display_name(f->st, BOB, "DEV", "x"), STORE_NOT_FOUND);
+    assert_int_equal(store_device_get(f->st, BOB, "DEV", &d), STORE_NOT_FOUND);
+}
+
+static void
+test_device_delete(void **state)
+{
+    struct fixture *f = *state;
+    struct store_device d;
+
+    assert_int_equal(store_user_create(f->st, ALICE, "pw", false, false, 1), STORE_OK);
+    login(f->st, ALICE, "A", "ta", 1);
+    login(f->st, ALICE, "B", "tb", 1);
+
+    assert_int_equal(store_device_delete(f->st, ALICE, "A"), STORE_OK);
+    assert_int_equal(store_device_get(f->st, ALICE, "A", &d), STORE_NOT_FOUND);
+    expect_token(f->st, "ta", NULL, NULL);
+    expect_token(f->st, "tb", ALICE, "B");
+    assert_int_equal(store_device_delete(f->st, ALICE, "A"), STORE_NOT_FOUND);
+    assert_int_equal(store_device_delete(f->st, BOB, "B"), STORE_NOT_FOUND);
+    expect_token(f->st, "tb", ALICE, "B");
+
+    /* A deleted device can log in again as new. */
+    assert_int_equal(store_device_login(f->st, ALICE, "A", "New", "ta2", NULL, 5), STORE_OK);
+    assert_int_equal(store_device_get(f->st, ALICE, "A", &d), STORE_OK);
+    assert_string_equal(d.display_name, "New");
+    store_device_clear(&d);
+}
+
+static void
+test_device_delete_all_except(void **state)
+{
+    struct fixture *f = *state;
+    struct store_device *list;
+    size_t n;
+
+    assert_int_equal(store_user_create(f->st, ALICE, "pw", false, false, 1), STORE_OK);
+    assert_int_equal(store_user_create(f->st, BOB, "pw", false, false, 1), STORE_OK);
+    login(f->st, ALICE, "A", "ta", 1);
+    login(f->st, ALICE, "B", "tb", 1);
+    login(f->st, ALICE, "C", "tc", 1);
+    login(f->st, BOB, "A", "bob-a", 1);
+
+    assert_int_equal(store_device_delete_all_except(f->st, ALICE, "B"), STORE_OK);
+    assert_int_equal(store_device_list(f->st, ALICE, &list, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    assert_string_equal(list[0].device_id, "B");
+    store_device_list_free(list, n);
+    expect_token(f->st, "ta", NULL, NULL);
+    expect_token(f->st, "tb", ALICE, "B");
+    expect_token(f->st, "tc", NULL, NULL);
+    expect_token(f->st, "bob-a", BOB, "A");
+
+    /* Keeping a device that does not exist deletes all. */
+    login(f->st, ALICE, "D", "td", 1);
+    assert_int_equal(store_device_delete_all_except(f->st, ALICE, "NOPE"), STORE_OK);
+    assert_int_equal(store_device_list(f->st, ALICE, &list, &n), STORE_OK);
+    assert_int_equal(n, 0);
+    store_device_list_free(list, n);
+
+    /* NULL keeps nothing. */
+    login(f->st, ALICE, "E", "te", 1);
+    login(f->st, ALICE, "F", "tf", 1);
+    assert_int_equal(store_device_delete_all_except(f->st, ALICE, NULL), STORE_OK);
+    assert_int_equal(store_device_list(f->st, ALICE, &list, &n), STORE_OK);
+    assert_int_equal(n, 0);
+    store_device_list_free(list, n);
+    expect_token(f->st, "te", NULL, NULL);
+    expect_token(f->st, "tf", NULL, NULL);
+
+    /* Bob's devices survive all of it. */
+    assert_int_equal(store_device_list(f->st, BOB, &list, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    store_device_list_free(list, n);
+    expect_token(f->st, "bob-a", BOB, "A");
+}
+
+static void
+test_device_touch(void **state)
+{
+    struct fixture *f = *state;
+    struct store_device d;
+    struct store_auth a;
+
+    assert_int_equal(store_user_create(f->st, ALICE, "pw", false, false, 1), STORE_OK);
+    login(f->st, ALICE, "A", "ta", 1);
+    assert_int_equal(store_device_touch(f->st, ALICE, "A", "192.0.2.7", 777), STORE_OK);
+    assert_int_equal(store_device_get(f->st, ALICE, "A", &d), STORE_OK);
+    assert_string_equal(d.last_seen_ip, "192.0.2.7");
+    assert_int_equal(d.last_seen_ts, 777);
+    store_device_clear(&d);
+    assert_int_equal(store_token_lookup(f->st, "ta", &a), STORE_OK);
+    assert_string_equal(a.last_seen_ip, "192.0.2.7");
+    assert_int_equal(a.last_seen_ts, 777);
+    store_auth_clear(&a);
+}
+
+/* ---- login tokens ------------------------------------------------------------------------- */
+
+static void
+test_login_token(void **state)
+{
+    struct fixture *f = *state;
+    char *user = (char *)0x1;
+
+    assert_int_equal(store_user_create(f->st, ALICE, "pw", false, false, 1), STORE_OK);
+    assert_int_equal(store_login_token_consume(f->st, "none", 0, &user), STORE_NOT_FOUND);
+    assert_null(user);
+
+    /* Single use. */
+    assert_int_equal(store_login_token_add(f->st, "lt1", ALICE, 5000), STORE_OK);
+    assert_int_equal(store_login_token_consume(f->st, "lt1", 4000, &user), STORE_OK);
+    assert_string_equal(user, ALICE);
+    free(user);
+    assert_int_equal(store_login_token_consume(f->st, "lt1", 4000, &user), STORE_NOT_FOUND);
+    assert_null(user);
+
+    /* Expired, and gone after the attempt even if the clock were to go back. */
+    assert_int_equal(store_login_token_add(f->st, "lt2", ALICE, 5000), STORE_OK);
+    assert_int_equal(store_login_token_consume(f->st, "lt2", 5001, &user), STORE_NOT_FOUND);
+    assert_null(user);
+    assert_int_equal(store_login_token_consume(f->st, "lt2", 1, &user), STORE_NOT_FOUND);
+    assert_null(user);
+
+    /* Just before expiry. */
+    assert_int_equal(store_login_token_add(f->st, "lt3", ALICE, 5000), STORE_OK);
+    assert_int_equal(store_login_token_consume(f->st, "lt3", 4999, &user), STORE_OK);
+    assert_string_equal(user, ALICE);
+    free(user);
+
+    /* The same hash twice while the first is live. */
+    assert_int_equal(store_login_token_add(f->st, "lt4", ALICE, 5000), STORE_OK);
+    assert_int_equal(store_login_token_add(f->st, "lt4", BOB, 6000), STORE_EXISTS);
+    assert_int_equal(store_login_token_consume(f->st, "lt4", 0, &user), STORE_OK);
+    assert_string_equal(user, ALICE);
+    free(user);
+
+    /* Tokens are independent. */
+    assert_int_equal(store_login_token_add(f->st, "x1", ALICE, 100), STORE_OK);
+    assert_int_equal(store_login_token_add(f->st, "x2", BOB, 100), STORE_OK);
+    assert_int_equal(store_login_token_consume(f->st, "x2", 50, &user), STORE_OK);
+    assert_string_equal(user, BOB);
+    free(user);
+    assert_int_equal(store_login_token_consume(f->st, "x1", 50, &user), STORE_OK);
+    assert_string_equal(user, ALICE);
+    free(user);
+}
+
+/* ---- open, reopen, migrations ------------------------------------------------------------- */
+
+static int64_t
+schema_rows(const char *path)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    int64_t n = -1;
+
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "SELECT COUNT(*), MAX(version) FROM schema_version", -1, &s, NULL),
+        SQLITE_OK);
+    assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+    n = sqlite3_column_int64(s, 0);
+    assert_int_equal(sqlite3_column_int64(s, 1), store_migrations[store_n_migrations - 1].version);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return n;
+}
+
+static void
+test_reopen_persists(void **state)
+{
+    struct fixture *f = *state;
+    struct store_user u;
+    struct store_device d;
+    char *user = NULL;
+
+    assert_int_equal(schema_rows(f->path), (int64_t)store_n_migrations);
+    assert_int_equal(store_user_create(f->st, ALICE, "pw", false, true, 42), STORE_OK);
+    assert_int_equal(store_device_login(f->st, ALICE, "DEV", "Phone", "tok", "1.2.3.4", 100),
+                     STORE_OK);
+    assert_int_equal(store_login_token_add(f->st, "lt", ALICE, 9999), STORE_OK);
+
+    for (int i = 0; i < 3; i++) {
+        reopen(f);
+        /* Migrations are applied once, whatever the number of opens. */
+        assert_int_equal(schema_rows(f->path), (int64_t)store_n_migrations);
+    }
+
+    assert_int_equal(store_user_get(f->st, ALICE, &u), STORE_OK);
+    assert_string_equal(u.password_hash, "pw");
+    assert_true(u.is_admin);
+    assert_int_equal(u.created_ts, 42);
+    store_user_clear(&u);
+    assert_int_equal(store_device_get(f->st, ALICE, "DEV", &d), STORE_OK);
+    assert_string_equal(d.display_name, "Phone");
+    store_device_clear(&d);
+    expect_token(f->st, "tok", ALICE, "DEV");
+    assert_int_equal(store_login_token_consume(f->st, "lt", 0, &user), STORE_OK);
+    assert_string_equal(user, ALICE);
+    free(user);
+    assert_int_equal(store_user_create(f->st, ALICE, "pw", false, false, 1), STORE_EXISTS);
+}
+
+static void
+test_open_errors(void **state)
+{
+    struct fixture *f = *state;
+    struct config cfg = f->cfg;
+    struct store *st = NULL;
+    char path[160];
+
+    cfg.database_name = "psycopg2";
+    assert_int_equal(store_open(&cfg, &st), STORE_ERR);
+    assert_null(st);
+
+    cfg.database_name = "sqlite3";
+    snprintf(path, sizeof(path), "%s/no-such-dir/x.db", f->dir);
+    cfg.database_path = path;
+    assert_int_equal(store_open(&cfg, &st), STORE_ERR);
+    assert_null(st);
+
+    /* Not a database. */
+    snprintf(path, sizeof(path), "%s/not-a-db", f->dir);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    for (int i = 0; i < 200; i++)
+        fputs("this is not an SQLite database file\n", fp);
+    fclose(fp);
+    cfg.database_path = path;
+    assert_int_equal(store_open(&cfg, &st), STORE_ERR);
+    assert_null(st);
+    unlink(path);
+
+    /* The default driver is SQLite. */
+    cfg.database_name = NULL;
+    snprintf(path, sizeof(path), "%s/default.db", f->dir);
+    cfg.database_path = path;
+    assert_int_equal(store_open(&cfg, &st), STORE_OK);
+    store_close(st);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/default.db-wal", f->dir);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/default.db-shm", f->dir);
+    unlink(path);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        T(test_user_create_get),
+        T(test_user_exists),
+        T(test_user_set_password),
+        T(test_user_deactivate),
+        T(test_token_of_deactivated_user),
+        T(test_next_localpart_number),
+        T(test_next_localpart_number_threads),
+        T(test_device_login),
+        T(test_device_login_atomic),
+        T(test_guest_token),
+        T(test_device_list),
+        T(test_device_get_set_display_name),
+        T(test_device_delete),
+        T(test_device_delete_all_except),
+        T(test_device_touch),
+        T(test_login_token),
+        T(test_reopen_persists),
+        T(test_open_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
