@@ -94,20 +94,11 @@ devices_put(struct req *r)
 void
 devices_delete(struct req *r)
 {
-    struct store_device d;
-    enum store_rc rc = store_device_get(r->hs->store, r->user_id, r->params[0], &d);
+    enum store_rc rc;
 
-    store_device_clear(&d);
-    if (rc == STORE_NOT_FOUND) {
-        reply_error(r, MERR_NOT_FOUND, "Device not found");
-        return;
-    }
-    if (rc != STORE_OK) {
-        reply_internal(r, "device lookup failed");
-        return;
-    }
     if (!uia_check_or_reply(r, "delete_device", password_flows, 1, r->user_id))
         return;
+    /* SPEC: 200 "The device was successfully removed, or had been removed previously." */
     rc = store_device_delete(r->hs->store, r->user_id, r->params[0]);
     if (rc != STORE_OK && rc != STORE_NOT_FOUND) {
         reply_internal(r, "device delete failed");

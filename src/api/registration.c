@@ -296,8 +296,8 @@ registration_deactivate(struct req *r)
         return;
     }
     log_info("deactivated %s", r->user_id);
-    /* No third-party identifiers are bound yet, so there is nothing to unbind. */
-    reply_json(r, 200, json_pack("{s:s}", "id_server_unbind_result", "no-support"));
+    /* SPEC: "must be success if the homeserver has no identifiers to unbind". */
+    reply_json(r, 200, json_pack("{s:s}", "id_server_unbind_result", "success"));
 }
 
 /* POST /_matrix/client/r0/register/email/requestToken (and the msisdn and password

@@ -283,7 +283,7 @@ uia_check_or_reply(struct req *r, const char *op, const struct uia_flow *flows, 
             if (strcmp(type, known_stages[i]) == 0)
                 stage = known_stages[i];
         if (!stage || !stage_offered(flows, n, stage)) {
-            reply_error(r, MERR_UNRECOGNIZED, "Unrecognised login type: %s", type);
+            reply_error_status(r, 400, MERR_UNRECOGNIZED, "Unrecognised login type: %s", type);
             return false;
         }
         bool passed = true;

@@ -311,7 +311,8 @@ mhd_log(void *cls, const char *fmt, va_list ap)
     (void)cls;
     vsnprintf(msg, sizeof(msg), fmt, ap);
     msg[strcspn(msg, "\n")] = '\0';
-    log_warn("http: %s", msg);
+    /* Clients hanging up is routine, not a warning. */
+    log_msg(strstr(msg, "closed by remote") ? LOG_DEBUG : LOG_WARN, "http: %s", msg);
 }
 
 int
@@ -330,7 +331,11 @@ http_server_start(struct hs *hs, const struct route *routes, size_t n_routes,
     srv->n_routes = n_routes;
     for (size_t i = 0; i < l->n_bind; i++) {
         struct sockaddr_storage ss;
-        unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+        /* poll, not epoll: libmicrohttpd 0.9.75's edge-triggered epoll misses a FIN that
+         * arrives with the last data of an incomplete upload and leaks the connection. */
+        /* poll, not epoll: libmicrohttpd 0.9.75's edge-triggered epoll misses a FIN that
+         * arrives with the last data of an incomplete upload and leaks the connection. */
+        unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
                          MHD_USE_ERROR_LOG | MHD_USE_ITC;
         memset(&ss, 0, sizeof(ss));
         struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
@@ -347,12 +352,11 @@ http_server_start(struct hs *hs, const struct route *routes, size_t n_routes,
             goto fail;
         }
         srv->daemons[srv->n_daemons] = MHD_start_daemon(
-            flags, (uint16_t)l->port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
-            (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_NOTIFY_COMPLETED,
-            on_completed, srv, MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL,
-            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-            (size_t)(64 * 1024), MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_EXTERNAL_LOGGER,
-            mhd_log, NULL, MHD_OPTION_END);
+            flags, (uint16_t)l->port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER,
+            mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+            MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+            MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
+            (unsigned)90, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_END);
         if (!srv->daemons[srv->n_daemons]) {
             log_error("cannot listen on %s port %d", l->bind_addresses[i], l->port);
             goto fail;

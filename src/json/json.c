@@ -49,10 +49,18 @@ json_parse_object(const char *data, size_t len, json_t **out, char *msg, size_t 
         case json_error_numeric_overflow:
             snprintf(msg, msglen, "Integer out of range at position %d", err.position);
             return JSONS_BAD_JSON;
+        case json_error_null_character:
+            snprintf(msg, msglen, "Strings may not contain U+0000");
+            return JSONS_BAD_JSON;
         case json_error_stack_overflow:
             snprintf(msg, msglen, "JSON nested too deeply");
             return JSONS_BAD_JSON;
         default:
+            /* jansson reports an escaped NUL in a key as a syntax error; it is valid JSON. */
+            if (strstr(err.text, "NUL byte in object key")) {
+                snprintf(msg, msglen, "Strings may not contain U+0000");
+                return JSONS_BAD_JSON;
+            }
             snprintf(msg, msglen, "Content not JSON: %s", err.text);
             return JSONS_NOT_JSON;
         }

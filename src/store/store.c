@@ -317,9 +317,8 @@ store_user_deactivate(struct store *st, const char *user_id)
     enum store_rc rc = wbegin(st);
     if (rc != STORE_OK)
         return rc;
-    rc = to_store_rc(run(st, st->writer,
-                         "UPDATE users SET deactivated = 1, password_hash = NULL WHERE user_id = ?",
-                         "s", user_id));
+    rc = to_store_rc(
+        run(st, st->writer, "UPDATE users SET deactivated = 1 WHERE user_id = ?", "s", user_id));
     if (rc == STORE_OK && st->drv->changes(st->writer) == 0)
         rc = STORE_NOT_FOUND;
     if (rc == STORE_OK)

@@ -35,7 +35,8 @@ enum store_rc store_user_create(struct store *st, const char *user_id, const cha
 /* Fills *out (owned by the caller, free with store_user_clear). */
 enum store_rc store_user_get(struct store *st, const char *user_id, struct store_user *out);
 enum store_rc store_user_set_password(struct store *st, const char *user_id, const char *hash);
-/* Marks the account deactivated and deletes its devices and tokens, in one transaction. */
+/* Marks the account deactivated and deletes its devices and tokens, in one transaction. The
+ * password hash stays, so a login with the right password can be told M_USER_DEACTIVATED. */
 enum store_rc store_user_deactivate(struct store *st, const char *user_id);
 /* Returns a number never returned before, for generated localparts. */
 enum store_rc store_next_localpart_number(struct store *st, int64_t *out);
