@@ -15,6 +15,7 @@
 #include "core/util.h"
 #include "http/http.h"
 #include "room/id.h"
+#include "rooms/rooms.h"
 #include "store/store.h"
 
 #define HEARTH_VERSION "0.1.0"
@@ -85,6 +86,7 @@ cmd_serve(int argc, char **argv)
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+    hs.rooms = rooms_new(hs.store, cfg->server_name, &hs.key);
     if (http_server_start(&hs, api_routes, api_n_routes, &srv) != 0)
         goto out;
     log_info("hearth %s serving %s", HEARTH_VERSION, cfg->server_name);
@@ -94,6 +96,7 @@ cmd_serve(int argc, char **argv)
     srv = NULL;
     rc = 0;
 out:
+    rooms_free(hs.rooms);
     store_close(hs.store);
     hs_cleanup(&hs);
     config_free(cfg);

@@ -7,6 +7,8 @@
 
 #include "http/http.h"
 
+struct hs;
+
 extern const struct route api_routes[];
 extern const size_t api_n_routes;
 
@@ -17,6 +19,45 @@ int api_issue_login_or_reply(struct req *r, const char *user_id, const char *dev
                              const char *display_name, json_t *out);
 /* A new random device ID (10 capital letters, as Synapse). */
 char *api_new_device_id(void);
+
+/* Makes the user leave every room they are joined to or invited to (deactivation). Returns 0,
+ * or -1 if some room could not be left (logged). */
+int api_leave_all_rooms(struct hs *hs, const char *user_id);
+
+/* create_room.yaml */
+void create_room(struct req *r);
+/* joining.yaml, inviting.yaml, leaving.yaml, kicking.yaml, banning.yaml,
+ * list_joined_rooms.yaml (room_membership.c) */
+void membership_join_room(struct req *r);
+void membership_join_alias(struct req *r);
+void membership_invite(struct req *r);
+void membership_leave(struct req *r);
+void membership_forget(struct req *r);
+void membership_kick(struct req *r);
+void membership_ban(struct req *r);
+void membership_unban(struct req *r);
+void membership_joined_rooms(struct req *r);
+/* room_send.yaml, room_state.yaml (room_send.c) */
+void room_send_message(struct req *r);
+void room_send_state(struct req *r);
+/* redaction.yaml */
+void redaction_redact(struct req *r);
+/* rooms.yaml */
+void rooms_get_event(struct req *r);
+void rooms_get_state(struct req *r);
+void rooms_get_state_event(struct req *r);
+void rooms_get_members(struct req *r);
+void rooms_get_joined_members(struct req *r);
+
+/* message_pagination.yaml */
+void message_pagination_get(struct req *r);
+/* event_context.yaml */
+void event_context_get(struct req *r);
+/* room_initial_sync.yaml */
+void room_initial_sync_get(struct req *r);
+
+/* directory.yaml, list_public_rooms.yaml, room_upgrades.yaml, report_content.yaml */
+/* (end of directory/public rooms/upgrades/reports) */
 
 /* versions.yaml */
 void versions_get(struct req *r);

@@ -11,10 +11,12 @@ struct store;
 struct ratelimit;
 struct uia;
 struct nonces;
+struct rooms;
 
 struct hs {
     const struct config *cfg;
     struct store *store;
+    struct rooms *rooms; /* the room service (src/rooms) */
     struct signing_key key;
     struct ratelimit *rl_message;
     struct ratelimit *rl_registration;

@@ -291,6 +291,8 @@ registration_deactivate(struct req *r)
     }
     if (!uia_check_or_reply(r, "deactivate", password_flows, 1, r->user_id))
         return;
+    /* Leave first, while the account can still send; a room that refuses is logged. */
+    api_leave_all_rooms(r->hs, r->user_id);
     if (store_user_deactivate(r->hs->store, r->user_id) != STORE_OK) {
         reply_internal(r, "deactivation failed");
         return;

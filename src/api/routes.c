@@ -4,6 +4,7 @@
 #define JSON ROUTE_JSON
 #define JSON_OPT ROUTE_JSON_OPTIONAL
 #define GUEST ROUTE_GUEST_OK
+#define RL ROUTE_RATELIMIT
 
 const struct route api_routes[] = {
     {HTTP_GET, PFX_EXACT, "/_matrix/client/versions", versions_get, AUTH_NONE, 0},
@@ -45,6 +46,50 @@ const struct route api_routes[] = {
      JSON},
     {HTTP_POST, PFX_CLIENT, "/account/3pid/msisdn/requestToken", threepid_request_token, AUTH_NONE,
      JSON},
+
+    {HTTP_POST, PFX_CLIENT, "/createRoom", create_room, AUTH_REQUIRED, JSON | RL},
+    {HTTP_POST, PFX_CLIENT, "/rooms/{roomId}/join", membership_join_room, AUTH_REQUIRED,
+     JSON_OPT | GUEST},
+    {HTTP_POST, PFX_CLIENT, "/join/{roomIdOrAlias}", membership_join_alias, AUTH_REQUIRED,
+     JSON_OPT},
+    {HTTP_POST, PFX_CLIENT, "/rooms/{roomId}/invite", membership_invite, AUTH_REQUIRED, JSON},
+    {HTTP_POST, PFX_CLIENT, "/rooms/{roomId}/leave", membership_leave, AUTH_REQUIRED,
+     JSON_OPT | GUEST},
+    {HTTP_POST, PFX_CLIENT, "/rooms/{roomId}/forget", membership_forget, AUTH_REQUIRED, JSON_OPT},
+    {HTTP_POST, PFX_CLIENT, "/rooms/{roomId}/kick", membership_kick, AUTH_REQUIRED, JSON},
+    {HTTP_POST, PFX_CLIENT, "/rooms/{roomId}/ban", membership_ban, AUTH_REQUIRED, JSON},
+    {HTTP_POST, PFX_CLIENT, "/rooms/{roomId}/unban", membership_unban, AUTH_REQUIRED, JSON},
+    {HTTP_GET, PFX_CLIENT, "/joined_rooms", membership_joined_rooms, AUTH_REQUIRED, 0},
+
+    {HTTP_PUT, PFX_CLIENT, "/rooms/{roomId}/send/{eventType}/{txnId}", room_send_message,
+     AUTH_REQUIRED, JSON | GUEST | RL},
+    {HTTP_PUT, PFX_CLIENT, "/rooms/{roomId}/state/{eventType}/{stateKey}", room_send_state,
+     AUTH_REQUIRED, JSON | RL},
+    {HTTP_PUT, PFX_CLIENT, "/rooms/{roomId}/state/{eventType}", room_send_state, AUTH_REQUIRED,
+     JSON | RL},
+    {HTTP_PUT, PFX_CLIENT, "/rooms/{roomId}/redact/{eventId}/{txnId}", redaction_redact,
+     AUTH_REQUIRED, JSON | RL},
+
+    {HTTP_GET, PFX_CLIENT, "/rooms/{roomId}/event/{eventId}", rooms_get_event, AUTH_REQUIRED,
+     GUEST},
+    {HTTP_GET, PFX_CLIENT, "/rooms/{roomId}/state", rooms_get_state, AUTH_REQUIRED, GUEST},
+    {HTTP_GET, PFX_CLIENT, "/rooms/{roomId}/state/{eventType}/{stateKey}", rooms_get_state_event,
+     AUTH_REQUIRED, GUEST},
+    {HTTP_GET, PFX_CLIENT, "/rooms/{roomId}/state/{eventType}", rooms_get_state_event,
+     AUTH_REQUIRED, GUEST},
+    {HTTP_GET, PFX_CLIENT, "/rooms/{roomId}/members", rooms_get_members, AUTH_REQUIRED, GUEST},
+    {HTTP_GET, PFX_CLIENT, "/rooms/{roomId}/joined_members", rooms_get_joined_members,
+     AUTH_REQUIRED, GUEST},
+
+    {HTTP_GET, PFX_CLIENT, "/rooms/{roomId}/messages", message_pagination_get, AUTH_REQUIRED,
+     GUEST},
+    {HTTP_GET, PFX_CLIENT, "/rooms/{roomId}/context/{eventId}", event_context_get, AUTH_REQUIRED,
+     GUEST},
+    {HTTP_GET, PFX_CLIENT, "/rooms/{roomId}/initialSync", room_initial_sync_get, AUTH_REQUIRED,
+     GUEST},
+
+    /* directory.yaml, list_public_rooms.yaml, room_upgrades.yaml, report_content.yaml */
+    /* (end of directory/public rooms/upgrades/reports) */
 
     {HTTP_GET, PFX_EXACT, "/_synapse/admin/v1/register", synapse_admin_register_nonce, AUTH_NONE,
      0},

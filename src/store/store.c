@@ -3,7 +3,6 @@
 #include "store/store.h"
 
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,21 +11,12 @@
 #include "core/util.h"
 #include "store/db.h"
 #include "store/migrations.h"
-
-struct store {
-    const struct db_driver *drv;
-    char *target;
-    struct db *writer;
-    pthread_mutex_t wlock;
-    pthread_mutex_t plock;
-    struct db **pool;
-    size_t npool, cappool;
-};
+#include "store/store_internal.h"
 
 /* ---- plumbing ---- */
 
-static struct db *
-reader_get(struct store *st)
+struct db *
+st_reader_get(struct store *st)
 {
     struct db *db = NULL;
 
@@ -39,8 +29,8 @@ reader_get(struct store *st)
     return db;
 }
 
-static void
-reader_put(struct store *st, struct db *db)
+void
+st_reader_put(struct store *st, struct db *db)
 {
     if (!db)
         return;
@@ -53,63 +43,35 @@ reader_put(struct store *st, struct db *db)
     pthread_mutex_unlock(&st->plock);
 }
 
-/* Prepares sql and binds arguments described by fmt: 's' const char *, 'i' int64_t,
- * 'b' int used as a boolean. */
-static enum db_rc
-vprep(struct store *st, struct db *db, struct db_stmt **out, const char *sql, const char *fmt,
-      va_list ap)
+enum db_rc
+st_prep(struct store *st, struct db *db, struct db_stmt **out, const char *sql,
+        const struct st_arg *args, size_t n)
 {
     struct db_stmt *s = NULL;
     enum db_rc rc = st->drv->prepare(db, sql, &s);
-    int idx = 1;
 
     if (rc != DB_OK)
         return rc;
-    for (const char *f = fmt; f && *f; f++, idx++) {
-        switch (*f) {
-        case 's':
-            rc = st->drv->bind_text(s, idx, va_arg(ap, const char *));
-            break;
-        case 'i':
-            rc = st->drv->bind_int64(s, idx, va_arg(ap, int64_t));
-            break;
-        case 'b':
-            rc = st->drv->bind_int64(s, idx, va_arg(ap, int) ? 1 : 0);
-            break;
-        default:
-            rc = DB_ERR;
-        }
-        if (rc != DB_OK) {
-            st->drv->finalize(s);
-            return rc;
-        }
+    for (size_t i = 0; i < n && rc == DB_OK; i++) {
+        if (args[i].kind == 's')
+            rc = st->drv->bind_text(s, (int)i + 1, args[i].s);
+        else
+            rc = st->drv->bind_int64(s, (int)i + 1, args[i].i);
+    }
+    if (rc != DB_OK) {
+        st->drv->finalize(s);
+        return rc;
     }
     *out = s;
     return DB_OK;
 }
 
-static enum db_rc
-prep(struct store *st, struct db *db, struct db_stmt **out, const char *sql, const char *fmt, ...)
-{
-    va_list ap;
-    enum db_rc rc;
-    va_start(ap, fmt);
-    rc = vprep(st, db, out, sql, fmt, ap);
-    va_end(ap);
-    return rc;
-}
-
-/* Runs a statement that returns no rows. */
-static enum db_rc
-run(struct store *st, struct db *db, const char *sql, const char *fmt, ...)
+enum db_rc
+st_run(struct store *st, struct db *db, const char *sql, const struct st_arg *args, size_t n)
 {
     struct db_stmt *s = NULL;
-    va_list ap;
-    enum db_rc rc;
+    enum db_rc rc = st_prep(st, db, &s, sql, args, n);
 
-    va_start(ap, fmt);
-    rc = vprep(st, db, &s, sql, fmt, ap);
-    va_end(ap);
     if (rc != DB_OK)
         return rc;
     rc = st->drv->step(s);
@@ -117,8 +79,8 @@ run(struct store *st, struct db *db, const char *sql, const char *fmt, ...)
     return rc == DB_DONE || rc == DB_ROW ? DB_OK : rc;
 }
 
-static enum store_rc
-to_store_rc(enum db_rc rc)
+enum store_rc
+st_rc(enum db_rc rc)
 {
     switch (rc) {
     case DB_OK:
@@ -132,8 +94,8 @@ to_store_rc(enum db_rc rc)
     }
 }
 
-static enum store_rc
-wbegin(struct store *st)
+enum store_rc
+st_wbegin(struct store *st)
 {
     pthread_mutex_lock(&st->wlock);
     if (st->drv->exec(st->writer, "BEGIN") != DB_OK) {
@@ -144,8 +106,8 @@ wbegin(struct store *st)
 }
 
 /* Commits when rc is STORE_OK, rolls back otherwise; returns the final result. */
-static enum store_rc
-wend(struct store *st, enum store_rc rc)
+enum store_rc
+st_wend(struct store *st, enum store_rc rc)
 {
     if (rc == STORE_OK) {
         if (st->drv->exec(st->writer, "COMMIT") != DB_OK) {
@@ -159,8 +121,8 @@ wend(struct store *st, enum store_rc rc)
     return rc;
 }
 
-static char *
-dup_col(struct store *st, struct db_stmt *s, int col)
+char *
+st_dup_col(struct store *st, struct db_stmt *s, int col)
 {
     const char *t = st->drv->col_text(s, col);
     return t ? xstrdup(t) : NULL;
@@ -178,7 +140,7 @@ migrate(struct store *st)
     if (st->drv->exec(st->writer, "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT)") !=
         DB_OK)
         return STORE_ERR;
-    if (prep(st, st->writer, &s, "SELECT MAX(version) FROM schema_version", "") != DB_OK)
+    if (st_prep(st, st->writer, &s, "SELECT MAX(version) FROM schema_version", ST_NOARGS) != DB_OK)
         return STORE_ERR;
     if (st->drv->step(s) == DB_ROW && !st->drv->col_is_null(s, 0))
         have = st->drv->col_int64(s, 0);
@@ -189,13 +151,13 @@ migrate(struct store *st)
         if (m->version <= have)
             continue;
         log_info("store: applying migration %d", m->version);
-        if (wbegin(st) != STORE_OK)
+        if (st_wbegin(st) != STORE_OK)
             return STORE_ERR;
-        rc = to_store_rc(st->drv->exec(st->writer, m->sql));
+        rc = st_rc(st->drv->exec(st->writer, m->sql));
         if (rc == STORE_OK)
-            rc = to_store_rc(run(st, st->writer, "INSERT INTO schema_version (version) VALUES (?)",
-                                 "i", (int64_t)m->version));
-        rc = wend(st, rc);
+            rc = st_rc(st_run(st, st->writer, "INSERT INTO schema_version (version) VALUES (?)",
+                              ST_ARGS(ST_I((int64_t)m->version))));
+        rc = st_wend(st, rc);
     }
     return rc;
 }
@@ -252,20 +214,21 @@ enum store_rc
 store_user_create(struct store *st, const char *user_id, const char *password_hash, bool is_guest,
                   bool is_admin, int64_t now)
 {
-    enum store_rc rc = wbegin(st);
+    enum store_rc rc = st_wbegin(st);
     if (rc != STORE_OK)
         return rc;
-    rc = to_store_rc(run(st, st->writer,
-                         "INSERT INTO users (user_id, password_hash, is_guest, is_admin, "
-                         "created_ts) VALUES (?, ?, ?, ?, ?)",
-                         "ssbbi", user_id, password_hash, (int)is_guest, (int)is_admin, now));
-    return wend(st, rc);
+    rc = st_rc(st_run(st, st->writer,
+                      "INSERT INTO users (user_id, password_hash, is_guest, is_admin, "
+                      "created_ts) VALUES (?, ?, ?, ?, ?)",
+                      ST_ARGS(ST_S(user_id), ST_S(password_hash), ST_B((int)is_guest),
+                              ST_B((int)is_admin), ST_I(now))));
+    return st_wend(st, rc);
 }
 
 enum store_rc
 store_user_get(struct store *st, const char *user_id, struct store_user *out)
 {
-    struct db *db = reader_get(st);
+    struct db *db = st_reader_get(st);
     struct db_stmt *s = NULL;
     enum store_rc rc = STORE_ERR;
     enum db_rc r;
@@ -273,10 +236,10 @@ store_user_get(struct store *st, const char *user_id, struct store_user *out)
     memset(out, 0, sizeof(*out));
     if (!db)
         return STORE_ERR;
-    if (prep(st, db, &s,
-             "SELECT user_id, password_hash, is_guest, is_admin, deactivated, created_ts "
-             "FROM users WHERE user_id = ?",
-             "s", user_id) != DB_OK)
+    if (st_prep(st, db, &s,
+                "SELECT user_id, password_hash, is_guest, is_admin, deactivated, created_ts "
+                "FROM users WHERE user_id = ?",
+                ST_ARGS(ST_S(user_id))) != DB_OK)
         goto out;
     r = st->drv->step(s);
     if (r == DB_DONE) {
@@ -285,8 +248,8 @@ store_user_get(struct store *st, const char *user_id, struct store_user *out)
     }
     if (r != DB_ROW)
         goto out;
-    out->user_id = dup_col(st, s, 0);
-    out->password_hash = dup_col(st, s, 1);
+    out->user_id = st_dup_col(st, s, 0);
+    out->password_hash = st_dup_col(st, s, 1);
     out->is_guest = st->drv->col_int64(s, 2) != 0;
     out->is_admin = st->drv->col_int64(s, 3) != 0;
     out->deactivated = st->drv->col_int64(s, 4) != 0;
@@ -294,63 +257,63 @@ store_user_get(struct store *st, const char *user_id, struct store_user *out)
     rc = STORE_OK;
 out:
     st->drv->finalize(s);
-    reader_put(st, db);
+    st_reader_put(st, db);
     return rc;
 }
 
 enum store_rc
 store_user_set_password(struct store *st, const char *user_id, const char *hash)
 {
-    enum store_rc rc = wbegin(st);
+    enum store_rc rc = st_wbegin(st);
     if (rc != STORE_OK)
         return rc;
-    rc = to_store_rc(run(st, st->writer, "UPDATE users SET password_hash = ? WHERE user_id = ?",
-                         "ss", hash, user_id));
+    rc = st_rc(st_run(st, st->writer, "UPDATE users SET password_hash = ? WHERE user_id = ?",
+                      ST_ARGS(ST_S(hash), ST_S(user_id))));
     if (rc == STORE_OK && st->drv->changes(st->writer) == 0)
         rc = STORE_NOT_FOUND;
-    return wend(st, rc);
+    return st_wend(st, rc);
 }
 
 enum store_rc
 store_user_deactivate(struct store *st, const char *user_id)
 {
-    enum store_rc rc = wbegin(st);
+    enum store_rc rc = st_wbegin(st);
     if (rc != STORE_OK)
         return rc;
-    rc = to_store_rc(
-        run(st, st->writer, "UPDATE users SET deactivated = 1 WHERE user_id = ?", "s", user_id));
+    rc = st_rc(st_run(st, st->writer, "UPDATE users SET deactivated = 1 WHERE user_id = ?",
+                      ST_ARGS(ST_S(user_id))));
     if (rc == STORE_OK && st->drv->changes(st->writer) == 0)
         rc = STORE_NOT_FOUND;
     if (rc == STORE_OK)
-        rc = to_store_rc(
-            run(st, st->writer, "DELETE FROM access_tokens WHERE user_id = ?", "s", user_id));
+        rc = st_rc(st_run(st, st->writer, "DELETE FROM access_tokens WHERE user_id = ?",
+                          ST_ARGS(ST_S(user_id))));
     if (rc == STORE_OK)
-        rc =
-            to_store_rc(run(st, st->writer, "DELETE FROM devices WHERE user_id = ?", "s", user_id));
-    return wend(st, rc);
+        rc = st_rc(st_run(st, st->writer, "DELETE FROM devices WHERE user_id = ?",
+                          ST_ARGS(ST_S(user_id))));
+    return st_wend(st, rc);
 }
 
 enum store_rc
 store_next_localpart_number(struct store *st, int64_t *out)
 {
     struct db_stmt *s = NULL;
-    enum store_rc rc = wbegin(st);
+    enum store_rc rc = st_wbegin(st);
 
     if (rc != STORE_OK)
         return rc;
-    rc = to_store_rc(
-        run(st, st->writer, "UPDATE counters SET value = value + 1 WHERE name = 'localpart'", ""));
+    rc = st_rc(st_run(st, st->writer,
+                      "UPDATE counters SET value = value + 1 WHERE name = 'localpart'", ST_NOARGS));
     if (rc == STORE_OK) {
         rc = STORE_ERR;
-        if (prep(st, st->writer, &s, "SELECT value FROM counters WHERE name = 'localpart'", "") ==
-                DB_OK &&
+        if (st_prep(st, st->writer, &s, "SELECT value FROM counters WHERE name = 'localpart'",
+                    ST_NOARGS) == DB_OK &&
             st->drv->step(s) == DB_ROW) {
             *out = st->drv->col_int64(s, 0);
             rc = STORE_OK;
         }
         st->drv->finalize(s);
     }
-    return wend(st, rc);
+    return st_wend(st, rc);
 }
 
 /* ---- devices ---- */
@@ -376,41 +339,42 @@ enum store_rc
 store_device_login(struct store *st, const char *user_id, const char *device_id,
                    const char *display_name, const char *token_hash, const char *ip, int64_t now)
 {
-    enum store_rc rc = wbegin(st);
+    enum store_rc rc = st_wbegin(st);
     if (rc != STORE_OK)
         return rc;
-    rc = to_store_rc(run(st, st->writer,
-                         "INSERT INTO devices (user_id, device_id, display_name, last_seen_ip, "
-                         "last_seen_ts, created_ts) VALUES (?, ?, ?, ?, ?, ?) "
-                         "ON CONFLICT (user_id, device_id) DO UPDATE SET "
-                         "last_seen_ip = excluded.last_seen_ip, "
-                         "last_seen_ts = excluded.last_seen_ts",
-                         "ssssii", user_id, device_id, display_name, ip, now, now));
+    rc = st_rc(st_run(st, st->writer,
+                      "INSERT INTO devices (user_id, device_id, display_name, last_seen_ip, "
+                      "last_seen_ts, created_ts) VALUES (?, ?, ?, ?, ?, ?) "
+                      "ON CONFLICT (user_id, device_id) DO UPDATE SET "
+                      "last_seen_ip = excluded.last_seen_ip, "
+                      "last_seen_ts = excluded.last_seen_ts",
+                      ST_ARGS(ST_S(user_id), ST_S(device_id), ST_S(display_name), ST_S(ip),
+                              ST_I(now), ST_I(now))));
     if (rc == STORE_OK)
-        rc = to_store_rc(run(st, st->writer,
-                             "DELETE FROM access_tokens WHERE user_id = ? AND device_id = ?", "ss",
-                             user_id, device_id));
+        rc = st_rc(st_run(st, st->writer,
+                          "DELETE FROM access_tokens WHERE user_id = ? AND device_id = ?",
+                          ST_ARGS(ST_S(user_id), ST_S(device_id))));
     if (rc == STORE_OK)
-        rc = to_store_rc(run(st, st->writer,
-                             "INSERT INTO access_tokens (token_hash, user_id, device_id, "
-                             "created_ts) VALUES (?, ?, ?, ?)",
-                             "sssi", token_hash, user_id, device_id, now));
-    return wend(st, rc);
+        rc = st_rc(st_run(st, st->writer,
+                          "INSERT INTO access_tokens (token_hash, user_id, device_id, "
+                          "created_ts) VALUES (?, ?, ?, ?)",
+                          ST_ARGS(ST_S(token_hash), ST_S(user_id), ST_S(device_id), ST_I(now))));
+    return st_wend(st, rc);
 }
 
 static void
 read_device(struct store *st, struct db_stmt *s, struct store_device *d)
 {
-    d->device_id = dup_col(st, s, 0);
-    d->display_name = dup_col(st, s, 1);
-    d->last_seen_ip = dup_col(st, s, 2);
+    d->device_id = st_dup_col(st, s, 0);
+    d->display_name = st_dup_col(st, s, 1);
+    d->last_seen_ip = st_dup_col(st, s, 2);
     d->last_seen_ts = st->drv->col_int64(s, 3);
 }
 
 enum store_rc
 store_device_list(struct store *st, const char *user_id, struct store_device **out, size_t *n)
 {
-    struct db *db = reader_get(st);
+    struct db *db = st_reader_get(st);
     struct db_stmt *s = NULL;
     struct store_device *list = NULL;
     size_t len = 0, cap = 0;
@@ -421,10 +385,10 @@ store_device_list(struct store *st, const char *user_id, struct store_device **o
     *n = 0;
     if (!db)
         return STORE_ERR;
-    if (prep(st, db, &s,
-             "SELECT device_id, display_name, last_seen_ip, last_seen_ts FROM devices "
-             "WHERE user_id = ? ORDER BY device_id",
-             "s", user_id) != DB_OK)
+    if (st_prep(st, db, &s,
+                "SELECT device_id, display_name, last_seen_ip, last_seen_ts FROM devices "
+                "WHERE user_id = ? ORDER BY device_id",
+                ST_ARGS(ST_S(user_id))) != DB_OK)
         goto out;
     while ((r = st->drv->step(s)) == DB_ROW) {
         if (len == cap) {
@@ -443,7 +407,7 @@ store_device_list(struct store *st, const char *user_id, struct store_device **o
     rc = STORE_OK;
 out:
     st->drv->finalize(s);
-    reader_put(st, db);
+    st_reader_put(st, db);
     return rc;
 }
 
@@ -451,7 +415,7 @@ enum store_rc
 store_device_get(struct store *st, const char *user_id, const char *device_id,
                  struct store_device *out)
 {
-    struct db *db = reader_get(st);
+    struct db *db = st_reader_get(st);
     struct db_stmt *s = NULL;
     enum store_rc rc = STORE_ERR;
     enum db_rc r;
@@ -459,10 +423,10 @@ store_device_get(struct store *st, const char *user_id, const char *device_id,
     memset(out, 0, sizeof(*out));
     if (!db)
         return STORE_ERR;
-    if (prep(st, db, &s,
-             "SELECT device_id, display_name, last_seen_ip, last_seen_ts FROM devices "
-             "WHERE user_id = ? AND device_id = ?",
-             "ss", user_id, device_id) != DB_OK)
+    if (st_prep(st, db, &s,
+                "SELECT device_id, display_name, last_seen_ip, last_seen_ts FROM devices "
+                "WHERE user_id = ? AND device_id = ?",
+                ST_ARGS(ST_S(user_id), ST_S(device_id))) != DB_OK)
         goto out;
     r = st->drv->step(s);
     if (r == DB_ROW) {
@@ -473,7 +437,7 @@ store_device_get(struct store *st, const char *user_id, const char *device_id,
     }
 out:
     st->drv->finalize(s);
-    reader_put(st, db);
+    st_reader_put(st, db);
     return rc;
 }
 
@@ -481,64 +445,64 @@ enum store_rc
 store_device_set_display_name(struct store *st, const char *user_id, const char *device_id,
                               const char *name)
 {
-    enum store_rc rc = wbegin(st);
+    enum store_rc rc = st_wbegin(st);
     if (rc != STORE_OK)
         return rc;
-    rc = to_store_rc(run(st, st->writer,
-                         "UPDATE devices SET display_name = ? WHERE user_id = ? AND device_id = ?",
-                         "sss", name, user_id, device_id));
+    rc = st_rc(st_run(st, st->writer,
+                      "UPDATE devices SET display_name = ? WHERE user_id = ? AND device_id = ?",
+                      ST_ARGS(ST_S(name), ST_S(user_id), ST_S(device_id))));
     if (rc == STORE_OK && st->drv->changes(st->writer) == 0)
         rc = STORE_NOT_FOUND;
-    return wend(st, rc);
+    return st_wend(st, rc);
 }
 
 enum store_rc
 store_device_delete(struct store *st, const char *user_id, const char *device_id)
 {
-    enum store_rc rc = wbegin(st);
+    enum store_rc rc = st_wbegin(st);
     if (rc != STORE_OK)
         return rc;
-    rc = to_store_rc(run(st, st->writer, "DELETE FROM devices WHERE user_id = ? AND device_id = ?",
-                         "ss", user_id, device_id));
+    rc = st_rc(st_run(st, st->writer, "DELETE FROM devices WHERE user_id = ? AND device_id = ?",
+                      ST_ARGS(ST_S(user_id), ST_S(device_id))));
     if (rc == STORE_OK && st->drv->changes(st->writer) == 0)
         rc = STORE_NOT_FOUND;
     if (rc == STORE_OK)
-        rc = to_store_rc(run(st, st->writer,
-                             "DELETE FROM access_tokens WHERE user_id = ? AND device_id = ?", "ss",
-                             user_id, device_id));
-    return wend(st, rc);
+        rc = st_rc(st_run(st, st->writer,
+                          "DELETE FROM access_tokens WHERE user_id = ? AND device_id = ?",
+                          ST_ARGS(ST_S(user_id), ST_S(device_id))));
+    return st_wend(st, rc);
 }
 
 enum store_rc
 store_device_delete_all_except(struct store *st, const char *user_id, const char *keep)
 {
-    enum store_rc rc = wbegin(st);
+    enum store_rc rc = st_wbegin(st);
     if (rc != STORE_OK)
         return rc;
     /* A NULL `keep` binds SQL NULL, and `device_id IS DISTINCT FROM NULL` keeps nothing. */
-    rc = to_store_rc(run(st, st->writer,
-                         "DELETE FROM devices WHERE user_id = ? AND device_id IS DISTINCT FROM ?",
-                         "ss", user_id, keep));
+    rc = st_rc(st_run(st, st->writer,
+                      "DELETE FROM devices WHERE user_id = ? AND device_id IS DISTINCT FROM ?",
+                      ST_ARGS(ST_S(user_id), ST_S(keep))));
     if (rc == STORE_OK)
-        rc = to_store_rc(
-            run(st, st->writer,
-                "DELETE FROM access_tokens WHERE user_id = ? AND device_id IS DISTINCT FROM ?",
-                "ss", user_id, keep));
-    return wend(st, rc);
+        rc = st_rc(
+            st_run(st, st->writer,
+                   "DELETE FROM access_tokens WHERE user_id = ? AND device_id IS DISTINCT FROM ?",
+                   ST_ARGS(ST_S(user_id), ST_S(keep))));
+    return st_wend(st, rc);
 }
 
 enum store_rc
 store_device_touch(struct store *st, const char *user_id, const char *device_id, const char *ip,
                    int64_t now)
 {
-    enum store_rc rc = wbegin(st);
+    enum store_rc rc = st_wbegin(st);
     if (rc != STORE_OK)
         return rc;
-    rc = to_store_rc(run(st, st->writer,
-                         "UPDATE devices SET last_seen_ip = ?, last_seen_ts = ? "
-                         "WHERE user_id = ? AND device_id = ?",
-                         "siss", ip, now, user_id, device_id));
-    return wend(st, rc);
+    rc = st_rc(st_run(st, st->writer,
+                      "UPDATE devices SET last_seen_ip = ?, last_seen_ts = ? "
+                      "WHERE user_id = ? AND device_id = ?",
+                      ST_ARGS(ST_S(ip), ST_I(now), ST_S(user_id), ST_S(device_id))));
+    return st_wend(st, rc);
 }
 
 /* ---- tokens ---- */
@@ -555,7 +519,7 @@ store_auth_clear(struct store_auth *a)
 enum store_rc
 store_token_lookup(struct store *st, const char *token_hash, struct store_auth *out)
 {
-    struct db *db = reader_get(st);
+    struct db *db = st_reader_get(st);
     struct db_stmt *s = NULL;
     enum store_rc rc = STORE_ERR;
     enum db_rc r;
@@ -563,19 +527,19 @@ store_token_lookup(struct store *st, const char *token_hash, struct store_auth *
     memset(out, 0, sizeof(*out));
     if (!db)
         return STORE_ERR;
-    if (prep(st, db, &s,
-             "SELECT t.user_id, t.device_id, u.is_guest, d.last_seen_ip, d.last_seen_ts "
-             "FROM access_tokens t JOIN users u ON u.user_id = t.user_id "
-             "LEFT JOIN devices d ON d.user_id = t.user_id AND d.device_id = t.device_id "
-             "WHERE t.token_hash = ? AND u.deactivated = 0",
-             "s", token_hash) != DB_OK)
+    if (st_prep(st, db, &s,
+                "SELECT t.user_id, t.device_id, u.is_guest, d.last_seen_ip, d.last_seen_ts "
+                "FROM access_tokens t JOIN users u ON u.user_id = t.user_id "
+                "LEFT JOIN devices d ON d.user_id = t.user_id AND d.device_id = t.device_id "
+                "WHERE t.token_hash = ? AND u.deactivated = 0",
+                ST_ARGS(ST_S(token_hash))) != DB_OK)
         goto out;
     r = st->drv->step(s);
     if (r == DB_ROW) {
-        out->user_id = dup_col(st, s, 0);
-        out->device_id = dup_col(st, s, 1);
+        out->user_id = st_dup_col(st, s, 0);
+        out->device_id = st_dup_col(st, s, 1);
         out->is_guest = st->drv->col_int64(s, 2) != 0;
-        out->last_seen_ip = dup_col(st, s, 3);
+        out->last_seen_ip = st_dup_col(st, s, 3);
         out->last_seen_ts = st->drv->col_int64(s, 4);
         rc = STORE_OK;
     } else if (r == DB_DONE) {
@@ -583,7 +547,7 @@ store_token_lookup(struct store *st, const char *token_hash, struct store_auth *
     }
 out:
     st->drv->finalize(s);
-    reader_put(st, db);
+    st_reader_put(st, db);
     return rc;
 }
 
@@ -591,14 +555,14 @@ enum store_rc
 store_login_token_add(struct store *st, const char *token_hash, const char *user_id,
                       int64_t expiry_ts)
 {
-    enum store_rc rc = wbegin(st);
+    enum store_rc rc = st_wbegin(st);
     if (rc != STORE_OK)
         return rc;
-    rc = to_store_rc(run(st, st->writer,
-                         "INSERT INTO login_tokens (token_hash, user_id, expiry_ts) "
-                         "VALUES (?, ?, ?)",
-                         "ssi", token_hash, user_id, expiry_ts));
-    return wend(st, rc);
+    rc = st_rc(st_run(st, st->writer,
+                      "INSERT INTO login_tokens (token_hash, user_id, expiry_ts) "
+                      "VALUES (?, ?, ?)",
+                      ST_ARGS(ST_S(token_hash), ST_S(user_id), ST_I(expiry_ts))));
+    return st_wend(st, rc);
 }
 
 enum store_rc
@@ -609,12 +573,13 @@ store_login_token_consume(struct store *st, const char *token_hash, int64_t now,
     enum db_rc r;
 
     *user_id = NULL;
-    txn = wbegin(st);
+    txn = st_wbegin(st);
     if (txn != STORE_OK)
         return txn;
     txn = STORE_ERR;
-    if (prep(st, st->writer, &s, "SELECT user_id, expiry_ts FROM login_tokens WHERE token_hash = ?",
-             "s", token_hash) != DB_OK)
+    if (st_prep(st, st->writer, &s,
+                "SELECT user_id, expiry_ts FROM login_tokens WHERE token_hash = ?",
+                ST_ARGS(ST_S(token_hash))) != DB_OK)
         goto out;
     r = st->drv->step(s);
     if (r == DB_DONE) {
@@ -626,15 +591,15 @@ store_login_token_consume(struct store *st, const char *token_hash, int64_t now,
         goto out;
     result = st->drv->col_int64(s, 1) < now ? STORE_NOT_FOUND : STORE_OK;
     if (result == STORE_OK)
-        *user_id = dup_col(st, s, 0);
+        *user_id = st_dup_col(st, s, 0);
     st->drv->finalize(s);
     s = NULL;
     /* Single use: the token goes whether or not it was still valid. */
-    txn = to_store_rc(
-        run(st, st->writer, "DELETE FROM login_tokens WHERE token_hash = ?", "s", token_hash));
+    txn = st_rc(st_run(st, st->writer, "DELETE FROM login_tokens WHERE token_hash = ?",
+                       ST_ARGS(ST_S(token_hash))));
 out:
     st->drv->finalize(s);
-    if (wend(st, txn) != STORE_OK)
+    if (st_wend(st, txn) != STORE_OK)
         result = STORE_ERR;
     if (result != STORE_OK) {
         free(*user_id);

@@ -89,4 +89,97 @@ enum store_rc store_login_token_add(struct store *st, const char *token_hash, co
 enum store_rc store_login_token_consume(struct store *st, const char *token_hash, int64_t now,
                                         char **user_id);
 
+/* ---- rooms and events (store_rooms.c) ---- */
+
+/* One event to persist. Strings are borrowed. */
+struct store_event_row {
+    const char *event_id;
+    const char *type;
+    const char *state_key; /* NULL for non-state events */
+    const char *sender;
+    const char *membership;    /* content.membership of m.room.member, else NULL */
+    const char *redacts;       /* m.room.redaction: the event it redacts, else NULL */
+    const char *json;          /* canonical JSON of the full event */
+    const char *unsigned_json; /* fixed unsigned data known at write time (prev_content,
+                                  replaces_state, prev_sender), or NULL */
+    int64_t depth;
+    int64_t origin_server_ts;
+};
+
+/* A stored event. Strings are owned (free with store_event_clear). */
+struct store_event {
+    char *event_id;
+    char *room_id;
+    char *type;
+    char *state_key; /* NULL for non-state events */
+    char *sender;
+    char *json;
+    char *redacted_by; /* the redaction's event ID, or NULL */
+    char *unsigned_json;
+    int64_t pos;
+    int64_t depth;
+};
+void store_event_clear(struct store_event *e);
+void store_event_list_free(struct store_event *list, size_t n);
+
+/* Persists events of one room in one transaction: stream positions are assigned in order
+ * (the first is returned in *first_pos), state intervals updated, redaction targets marked.
+ * With new_room_version non-NULL the room row is created first (creator = first sender). */
+enum store_rc store_events_persist(struct store *st, const char *room_id,
+                                   const char *new_room_version, const struct store_event_row *rows,
+                                   size_t n, int64_t *first_pos);
+
+/* The room's version and creator (new strings); STORE_NOT_FOUND for an unknown room. */
+enum store_rc store_room_get(struct store *st, const char *room_id, char **version, char **creator);
+enum store_rc store_event_get(struct store *st, const char *event_id, struct store_event *out);
+/* The room's latest event (highest position), for prev_events and depth. */
+enum store_rc store_room_last_event(struct store *st, const char *room_id, struct store_event *out);
+/* State of the room after position pos (INT64_MAX: current state). */
+enum store_rc store_room_state_at(struct store *st, const char *room_id, int64_t pos,
+                                  struct store_event **out, size_t *n);
+/* Events of a room strictly after `from` up to `to` inclusive going forwards, or strictly
+ * before `from` down to `to` exclusive going backwards; at most limit. */
+enum store_rc store_room_events(struct store *st, const char *room_id, int64_t from, int64_t to,
+                                bool backwards, size_t limit, struct store_event **out, size_t *n);
+/* The history of one state key in a room: intervals [from_pos, to_pos) (to_pos INT64_MAX when
+ * current) with the event at each; for visibility checks. */
+struct store_state_interval {
+    char *event_id;
+    char *membership; /* for m.room.member */
+    int64_t from_pos, to_pos;
+};
+void store_state_intervals_free(struct store_state_interval *list, size_t n);
+enum store_rc store_state_history(struct store *st, const char *room_id, const char *type,
+                                  const char *state_key, struct store_state_interval **out,
+                                  size_t *n);
+/* Rooms where the user's current membership is `membership`. New array of new strings. */
+enum store_rc store_user_rooms(struct store *st, const char *user_id, const char *membership,
+                               char ***room_ids, size_t *n);
+void store_strings_free(char **list, size_t n);
+/* The highest stream position so far. */
+enum store_rc store_stream_position(struct store *st, int64_t *pos);
+
+/* Transaction IDs, scoped to one access token. */
+enum store_rc store_txn_get(struct store *st, const char *token_hash, const char *txn_id,
+                            char **event_id);
+enum store_rc store_txn_put(struct store *st, const char *token_hash, const char *txn_id,
+                            const char *event_id);
+
+/* Room aliases. */
+enum store_rc store_alias_put(struct store *st, const char *alias, const char *room_id,
+                              const char *creator);
+enum store_rc store_alias_get(struct store *st, const char *alias, char **room_id, char **creator);
+enum store_rc store_alias_delete(struct store *st, const char *alias);
+enum store_rc store_room_aliases(struct store *st, const char *room_id, char ***aliases, size_t *n);
+
+/* Room directory. */
+enum store_rc store_room_set_public(struct store *st, const char *room_id, bool is_public);
+enum store_rc store_room_is_public(struct store *st, const char *room_id, bool *is_public);
+enum store_rc store_public_rooms(struct store *st, char ***room_ids, size_t *n);
+
+enum store_rc store_room_forget(struct store *st, const char *user_id, const char *room_id);
+enum store_rc store_report_add(struct store *st, const char *room_id, const char *event_id,
+                               const char *user_id, const char *reason, int64_t score,
+                               bool has_score);
+
 #endif

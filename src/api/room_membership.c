@@ -1,0 +1,279 @@
+/* Room membership: joining.yaml, inviting.yaml, leaving.yaml, kicking.yaml, banning.yaml,
+ * list_joined_rooms.yaml. Each change is an m.room.member event; the authorization rules
+ * decide who may make it, so the 403s here are theirs. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "api/hs.h"
+#include "api/rooms_common.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "json/json.h"
+#include "room/id.h"
+#include "rooms/rooms.h"
+#include "store/store.h"
+
+/* Optional "reason" must be a string; replies and returns false otherwise. */
+static bool
+reason_ok_or_reply(struct req *r, const char **reason)
+{
+    bool wrong = false;
+    *reason = json_get_str(r->json, "reason", &wrong);
+    if (wrong)
+        reply_error(r, MERR_BAD_JSON, "reason must be a string");
+    return !wrong;
+}
+
+/* Sends membership `m` for target; replies 200 with `ok_body` (taken) on success. */
+static void
+change_membership(struct req *r, const char *room_id, const char *target, const char *m,
+                  const char *reason, json_t *ok_body)
+{
+    json_t *content = json_pack("{s:s}", "membership", m);
+    char *id;
+
+    if (reason)
+        json_object_set_new(content, "reason", json_string(reason));
+    id = api_send_event_or_reply(r, room_id, "m.room.member", target, content, NULL);
+    json_decref(content);
+    if (!id) {
+        json_decref(ok_body);
+        return;
+    }
+    free(id);
+    reply_json(r, 200, ok_body ? ok_body : json_object());
+}
+
+static void
+join(struct req *r, const char *room_id)
+{
+    const char *reason;
+    if (!reason_ok_or_reply(r, &reason))
+        return;
+    if (!api_room_or_reply(r, room_id))
+        return;
+    /* Joining a room one is already in is a no-op change the auth rules allow. */
+    change_membership(r, room_id, r->user_id, "join", reason,
+                      json_pack("{s:s}", "room_id", room_id));
+}
+
+/* POST /_matrix/client/r0/rooms/{roomId}/join */
+void
+membership_join_room(struct req *r)
+{
+    join(r, r->params[0]);
+}
+
+/* POST /_matrix/client/r0/join/{roomIdOrAlias} */
+void
+membership_join_alias(struct req *r)
+{
+    const char *target = r->params[0];
+    char *room_id = NULL;
+
+    if (target[0] == '#') {
+        enum store_rc rc = store_alias_get(r->hs->store, target, &room_id, NULL);
+        if (rc == STORE_NOT_FOUND) {
+            reply_error(r, MERR_NOT_FOUND, "Room alias %s not found", target);
+            return;
+        }
+        if (rc != STORE_OK) {
+            reply_internal(r, "alias lookup failed");
+            return;
+        }
+        join(r, room_id);
+        free(room_id);
+        return;
+    }
+    if (target[0] != '!') {
+        reply_error(r, MERR_INVALID_PARAM, "Not a room ID or alias");
+        return;
+    }
+    /* server_name is for joining over federation; a local room ignores it. */
+    join(r, target);
+}
+
+/* Target user of kick/ban/unban/invite: "user_id" in the body. */
+static const char *
+target_or_reply(struct req *r)
+{
+    bool wrong = false;
+    const char *target = json_get_str(r->json, "user_id", &wrong);
+    if (!target) {
+        reply_error(r, wrong ? MERR_BAD_JSON : MERR_MISSING_PARAM,
+                    "user_id is required and must be a string");
+        return NULL;
+    }
+    if (!id_user_id_valid(target)) {
+        reply_error(r, MERR_INVALID_PARAM, "Invalid user ID");
+        return NULL;
+    }
+    return target;
+}
+
+/* POST /_matrix/client/r0/rooms/{roomId}/invite */
+void
+membership_invite(struct req *r)
+{
+    const char *room_id = r->params[0], *target, *reason;
+    const char *lp, *server;
+    size_t lp_len;
+    struct store_user u;
+    enum store_rc rc;
+
+    if (json_object_get(r->json, "id_server") || json_object_get(r->json, "medium")) {
+        reply_error(r, MERR_UNKNOWN, "Third-party invites are not supported yet");
+        return;
+    }
+    if (!(target = target_or_reply(r)) || !reason_ok_or_reply(r, &reason))
+        return;
+    if (!api_room_or_reply(r, room_id))
+        return;
+    id_user_id_split(target, &lp, &lp_len, &server);
+    if (strcmp(server, r->hs->cfg->server_name) != 0) {
+        reply_error(r, MERR_FORBIDDEN, "Inviting users of other servers needs federation");
+        return;
+    }
+    rc = store_user_get(r->hs->store, target, &u);
+    store_user_clear(&u);
+    if (rc == STORE_NOT_FOUND) {
+        reply_error(r, MERR_NOT_FOUND, "Unknown user %s", target);
+        return;
+    }
+    if (rc != STORE_OK) {
+        reply_internal(r, "user lookup failed");
+        return;
+    }
+    change_membership(r, room_id, target, "invite", reason, NULL);
+}
+
+/* POST /_matrix/client/r0/rooms/{roomId}/leave */
+void
+membership_leave(struct req *r)
+{
+    const char *reason;
+    if (!reason_ok_or_reply(r, &reason) || !api_room_or_reply(r, r->params[0]))
+        return;
+    change_membership(r, r->params[0], r->user_id, "leave", reason, NULL);
+}
+
+/* POST /_matrix/client/r0/rooms/{roomId}/forget */
+void
+membership_forget(struct req *r)
+{
+    const char *room_id = r->params[0];
+    char *m;
+
+    if (!api_room_or_reply(r, room_id))
+        return;
+    m = rooms_membership(r->hs->rooms, room_id, r->user_id);
+    if (m && (strcmp(m, "join") == 0 || strcmp(m, "invite") == 0)) {
+        free(m);
+        reply_error(r, MERR_UNKNOWN, "Leave the room before forgetting it");
+        return;
+    }
+    free(m);
+    if (store_room_forget(r->hs->store, r->user_id, room_id) != STORE_OK) {
+        reply_internal(r, "forget failed");
+        return;
+    }
+    reply_empty(r);
+}
+
+/* POST /_matrix/client/r0/rooms/{roomId}/kick */
+void
+membership_kick(struct req *r)
+{
+    const char *target, *reason;
+    if (!(target = target_or_reply(r)) || !reason_ok_or_reply(r, &reason) ||
+        !api_room_or_reply(r, r->params[0]))
+        return;
+    char *m = rooms_membership(r->hs->rooms, r->params[0], target);
+    /* Kicking someone who is not there would turn "no membership" into "leave". */
+    if (!m || (strcmp(m, "join") != 0 && strcmp(m, "invite") != 0)) {
+        free(m);
+        reply_error(r, MERR_FORBIDDEN, "The user is not in the room");
+        return;
+    }
+    free(m);
+    change_membership(r, r->params[0], target, "leave", reason, NULL);
+}
+
+/* POST /_matrix/client/r0/rooms/{roomId}/ban */
+void
+membership_ban(struct req *r)
+{
+    const char *target, *reason;
+    if (!(target = target_or_reply(r)) || !reason_ok_or_reply(r, &reason) ||
+        !api_room_or_reply(r, r->params[0]))
+        return;
+    change_membership(r, r->params[0], target, "ban", reason, NULL);
+}
+
+/* POST /_matrix/client/r0/rooms/{roomId}/unban */
+void
+membership_unban(struct req *r)
+{
+    const char *target, *reason;
+    char *m;
+    if (!(target = target_or_reply(r)) || !reason_ok_or_reply(r, &reason) ||
+        !api_room_or_reply(r, r->params[0]))
+        return;
+    m = rooms_membership(r->hs->rooms, r->params[0], target);
+    if (!m || strcmp(m, "ban") != 0) {
+        free(m);
+        reply_error(r, MERR_FORBIDDEN, "The user is not banned");
+        return;
+    }
+    free(m);
+    change_membership(r, r->params[0], target, "leave", reason, NULL);
+}
+
+/* GET /_matrix/client/r0/joined_rooms */
+void
+membership_joined_rooms(struct req *r)
+{
+    char **ids = NULL;
+    size_t n = 0;
+    json_t *arr;
+
+    if (store_user_rooms(r->hs->store, r->user_id, "join", &ids, &n) != STORE_OK) {
+        reply_internal(r, "joined rooms lookup failed");
+        return;
+    }
+    arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, json_string(ids[i]));
+    store_strings_free(ids, n);
+    reply_json(r, 200, json_pack("{s:o}", "joined_rooms", arr));
+}
+
+int
+api_leave_all_rooms(struct hs *hs, const char *user_id)
+{
+    static const char *const memberships[] = {"join", "invite"};
+    json_t *content = json_pack("{s:s}", "membership", "leave");
+    int failures = 0;
+
+    for (size_t k = 0; k < 2; k++) {
+        char **ids = NULL;
+        size_t n = 0;
+        if (store_user_rooms(hs->store, user_id, memberships[k], &ids, &n) != STORE_OK) {
+            failures++;
+            continue;
+        }
+        for (size_t i = 0; i < n; i++) {
+            struct rooms_proto p = {user_id, "m.room.member", user_id, content, NULL};
+            char reason[256];
+            if (rooms_send(hs->rooms, ids[i], &p, 1, NULL, reason, sizeof(reason)) != ROOMS_OK) {
+                log_warn("%s could not leave %s: %s", user_id, ids[i], reason);
+                failures++;
+            }
+        }
+        store_strings_free(ids, n);
+    }
+    json_decref(content);
+    return failures ? -1 : 0;
+}

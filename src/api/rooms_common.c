@@ -1,0 +1,145 @@
+#include "api/rooms_common.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/hs.h"
+#include "core/util.h"
+#include "json/json.h"
+#include "room/event.h"
+#include "room/id.h"
+#include "room/redact.h"
+
+void
+api_reply_rooms_error(struct req *r, enum rooms_rc rc, const char *reason)
+{
+    switch (rc) {
+    case ROOMS_UNKNOWN_ROOM:
+        reply_error(r, MERR_NOT_FOUND, "Unknown room");
+        break;
+    case ROOMS_FORBIDDEN:
+        reply_error(r, MERR_FORBIDDEN, "%s", reason);
+        break;
+    case ROOMS_INVALID:
+        if (strstr(reason, "too large") || strstr(reason, "too long") || strstr(reason, "exceeds"))
+            reply_error(r, MERR_TOO_LARGE, "%s", reason);
+        else
+            reply_error(r, MERR_BAD_JSON, "%s", reason);
+        break;
+    default:
+        reply_internal(r, "room write failed");
+        break;
+    }
+}
+
+char *
+api_send_event_or_reply(struct req *r, const char *room_id, const char *type, const char *state_key,
+                        const json_t *content, const char *redacts)
+{
+    struct rooms_proto p = {r->user_id, type, state_key, content, redacts};
+    char reason[256] = "", **ids = NULL, *id;
+    enum rooms_rc rc = rooms_send(r->hs->rooms, room_id, &p, 1, &ids, reason, sizeof(reason));
+
+    if (rc != ROOMS_OK) {
+        api_reply_rooms_error(r, rc, reason);
+        return NULL;
+    }
+    id = ids[0];
+    free(ids);
+    return id;
+}
+
+static void
+add_unsigned(struct req *r, json_t *out, const char *unsigned_json, int64_t origin_ts)
+{
+    json_t *uns = unsigned_json ? json_loads(unsigned_json, 0, NULL) : NULL;
+    int64_t age = util_now_ms() - origin_ts;
+
+    if (!uns)
+        uns = json_object();
+    (void)r;
+    json_object_set_new(uns, "age", json_integer(age > 0 ? age : 0));
+    json_object_set_new(out, "unsigned", uns);
+}
+
+json_t *
+api_event_for_client(struct req *r, const struct store_event *e, const struct room_version *v)
+{
+    json_t *ev = json_loads(e->json, 0, NULL), *out = NULL;
+
+    if (!ev)
+        return NULL;
+    if (e->redacted_by) {
+        json_t *red = redact_event(ev, v);
+        json_decref(ev);
+        ev = red;
+    }
+    out = event_client_format(ev, e->event_id);
+    add_unsigned(r, out, e->unsigned_json,
+                 json_integer_value(json_object_get(ev, "origin_server_ts")));
+    if (e->redacted_by) {
+        struct store_event red = {0};
+        json_t *uns = json_object_get(out, "unsigned");
+        /* The redacted event's prev_content is not the client's business any more. */
+        json_object_del(uns, "prev_content");
+        if (store_event_get(r->hs->store, e->redacted_by, &red) == STORE_OK) {
+            json_t *redev = json_loads(red.json, 0, NULL);
+            if (redev) {
+                json_t *because = event_client_format(redev, red.event_id);
+                add_unsigned(r, because, red.unsigned_json,
+                             json_integer_value(json_object_get(redev, "origin_server_ts")));
+                json_object_set_new(uns, "redacted_because", because);
+                json_decref(redev);
+            }
+        }
+        store_event_clear(&red);
+    }
+    json_decref(ev);
+    return out;
+}
+
+json_t *
+api_full_event_for_client(struct req *r, const char *event_id, const json_t *ev)
+{
+    struct store_event e = {0};
+    json_t *out;
+    const struct room_version *v;
+
+    /* The store has the authoritative redaction status and unsigned data. */
+    if (store_event_get(r->hs->store, event_id, &e) == STORE_OK &&
+        (v = rooms_version(r->hs->rooms, e.room_id))) {
+        out = api_event_for_client(r, &e, v);
+        store_event_clear(&e);
+        if (out)
+            return out;
+    }
+    store_event_clear(&e);
+    out = event_client_format(ev, event_id);
+    add_unsigned(r, out, NULL, json_integer_value(json_object_get(ev, "origin_server_ts")));
+    return out;
+}
+
+bool
+api_room_id_ok_or_reply(struct req *r, const char *room_id)
+{
+    const char *colon = strchr(room_id, ':');
+    if (room_id[0] != '!' || !colon || colon == room_id + 1 || !id_server_name_valid(colon + 1) ||
+        strlen(room_id) > 255) {
+        reply_error(r, MERR_INVALID_PARAM, "Invalid room ID");
+        return false;
+    }
+    return true;
+}
+
+const struct room_version *
+api_room_or_reply(struct req *r, const char *room_id)
+{
+    const struct room_version *v;
+
+    if (!api_room_id_ok_or_reply(r, room_id))
+        return NULL;
+    v = rooms_version(r->hs->rooms, room_id);
+    if (!v)
+        reply_error(r, MERR_NOT_FOUND, "Unknown room");
+    return v;
+}

@@ -1,0 +1,38 @@
+/* Helpers shared by the room modules' handlers. */
+#ifndef HEARTH_API_ROOMS_COMMON_H
+#define HEARTH_API_ROOMS_COMMON_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "http/http.h"
+#include "rooms/rooms.h"
+#include "store/store.h"
+
+/* Replies with the Matrix error for a failed rooms_* call. */
+void api_reply_rooms_error(struct req *r, enum rooms_rc rc, const char *reason);
+/* Sends one event from r->user_id; returns its ID (new string) or NULL after replying. */
+char *api_send_event_or_reply(struct req *r, const char *room_id, const char *type,
+                              const char *state_key, const json_t *content, const char *redacts);
+/* The client format of a stored event with unsigned (age, redacted_because, prev_content...),
+ * redacted if it was. New reference, or NULL if the stored JSON is unreadable. */
+json_t *api_event_for_client(struct req *r, const struct store_event *e,
+                             const struct room_version *v);
+/* Same for a full event known by ID and JSON (state from the cache); pos unknown. */
+json_t *api_full_event_for_client(struct req *r, const char *event_id, const json_t *ev);
+/* Checks a room ID's grammar ("!opaque:server"); replies 400 and returns false if bad. */
+bool api_room_id_ok_or_reply(struct req *r, const char *room_id);
+/* The room's version, or NULL after replying 404 M_NOT_FOUND / 403. */
+const struct room_version *api_room_or_reply(struct req *r, const char *room_id);
+
+/* Parses a stream token ("s<position>"); -1 if malformed. */
+int64_t api_parse_stream_token(const char *token);
+/* A previous send with this access token and txnId, if any: replies with its event ID and
+ * returns true. Otherwise fills token_hash for api_txn_record. */
+bool api_txn_replay(struct req *r, const char *txn_id, char token_hash[65]);
+/* Remembers txn_id -> event_id for this access token. */
+void api_txn_record(struct req *r, const char *txn_id, const char *token_hash,
+                    const char *event_id);
+
+#endif

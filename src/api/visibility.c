@@ -1,0 +1,131 @@
+#include "api/visibility.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "api/hs.h"
+#include "core/util.h"
+#include "http/http.h"
+
+int
+visibility_load(struct req *r, const char *room_id, const char *user_id, struct visibility *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (user_id && store_state_history(r->hs->store, room_id, "m.room.member", user_id,
+                                       &out->membership, &out->n_membership) != STORE_OK)
+        return -1;
+    if (store_state_history(r->hs->store, room_id, "m.room.history_visibility", "", &out->history,
+                            &out->n_history) != STORE_OK)
+        return -1;
+    /* Replace each interval's event ID by the visibility it set (membership is unused). */
+    for (size_t i = 0; i < out->n_history; i++) {
+        struct store_event e = {0};
+        const char *value = "shared";
+        json_t *ev = NULL;
+        if (store_event_get(r->hs->store, out->history[i].event_id, &e) == STORE_OK &&
+            (ev = json_loads(e.json, 0, NULL)) && !e.redacted_by &&
+            json_is_string(json_object_get(json_object_get(ev, "content"), "history_visibility")))
+            value = json_string_value(
+                json_object_get(json_object_get(ev, "content"), "history_visibility"));
+        free(out->history[i].membership);
+        out->history[i].membership = xstrdup(value);
+        json_decref(ev);
+        store_event_clear(&e);
+    }
+    if (out->n_membership && out->membership[out->n_membership - 1].to_pos == INT64_MAX)
+        out->membership_now = xstrdup(out->membership[out->n_membership - 1].membership
+                                          ? out->membership[out->n_membership - 1].membership
+                                          : "leave");
+    out->visibility_now =
+        xstrdup(out->n_history && out->history[out->n_history - 1].to_pos == INT64_MAX
+                    ? out->history[out->n_history - 1].membership
+                    : "shared");
+    return 0;
+}
+
+void
+visibility_clear(struct visibility *vis)
+{
+    store_state_intervals_free(vis->membership, vis->n_membership);
+    store_state_intervals_free(vis->history, vis->n_history);
+    free(vis->membership_now);
+    free(vis->visibility_now);
+    memset(vis, 0, sizeof(*vis));
+}
+
+/* The value of the interval list in force just before position pos, or NULL. */
+static const char *
+before(const struct store_state_interval *list, size_t n, int64_t pos)
+{
+    for (size_t i = n; i-- > 0;)
+        if (list[i].from_pos < pos && pos <= list[i].to_pos)
+            return list[i].membership ? list[i].membership : "leave";
+    return NULL;
+}
+
+static int
+permissiveness(const char *v)
+{
+    if (strcmp(v, "world_readable") == 0)
+        return 3;
+    if (strcmp(v, "shared") == 0)
+        return 2;
+    if (strcmp(v, "invited") == 0)
+        return 1;
+    return 0;
+}
+
+bool
+visibility_allows(const struct visibility *vis, const struct store_event *e)
+{
+    const char *hv = before(vis->history, vis->n_history, e->pos);
+    const char *m = before(vis->membership, vis->n_membership, e->pos);
+
+    if (!hv)
+        hv = "shared";
+    /* A change of visibility is seen under the more permissive of old and new, so members
+     * see the event that hid the history from them (as Synapse does). */
+    if (strcmp(e->type, "m.room.history_visibility") == 0 && e->state_key && !*e->state_key) {
+        const char *after = NULL;
+        for (size_t i = 0; i < vis->n_history; i++)
+            if (vis->history[i].from_pos == e->pos)
+                after = vis->history[i].membership;
+        if (after && permissiveness(after) > permissiveness(hv))
+            hv = after;
+    }
+    /* One's own membership event is judged by the membership it sets. */
+    if (strcmp(e->type, "m.room.member") == 0 && vis->n_membership) {
+        for (size_t i = 0; i < vis->n_membership; i++)
+            if (vis->membership[i].from_pos == e->pos)
+                m = vis->membership[i].membership;
+    }
+    /* SPEC: history_visibility: world_readable: anyone; shared: members see all, including
+     * before they joined; invited: from their invite; joined: from their join. */
+    if (strcmp(hv, "world_readable") == 0)
+        return true;
+    if (m && strcmp(m, "join") == 0)
+        return true;
+    if (strcmp(hv, "invited") == 0)
+        return m && strcmp(m, "invite") == 0;
+    if (strcmp(hv, "shared") == 0)
+        return vis->membership_now && strcmp(vis->membership_now, "join") == 0;
+    return false;
+}
+
+int64_t
+visibility_state_pos(const struct visibility *vis)
+{
+    if (vis->membership_now && strcmp(vis->membership_now, "join") == 0)
+        return INT64_MAX;
+    if (strcmp(vis->visibility_now, "world_readable") == 0)
+        return INT64_MAX;
+    /* Someone who left sees the state as it was when they left. */
+    for (size_t i = vis->n_membership; i-- > 0;) {
+        const char *m = vis->membership[i].membership;
+        if (m && strcmp(m, "join") == 0)
+            return i + 1 < vis->n_membership ? vis->membership[i + 1].from_pos : INT64_MAX;
+    }
+    return -1;
+}

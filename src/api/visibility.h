@@ -1,0 +1,33 @@
+/* History visibility (modules/history_visibility.rst), enforced on every read path. */
+#ifndef HEARTH_API_VISIBILITY_H
+#define HEARTH_API_VISIBILITY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/store.h"
+
+struct req;
+
+/* What one user may see of one room: their membership and the room's history_visibility
+ * over time, loaded once per request. */
+struct visibility {
+    struct store_state_interval *membership;
+    size_t n_membership;
+    struct store_state_interval *history; /* membership field holds the visibility value */
+    size_t n_history;
+    char *membership_now;  /* NULL: never had one */
+    char *visibility_now;  /* "shared" when unset */
+};
+
+int visibility_load(struct req *r, const char *room_id, const char *user_id,
+                    struct visibility *out);
+void visibility_clear(struct visibility *vis);
+/* May the user see this event? */
+bool visibility_allows(const struct visibility *vis, const struct store_event *e);
+/* The position whose state the user may read: INT64_MAX (current state) when joined or the
+ * room is world_readable; the position of their leaving when they left; -1 if none. */
+int64_t visibility_state_pos(const struct visibility *vis);
+
+#endif

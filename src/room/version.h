@@ -1,0 +1,34 @@
+/* Room versions 1-6 (specification/rooms/v1.rst .. v6.rst) as one table of properties. */
+#ifndef HEARTH_ROOM_VERSION_H
+#define HEARTH_ROOM_VERSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum event_id_format {
+    EVID_SERVER,      /* v1, v2: "$<opaque>:<server>", carried in the event */
+    EVID_HASH_BASE64, /* v3: "$" + unpadded standard base64 of the reference hash */
+    EVID_HASH_URLSAFE /* v4+: "$" + unpadded URL-safe base64 of the reference hash */
+};
+
+struct room_version {
+    const char *id;
+    enum event_id_format event_id_format;
+    bool state_res_v2;              /* v2+ (only matters to federation) */
+    bool enforce_key_validity;      /* v5+ (federation) */
+    bool special_case_aliases;      /* v1-5: m.room.aliases has its own auth rule & redaction */
+    bool strict_canonical_json;     /* v6: no floats, ints in range, in events */
+    bool notifications_pl_redacted; /* v6: "notifications" survives redaction of power levels */
+    bool integer_power_levels_only; /* v6: power level values must be integers (no strings) */
+    bool limit_notifications_pl;    /* v6: m.room.power_levels auth also checks notifications */
+};
+
+/* SPEC: index "Servers SHOULD use room version 5 as the default room version" */
+#define ROOM_VERSION_DEFAULT "5"
+
+/* NULL if the version is unknown. */
+const struct room_version *room_version_get(const char *id);
+/* The i-th known version in order ("1".."6"), NULL past the end (for the capabilities list). */
+const struct room_version *room_version_at(size_t i);
+
+#endif

@@ -1,0 +1,560 @@
+#include "rooms/rooms.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "json/canonical.h"
+#include "json/json.h"
+#include "room/auth.h"
+#include "room/event.h"
+#include "room/redact.h"
+#include "store/store.h"
+
+#define NBUCKETS 1024
+#define MAX_AUTH_KEYS 8
+
+struct room {
+    struct room *next;
+    char *room_id;
+    const struct room_version *v;
+    pthread_mutex_t lock;
+    json_t *state;   /* {type: {state_key: {"event_id", "event"}}} */
+    char *last_id;   /* latest event: the next event's prev_events */
+    json_t *last_ev; /* its full event (v1/v2 need its hashes) */
+    int64_t last_depth;
+};
+
+struct rooms {
+    struct store *st;
+    char *server_name;
+    const struct signing_key *key;
+    pthread_mutex_t lock; /* guards the table, not the rooms */
+    struct room *buckets[NBUCKETS];
+};
+
+static size_t
+hash(const char *s)
+{
+    size_t h = 5381;
+    for (; *s; s++)
+        h = h * 33 + (unsigned char)*s;
+    return h % NBUCKETS;
+}
+
+struct rooms *
+rooms_new(struct store *st, const char *server_name, const struct signing_key *key)
+{
+    struct rooms *rs = xcalloc(1, sizeof(*rs));
+    rs->st = st;
+    rs->server_name = xstrdup(server_name);
+    rs->key = key;
+    pthread_mutex_init(&rs->lock, NULL);
+    return rs;
+}
+
+static void
+room_free(struct room *r)
+{
+    free(r->room_id);
+    json_decref(r->state);
+    free(r->last_id);
+    json_decref(r->last_ev);
+    pthread_mutex_destroy(&r->lock);
+    free(r);
+}
+
+void
+rooms_free(struct rooms *rs)
+{
+    if (!rs)
+        return;
+    for (size_t i = 0; i < NBUCKETS; i++) {
+        struct room *r = rs->buckets[i], *next;
+        for (; r; r = next) {
+            next = r->next;
+            room_free(r);
+        }
+    }
+    pthread_mutex_destroy(&rs->lock);
+    free(rs->server_name);
+    free(rs);
+}
+
+void
+rooms_ids_free(char **ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+}
+
+static void
+state_put(json_t *state, const char *type, const char *state_key, const char *event_id, json_t *ev)
+{
+    json_t *by_type = json_object_get(state, type);
+    if (!by_type) {
+        by_type = json_object();
+        json_object_set_new(state, type, by_type);
+    }
+    json_object_set_new(by_type, state_key,
+                        json_pack("{s:s, s:O}", "event_id", event_id, "event", ev));
+}
+
+static const json_t *
+state_lookup(void *ctx, const char *type, const char *state_key)
+{
+    json_t *entry = json_object_get(json_object_get(ctx, type), state_key);
+    return entry ? json_object_get(entry, "event") : NULL;
+}
+
+/* Loads a room's cache from storage; NULL if the room does not exist. */
+static struct room *
+room_load(struct rooms *rs, const char *room_id)
+{
+    struct store_event *list = NULL, last = {0};
+    size_t n = 0;
+    char *version = NULL;
+    struct room *r = NULL;
+    const struct room_version *v;
+
+    if (store_room_get(rs->st, room_id, &version, NULL) != STORE_OK)
+        goto out;
+    v = room_version_get(version);
+    if (!v) {
+        log_error("room %s has unknown version %s", room_id, version);
+        goto out;
+    }
+    if (store_room_state_at(rs->st, room_id, INT64_MAX, &list, &n) != STORE_OK ||
+        store_room_last_event(rs->st, room_id, &last) != STORE_OK)
+        goto out;
+    r = xcalloc(1, sizeof(*r));
+    r->room_id = xstrdup(room_id);
+    r->v = v;
+    pthread_mutex_init(&r->lock, NULL);
+    r->state = json_object();
+    for (size_t i = 0; i < n; i++) {
+        json_t *ev = json_loads(list[i].json, 0, NULL);
+        if (!ev || !list[i].state_key) {
+            json_decref(ev);
+            continue;
+        }
+        /* Auth rules see a redacted state event as redacted. */
+        if (list[i].redacted_by) {
+            json_t *red = redact_event(ev, v);
+            json_decref(ev);
+            ev = red;
+        }
+        state_put(r->state, list[i].type, list[i].state_key, list[i].event_id, ev);
+        json_decref(ev);
+    }
+    r->last_id = xstrdup(last.event_id);
+    r->last_ev = json_loads(last.json, 0, NULL);
+    r->last_depth = last.depth;
+out:
+    store_event_list_free(list, n);
+    store_event_clear(&last);
+    free(version);
+    return r;
+}
+
+/* Finds (loading if needed) and locks the room. NULL if unknown. */
+static struct room *
+room_acquire(struct rooms *rs, const char *room_id)
+{
+    size_t b = hash(room_id);
+    struct room *r, *loaded;
+
+    pthread_mutex_lock(&rs->lock);
+    for (r = rs->buckets[b]; r; r = r->next)
+        if (strcmp(r->room_id, room_id) == 0)
+            break;
+    pthread_mutex_unlock(&rs->lock);
+    if (!r) {
+        loaded = room_load(rs, room_id);
+        if (!loaded)
+            return NULL;
+        pthread_mutex_lock(&rs->lock);
+        for (r = rs->buckets[b]; r; r = r->next)
+            if (strcmp(r->room_id, room_id) == 0)
+                break;
+        if (!r) { /* nobody loaded it meanwhile */
+            loaded->next = rs->buckets[b];
+            rs->buckets[b] = loaded;
+            r = loaded;
+            loaded = NULL;
+        }
+        pthread_mutex_unlock(&rs->lock);
+        if (loaded)
+            room_free(loaded);
+    }
+    pthread_mutex_lock(&r->lock);
+    return r;
+}
+
+static void
+room_release(struct room *r)
+{
+    pthread_mutex_unlock(&r->lock);
+}
+
+void
+rooms_forget_cache(struct rooms *rs, const char *room_id)
+{
+    size_t b = hash(room_id);
+    struct room **pp, *dead = NULL;
+
+    pthread_mutex_lock(&rs->lock);
+    for (pp = &rs->buckets[b]; *pp; pp = &(*pp)->next) {
+        if (strcmp((*pp)->room_id, room_id) == 0) {
+            dead = *pp;
+            *pp = dead->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&rs->lock);
+    if (dead) {
+        /* Wait for whoever holds it to finish. */
+        pthread_mutex_lock(&dead->lock);
+        pthread_mutex_unlock(&dead->lock);
+        room_free(dead);
+    }
+}
+
+/* A room being written: a working copy of the cache the batch builds on. */
+struct batch {
+    const struct room_version *v;
+    json_t *state; /* shallow copy of the room's state, entries replaced as events land */
+    char *last_id;
+    json_t *last_ev;
+    int64_t last_depth;
+    struct store_event_row *rows;
+    char **ids;
+    char **texts;
+    char **unsigned_texts;
+    size_t n;
+};
+
+static void
+batch_clear(struct batch *b)
+{
+    json_decref(b->state);
+    free(b->last_id);
+    json_decref(b->last_ev);
+    for (size_t i = 0; i < b->n; i++) {
+        free(b->texts[i]);
+        free(b->unsigned_texts[i]);
+    }
+    free(b->rows);
+    free(b->texts);
+    free(b->unsigned_texts);
+    if (b->ids)
+        rooms_ids_free(b->ids, b->n);
+    memset(b, 0, sizeof(*b));
+}
+
+/* Copies the two levels of the state map so replacing an entry leaves the cache alone. */
+static json_t *
+state_copy(const json_t *state)
+{
+    json_t *out = json_object(), *by_type;
+    const char *type;
+
+    json_object_foreach((json_t *)state, type, by_type)
+        json_object_set_new(out, type, json_copy(by_type));
+    return out;
+}
+
+static void
+redact_in_state(json_t *state, const struct room_version *v, const char *event_id)
+{
+    const char *type, *sk;
+    json_t *by_type, *entry, *found_in = NULL;
+    const char *found_key = NULL;
+
+    json_object_foreach(state, type, by_type)
+    {
+        json_object_foreach(by_type, sk, entry)
+        {
+            if (strcmp(json_string_value(json_object_get(entry, "event_id")), event_id) == 0) {
+                found_in = by_type;
+                found_key = sk;
+            }
+        }
+    }
+    if (found_in) {
+        json_t *red =
+            redact_event(json_object_get(json_object_get(found_in, found_key), "event"), v);
+        json_object_set_new(found_in, found_key,
+                            json_pack("{s:s, s:o}", "event_id", event_id, "event", red));
+    }
+}
+
+/* Builds, authorizes and stages one event on top of the batch. */
+static enum rooms_rc
+build_one(struct rooms *rs, const char *room_id, struct batch *b, const struct rooms_proto *p,
+          int64_t now, char *reason, size_t reasonlen)
+{
+    struct auth_key keys[MAX_AUTH_KEYS];
+    const char *auth_ids[MAX_AUTH_KEYS];
+    const json_t *auth_hashes[MAX_AUTH_KEYS];
+    size_t nkeys, nauth = 0, idx = b->n;
+    struct auth_state astate = {state_lookup, b->state, NULL};
+    json_t *ev = NULL, *replaced = NULL, *uns = NULL;
+    char *id = NULL, *text = NULL;
+    enum rooms_rc rc = ROOMS_INVALID;
+
+    ev = json_pack("{s:s, s:s, s:s, s:O, s:I, s:I}", "room_id", room_id, "sender", p->sender,
+                   "type", p->type, "content", p->content, "origin_server_ts", (json_int_t)now,
+                   "depth", (json_int_t)(b->last_depth + 1));
+    if (!ev) {
+        snprintf(reason, reasonlen, "Invalid event fields");
+        goto out;
+    }
+    if (p->state_key)
+        json_object_set_new(ev, "state_key", json_string(p->state_key));
+    if (p->redacts)
+        json_object_set_new(ev, "redacts", json_string(p->redacts));
+    if (b->last_id) {
+        const char *prev[1] = {b->last_id};
+        const json_t *prev_hashes[1] = {json_object_get(b->last_ev, "hashes")};
+        json_object_set_new(ev, "prev_events", event_refs_for_version(b->v, prev, prev_hashes, 1));
+    } else {
+        json_object_set_new(ev, "prev_events", json_array());
+    }
+    nkeys = auth_events_keys(ev, keys, MAX_AUTH_KEYS);
+    for (size_t i = 0; i < nkeys; i++) {
+        json_t *entry = json_object_get(json_object_get(b->state, keys[i].type), keys[i].state_key);
+        bool dup = false;
+        if (!entry)
+            continue;
+        for (size_t k = 0; k < nauth; k++)
+            dup = dup ||
+                  strcmp(auth_ids[k], json_string_value(json_object_get(entry, "event_id"))) == 0;
+        if (dup)
+            continue;
+        auth_ids[nauth] = json_string_value(json_object_get(entry, "event_id"));
+        auth_hashes[nauth] = json_object_get(json_object_get(entry, "event"), "hashes");
+        nauth++;
+    }
+    json_object_set_new(ev, "auth_events",
+                        event_refs_for_version(b->v, auth_ids, auth_hashes, nauth));
+    id = event_finish(ev, b->v, rs->server_name, rs->key, reason, reasonlen);
+    if (!id)
+        goto out;
+    if (!auth_check(b->v, ev, &astate, reason, reasonlen)) {
+        rc = ROOMS_FORBIDDEN;
+        goto out;
+    }
+    text = json_canonical(ev, !b->v->strict_canonical_json, NULL);
+    if (!text) {
+        snprintf(reason, reasonlen, "Event is not canonical JSON");
+        goto out;
+    }
+    /* What a client sees in unsigned that is fixed at write time: the state replaced. */
+    if (p->state_key) {
+        json_t *entry = json_object_get(json_object_get(b->state, p->type), p->state_key);
+        if (entry) {
+            replaced = json_object_get(entry, "event");
+            uns = json_pack("{s:O, s:O, s:O}", "prev_content", json_object_get(replaced, "content"),
+                            "replaces_state", json_object_get(entry, "event_id"), "prev_sender",
+                            json_object_get(replaced, "sender"));
+        }
+    }
+    b->rows = xrealloc(b->rows, (idx + 1) * sizeof(*b->rows));
+    b->ids = xrealloc(b->ids, (idx + 1) * sizeof(*b->ids));
+    b->texts = xrealloc(b->texts, (idx + 1) * sizeof(*b->texts));
+    b->unsigned_texts = xrealloc(b->unsigned_texts, (idx + 1) * sizeof(*b->unsigned_texts));
+    b->ids[idx] = id;
+    b->texts[idx] = text;
+    b->unsigned_texts[idx] = uns ? json_dump_compact(uns) : NULL;
+    id = NULL;
+    text = NULL;
+    b->n++;
+    b->rows[idx] = (struct store_event_row){
+        .event_id = b->ids[idx],
+        .type = p->type,
+        .state_key = p->state_key,
+        .sender = p->sender,
+        .membership = strcmp(p->type, "m.room.member") == 0
+                          ? json_string_value(json_object_get(p->content, "membership"))
+                          : NULL,
+        .redacts = p->redacts,
+        .json = b->texts[idx],
+        .unsigned_json = b->unsigned_texts[idx],
+        .depth = b->last_depth + 1,
+        .origin_server_ts = now,
+    };
+    if (p->state_key)
+        state_put(b->state, p->type, p->state_key, b->ids[idx], ev);
+    /* A redacted state event is seen redacted by the auth rules from now on. */
+    if (p->redacts)
+        redact_in_state(b->state, b->v, p->redacts);
+    free(b->last_id);
+    b->last_id = xstrdup(b->ids[idx]);
+    json_decref(b->last_ev);
+    b->last_ev = json_incref(ev);
+    b->last_depth++;
+    rc = ROOMS_OK;
+out:
+    json_decref(uns);
+    json_decref(ev);
+    free(id);
+    free(text);
+    return rc;
+}
+
+/* Persists the batch and makes it the room's cache. Called with the room locked. */
+static enum rooms_rc
+commit(struct rooms *rs, struct room *r, const char *new_version, struct batch *b)
+{
+    if (store_events_persist(rs->st, r->room_id, new_version, b->rows, b->n, NULL) != STORE_OK)
+        return ROOMS_ERR;
+    json_decref(r->state);
+    r->state = b->state;
+    b->state = NULL;
+    free(r->last_id);
+    r->last_id = b->last_id;
+    b->last_id = NULL;
+    json_decref(r->last_ev);
+    r->last_ev = b->last_ev;
+    b->last_ev = NULL;
+    r->last_depth = b->last_depth;
+    return ROOMS_OK;
+}
+
+static enum rooms_rc
+run_batch(struct rooms *rs, struct room *r, const char *new_version,
+          const struct rooms_proto *protos, size_t n, char ***event_ids, char *reason,
+          size_t reasonlen)
+{
+    struct batch b = {0};
+    enum rooms_rc rc = ROOMS_OK;
+    int64_t now = util_now_ms();
+
+    b.v = r->v;
+    b.state = state_copy(r->state);
+    b.last_id = r->last_id ? xstrdup(r->last_id) : NULL;
+    b.last_ev = json_incref(r->last_ev);
+    b.last_depth = r->last_depth;
+    for (size_t i = 0; i < n && rc == ROOMS_OK; i++)
+        rc = build_one(rs, r->room_id, &b, &protos[i], now, reason, reasonlen);
+    if (rc == ROOMS_OK)
+        rc = commit(rs, r, new_version, &b);
+    if (rc == ROOMS_OK && event_ids) {
+        *event_ids = b.ids;
+        b.ids = NULL;
+    }
+    batch_clear(&b);
+    return rc;
+}
+
+enum rooms_rc
+rooms_send(struct rooms *rs, const char *room_id, const struct rooms_proto *protos, size_t n,
+           char ***event_ids, char *reason, size_t reasonlen)
+{
+    struct room *r = room_acquire(rs, room_id);
+    enum rooms_rc rc;
+
+    if (event_ids)
+        *event_ids = NULL;
+    if (!r) {
+        snprintf(reason, reasonlen, "Unknown room");
+        return ROOMS_UNKNOWN_ROOM;
+    }
+    rc = run_batch(rs, r, NULL, protos, n, event_ids, reason, reasonlen);
+    room_release(r);
+    if (rc == ROOMS_ERR)
+        rooms_forget_cache(rs, room_id);
+    return rc;
+}
+
+enum rooms_rc
+rooms_create(struct rooms *rs, const char *room_id, const struct room_version *v,
+             const struct rooms_proto *protos, size_t n, char ***event_ids, char *reason,
+             size_t reasonlen)
+{
+    struct room *r = xcalloc(1, sizeof(*r));
+    enum rooms_rc rc;
+
+    if (event_ids)
+        *event_ids = NULL;
+    r->room_id = xstrdup(room_id);
+    r->v = v;
+    r->state = json_object();
+    pthread_mutex_init(&r->lock, NULL);
+    rc = run_batch(rs, r, v->id, protos, n, event_ids, reason, reasonlen);
+    if (rc != ROOMS_OK) {
+        room_free(r);
+        return rc;
+    }
+    /* The room is new, so nobody else can have cached it. */
+    pthread_mutex_lock(&rs->lock);
+    r->next = rs->buckets[hash(room_id)];
+    rs->buckets[hash(room_id)] = r;
+    pthread_mutex_unlock(&rs->lock);
+    return ROOMS_OK;
+}
+
+const struct room_version *
+rooms_version(struct rooms *rs, const char *room_id)
+{
+    struct room *r = room_acquire(rs, room_id);
+    const struct room_version *v;
+
+    if (!r)
+        return NULL;
+    v = r->v;
+    room_release(r);
+    return v;
+}
+
+json_t *
+rooms_state_get(struct rooms *rs, const char *room_id, const char *type, const char *state_key)
+{
+    struct room *r = room_acquire(rs, room_id);
+    json_t *ev;
+
+    if (!r)
+        return NULL;
+    ev = json_incref((json_t *)state_lookup(r->state, type, state_key));
+    room_release(r);
+    return ev;
+}
+
+json_t *
+rooms_state_content(struct rooms *rs, const char *room_id, const char *type, const char *state_key)
+{
+    json_t *ev = rooms_state_get(rs, room_id, type, state_key);
+    json_t *content = json_incref(json_object_get(ev, "content"));
+    json_decref(ev);
+    return content;
+}
+
+char *
+rooms_membership(struct rooms *rs, const char *room_id, const char *user_id)
+{
+    json_t *content = rooms_state_content(rs, room_id, "m.room.member", user_id);
+    const char *m = json_string_value(json_object_get(content, "membership"));
+    char *out = m ? xstrdup(m) : NULL;
+    json_decref(content);
+    return out;
+}
+
+json_t *
+rooms_current_state(struct rooms *rs, const char *room_id)
+{
+    struct room *r = room_acquire(rs, room_id);
+    json_t *copy;
+
+    if (!r)
+        return NULL;
+    /* Entries are never modified in place (a new entry replaces an old one), so a two-level
+     * copy is a stable snapshot. */
+    copy = state_copy(r->state);
+    room_release(r);
+    return copy;
+}

@@ -1,0 +1,66 @@
+/* The room service: a per-room cache of current state (so auth checks never read the
+ * database), and the pipeline that turns what a client asks for into signed, authorized,
+ * persisted events. One mutex per room orders its events. */
+#ifndef HEARTH_ROOMS_ROOMS_H
+#define HEARTH_ROOMS_ROOMS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/signing_key.h"
+#include "room/version.h"
+
+struct store;
+struct rooms;
+
+enum rooms_rc {
+    ROOMS_OK = 0,
+    ROOMS_UNKNOWN_ROOM, /* no such room here */
+    ROOMS_FORBIDDEN,    /* the authorization rules refused an event */
+    ROOMS_INVALID,      /* not a valid event (size limits, non-canonical values) */
+    ROOMS_ERR,          /* storage failed; logged */
+};
+
+/* What a client asks to send. Strings and content are borrowed. */
+struct rooms_proto {
+    const char *sender;
+    const char *type;
+    const char *state_key; /* NULL for a message event */
+    const json_t *content;
+    const char *redacts; /* m.room.redaction only */
+};
+
+struct rooms *rooms_new(struct store *st, const char *server_name, const struct signing_key *key);
+void rooms_free(struct rooms *rs);
+
+/* Sends events into an existing room: all are authorized in order against the state the
+ * earlier ones produce, then persisted in one transaction, or none is. event_ids (optional)
+ * receives a new array of n new strings (free with rooms_ids_free). On ROOMS_FORBIDDEN or
+ * ROOMS_INVALID, reason says why. */
+enum rooms_rc rooms_send(struct rooms *rs, const char *room_id, const struct rooms_proto *protos,
+                         size_t n, char ***event_ids, char *reason, size_t reasonlen);
+/* Creates the room with protos[0] its m.room.create event and the rest its initial events. */
+enum rooms_rc rooms_create(struct rooms *rs, const char *room_id, const struct room_version *v,
+                           const struct rooms_proto *protos, size_t n, char ***event_ids,
+                           char *reason, size_t reasonlen);
+void rooms_ids_free(char **ids, size_t n);
+
+/* The room's version, or NULL for an unknown room. */
+const struct room_version *rooms_version(struct rooms *rs, const char *room_id);
+/* A copy of the current state event (full event) for (type, state_key), or NULL. */
+json_t *rooms_state_get(struct rooms *rs, const char *room_id, const char *type,
+                        const char *state_key);
+/* A copy of the content of that state event, or NULL. */
+json_t *rooms_state_content(struct rooms *rs, const char *room_id, const char *type,
+                            const char *state_key);
+/* The user's current membership ("join", "invite", "leave", "ban"), new string, or NULL. */
+char *rooms_membership(struct rooms *rs, const char *room_id, const char *user_id);
+/* Current state as {type: {state_key: {"event_id": ..., "event": <full event>}}}, a new
+ * reference the caller may read (and must not modify), or NULL for an unknown room. */
+json_t *rooms_current_state(struct rooms *rs, const char *room_id);
+/* Drops the cached room (after a failed write whose outcome is unknown). */
+void rooms_forget_cache(struct rooms *rs, const char *room_id);
+
+#endif

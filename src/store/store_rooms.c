@@ -1,0 +1,591 @@
+/* Rooms, events and room state over the driver interface. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+#include "store/store.h"
+#include "store/store_internal.h"
+
+#define EVENT_COLS                                                                                 \
+    "event_id, room_id, type, state_key, sender, json, redacted_by, stream_pos, depth, "           \
+    "unsigned_json"
+
+void
+store_event_clear(struct store_event *e)
+{
+    free(e->event_id);
+    free(e->room_id);
+    free(e->type);
+    free(e->state_key);
+    free(e->sender);
+    free(e->json);
+    free(e->redacted_by);
+    free(e->unsigned_json);
+    memset(e, 0, sizeof(*e));
+}
+
+void
+store_event_list_free(struct store_event *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        store_event_clear(&list[i]);
+    free(list);
+}
+
+void
+store_strings_free(char **list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(list[i]);
+    free(list);
+}
+
+static void
+read_event(struct store *st, struct db_stmt *s, struct store_event *e)
+{
+    e->event_id = st_dup_col(st, s, 0);
+    e->room_id = st_dup_col(st, s, 1);
+    e->type = st_dup_col(st, s, 2);
+    e->state_key = st_dup_col(st, s, 3);
+    e->sender = st_dup_col(st, s, 4);
+    e->json = st_dup_col(st, s, 5);
+    e->redacted_by = st_dup_col(st, s, 6);
+    e->pos = st->drv->col_int64(s, 7);
+    e->depth = st->drv->col_int64(s, 8);
+    e->unsigned_json = st_dup_col(st, s, 9);
+}
+
+/* Steps s to the end, collecting events. */
+static enum store_rc
+collect_events(struct store *st, struct db_stmt *s, struct store_event **out, size_t *n)
+{
+    struct store_event *list = NULL;
+    size_t len = 0, cap = 0;
+    enum db_rc r;
+
+    while ((r = st->drv->step(s)) == DB_ROW) {
+        if (len == cap) {
+            cap = cap ? cap * 2 : 16;
+            list = xrealloc(list, cap * sizeof(*list));
+        }
+        memset(&list[len], 0, sizeof(list[len]));
+        read_event(st, s, &list[len++]);
+    }
+    if (r != DB_DONE) {
+        store_event_list_free(list, len);
+        return STORE_ERR;
+    }
+    *out = list;
+    *n = len;
+    return STORE_OK;
+}
+
+static enum store_rc
+collect_strings(struct store *st, struct db_stmt *s, char ***out, size_t *n)
+{
+    char **list = NULL;
+    size_t len = 0, cap = 0;
+    enum db_rc r;
+
+    while ((r = st->drv->step(s)) == DB_ROW) {
+        if (len == cap) {
+            cap = cap ? cap * 2 : 8;
+            list = xrealloc(list, cap * sizeof(*list));
+        }
+        list[len++] = st_dup_col(st, s, 0);
+    }
+    if (r != DB_DONE) {
+        store_strings_free(list, len);
+        return STORE_ERR;
+    }
+    *out = list;
+    *n = len;
+    return STORE_OK;
+}
+
+static enum store_rc
+next_position(struct store *st, int64_t *pos)
+{
+    struct db_stmt *s = NULL;
+    enum store_rc rc;
+
+    rc = st_rc(st_run(st, st->writer, "UPDATE counters SET value = value + 1 WHERE name = 'stream'",
+                      ST_NOARGS));
+    if (rc != STORE_OK)
+        return rc;
+    rc = STORE_ERR;
+    if (st_prep(st, st->writer, &s, "SELECT value FROM counters WHERE name = 'stream'",
+                ST_NOARGS) == DB_OK &&
+        st->drv->step(s) == DB_ROW) {
+        *pos = st->drv->col_int64(s, 0);
+        rc = STORE_OK;
+    }
+    st->drv->finalize(s);
+    return rc;
+}
+
+static enum store_rc
+persist_one(struct store *st, const char *room_id, const struct store_event_row *e, int64_t pos)
+{
+    enum store_rc rc;
+
+    rc = st_rc(st_run(
+        st, st->writer,
+        "INSERT INTO events (stream_pos, event_id, room_id, depth, type, state_key, "
+        "sender, origin_server_ts, json, unsigned_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        ST_ARGS(ST_I(pos), ST_S(e->event_id), ST_S(room_id), ST_I(e->depth), ST_S(e->type),
+                ST_S(e->state_key), ST_S(e->sender), ST_I(e->origin_server_ts), ST_S(e->json),
+                ST_S(e->unsigned_json))));
+    if (rc == STORE_OK && e->state_key) {
+        rc = st_rc(st_run(st, st->writer,
+                          "UPDATE room_state SET to_pos = ? WHERE room_id = ? AND type = ? AND "
+                          "state_key = ? AND to_pos IS NULL",
+                          ST_ARGS(ST_I(pos), ST_S(room_id), ST_S(e->type), ST_S(e->state_key))));
+        if (rc == STORE_OK)
+            rc = st_rc(st_run(st, st->writer,
+                              "INSERT INTO room_state (room_id, type, state_key, event_id, "
+                              "membership, from_pos) VALUES (?, ?, ?, ?, ?, ?)",
+                              ST_ARGS(ST_S(room_id), ST_S(e->type), ST_S(e->state_key),
+                                      ST_S(e->event_id), ST_S(e->membership), ST_I(pos))));
+    }
+    if (rc == STORE_OK && e->redacts)
+        rc = st_rc(st_run(st, st->writer,
+                          "UPDATE events SET redacted_by = ? WHERE event_id = ? AND room_id = ? "
+                          "AND redacted_by IS NULL",
+                          ST_ARGS(ST_S(e->event_id), ST_S(e->redacts), ST_S(room_id))));
+    return rc;
+}
+
+enum store_rc
+store_events_persist(struct store *st, const char *room_id, const char *new_room_version,
+                     const struct store_event_row *rows, size_t n, int64_t *first_pos)
+{
+    enum store_rc rc = st_wbegin(st);
+    int64_t pos = 0;
+
+    if (rc != STORE_OK)
+        return rc;
+    if (new_room_version && n > 0)
+        rc = st_rc(st_run(st, st->writer,
+                          "INSERT INTO rooms (room_id, room_version, creator, created_ts) "
+                          "VALUES (?, ?, ?, ?)",
+                          ST_ARGS(ST_S(room_id), ST_S(new_room_version), ST_S(rows[0].sender),
+                                  ST_I(rows[0].origin_server_ts))));
+    for (size_t i = 0; i < n && rc == STORE_OK; i++) {
+        rc = next_position(st, &pos);
+        if (rc == STORE_OK && i == 0 && first_pos)
+            *first_pos = pos;
+        if (rc == STORE_OK)
+            rc = persist_one(st, room_id, &rows[i], pos);
+    }
+    return st_wend(st, rc);
+}
+
+enum store_rc
+store_room_get(struct store *st, const char *room_id, char **version, char **creator)
+{
+    struct db *db = st_reader_get(st);
+    struct db_stmt *s = NULL;
+    enum store_rc rc = STORE_ERR;
+    enum db_rc r;
+
+    if (version)
+        *version = NULL;
+    if (creator)
+        *creator = NULL;
+    if (!db)
+        return STORE_ERR;
+    if (st_prep(st, db, &s, "SELECT room_version, creator FROM rooms WHERE room_id = ?",
+                ST_ARGS(ST_S(room_id))) != DB_OK)
+        goto out;
+    r = st->drv->step(s);
+    if (r == DB_ROW) {
+        if (version)
+            *version = st_dup_col(st, s, 0);
+        if (creator)
+            *creator = st_dup_col(st, s, 1);
+        rc = STORE_OK;
+    } else if (r == DB_DONE) {
+        rc = STORE_NOT_FOUND;
+    }
+out:
+    st->drv->finalize(s);
+    st_reader_put(st, db);
+    return rc;
+}
+
+/* Runs a query expected to return at most one event. */
+static enum store_rc
+one_event(struct store *st, struct store_event *out, const char *sql, const struct st_arg *args,
+          size_t nargs)
+{
+    struct db *db = st_reader_get(st);
+    struct db_stmt *s = NULL;
+    enum store_rc rc = STORE_ERR;
+    enum db_rc r;
+
+    memset(out, 0, sizeof(*out));
+    if (!db)
+        return STORE_ERR;
+    if (st_prep(st, db, &s, sql, args, nargs) != DB_OK)
+        goto out;
+    r = st->drv->step(s);
+    if (r == DB_ROW) {
+        read_event(st, s, out);
+        rc = STORE_OK;
+    } else if (r == DB_DONE) {
+        rc = STORE_NOT_FOUND;
+    }
+out:
+    st->drv->finalize(s);
+    st_reader_put(st, db);
+    return rc;
+}
+
+enum store_rc
+store_event_get(struct store *st, const char *event_id, struct store_event *out)
+{
+    return one_event(st, out, "SELECT " EVENT_COLS " FROM events WHERE event_id = ?",
+                     ST_ARGS(ST_S(event_id)));
+}
+
+enum store_rc
+store_room_last_event(struct store *st, const char *room_id, struct store_event *out)
+{
+    return one_event(st, out,
+                     "SELECT " EVENT_COLS " FROM events WHERE room_id = ? "
+                     "ORDER BY stream_pos DESC LIMIT 1",
+                     ST_ARGS(ST_S(room_id)));
+}
+
+enum store_rc
+store_room_state_at(struct store *st, const char *room_id, int64_t pos, struct store_event **out,
+                    size_t *n)
+{
+    struct db *db = st_reader_get(st);
+    struct db_stmt *s = NULL;
+    enum store_rc rc = STORE_ERR;
+
+    *out = NULL;
+    *n = 0;
+    if (!db)
+        return STORE_ERR;
+    if (st_prep(
+            st, db, &s,
+            "SELECT e.event_id, e.room_id, e.type, e.state_key, e.sender, e.json, "
+            "e.redacted_by, e.stream_pos, e.depth, e.unsigned_json FROM room_state rs "
+            "JOIN events e ON e.event_id = rs.event_id "
+            "WHERE rs.room_id = ? AND rs.from_pos <= ? AND (rs.to_pos IS NULL OR rs.to_pos > ?) "
+            "ORDER BY e.stream_pos",
+            ST_ARGS(ST_S(room_id), ST_I(pos), ST_I(pos))) != DB_OK)
+        goto out;
+    rc = collect_events(st, s, out, n);
+out:
+    st->drv->finalize(s);
+    st_reader_put(st, db);
+    return rc;
+}
+
+enum store_rc
+store_room_events(struct store *st, const char *room_id, int64_t from, int64_t to, bool backwards,
+                  size_t limit, struct store_event **out, size_t *n)
+{
+    struct db *db = st_reader_get(st);
+    struct db_stmt *s = NULL;
+    enum store_rc rc = STORE_ERR;
+    enum db_rc r;
+
+    *out = NULL;
+    *n = 0;
+    if (!db)
+        return STORE_ERR;
+    if (backwards)
+        r = st_prep(st, db, &s,
+                    "SELECT " EVENT_COLS " FROM events WHERE room_id = ? AND stream_pos < ? "
+                    "AND stream_pos > ? ORDER BY stream_pos DESC LIMIT ?",
+                    ST_ARGS(ST_S(room_id), ST_I(from), ST_I(to), ST_I((int64_t)limit)));
+    else
+        r = st_prep(st, db, &s,
+                    "SELECT " EVENT_COLS " FROM events WHERE room_id = ? AND stream_pos > ? "
+                    "AND stream_pos <= ? ORDER BY stream_pos ASC LIMIT ?",
+                    ST_ARGS(ST_S(room_id), ST_I(from), ST_I(to), ST_I((int64_t)limit)));
+    if (r != DB_OK)
+        goto out;
+    rc = collect_events(st, s, out, n);
+out:
+    st->drv->finalize(s);
+    st_reader_put(st, db);
+    return rc;
+}
+
+void
+store_state_intervals_free(struct store_state_interval *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(list[i].event_id);
+        free(list[i].membership);
+    }
+    free(list);
+}
+
+enum store_rc
+store_state_history(struct store *st, const char *room_id, const char *type, const char *state_key,
+                    struct store_state_interval **out, size_t *n)
+{
+    struct db *db = st_reader_get(st);
+    struct db_stmt *s = NULL;
+    struct store_state_interval *list = NULL;
+    size_t len = 0, cap = 0;
+    enum store_rc rc = STORE_ERR;
+    enum db_rc r;
+
+    *out = NULL;
+    *n = 0;
+    if (!db)
+        return STORE_ERR;
+    if (st_prep(st, db, &s,
+                "SELECT event_id, membership, from_pos, to_pos FROM room_state "
+                "WHERE room_id = ? AND type = ? AND state_key = ? ORDER BY from_pos",
+                ST_ARGS(ST_S(room_id), ST_S(type), ST_S(state_key))) != DB_OK)
+        goto out;
+    while ((r = st->drv->step(s)) == DB_ROW) {
+        if (len == cap) {
+            cap = cap ? cap * 2 : 8;
+            list = xrealloc(list, cap * sizeof(*list));
+        }
+        list[len].event_id = st_dup_col(st, s, 0);
+        list[len].membership = st_dup_col(st, s, 1);
+        list[len].from_pos = st->drv->col_int64(s, 2);
+        list[len].to_pos = st->drv->col_is_null(s, 3) ? INT64_MAX : st->drv->col_int64(s, 3);
+        len++;
+    }
+    if (r != DB_DONE) {
+        store_state_intervals_free(list, len);
+        goto out;
+    }
+    *out = list;
+    *n = len;
+    rc = STORE_OK;
+out:
+    st->drv->finalize(s);
+    st_reader_put(st, db);
+    return rc;
+}
+
+/* Runs a query returning one text column per row. */
+static enum store_rc
+strings_query(struct store *st, char ***out, size_t *n, const char *sql, const struct st_arg *args,
+              size_t nargs)
+{
+    struct db *db = st_reader_get(st);
+    struct db_stmt *s = NULL;
+    enum store_rc rc = STORE_ERR;
+
+    *out = NULL;
+    *n = 0;
+    if (!db)
+        return STORE_ERR;
+    if (st_prep(st, db, &s, sql, args, nargs) != DB_OK)
+        goto out;
+    rc = collect_strings(st, s, out, n);
+out:
+    st->drv->finalize(s);
+    st_reader_put(st, db);
+    return rc;
+}
+
+enum store_rc
+store_user_rooms(struct store *st, const char *user_id, const char *membership, char ***room_ids,
+                 size_t *n)
+{
+    return strings_query(st, room_ids, n,
+                         "SELECT room_id FROM room_state WHERE state_key = ? AND "
+                         "type = 'm.room.member' AND to_pos IS NULL AND membership = ? "
+                         "ORDER BY from_pos",
+                         ST_ARGS(ST_S(user_id), ST_S(membership)));
+}
+
+enum store_rc
+store_stream_position(struct store *st, int64_t *pos)
+{
+    struct db *db = st_reader_get(st);
+    struct db_stmt *s = NULL;
+    enum store_rc rc = STORE_ERR;
+
+    if (!db)
+        return STORE_ERR;
+    if (st_prep(st, db, &s, "SELECT value FROM counters WHERE name = 'stream'", ST_NOARGS) ==
+            DB_OK &&
+        st->drv->step(s) == DB_ROW) {
+        *pos = st->drv->col_int64(s, 0);
+        rc = STORE_OK;
+    }
+    st->drv->finalize(s);
+    st_reader_put(st, db);
+    return rc;
+}
+
+/* A single-row, single-text-column lookup. */
+static enum store_rc
+one_string(struct store *st, char **out, char **out2, const char *sql, const struct st_arg *args,
+           size_t nargs)
+{
+    struct db *db = st_reader_get(st);
+    struct db_stmt *s = NULL;
+    enum store_rc rc = STORE_ERR;
+    enum db_rc r;
+
+    *out = NULL;
+    if (out2)
+        *out2 = NULL;
+    if (!db)
+        return STORE_ERR;
+    if (st_prep(st, db, &s, sql, args, nargs) != DB_OK)
+        goto out;
+    r = st->drv->step(s);
+    if (r == DB_ROW) {
+        *out = st_dup_col(st, s, 0);
+        if (out2)
+            *out2 = st_dup_col(st, s, 1);
+        rc = STORE_OK;
+    } else if (r == DB_DONE) {
+        rc = STORE_NOT_FOUND;
+    }
+out:
+    st->drv->finalize(s);
+    st_reader_put(st, db);
+    return rc;
+}
+
+enum store_rc
+store_txn_get(struct store *st, const char *token_hash, const char *txn_id, char **event_id)
+{
+    return one_string(st, event_id, NULL,
+                      "SELECT event_id FROM txns WHERE token_hash = ? AND txn_id = ?",
+                      ST_ARGS(ST_S(token_hash), ST_S(txn_id)));
+}
+
+enum store_rc
+store_txn_put(struct store *st, const char *token_hash, const char *txn_id, const char *event_id)
+{
+    enum store_rc rc = st_wbegin(st);
+    if (rc != STORE_OK)
+        return rc;
+    rc =
+        st_rc(st_run(st, st->writer,
+                     "INSERT INTO txns (token_hash, txn_id, event_id, created_ts) "
+                     "VALUES (?, ?, ?, ?)",
+                     ST_ARGS(ST_S(token_hash), ST_S(txn_id), ST_S(event_id), ST_I(util_now_ms()))));
+    return st_wend(st, rc);
+}
+
+enum store_rc
+store_alias_put(struct store *st, const char *alias, const char *room_id, const char *creator)
+{
+    enum store_rc rc = st_wbegin(st);
+    if (rc != STORE_OK)
+        return rc;
+    rc = st_rc(st_run(st, st->writer,
+                      "INSERT INTO room_aliases (alias, room_id, creator) VALUES (?, ?, ?)",
+                      ST_ARGS(ST_S(alias), ST_S(room_id), ST_S(creator))));
+    return st_wend(st, rc);
+}
+
+enum store_rc
+store_alias_get(struct store *st, const char *alias, char **room_id, char **creator)
+{
+    return one_string(st, room_id, creator,
+                      "SELECT room_id, creator FROM room_aliases WHERE alias = ?",
+                      ST_ARGS(ST_S(alias)));
+}
+
+enum store_rc
+store_alias_delete(struct store *st, const char *alias)
+{
+    enum store_rc rc = st_wbegin(st);
+    if (rc != STORE_OK)
+        return rc;
+    rc = st_rc(
+        st_run(st, st->writer, "DELETE FROM room_aliases WHERE alias = ?", ST_ARGS(ST_S(alias))));
+    if (rc == STORE_OK && st->drv->changes(st->writer) == 0)
+        rc = STORE_NOT_FOUND;
+    return st_wend(st, rc);
+}
+
+enum store_rc
+store_room_aliases(struct store *st, const char *room_id, char ***aliases, size_t *n)
+{
+    return strings_query(st, aliases, n,
+                         "SELECT alias FROM room_aliases WHERE room_id = ? ORDER BY alias",
+                         ST_ARGS(ST_S(room_id)));
+}
+
+enum store_rc
+store_room_set_public(struct store *st, const char *room_id, bool is_public)
+{
+    enum store_rc rc = st_wbegin(st);
+    if (rc != STORE_OK)
+        return rc;
+    rc = st_rc(st_run(st, st->writer, "UPDATE rooms SET is_public = ? WHERE room_id = ?",
+                      ST_ARGS(ST_B((int)is_public), ST_S(room_id))));
+    if (rc == STORE_OK && st->drv->changes(st->writer) == 0)
+        rc = STORE_NOT_FOUND;
+    return st_wend(st, rc);
+}
+
+enum store_rc
+store_room_is_public(struct store *st, const char *room_id, bool *is_public)
+{
+    char *v = NULL;
+    enum store_rc rc = one_string(st, &v, NULL,
+                                  "SELECT CASE WHEN is_public = 1 THEN 'y' ELSE 'n' END "
+                                  "FROM rooms WHERE room_id = ?",
+                                  ST_ARGS(ST_S(room_id)));
+    *is_public = rc == STORE_OK && v && v[0] == 'y';
+    free(v);
+    return rc;
+}
+
+enum store_rc
+store_public_rooms(struct store *st, char ***room_ids, size_t *n)
+{
+    return strings_query(st, room_ids, n,
+                         "SELECT room_id FROM rooms WHERE is_public = 1 ORDER BY created_ts",
+                         ST_NOARGS);
+}
+
+enum store_rc
+store_room_forget(struct store *st, const char *user_id, const char *room_id)
+{
+    enum store_rc rc = st_wbegin(st);
+    if (rc != STORE_OK)
+        return rc;
+    rc = st_rc(st_run(st, st->writer,
+                      "INSERT INTO room_forgotten (user_id, room_id) VALUES (?, ?) "
+                      "ON CONFLICT (user_id, room_id) DO NOTHING",
+                      ST_ARGS(ST_S(user_id), ST_S(room_id))));
+    return st_wend(st, rc);
+}
+
+enum store_rc
+store_report_add(struct store *st, const char *room_id, const char *event_id, const char *user_id,
+                 const char *reason, int64_t score, bool has_score)
+{
+    enum store_rc rc = st_wbegin(st);
+    if (rc != STORE_OK)
+        return rc;
+    if (has_score)
+        rc = st_rc(st_run(st, st->writer,
+                          "INSERT INTO event_reports (room_id, event_id, user_id, reason, score, "
+                          "received_ts) VALUES (?, ?, ?, ?, ?, ?)",
+                          ST_ARGS(ST_S(room_id), ST_S(event_id), ST_S(user_id), ST_S(reason),
+                                  ST_I(score), ST_I(util_now_ms()))));
+    else
+        rc = st_rc(st_run(st, st->writer,
+                          "INSERT INTO event_reports (room_id, event_id, user_id, reason, "
+                          "received_ts) VALUES (?, ?, ?, ?, ?)",
+                          ST_ARGS(ST_S(room_id), ST_S(event_id), ST_S(user_id), ST_S(reason),
+                                  ST_I(util_now_ms()))));
+    return st_wend(st, rc);
+}
