@@ -57,6 +57,25 @@ void event_context_get(struct req *r);
 void room_initial_sync_get(struct req *r);
 
 /* directory.yaml, list_public_rooms.yaml, room_upgrades.yaml, report_content.yaml */
+void directory_put_alias(struct req *r);
+void directory_get_alias(struct req *r);
+void directory_delete_alias(struct req *r);
+void directory_room_aliases(struct req *r);
+/* room_state.yaml: checks the content of an m.room.canonical_alias (state key "") before it
+ * is sent to room_id: alias and alt_aliases must be well formed (else 400 M_INVALID_PARAM) and
+ * those not already in the current event must point to the room (else 400 M_BAD_ALIAS).
+ * Borrows content. Returns false after replying. */
+bool directory_canonical_alias_ok_or_reply(struct req *r, const char *room_id,
+                                           const json_t *content);
+/* May the user edit the room's directory entries: a server admin, or a joined member with
+ * the power to send m.room.canonical_alias (Synapse's room-list moderator)? */
+bool directory_user_may_edit_room(struct req *r, const char *room_id);
+void public_rooms_get(struct req *r);
+void public_rooms_post(struct req *r);
+void public_rooms_get_visibility(struct req *r);
+void public_rooms_set_visibility(struct req *r);
+void room_upgrades_upgrade(struct req *r);
+void report_content_report(struct req *r);
 /* (end of directory/public rooms/upgrades/reports) */
 
 /* versions.yaml */

@@ -154,7 +154,7 @@ validate_or_reply(struct req *r, const struct preset **preset, const char **vers
             return false;
         }
         if (json_array_size(v) > 0) {
-            reply_error(r, MERR_UNKNOWN, "Third-party invites are not supported yet");
+            reply_error(r, MERR_THREEPID_DENIED, "Third-party invites are not supported yet");
             return false;
         }
     }

@@ -124,7 +124,7 @@ membership_invite(struct req *r)
     enum store_rc rc;
 
     if (json_object_get(r->json, "id_server") || json_object_get(r->json, "medium")) {
-        reply_error(r, MERR_UNKNOWN, "Third-party invites are not supported yet");
+        reply_error(r, MERR_THREEPID_DENIED, "Third-party invites are not supported yet");
         return;
     }
     if (!(target = target_or_reply(r)) || !reason_ok_or_reply(r, &reason))

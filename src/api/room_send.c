@@ -41,7 +41,7 @@ api_txn_record(struct req *r, const char *txn_id, const char *token_hash, const 
 {
     char *key = txn_key(r, txn_id);
     /* A failure here only loses idempotency for a retry; the event is already sent. */
-    if (store_txn_put(r->hs->store, token_hash, key, event_id) != STORE_OK)
+    if (store_txn_put(r->hs->store, token_hash, key, txn_id, event_id) != STORE_OK)
         log_warn("could not record transaction for %s", event_id);
     free(key);
 }
@@ -85,6 +85,10 @@ room_send_state(struct req *r)
         return;
     }
     if (!api_room_id_ok_or_reply(r, room_id))
+        return;
+    /* SPEC: m.room.canonical_alias aliases must exist and point to the room (M_BAD_ALIAS). */
+    if (strcmp(type, "m.room.canonical_alias") == 0 && strcmp(state_key, "") == 0 &&
+        !directory_canonical_alias_ok_or_reply(r, room_id, r->json))
         return;
     id = api_send_event_or_reply(r, room_id, type, state_key, r->json, NULL);
     if (!id)

@@ -178,8 +178,11 @@ rooms_get_members(struct req *r)
         if (!ev)
             continue;
         m = json_string_value(json_object_get(json_object_get(ev, "content"), "membership"));
-        if ((membership && (!m || strcmp(m, membership) != 0)) ||
-            (not_membership && m && strcmp(m, not_membership) == 0)) {
+        /* SPEC: given both, "either the membership is the same as membership or is not the
+         * same as not_membership". */
+        bool is = membership && m && strcmp(m, membership) == 0;
+        bool is_not = not_membership && (!m || strcmp(m, not_membership) != 0);
+        if ((membership || not_membership) && !is && !is_not) {
             json_decref(ev);
             continue;
         }

@@ -20,11 +20,11 @@ api_reply_rooms_error(struct req *r, enum rooms_rc rc, const char *reason)
     case ROOMS_FORBIDDEN:
         reply_error(r, MERR_FORBIDDEN, "%s", reason);
         break;
+    case ROOMS_TOO_LARGE:
+        reply_error(r, MERR_TOO_LARGE, "%s", reason);
+        break;
     case ROOMS_INVALID:
-        if (strstr(reason, "too large") || strstr(reason, "too long") || strstr(reason, "exceeds"))
-            reply_error(r, MERR_TOO_LARGE, "%s", reason);
-        else
-            reply_error(r, MERR_BAD_JSON, "%s", reason);
+        reply_error(r, MERR_BAD_JSON, "%s", reason);
         break;
     default:
         reply_internal(r, "room write failed");
@@ -77,6 +77,15 @@ api_event_for_client(struct req *r, const struct store_event *e, const struct ro
     out = event_client_format(ev, e->event_id);
     add_unsigned(r, out, e->unsigned_json,
                  json_integer_value(json_object_get(ev, "origin_server_ts")));
+    /* SPEC: unsigned.transaction_id, for the client that sent the event only. */
+    if (r->access_token && r->user_id && strcmp(e->sender, r->user_id) == 0) {
+        char hash[65], *txn = NULL;
+        util_sha256_hex(r->access_token, strlen(r->access_token), hash);
+        if (store_txn_of_event(r->hs->store, hash, e->event_id, &txn) == STORE_OK)
+            json_object_set_new(json_object_get(out, "unsigned"), "transaction_id",
+                                json_string(txn));
+        free(txn);
+    }
     if (e->redacted_by) {
         struct store_event red = {0};
         json_t *uns = json_object_get(out, "unsigned");

@@ -26,6 +26,22 @@ bool api_room_id_ok_or_reply(struct req *r, const char *room_id);
 /* The room's version, or NULL after replying 404 M_NOT_FOUND / 403. */
 const struct room_version *api_room_or_reply(struct req *r, const char *room_id);
 
+struct visibility;
+struct event_filter;
+/* Collects into chunk up to limit events of the room from token position `from` towards `to`
+ * (a token P is just after the event at P: back from it includes P, forward excludes it),
+ * skipping those the user may not see (vis) or the filter rejects; *last_pos is the token
+ * after the last event examined (the next page's token). 0, or -1 on storage error. */
+int api_room_events_page(struct req *r, const char *room_id, const struct room_version *v,
+                         const struct visibility *vis, const struct event_filter *f, int64_t from,
+                         int64_t to, bool backwards, size_t limit, json_t *chunk,
+                         int64_t *last_pos);
+/* The current m.room.member events of the senders in chunk (lazy-loading members). */
+json_t *api_lazy_members(struct req *r, const char *room_id, const json_t *chunk);
+/* ?filter= as a RoomEventFilter; replies and returns -1 if invalid. */
+int api_parse_filter_param_or_reply(struct req *r, struct event_filter *f);
+/* ?limit=, dflt when absent, capped; replies and returns -1 if invalid. */
+long api_parse_limit_or_reply(struct req *r, long dflt);
 /* Parses a stream token ("s<position>"); -1 if malformed. */
 int64_t api_parse_stream_token(const char *token);
 /* A previous send with this access token and txnId, if any: replies with its event ID and

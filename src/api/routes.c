@@ -89,6 +89,22 @@ const struct route api_routes[] = {
      GUEST},
 
     /* directory.yaml, list_public_rooms.yaml, room_upgrades.yaml, report_content.yaml */
+    {HTTP_PUT, PFX_CLIENT, "/directory/room/{roomAlias}", directory_put_alias, AUTH_REQUIRED, JSON},
+    {HTTP_GET, PFX_CLIENT, "/directory/room/{roomAlias}", directory_get_alias, AUTH_OPTIONAL,
+     GUEST},
+    {HTTP_DELETE, PFX_CLIENT, "/directory/room/{roomAlias}", directory_delete_alias, AUTH_REQUIRED,
+     JSON_OPT},
+    {HTTP_GET, PFX_CLIENT, "/rooms/{roomId}/aliases", directory_room_aliases, AUTH_REQUIRED, 0},
+    {HTTP_GET, PFX_CLIENT, "/directory/list/room/{roomId}", public_rooms_get_visibility,
+     AUTH_OPTIONAL, GUEST},
+    {HTTP_PUT, PFX_CLIENT, "/directory/list/room/{roomId}", public_rooms_set_visibility,
+     AUTH_REQUIRED, JSON_OPT},
+    {HTTP_GET, PFX_CLIENT, "/publicRooms", public_rooms_get, AUTH_OPTIONAL, GUEST},
+    {HTTP_POST, PFX_CLIENT, "/publicRooms", public_rooms_post, AUTH_REQUIRED, JSON_OPT | GUEST},
+    {HTTP_POST, PFX_CLIENT, "/rooms/{roomId}/upgrade", room_upgrades_upgrade, AUTH_REQUIRED,
+     JSON | RL},
+    {HTTP_POST, PFX_CLIENT, "/rooms/{roomId}/report/{eventId}", report_content_report,
+     AUTH_REQUIRED, JSON},
     /* (end of directory/public rooms/upgrades/reports) */
 
     {HTTP_GET, PFX_EXACT, "/_synapse/admin/v1/register", synapse_admin_register_nonce, AUTH_NONE,

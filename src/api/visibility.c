@@ -22,17 +22,29 @@ visibility_load(struct req *r, const char *room_id, const char *user_id, struct 
     /* Replace each interval's event ID by the visibility it set (membership is unused). */
     for (size_t i = 0; i < out->n_history; i++) {
         struct store_event e = {0};
-        const char *value = "shared";
+        const char *value = "shared"; /* SPEC: also for values not understood */
         json_t *ev = NULL;
         if (store_event_get(r->hs->store, out->history[i].event_id, &e) == STORE_OK &&
             (ev = json_loads(e.json, 0, NULL)) && !e.redacted_by &&
             json_is_string(json_object_get(json_object_get(ev, "content"), "history_visibility")))
             value = json_string_value(
                 json_object_get(json_object_get(ev, "content"), "history_visibility"));
+        if (strcmp(value, "world_readable") != 0 && strcmp(value, "shared") != 0 &&
+            strcmp(value, "invited") != 0 && strcmp(value, "joined") != 0)
+            value = "shared";
         free(out->history[i].membership);
         out->history[i].membership = xstrdup(value);
         json_decref(ev);
         store_event_clear(&e);
+    }
+    if (user_id &&
+        store_room_is_forgotten(r->hs->store, user_id, room_id, &out->forgotten) != STORE_OK)
+        return -1;
+    if (out->forgotten) {
+        /* A forgotten room's past is gone for the user; only world_readable remains. */
+        store_state_intervals_free(out->membership, out->n_membership);
+        out->membership = NULL;
+        out->n_membership = 0;
     }
     if (out->n_membership && out->membership[out->n_membership - 1].to_pos == INT64_MAX)
         out->membership_now = xstrdup(out->membership[out->n_membership - 1].membership
@@ -95,11 +107,17 @@ visibility_allows(const struct visibility *vis, const struct store_event *e)
         if (after && permissiveness(after) > permissiveness(hv))
             hv = after;
     }
-    /* One's own membership event is judged by the membership it sets. */
+    /* SPEC: "a user can always see m.room.member events which set their membership to join,
+     * or which change their membership from join to any other value". */
     if (strcmp(e->type, "m.room.member") == 0 && vis->n_membership) {
-        for (size_t i = 0; i < vis->n_membership; i++)
-            if (vis->membership[i].from_pos == e->pos)
-                m = vis->membership[i].membership;
+        for (size_t i = 0; i < vis->n_membership; i++) {
+            const char *set = vis->membership[i].membership;
+            if (vis->membership[i].from_pos != e->pos)
+                continue;
+            if ((set && strcmp(set, "join") == 0) || (m && strcmp(m, "join") == 0))
+                return true;
+            m = set;
+        }
     }
     /* SPEC: history_visibility: world_readable: anyone; shared: members see all, including
      * before they joined; invited: from their invite; joined: from their join. */
@@ -109,9 +127,22 @@ visibility_allows(const struct visibility *vis, const struct store_event *e)
         return true;
     if (strcmp(hv, "invited") == 0)
         return m && strcmp(m, "invite") == 0;
-    if (strcmp(hv, "shared") == 0)
-        return vis->membership_now && strcmp(vis->membership_now, "join") == 0;
+    if (strcmp(hv, "shared") == 0) {
+        /* Members see all history up to when they left: joined at some point after it. */
+        for (size_t i = 0; i < vis->n_membership; i++) {
+            const char *jm = vis->membership[i].membership;
+            if (jm && strcmp(jm, "join") == 0 && vis->membership[i].to_pos > e->pos)
+                return true;
+        }
+        return false;
+    }
     return false;
+}
+
+bool
+visibility_any(const struct visibility *vis)
+{
+    return vis->n_membership > 0 || strcmp(vis->visibility_now, "world_readable") == 0;
 }
 
 int64_t

@@ -17,8 +17,9 @@ struct visibility {
     size_t n_membership;
     struct store_state_interval *history; /* membership field holds the visibility value */
     size_t n_history;
-    char *membership_now;  /* NULL: never had one */
-    char *visibility_now;  /* "shared" when unset */
+    char *membership_now; /* NULL: never had one */
+    char *visibility_now; /* "shared" when unset */
+    bool forgotten; /* the user forgot the room: no history at all */
 };
 
 int visibility_load(struct req *r, const char *room_id, const char *user_id,
@@ -26,6 +27,8 @@ int visibility_load(struct req *r, const char *room_id, const char *user_id,
 void visibility_clear(struct visibility *vis);
 /* May the user see this event? */
 bool visibility_allows(const struct visibility *vis, const struct store_event *e);
+/* May the user read the room's history at all (a member now or once, or world_readable)? */
+bool visibility_any(const struct visibility *vis);
 /* The position whose state the user may read: INT64_MAX (current state) when joined or the
  * room is world_readable; the position of their leaving when they left; -1 if none. */
 int64_t visibility_state_pos(const struct visibility *vis);

@@ -112,6 +112,7 @@ enum merr {
     MERR_TOO_LARGE,
     MERR_EXCLUSIVE,
     MERR_WEAK_PASSWORD,
+    MERR_BAD_ALIAS,
     MERR_INTERNAL, /* M_UNKNOWN with 500: details go to the log only */
 };
 

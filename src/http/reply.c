@@ -42,6 +42,7 @@ static const struct {
     [MERR_TOO_LARGE] = {"M_TOO_LARGE", 413},
     [MERR_EXCLUSIVE] = {"M_EXCLUSIVE", 400},
     [MERR_WEAK_PASSWORD] = {"M_WEAK_PASSWORD", 400},
+    [MERR_BAD_ALIAS] = {"M_BAD_ALIAS", 400},
     [MERR_INTERNAL] = {"M_UNKNOWN", 500},
 };
 

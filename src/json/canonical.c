@@ -30,7 +30,7 @@ put(struct buf *b, const char *s, size_t n)
 }
 
 static void
-puts_(struct buf *b, const char *s)
+put_str(struct buf *b, const char *s)
 {
     put(b, s, strlen(s));
 }
@@ -161,7 +161,7 @@ put_real(struct buf *b, double d)
     d = fabs(d);
     if (d == 0) {
         memcpy(out + o, "0.0", 4);
-        puts_(b, out);
+        put_str(b, out);
         return;
     }
     shortest_digits(d, digits, &exp10);
@@ -201,7 +201,7 @@ put_real(struct buf *b, double d)
         }
         snprintf(out + o, sizeof(out) - o, "e%c%02d", exp10 < 0 ? '-' : '+', abs(exp10));
     }
-    puts_(b, out);
+    put_str(b, out);
 }
 
 struct key {
@@ -282,7 +282,7 @@ write_value(struct buf *b, const json_t *v, bool allow_floats)
         if (n < -JSON_CANON_INT_MAX || n > JSON_CANON_INT_MAX)
             return false;
         snprintf(num, sizeof(num), "%" PRId64, (int64_t)n);
-        puts_(b, num);
+        put_str(b, num);
         return true;
     }
     case JSON_REAL:
@@ -293,13 +293,13 @@ write_value(struct buf *b, const json_t *v, bool allow_floats)
         put_real(b, json_real_value(v));
         return true;
     case JSON_TRUE:
-        puts_(b, "true");
+        put_str(b, "true");
         return true;
     case JSON_FALSE:
-        puts_(b, "false");
+        put_str(b, "false");
         return true;
     case JSON_NULL:
-        puts_(b, "null");
+        put_str(b, "null");
         return true;
     }
     return false;

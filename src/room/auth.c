@@ -1,7 +1,5 @@
 #include "room/auth.h"
 
-#include <limits.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,8 +176,7 @@ level_at(const json_t *obj, const char *key, int64_t dflt, bool ints_only, int64
  * m.room.power_levels event, the room's creator has a power level of 100, and all other users
  * have a power level of 0." */
 static bool
-user_level(const json_t *pl, const json_t *create, const char *user, bool ints_only,
-           int64_t *out)
+user_level(const json_t *pl, const json_t *create, const char *user, bool ints_only, int64_t *out)
 {
     const json_t *users;
 
@@ -634,8 +631,8 @@ member_invite(struct ctx *c)
     if (have >= need)
         return ALLOW;
     /* SPEC: 5.c.v "Otherwise, reject." */
-    return reject(c, "5.c.v", "power level %lld is below the invite level %lld",
-                  (long long)have, (long long)need);
+    return reject(c, "5.c.v", "power level %lld is below the invite level %lld", (long long)have,
+                  (long long)need);
 }
 
 static enum verdict
@@ -660,8 +657,8 @@ member_leave(struct ctx *c)
     /* SPEC: 5.d.iii "If the target user's current membership state is ban, and the sender's
      * power level is less than the ban level, reject." */
     if (membership_is(c, c->state_key, "ban") && have < ban)
-        return reject(c, "5.d.iii", "power level %lld is below the ban level %lld",
-                      (long long)have, (long long)ban);
+        return reject(c, "5.d.iii", "power level %lld is below the ban level %lld", (long long)have,
+                      (long long)ban);
     /* SPEC: 5.d.iv "If the sender's power level is greater than or equal to the kick level,
      * and the target user's power level is less than the sender's power level, allow." */
     if (have >= kick && target < have)
@@ -829,8 +826,8 @@ change_within(struct ctx *c, const char *rule, const char *what, const struct pl
               int64_t have)
 {
     if (ch->had && ch->old > have)
-        return reject(c, rule, "%s is at %lld, above the sender's %lld", what,
-                      (long long)ch->old, (long long)have);
+        return reject(c, rule, "%s is at %lld, above the sender's %lld", what, (long long)ch->old,
+                      (long long)have);
     if (ch->has && ch->new > have)
         return reject(c, rule, "%s would be %lld, above the sender's %lld", what,
                       (long long)ch->new, (long long)have);
@@ -842,9 +839,8 @@ change_within(struct ctx *c, const char *rule, const char *what, const struct pl
 static enum verdict
 pl_action_keys(struct ctx *c, const json_t *old, int64_t have)
 {
-    static const char *const keys[] = {"users_default", "events_default", "state_default",
-                                       "ban",           "redact",         "kick",
-                                       "invite"};
+    static const char *const keys[] = {"users_default", "events_default", "state_default", "ban",
+                                       "redact",        "kick",           "invite"};
     enum verdict r;
 
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
@@ -924,7 +920,8 @@ rule_power_levels(struct ctx *c)
     if ((r = pl_map_entries(c, prev, "events", have)) != NEXT ||
         (r = pl_map_entries(c, prev, "users", have)) != NEXT)
         return r;
-    if (c->v->limit_notifications_pl && (r = pl_map_entries(c, prev, "notifications", have)) != NEXT)
+    if (c->v->limit_notifications_pl &&
+        (r = pl_map_entries(c, prev, "notifications", have)) != NEXT)
         return r;
     /* SPEC: 10.f "Otherwise, allow." */
     return ALLOW;
@@ -950,8 +947,8 @@ rule_redaction(struct ctx *c)
         return ALLOW;
     if (same_domain(str_at(c->ev, "event_id"), str_at(c->ev, "redacts")))
         return ALLOW;
-    return reject(c, "11.c", "power level %lld is below the redact level %lld",
-                  (long long)have, (long long)need);
+    return reject(c, "11.c", "power level %lld is below the redact level %lld", (long long)have,
+                  (long long)need);
 }
 
 /* ---- the whole ---- */
@@ -978,10 +975,10 @@ auth_check(const struct room_version *v, const json_t *ev, const struct auth_sta
            char *reason, size_t reasonlen)
 {
     static const struct auth_state none = {0};
-    struct ctx c = {.v = v, .ev = ev, .st = state ? state : &none, .reason = reason,
-                    .reasonlen = reasonlen};
+    struct ctx c = {
+        .v = v, .ev = ev, .st = state ? state : &none, .reason = reason, .reasonlen = reasonlen};
     enum verdict (*const rules[])(struct ctx *) = {
-        rule_aliases,       rule_member,         rule_sender_joined, rule_third_party_invite,
+        rule_aliases,        rule_member,         rule_sender_joined, rule_third_party_invite,
         rule_required_level, rule_state_key_user, rule_power_levels,  rule_redaction,
     };
     const json_t *pl_ev;

@@ -303,8 +303,7 @@ event_verify(const json_t *ev, const struct room_version *v, const char *server_
 /* ---- building a new event ---- */
 
 static bool
-fail(enum event_error *err, enum event_error kind, char *reason, size_t reasonlen,
-     const char *msg)
+fail(enum event_error *err, enum event_error kind, char *reason, size_t reasonlen, const char *msg)
 {
     if (err)
         *err = kind;
@@ -348,8 +347,7 @@ check_field_limits(const json_t *ev, enum event_error *err, char *reason, size_t
         json_t *f = json_object_get(ev, fields[i]);
         if (f && json_is_string(f) && json_string_length(f) > EVENT_MAX_FIELD) {
             char msg[80];
-            snprintf(msg, sizeof(msg), "'%s' is longer than %d bytes", fields[i],
-                     EVENT_MAX_FIELD);
+            snprintf(msg, sizeof(msg), "'%s' is longer than %d bytes", fields[i], EVENT_MAX_FIELD);
             return fail(err, EVENT_TOO_LARGE, reason, reasonlen, msg);
         }
     }
@@ -380,8 +378,7 @@ check_shape(const json_t *ev, const struct room_version *v, enum event_error *er
         return fail(err, EVENT_INVALID, reason, reasonlen, "'origin_server_ts' not an integer");
     if (!json_is_integer(json_object_get(ev, "depth")))
         return fail(err, EVENT_INVALID, reason, reasonlen, "'depth' not an integer");
-    if (!check_refs(json_object_get(ev, "prev_events"), v, "prev_events", err, reason,
-                    reasonlen) ||
+    if (!check_refs(json_object_get(ev, "prev_events"), v, "prev_events", err, reason, reasonlen) ||
         !check_refs(json_object_get(ev, "auth_events"), v, "auth_events", err, reason, reasonlen))
         return false;
     /* v3+ IDs are the hash: a stored event_id key would change it. */
@@ -415,8 +412,8 @@ event_finish_checked(json_t *ev, const struct room_version *v, const char *serve
         json_object_set_new(ev, "origin", json_string(server_name));
     if (v->event_id_format == EVID_SERVER && !json_is_string(json_object_get(ev, "event_id"))) {
         /* SPEC: appendices/identifier_grammar event IDs "$opaque_id:domain" */
-        char *opaque = util_random_string("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
-                                          18);
+        char *opaque =
+            util_random_string("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", 18);
         char *eid = xasprintf("$%s:%s", opaque, server_name);
         free(opaque);
         json_object_set_new(ev, "event_id", json_string(eid));
@@ -476,8 +473,8 @@ json_t *
 event_client_format(const json_t *ev, const char *event_id)
 {
     /* SPEC: client_server_api "Room Events": the fields of a ClientEvent. */
-    static const char *const shared[] = {"content",   "origin_server_ts", "room_id", "sender",
-                                         "type",      "state_key",        "redacts"};
+    static const char *const shared[] = {"content", "origin_server_ts", "room_id", "sender",
+                                         "type",    "state_key",        "redacts"};
     json_t *out = json_object();
     json_t *u;
 

@@ -10,7 +10,8 @@
 #include "core/signing_key.h"
 #include "room/version.h"
 
-/* SPEC: the whole event, as canonical JSON, is at most 65536 bytes. */
+/* SPEC: client_server_api "Size limits": the whole PDU as canonical JSON. r0.6.1 writes 65535;
+ * Synapse and the later spec text allow 65536, as here. */
 #define EVENT_MAX_BYTES 65536
 /* SPEC: sender, room_id, state_key, type, event_id are at most 255 bytes each. */
 #define EVENT_MAX_FIELD 255

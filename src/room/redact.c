@@ -5,9 +5,14 @@
 
 /* SPEC: rooms/v1 Redactions "the server must strip off any keys not in the following list" */
 static const char *const kept_keys[] = {
-    "event_id",    "type",   "room_id",          "sender",   "state_key",
-    "content",     "hashes", "signatures",       "depth",    "prev_events",
-    "prev_state",  "auth_events", "origin",      "origin_server_ts", "membership",
+    "event_id",   "type",
+    "room_id",    "sender",
+    "state_key",  "content",
+    "hashes",     "signatures",
+    "depth",      "prev_events",
+    "prev_state", "auth_events",
+    "origin",     "origin_server_ts",
+    "membership",
 };
 
 struct content_rule {
@@ -19,9 +24,9 @@ struct content_rule {
 static const char *const member_keys[] = {"membership", NULL};
 static const char *const create_keys[] = {"creator", NULL};
 static const char *const join_rules_keys[] = {"join_rule", NULL};
-static const char *const power_levels_keys[] = {
-    "ban", "events", "events_default", "kick", "redact", "state_default", "users", "users_default",
-    NULL};
+static const char *const power_levels_keys[] = {"ban",   "events",        "events_default",
+                                                "kick",  "redact",        "state_default",
+                                                "users", "users_default", NULL};
 static const char *const aliases_keys[] = {"aliases", NULL};
 static const char *const history_visibility_keys[] = {"history_visibility", NULL};
 

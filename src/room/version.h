@@ -18,8 +18,10 @@ struct room_version {
     bool enforce_key_validity;      /* v5+ (federation) */
     bool special_case_aliases;      /* v1-5: m.room.aliases has its own auth rule & redaction */
     bool strict_canonical_json;     /* v6: no floats, ints in range, in events */
-    bool notifications_pl_redacted; /* v6: "notifications" survives redaction of power levels */
-    bool integer_power_levels_only; /* v6: power level values must be integers (no strings) */
+    bool notifications_pl_redacted; /* "notifications" survives redaction of power levels:
+                                       no version (v6 changes only m.room.aliases) */
+    bool integer_power_levels_only; /* JSON integers only, no "50": no version up to 6 (rooms/v1
+                                       rule 10.a allows integer strings; Synapse: from v10) */
     bool limit_notifications_pl;    /* v6: m.room.power_levels auth also checks notifications */
 };
 

@@ -306,6 +306,7 @@ build_one(struct rooms *rs, const char *room_id, struct batch *b, const struct r
     json_t *ev = NULL, *replaced = NULL, *uns = NULL;
     char *id = NULL, *text = NULL;
     enum rooms_rc rc = ROOMS_INVALID;
+    enum event_error err = EVENT_OK;
 
     ev = json_pack("{s:s, s:s, s:s, s:O, s:I, s:I}", "room_id", room_id, "sender", p->sender,
                    "type", p->type, "content", p->content, "origin_server_ts", (json_int_t)now,
@@ -342,9 +343,12 @@ build_one(struct rooms *rs, const char *room_id, struct batch *b, const struct r
     }
     json_object_set_new(ev, "auth_events",
                         event_refs_for_version(b->v, auth_ids, auth_hashes, nauth));
-    id = event_finish(ev, b->v, rs->server_name, rs->key, reason, reasonlen);
-    if (!id)
+    id = event_finish_checked(ev, b->v, rs->server_name, rs->key, &err, reason, reasonlen);
+    if (!id) {
+        if (err == EVENT_TOO_LARGE)
+            rc = ROOMS_TOO_LARGE;
         goto out;
+    }
     if (!auth_check(b->v, ev, &astate, reason, reasonlen)) {
         rc = ROOMS_FORBIDDEN;
         goto out;

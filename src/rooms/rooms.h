@@ -19,7 +19,8 @@ enum rooms_rc {
     ROOMS_OK = 0,
     ROOMS_UNKNOWN_ROOM, /* no such room here */
     ROOMS_FORBIDDEN,    /* the authorization rules refused an event */
-    ROOMS_INVALID,      /* not a valid event (size limits, non-canonical values) */
+    ROOMS_INVALID,      /* not a valid event (non-canonical values, bad fields) */
+    ROOMS_TOO_LARGE,    /* over the size limits of an event or one of its fields */
     ROOMS_ERR,          /* storage failed; logged */
 };
 

@@ -159,11 +159,18 @@ void store_strings_free(char **list, size_t n);
 /* The highest stream position so far. */
 enum store_rc store_stream_position(struct store *st, int64_t *pos);
 
-/* Transaction IDs, scoped to one access token. */
-enum store_rc store_txn_get(struct store *st, const char *token_hash, const char *txn_id,
+/* Transaction IDs, scoped to one access token; txn_key says which request (room, kind) the
+ * client's txn_id belongs to. */
+enum store_rc store_txn_get(struct store *st, const char *token_hash, const char *txn_key,
                             char **event_id);
-enum store_rc store_txn_put(struct store *st, const char *token_hash, const char *txn_id,
-                            const char *event_id);
+enum store_rc store_txn_put(struct store *st, const char *token_hash, const char *txn_key,
+                            const char *txn_id, const char *event_id);
+/* The client's txn_id for an event sent with this token, for unsigned.transaction_id. */
+enum store_rc store_txn_of_event(struct store *st, const char *token_hash, const char *event_id,
+                                 char **txn_id);
+/* Forgotten rooms: a join clears the mark. */
+enum store_rc store_room_is_forgotten(struct store *st, const char *user_id, const char *room_id,
+                                      bool *forgotten);
 
 /* Room aliases. */
 enum store_rc store_alias_put(struct store *st, const char *alias, const char *room_id,
@@ -181,5 +188,7 @@ enum store_rc store_room_forget(struct store *st, const char *user_id, const cha
 enum store_rc store_report_add(struct store *st, const char *room_id, const char *event_id,
                                const char *user_id, const char *reason, int64_t score,
                                bool has_score);
+/* Points every alias of from_room at to_room (room upgrades); their creators stay. */
+enum store_rc store_aliases_move(struct store *st, const char *from_room, const char *to_room);
 
 #endif

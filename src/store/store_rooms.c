@@ -149,6 +149,11 @@ persist_one(struct store *st, const char *room_id, const struct store_event_row 
                               ST_ARGS(ST_S(room_id), ST_S(e->type), ST_S(e->state_key),
                                       ST_S(e->event_id), ST_S(e->membership), ST_I(pos))));
     }
+    /* Joining again makes a forgotten room remembered. */
+    if (rc == STORE_OK && e->membership && strcmp(e->membership, "join") == 0)
+        rc = st_rc(st_run(st, st->writer,
+                          "DELETE FROM room_forgotten WHERE user_id = ? AND room_id = ?",
+                          ST_ARGS(ST_S(e->state_key), ST_S(room_id))));
     if (rc == STORE_OK && e->redacts)
         rc = st_rc(st_run(st, st->writer,
                           "UPDATE events SET redacted_by = ? WHERE event_id = ? AND room_id = ? "
@@ -459,25 +464,47 @@ out:
 }
 
 enum store_rc
-store_txn_get(struct store *st, const char *token_hash, const char *txn_id, char **event_id)
+store_txn_get(struct store *st, const char *token_hash, const char *txn_key, char **event_id)
 {
     return one_string(st, event_id, NULL,
-                      "SELECT event_id FROM txns WHERE token_hash = ? AND txn_id = ?",
-                      ST_ARGS(ST_S(token_hash), ST_S(txn_id)));
+                      "SELECT event_id FROM txns WHERE token_hash = ? AND txn_key = ?",
+                      ST_ARGS(ST_S(token_hash), ST_S(txn_key)));
 }
 
 enum store_rc
-store_txn_put(struct store *st, const char *token_hash, const char *txn_id, const char *event_id)
+store_txn_put(struct store *st, const char *token_hash, const char *txn_key, const char *txn_id,
+              const char *event_id)
 {
     enum store_rc rc = st_wbegin(st);
     if (rc != STORE_OK)
         return rc;
-    rc =
-        st_rc(st_run(st, st->writer,
-                     "INSERT INTO txns (token_hash, txn_id, event_id, created_ts) "
-                     "VALUES (?, ?, ?, ?)",
-                     ST_ARGS(ST_S(token_hash), ST_S(txn_id), ST_S(event_id), ST_I(util_now_ms()))));
+    rc = st_rc(st_run(st, st->writer,
+                      "INSERT INTO txns (token_hash, txn_key, txn_id, event_id, created_ts) "
+                      "VALUES (?, ?, ?, ?, ?)",
+                      ST_ARGS(ST_S(token_hash), ST_S(txn_key), ST_S(txn_id), ST_S(event_id),
+                              ST_I(util_now_ms()))));
     return st_wend(st, rc);
+}
+
+enum store_rc
+store_txn_of_event(struct store *st, const char *token_hash, const char *event_id, char **txn_id)
+{
+    return one_string(st, txn_id, NULL,
+                      "SELECT txn_id FROM txns WHERE event_id = ? AND token_hash = ?",
+                      ST_ARGS(ST_S(event_id), ST_S(token_hash)));
+}
+
+enum store_rc
+store_room_is_forgotten(struct store *st, const char *user_id, const char *room_id, bool *forgotten)
+{
+    char *v = NULL;
+    enum store_rc rc = one_string(st, &v, NULL,
+                                  "SELECT user_id FROM room_forgotten WHERE user_id = ? AND "
+                                  "room_id = ?",
+                                  ST_ARGS(ST_S(user_id), ST_S(room_id)));
+    *forgotten = rc == STORE_OK;
+    free(v);
+    return rc == STORE_NOT_FOUND ? STORE_OK : rc;
 }
 
 enum store_rc
@@ -587,5 +614,16 @@ store_report_add(struct store *st, const char *room_id, const char *event_id, co
                           "received_ts) VALUES (?, ?, ?, ?, ?)",
                           ST_ARGS(ST_S(room_id), ST_S(event_id), ST_S(user_id), ST_S(reason),
                                   ST_I(util_now_ms()))));
+    return st_wend(st, rc);
+}
+
+enum store_rc
+store_aliases_move(struct store *st, const char *from_room, const char *to_room)
+{
+    enum store_rc rc = st_wbegin(st);
+    if (rc != STORE_OK)
+        return rc;
+    rc = st_rc(st_run(st, st->writer, "UPDATE room_aliases SET room_id = ? WHERE room_id = ?",
+                      ST_ARGS(ST_S(to_room), ST_S(from_room))));
     return st_wend(st, rc);
 }

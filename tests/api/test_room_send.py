@@ -1,0 +1,207 @@
+"""PUT /rooms/{roomId}/send/{eventType}/{txnId} (room_send.yaml; client_server_api.rst §Events,
+§Transaction identifiers, §Permissions)."""
+
+import pytest
+
+from harness import quote
+from roomlib import (create_room, get_event, join, send, send_raw, timeline, txn)
+
+
+@pytest.fixture(scope="module")
+def alice(server):
+    return server.api("r0").register()
+
+
+@pytest.fixture(scope="module")
+def bob(server):
+    return server.api("r0").register()
+
+
+@pytest.fixture(scope="module")
+def room(alice, bob):
+    room_id = create_room(alice.api(), preset="public_chat")
+    join(bob.api(), room_id).expect(200)
+    return room_id
+
+
+def send_path(room_id, event_type, txn_id):
+    return "/rooms/%s/send/%s/%s" % (quote(room_id), quote(event_type), quote(txn_id))
+
+
+def test_send_message(server, prefix, alice, room):
+    api = alice.api(prefix)
+    content = {"msgtype": "m.text", "body": "hello \u2603", "org.example": {"nested": [1, True, None]}}
+    r = api.put(send_path(room, "m.room.message", txn()), content).expect(200)
+    event_id = r.body["event_id"]
+    assert event_id.startswith("$")
+    ev = get_event(api, room, event_id).expect(200).body
+    assert ev["event_id"] == event_id
+    assert ev["type"] == "m.room.message"
+    assert ev["content"] == content
+    assert ev["sender"] == alice.user_id
+    assert ev["room_id"] == room
+    assert isinstance(ev["origin_server_ts"], int)
+    assert "state_key" not in ev
+
+
+def test_send_custom_type(server, alice, bob, room):
+    eid = send(alice.api(), room, {"anything": "goes"}, event_type="org.example.custom \u00e9")
+    ev = get_event(bob.api(), room, eid).expect(200).body
+    assert ev["type"] == "org.example.custom \u00e9"
+    assert ev["content"] == {"anything": "goes"}
+
+
+def test_send_empty_content(server, alice, room):
+    eid = send(alice.api(), room, {}, event_type="org.example.empty")
+    assert get_event(alice.api(), room, eid).expect(200).body["content"] == {}
+
+
+def test_txn_idempotent_same_token(server, prefix, alice, room):
+    api = alice.api(prefix)
+    t = txn()
+    # The room is shared by both prefixes' runs: bodies unique to this run.
+    once, twice = "once-" + t, "twice?-" + t
+    first = api.put(send_path(room, "m.room.message", t), {"msgtype": "m.text", "body": once}).expect(200)
+    again = api.put(send_path(room, "m.room.message", t), {"msgtype": "m.text", "body": once}).expect(200)
+    assert first.body["event_id"] == again.body["event_id"]
+    # Even with a different body the retransmission answers the original event.
+    third = api.put(send_path(room, "m.room.message", t), {"msgtype": "m.text", "body": twice}).expect(200)
+    assert third.body["event_id"] == first.body["event_id"]
+    events = timeline(api, room)
+    bodies = [e["content"].get("body") for e in events if e["type"] == "m.room.message"]
+    assert bodies.count(once) == 1
+    assert twice not in bodies
+
+
+def test_txn_scoped_per_access_token(server, alice, bob, room):
+    t = txn()
+    a1 = alice.api().put(send_path(room, "m.room.message", t), {"msgtype": "m.text", "body": "a1"}).expect(200)
+    # Same user, another device (another access token): a new event.
+    alice2 = server.api("r0").login(alice)
+    a2 = alice2.api().put(send_path(room, "m.room.message", t), {"msgtype": "m.text", "body": "a2"}).expect(200)
+    assert a2.body["event_id"] != a1.body["event_id"]
+    # Another user with the same txnId: a new event.
+    b = bob.api().put(send_path(room, "m.room.message", t), {"msgtype": "m.text", "body": "b"}).expect(200)
+    assert b.body["event_id"] not in (a1.body["event_id"], a2.body["event_id"])
+    # And each token still answers its own event.
+    assert alice.api().put(send_path(room, "m.room.message", t), {"msgtype": "m.text", "body": "a1"}) \
+        .expect(200).body["event_id"] == a1.body["event_id"]
+    assert alice2.api().put(send_path(room, "m.room.message", t), {"msgtype": "m.text", "body": "a2"}) \
+        .expect(200).body["event_id"] == a2.body["event_id"]
+    bodies = [e["content"].get("body") for e in timeline(alice.api(), room) if e["type"] == "m.room.message"]
+    for body in ("a1", "a2", "b"):
+        assert bodies.count(body) == 1, (body, bodies)
+
+
+def test_txn_same_across_prefixes(server, alice, room):
+    # The transaction is identified by access token and txnId; the API prefix does not matter.
+    t = txn()
+    a = alice.api("r0").put(send_path(room, "m.room.message", t), {"msgtype": "m.text", "body": "p"}).expect(200)
+    b = alice.api("v3").put(send_path(room, "m.room.message", t), {"msgtype": "m.text", "body": "p"}).expect(200)
+    assert a.body["event_id"] == b.body["event_id"]
+
+
+def test_transaction_id_in_unsigned_for_sender_only(server, alice, bob, room):
+    t = txn()
+    eid = alice.api().put(send_path(room, "m.room.message", t), {"msgtype": "m.text", "body": "u"}).expect(200).body["event_id"]
+    # "transaction_id: The client-supplied transaction ID, if the client being given the event
+    # is the same one which sent it."
+    ev = get_event(alice.api(), room, eid).expect(200).body
+    assert ev.get("unsigned", {}).get("transaction_id") == t, ev
+    ev = get_event(bob.api(), room, eid).expect(200).body
+    assert "transaction_id" not in ev.get("unsigned", {}), ev
+
+
+@pytest.mark.parametrize("body", [b"[]", b"\"text\"", b"42", b"null", b"[{\"msgtype\": \"m.text\"}]"])
+def test_content_must_be_object(server, alice, room, body):
+    r = alice.api().put(send_path(room, "m.room.message", txn()), data=body,
+                        headers={"Content-Type": "application/json"})
+    r.expect(400, "M_BAD_JSON")
+
+
+def test_content_not_json(server, alice, room):
+    r = alice.api().put(send_path(room, "m.room.message", txn()), data=b"{\"body\": ",
+                        headers={"Content-Type": "application/json"})
+    r.expect(400, "M_NOT_JSON")
+
+
+def test_send_not_joined(server, alice, room):
+    outsider = server.api("r0").register()
+    send_raw(outsider.api(), room, {"msgtype": "m.text", "body": "x"}).expect(403, "M_FORBIDDEN")
+
+
+def test_send_after_leave(server, alice):
+    other = server.api("r0").register()
+    room_id = create_room(alice.api(), preset="public_chat")
+    join(other.api(), room_id).expect(200)
+    send(other.api(), room_id)
+    other.api().post("/rooms/%s/leave" % quote(room_id), {}).expect(200)
+    send_raw(other.api(), room_id, {"msgtype": "m.text", "body": "x"}).expect(403, "M_FORBIDDEN")
+
+
+def test_send_invited_only(server, alice):
+    other = server.api("r0").register()
+    room_id = create_room(alice.api(), preset="private_chat", invite=[other.user_id])
+    send_raw(other.api(), room_id, {"msgtype": "m.text", "body": "x"}).expect(403, "M_FORBIDDEN")
+
+
+def test_send_unknown_room(server, alice):
+    room_id = "!nosuchroom:" + server.server_name
+    r = send_raw(alice.api(), room_id, {"msgtype": "m.text", "body": "x"})
+    r.expect((403, 404), ("M_FORBIDDEN", "M_NOT_FOUND"))
+
+
+def test_send_requires_token(api, room):
+    api.put(send_path(room, "m.room.message", txn()), {"body": "x"}).expect(401, "M_MISSING_TOKEN")
+
+
+def test_power_levels_decide_who_sends(server, alice, bob):
+    mod = server.api("r0").register()
+    room_id = create_room(alice.api(), preset="public_chat", power_level_content_override={
+        "events_default": 10,
+        "events": {"org.example.special": 60, "org.example.low": 0},
+        "users": {alice.user_id: 100, mod.user_id: 50, bob.user_id: 10},
+    })
+    plain = server.api("r0").register()
+    for x in (bob, mod, plain):
+        join(x.api(), room_id).expect(200)
+    # events_default 10: plain (0) cannot send a message, bob (10) can.
+    send_raw(plain.api(), room_id, {"msgtype": "m.text", "body": "x"}).expect(403, "M_FORBIDDEN")
+    send(bob.api(), room_id)
+    # A per-type level overrides events_default in both directions.
+    send(plain.api(), room_id, {"v": 1}, event_type="org.example.low")
+    send_raw(mod.api(), room_id, {"v": 1}, event_type="org.example.special").expect(403, "M_FORBIDDEN")
+    send(alice.api(), room_id, {"v": 1}, event_type="org.example.special")
+    # Raising bob's level lets him send the special type.
+    pl = alice.api().get("/rooms/%s/state/m.room.power_levels" % quote(room_id)).expect(200).body
+    pl["users"][bob.user_id] = 60
+    alice.api().put("/rooms/%s/state/m.room.power_levels" % quote(room_id), pl).expect(200)
+    send(bob.api(), room_id, {"v": 2}, event_type="org.example.special")
+
+
+def test_event_too_large(server, alice, room):
+    # rooms/v1.rst §Size limits: an event may be at most 65536 bytes in canonical JSON.
+    content = {"msgtype": "m.text", "body": "x" * 70000}
+    r = alice.api().put(send_path(room, "m.room.message", txn()), content)
+    r.expect((400, 413), "M_TOO_LARGE")
+
+
+def test_event_type_too_long(server, alice, room):
+    # "type: 255 bytes" (rooms/v1.rst / server_server_api.rst §Size limits)
+    r = send_raw(alice.api(), room, {"v": 1}, event_type="t" * 300)
+    r.expect((400, 413), "M_TOO_LARGE")
+
+
+def test_event_ids_unique(server, alice, room):
+    ids = {send(alice.api(), room) for _ in range(10)}
+    assert len(ids) == 10
+
+
+def test_sent_events_in_timeline_in_order(server, alice, bob, room):
+    sent = []
+    for i in range(5):
+        sent.append(send(alice.api() if i % 2 else bob.api(), room, {"msgtype": "m.text", "body": "order %d" % i}))
+    tl = [e["event_id"] for e in timeline(alice.api(), room)]
+    pos = [tl.index(e) for e in sent]
+    assert pos == sorted(pos)
+    assert pos[-1] == len(tl) - 1
