@@ -19,7 +19,7 @@ struct visibility {
     size_t n_history;
     char *membership_now; /* NULL: never had one */
     char *visibility_now; /* "shared" when unset */
-    bool forgotten; /* the user forgot the room: no history at all */
+    bool forgotten;       /* the user forgot the room: no history at all */
 };
 
 int visibility_load(struct req *r, const char *room_id, const char *user_id,
