@@ -3,6 +3,7 @@
 #define HEARTH_API_API_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "http/http.h"
@@ -23,6 +24,10 @@ char *api_new_device_id(void);
 /* Makes the user leave every room they are joined to or invited to (deactivation). Returns 0,
  * or -1 if some room could not be left (logged). */
 int api_leave_all_rooms(struct hs *hs, const char *user_id);
+/* Guests and m.room.guest_access (room_membership.c). */
+struct rooms;
+bool api_guest_may_join(struct rooms *rooms, const char *room_id);
+void api_part_guests(struct hs *hs, const char *room_id);
 
 /* create_room.yaml */
 void create_room(struct req *r);

@@ -187,7 +187,8 @@ unpublish_alias(struct req *r, const char *room_id, const char *alias)
         struct rooms_proto p = {r->user_id, "m.room.canonical_alias", "", content, NULL};
         char reason[256] = "";
         char **ids = NULL;
-        if (rooms_send(r->hs->rooms, room_id, &p, 1, &ids, reason, sizeof(reason)) == ROOMS_OK)
+        if (rooms_send(r->hs->rooms, room_id, &p, 1, NULL, &ids, reason, sizeof(reason)) ==
+            ROOMS_OK)
             rooms_ids_free(ids, 1);
         else
             log_info("could not drop %s from the canonical alias of %s: %s", alias, room_id,

@@ -36,7 +36,8 @@ redaction_redact(struct req *r)
     const char *reason;
     struct store_event e = {0};
     json_t *content = NULL;
-    char hash[65], *id = NULL;
+    struct api_txn t = API_TXN_INIT;
+    char *id = NULL;
     bool wrong = false;
     enum store_rc rc;
 
@@ -45,8 +46,8 @@ redaction_redact(struct req *r)
         reply_error(r, MERR_BAD_JSON, "reason must be a string");
         return;
     }
-    if (!api_room_or_reply(r, room_id) || api_txn_replay(r, txn, hash))
-        return;
+    if (!api_room_or_reply(r, room_id) || api_txn_replay(r, txn, &t))
+        goto out;
     rc = store_event_get(r->hs->store, target, &e);
     if (rc == STORE_ERR) {
         reply_internal(r, "event lookup failed");
@@ -61,12 +62,12 @@ redaction_redact(struct req *r)
         goto out;
     }
     content = reason ? json_pack("{s:s}", "reason", reason) : json_object();
-    id = api_send_event_or_reply(r, room_id, "m.room.redaction", NULL, content, target);
+    id = api_send_event_txn_or_reply(r, room_id, "m.room.redaction", NULL, content, target, &t.ref);
     if (!id)
         goto out;
-    api_txn_record(r, txn, hash, id);
     reply_json(r, 200, json_pack("{s:s}", "event_id", id));
 out:
+    api_txn_clear(&t);
     json_decref(content);
     free(id);
     store_event_clear(&e);

@@ -46,6 +46,19 @@ change_membership(struct req *r, const char *room_id, const char *target, const 
     reply_json(r, 200, ok_body ? ok_body : json_object());
 }
 
+/* SPEC: guest_access: "Servers MUST only allow guest users to join rooms if the
+ * m.room.guest_access state event is present on the room, and has the guest_access value
+ * can_join." */
+bool
+api_guest_may_join(struct rooms *rooms, const char *room_id)
+{
+    json_t *content = rooms_state_content(rooms, room_id, "m.room.guest_access", "");
+    const char *v = json_string_value(json_object_get(content, "guest_access"));
+    bool ok = v && strcmp(v, "can_join") == 0;
+    json_decref(content);
+    return ok;
+}
+
 static void
 join(struct req *r, const char *room_id)
 {
@@ -54,6 +67,10 @@ join(struct req *r, const char *room_id)
         return;
     if (!api_room_or_reply(r, room_id))
         return;
+    if (r->is_guest && !api_guest_may_join(r->hs->rooms, room_id)) {
+        reply_error(r, MERR_FORBIDDEN, "Guest access is not allowed in this room");
+        return;
+    }
     /* Joining a room one is already in is a no-op change the auth rules allow. */
     change_membership(r, room_id, r->user_id, "join", reason,
                       json_pack("{s:s}", "room_id", room_id));
@@ -267,7 +284,8 @@ api_leave_all_rooms(struct hs *hs, const char *user_id)
         for (size_t i = 0; i < n; i++) {
             struct rooms_proto p = {user_id, "m.room.member", user_id, content, NULL};
             char reason[256];
-            if (rooms_send(hs->rooms, ids[i], &p, 1, NULL, reason, sizeof(reason)) != ROOMS_OK) {
+            if (rooms_send(hs->rooms, ids[i], &p, 1, NULL, NULL, reason, sizeof(reason)) !=
+                ROOMS_OK) {
                 log_warn("%s could not leave %s: %s", user_id, ids[i], reason);
                 failures++;
             }
@@ -276,4 +294,33 @@ api_leave_all_rooms(struct hs *hs, const char *user_id)
     }
     json_decref(content);
     return failures ? -1 : 0;
+}
+
+void
+api_part_guests(struct hs *hs, const char *room_id)
+{
+    json_t *state = rooms_current_state(hs->rooms, room_id), *entry;
+    json_t *content = json_pack("{s:s}", "membership", "leave");
+    const char *user;
+
+    /* SPEC: guest_access: when guest access is withdrawn, "the server MUST set the membership
+     * of all guest users in the room to leave". */
+    json_object_foreach(json_object_get(state, "m.room.member"), user, entry)
+    {
+        json_t *c = json_object_get(json_object_get(entry, "event"), "content");
+        const char *m = json_string_value(json_object_get(c, "membership"));
+        struct store_user u;
+        if (!m || strcmp(m, "join") != 0)
+            continue;
+        if (store_user_get(hs->store, user, &u) == STORE_OK && u.is_guest) {
+            struct rooms_proto p = {user, "m.room.member", user, content, NULL};
+            char reason[256];
+            if (rooms_send(hs->rooms, room_id, &p, 1, NULL, NULL, reason, sizeof(reason)) !=
+                ROOMS_OK)
+                log_warn("could not part guest %s from %s: %s", user, room_id, reason);
+        }
+        store_user_clear(&u);
+    }
+    json_decref(content);
+    json_decref(state);
 }

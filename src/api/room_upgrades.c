@@ -220,7 +220,7 @@ send_best_effort(struct req *r, const char *room_id, const char *type, const jso
     struct rooms_proto p = {r->user_id, type, "", content, NULL};
     char reason[256] = "", **ids = NULL;
 
-    if (rooms_send(r->hs->rooms, room_id, &p, 1, &ids, reason, sizeof(reason)) == ROOMS_OK)
+    if (rooms_send(r->hs->rooms, room_id, &p, 1, NULL, &ids, reason, sizeof(reason)) == ROOMS_OK)
         rooms_ids_free(ids, 1);
     else
         log_info("upgrade of %s: could not send %s: %s", room_id, type, reason);

@@ -15,6 +15,10 @@ void api_reply_rooms_error(struct req *r, enum rooms_rc rc, const char *reason);
 /* Sends one event from r->user_id; returns its ID (new string) or NULL after replying. */
 char *api_send_event_or_reply(struct req *r, const char *room_id, const char *type,
                               const char *state_key, const json_t *content, const char *redacts);
+/* The same, recording the client's transaction ID in the same commit. */
+char *api_send_event_txn_or_reply(struct req *r, const char *room_id, const char *type,
+                                  const char *state_key, const json_t *content, const char *redacts,
+                                  const struct store_txn_ref *txn);
 /* The client format of a stored event with unsigned (age, redacted_because, prev_content...),
  * redacted if it was. New reference, or NULL if the stored JSON is unreadable. */
 json_t *api_event_for_client(struct req *r, const struct store_event *e,
@@ -44,11 +48,20 @@ int api_parse_filter_param_or_reply(struct req *r, struct event_filter *f);
 long api_parse_limit_or_reply(struct req *r, long dflt);
 /* Parses a stream token ("s<position>"); -1 if malformed. */
 int64_t api_parse_stream_token(const char *token);
-/* A previous send with this access token and txnId, if any: replies with its event ID and
- * returns true. Otherwise fills token_hash for api_txn_record. */
-bool api_txn_replay(struct req *r, const char *txn_id, char token_hash[65]);
-/* Remembers txn_id -> event_id for this access token. */
-void api_txn_record(struct req *r, const char *txn_id, const char *token_hash,
-                    const char *event_id);
+/* Transaction IDs (idempotent sends): the request's key, and the token's hash. */
+struct api_txn {
+    char token_hash[65];
+    char *key; /* owned */
+    struct store_txn_ref ref;
+    int stripe; /* the lock held from the check to the send's commit, or -1 */
+};
+/* If this access token already sent this txnId for this request, replies with that event's ID
+ * and returns true. Otherwise fills t (free with api_txn_clear) for the send to record. */
+bool api_txn_replay(struct req *r, const char *txn_id, struct api_txn *t);
+void api_txn_clear(struct api_txn *t);
+#define API_TXN_INIT                                                                               \
+    {                                                                                              \
+        .stripe = -1                                                                               \
+    }
 
 #endif

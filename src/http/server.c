@@ -324,8 +324,10 @@ http_server_start(struct hs *hs, const struct route *routes, size_t n_routes,
     unsigned pool = hs->cfg->thread_pool_size > 0 ? (unsigned)hs->cfg->thread_pool_size
                                                   : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
 
-    if (pool < 2)
-        pool = 2;
+        /* More threads than cores: a thread waiting for a shared commit is not using its core,
+     * and waiting threads are what group commit batches. */
+    if (hs->cfg->thread_pool_size <= 0)
+        pool = pool * 8 < 16 ? 16 : pool * 8;
     srv->hs = hs;
     srv->routes = routes;
     srv->n_routes = n_routes;

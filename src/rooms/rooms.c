@@ -411,12 +411,12 @@ out:
     return rc;
 }
 
-/* Persists the batch and makes it the room's cache. Called with the room locked. */
-static enum rooms_rc
-commit(struct rooms *rs, struct room *r, const char *new_version, struct batch *b)
+/* Makes the batch the room's cache. Called with the room locked, before the commit: the next
+ * event must build on this one at once, so concurrent sends can share a commit. If the commit
+ * then fails, the cache is dropped and reloaded from storage. */
+static void
+apply(struct room *r, struct batch *b)
 {
-    if (store_events_persist(rs->st, r->room_id, new_version, b->rows, b->n, NULL) != STORE_OK)
-        return ROOMS_ERR;
     json_decref(r->state);
     r->state = b->state;
     b->state = NULL;
@@ -427,27 +427,52 @@ commit(struct rooms *rs, struct room *r, const char *new_version, struct batch *
     r->last_ev = b->last_ev;
     b->last_ev = NULL;
     r->last_depth = b->last_depth;
-    return ROOMS_OK;
 }
 
 static enum rooms_rc
-run_batch(struct rooms *rs, struct room *r, const char *new_version,
-          const struct rooms_proto *protos, size_t n, char ***event_ids, char *reason,
-          size_t reasonlen)
+build_all(struct rooms *rs, struct room *r, const struct rooms_proto *protos, size_t n,
+          struct batch *b, char *reason, size_t reasonlen)
 {
-    struct batch b = {0};
     enum rooms_rc rc = ROOMS_OK;
     int64_t now = util_now_ms();
 
-    b.v = r->v;
-    b.state = state_copy(r->state);
-    b.last_id = r->last_id ? xstrdup(r->last_id) : NULL;
-    b.last_ev = json_incref(r->last_ev);
-    b.last_depth = r->last_depth;
+    b->v = r->v;
+    b->state = state_copy(r->state);
+    b->last_id = r->last_id ? xstrdup(r->last_id) : NULL;
+    b->last_ev = json_incref(r->last_ev);
+    b->last_depth = r->last_depth;
     for (size_t i = 0; i < n && rc == ROOMS_OK; i++)
-        rc = build_one(rs, r->room_id, &b, &protos[i], now, reason, reasonlen);
-    if (rc == ROOMS_OK)
-        rc = commit(rs, r, new_version, &b);
+        rc = build_one(rs, r->room_id, b, &protos[i], now, reason, reasonlen);
+    return rc;
+}
+
+enum rooms_rc
+rooms_send(struct rooms *rs, const char *room_id, const struct rooms_proto *protos, size_t n,
+           const struct store_txn_ref *txn, char ***event_ids, char *reason, size_t reasonlen)
+{
+    struct room *r = room_acquire(rs, room_id);
+    struct store_pending *pending = NULL;
+    struct batch b = {0};
+    enum rooms_rc rc;
+
+    if (event_ids)
+        *event_ids = NULL;
+    if (!r) {
+        snprintf(reason, reasonlen, "Unknown room");
+        return ROOMS_UNKNOWN_ROOM;
+    }
+    rc = build_all(rs, r, protos, n, &b, reason, reasonlen);
+    if (rc == ROOMS_OK) {
+        apply(r, &b);
+        /* Submitted under the room lock, so the store keeps this room's events in order. */
+        pending = store_events_submit(rs->st, room_id, NULL, b.rows, b.n, txn);
+    }
+    room_release(r);
+    if (pending && store_pending_wait(rs->st, pending, NULL) != STORE_OK) {
+        rc = ROOMS_ERR;
+        snprintf(reason, reasonlen, "storage failed");
+        rooms_forget_cache(rs, room_id);
+    }
     if (rc == ROOMS_OK && event_ids) {
         *event_ids = b.ids;
         b.ids = NULL;
@@ -457,31 +482,12 @@ run_batch(struct rooms *rs, struct room *r, const char *new_version,
 }
 
 enum rooms_rc
-rooms_send(struct rooms *rs, const char *room_id, const struct rooms_proto *protos, size_t n,
-           char ***event_ids, char *reason, size_t reasonlen)
-{
-    struct room *r = room_acquire(rs, room_id);
-    enum rooms_rc rc;
-
-    if (event_ids)
-        *event_ids = NULL;
-    if (!r) {
-        snprintf(reason, reasonlen, "Unknown room");
-        return ROOMS_UNKNOWN_ROOM;
-    }
-    rc = run_batch(rs, r, NULL, protos, n, event_ids, reason, reasonlen);
-    room_release(r);
-    if (rc == ROOMS_ERR)
-        rooms_forget_cache(rs, room_id);
-    return rc;
-}
-
-enum rooms_rc
 rooms_create(struct rooms *rs, const char *room_id, const struct room_version *v,
              const struct rooms_proto *protos, size_t n, char ***event_ids, char *reason,
              size_t reasonlen)
 {
     struct room *r = xcalloc(1, sizeof(*r));
+    struct batch b = {0};
     enum rooms_rc rc;
 
     if (event_ids)
@@ -490,11 +496,22 @@ rooms_create(struct rooms *rs, const char *room_id, const struct room_version *v
     r->v = v;
     r->state = json_object();
     pthread_mutex_init(&r->lock, NULL);
-    rc = run_batch(rs, r, v->id, protos, n, event_ids, reason, reasonlen);
+    rc = build_all(rs, r, protos, n, &b, reason, reasonlen);
+    if (rc == ROOMS_OK &&
+        store_pending_wait(rs->st, store_events_submit(rs->st, room_id, v->id, b.rows, b.n, NULL),
+                           NULL) != STORE_OK)
+        rc = ROOMS_ERR;
     if (rc != ROOMS_OK) {
+        batch_clear(&b);
         room_free(r);
         return rc;
     }
+    apply(r, &b);
+    if (event_ids) {
+        *event_ids = b.ids;
+        b.ids = NULL;
+    }
+    batch_clear(&b);
     /* The room is new, so nobody else can have cached it. */
     pthread_mutex_lock(&rs->lock);
     r->next = rs->buckets[hash(room_id)];

@@ -13,6 +13,7 @@
 #include "room/version.h"
 
 struct store;
+struct store_txn_ref;
 struct rooms;
 
 enum rooms_rc {
@@ -37,11 +38,13 @@ struct rooms *rooms_new(struct store *st, const char *server_name, const struct 
 void rooms_free(struct rooms *rs);
 
 /* Sends events into an existing room: all are authorized in order against the state the
- * earlier ones produce, then persisted in one transaction, or none is. event_ids (optional)
- * receives a new array of n new strings (free with rooms_ids_free). On ROOMS_FORBIDDEN or
- * ROOMS_INVALID, reason says why. */
+ * earlier ones produce, then persisted in one transaction, or none is; it returns once they
+ * are durable. txn (optional) records the client's transaction ID for the last event in the
+ * same transaction. event_ids (optional) receives a new array of n new strings (free with
+ * rooms_ids_free). On ROOMS_FORBIDDEN or ROOMS_INVALID, reason says why. */
 enum rooms_rc rooms_send(struct rooms *rs, const char *room_id, const struct rooms_proto *protos,
-                         size_t n, char ***event_ids, char *reason, size_t reasonlen);
+                         size_t n, const struct store_txn_ref *txn, char ***event_ids, char *reason,
+                         size_t reasonlen);
 /* Creates the room with protos[0] its m.room.create event and the rest its initial events. */
 enum rooms_rc rooms_create(struct rooms *rs, const char *room_id, const struct room_version *v,
                            const struct rooms_proto *protos, size_t n, char ***event_ids,

@@ -94,33 +94,6 @@ st_rc(enum db_rc rc)
     }
 }
 
-enum store_rc
-st_wbegin(struct store *st)
-{
-    pthread_mutex_lock(&st->wlock);
-    if (st->drv->exec(st->writer, "BEGIN") != DB_OK) {
-        pthread_mutex_unlock(&st->wlock);
-        return STORE_ERR;
-    }
-    return STORE_OK;
-}
-
-/* Commits when rc is STORE_OK, rolls back otherwise; returns the final result. */
-enum store_rc
-st_wend(struct store *st, enum store_rc rc)
-{
-    if (rc == STORE_OK) {
-        if (st->drv->exec(st->writer, "COMMIT") != DB_OK) {
-            st->drv->exec(st->writer, "ROLLBACK");
-            rc = STORE_ERR;
-        }
-    } else {
-        st->drv->exec(st->writer, "ROLLBACK");
-    }
-    pthread_mutex_unlock(&st->wlock);
-    return rc;
-}
-
 char *
 st_dup_col(struct store *st, struct db_stmt *s, int col)
 {
@@ -129,6 +102,17 @@ st_dup_col(struct store *st, struct db_stmt *s, int col)
 }
 
 /* ---- open / migrate ---- */
+
+static enum store_rc
+migration_job(struct store *st, void *ctx)
+{
+    const struct migration *m = ctx;
+    enum store_rc rc = st_rc(st->drv->exec(st->writer, m->sql));
+    if (rc == STORE_OK)
+        rc = st_rc(st_run(st, st->writer, "INSERT INTO schema_version (version) VALUES (?)",
+                          ST_ARGS(ST_I((int64_t)m->version))));
+    return rc;
+}
 
 static enum store_rc
 migrate(struct store *st)
@@ -151,13 +135,7 @@ migrate(struct store *st)
         if (m->version <= have)
             continue;
         log_info("store: applying migration %d", m->version);
-        if (st_wbegin(st) != STORE_OK)
-            return STORE_ERR;
-        rc = st_rc(st->drv->exec(st->writer, m->sql));
-        if (rc == STORE_OK)
-            rc = st_rc(st_run(st, st->writer, "INSERT INTO schema_version (version) VALUES (?)",
-                              ST_ARGS(ST_I((int64_t)m->version))));
-        rc = st_wend(st, rc);
+        rc = st_write(st, migration_job, (void *)m);
     }
     return rc;
 }
@@ -175,7 +153,8 @@ store_open(const struct config *cfg, struct store **out)
     }
     st->drv = &db_sqlite_driver;
     st->target = xstrdup(cfg->database_path);
-    pthread_mutex_init(&st->wlock, NULL);
+    pthread_mutex_init(&st->qlock, NULL);
+    pthread_cond_init(&st->qcond, NULL);
     pthread_mutex_init(&st->plock, NULL);
     if (st->drv->open(st->target, true, &st->writer) != DB_OK || migrate(st) != STORE_OK) {
         store_close(st);
@@ -194,7 +173,8 @@ store_close(struct store *st)
         st->drv->close(st->pool[i]);
     free(st->pool);
     st->drv->close(st->writer);
-    pthread_mutex_destroy(&st->wlock);
+    pthread_mutex_destroy(&st->qlock);
+    pthread_cond_destroy(&st->qcond);
     pthread_mutex_destroy(&st->plock);
     free(st->target);
     free(st);
@@ -214,15 +194,10 @@ enum store_rc
 store_user_create(struct store *st, const char *user_id, const char *password_hash, bool is_guest,
                   bool is_admin, int64_t now)
 {
-    enum store_rc rc = st_wbegin(st);
-    if (rc != STORE_OK)
-        return rc;
-    rc = st_rc(st_run(st, st->writer,
-                      "INSERT INTO users (user_id, password_hash, is_guest, is_admin, "
-                      "created_ts) VALUES (?, ?, ?, ?, ?)",
-                      ST_ARGS(ST_S(user_id), ST_S(password_hash), ST_B((int)is_guest),
-                              ST_B((int)is_admin), ST_I(now))));
-    return st_wend(st, rc);
+    return ST_WRITE(st, ST_STEP("INSERT INTO users (user_id, password_hash, is_guest, is_admin, "
+                                "created_ts) VALUES (?, ?, ?, ?, ?)",
+                                ST_S(user_id), ST_S(password_hash), ST_B(is_guest), ST_B(is_admin),
+                                ST_I(now)));
 }
 
 enum store_rc
@@ -264,56 +239,45 @@ out:
 enum store_rc
 store_user_set_password(struct store *st, const char *user_id, const char *hash)
 {
-    enum store_rc rc = st_wbegin(st);
-    if (rc != STORE_OK)
-        return rc;
-    rc = st_rc(st_run(st, st->writer, "UPDATE users SET password_hash = ? WHERE user_id = ?",
-                      ST_ARGS(ST_S(hash), ST_S(user_id))));
-    if (rc == STORE_OK && st->drv->changes(st->writer) == 0)
-        rc = STORE_NOT_FOUND;
-    return st_wend(st, rc);
+    return ST_WRITE(st, ST_STEP_CHANGED("UPDATE users SET password_hash = ? WHERE user_id = ?",
+                                        ST_S(hash), ST_S(user_id)));
 }
 
 enum store_rc
 store_user_deactivate(struct store *st, const char *user_id)
 {
-    enum store_rc rc = st_wbegin(st);
+    return ST_WRITE(
+        st, ST_STEP_CHANGED("UPDATE users SET deactivated = 1 WHERE user_id = ?", ST_S(user_id)),
+        ST_STEP("DELETE FROM access_tokens WHERE user_id = ?", ST_S(user_id)),
+        ST_STEP("DELETE FROM devices WHERE user_id = ?", ST_S(user_id)));
+}
+
+static enum store_rc
+next_number_job(struct store *st, void *ctx)
+{
+    int64_t *out = ctx;
+    struct db_stmt *s = NULL;
+    enum store_rc rc;
+
+    rc = st_rc(st_run(st, st->writer,
+                      "UPDATE counters SET value = value + 1 WHERE name = 'localpart'", ST_NOARGS));
     if (rc != STORE_OK)
         return rc;
-    rc = st_rc(st_run(st, st->writer, "UPDATE users SET deactivated = 1 WHERE user_id = ?",
-                      ST_ARGS(ST_S(user_id))));
-    if (rc == STORE_OK && st->drv->changes(st->writer) == 0)
-        rc = STORE_NOT_FOUND;
-    if (rc == STORE_OK)
-        rc = st_rc(st_run(st, st->writer, "DELETE FROM access_tokens WHERE user_id = ?",
-                          ST_ARGS(ST_S(user_id))));
-    if (rc == STORE_OK)
-        rc = st_rc(st_run(st, st->writer, "DELETE FROM devices WHERE user_id = ?",
-                          ST_ARGS(ST_S(user_id))));
-    return st_wend(st, rc);
+    rc = STORE_ERR;
+    if (st_prep(st, st->writer, &s, "SELECT value FROM counters WHERE name = 'localpart'",
+                ST_NOARGS) == DB_OK &&
+        st->drv->step(s) == DB_ROW) {
+        *out = st->drv->col_int64(s, 0);
+        rc = STORE_OK;
+    }
+    st->drv->finalize(s);
+    return rc;
 }
 
 enum store_rc
 store_next_localpart_number(struct store *st, int64_t *out)
 {
-    struct db_stmt *s = NULL;
-    enum store_rc rc = st_wbegin(st);
-
-    if (rc != STORE_OK)
-        return rc;
-    rc = st_rc(st_run(st, st->writer,
-                      "UPDATE counters SET value = value + 1 WHERE name = 'localpart'", ST_NOARGS));
-    if (rc == STORE_OK) {
-        rc = STORE_ERR;
-        if (st_prep(st, st->writer, &s, "SELECT value FROM counters WHERE name = 'localpart'",
-                    ST_NOARGS) == DB_OK &&
-            st->drv->step(s) == DB_ROW) {
-            *out = st->drv->col_int64(s, 0);
-            rc = STORE_OK;
-        }
-        st->drv->finalize(s);
-    }
-    return st_wend(st, rc);
+    return st_write(st, next_number_job, out);
 }
 
 /* ---- devices ---- */
@@ -339,27 +303,18 @@ enum store_rc
 store_device_login(struct store *st, const char *user_id, const char *device_id,
                    const char *display_name, const char *token_hash, const char *ip, int64_t now)
 {
-    enum store_rc rc = st_wbegin(st);
-    if (rc != STORE_OK)
-        return rc;
-    rc = st_rc(st_run(st, st->writer,
-                      "INSERT INTO devices (user_id, device_id, display_name, last_seen_ip, "
-                      "last_seen_ts, created_ts) VALUES (?, ?, ?, ?, ?, ?) "
-                      "ON CONFLICT (user_id, device_id) DO UPDATE SET "
-                      "last_seen_ip = excluded.last_seen_ip, "
-                      "last_seen_ts = excluded.last_seen_ts",
-                      ST_ARGS(ST_S(user_id), ST_S(device_id), ST_S(display_name), ST_S(ip),
-                              ST_I(now), ST_I(now))));
-    if (rc == STORE_OK)
-        rc = st_rc(st_run(st, st->writer,
-                          "DELETE FROM access_tokens WHERE user_id = ? AND device_id = ?",
-                          ST_ARGS(ST_S(user_id), ST_S(device_id))));
-    if (rc == STORE_OK)
-        rc = st_rc(st_run(st, st->writer,
-                          "INSERT INTO access_tokens (token_hash, user_id, device_id, "
-                          "created_ts) VALUES (?, ?, ?, ?)",
-                          ST_ARGS(ST_S(token_hash), ST_S(user_id), ST_S(device_id), ST_I(now))));
-    return st_wend(st, rc);
+    return ST_WRITE(
+        st,
+        ST_STEP("INSERT INTO devices (user_id, device_id, display_name, last_seen_ip, "
+                "last_seen_ts, created_ts) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (user_id, device_id) DO UPDATE SET "
+                "last_seen_ip = excluded.last_seen_ip, last_seen_ts = excluded.last_seen_ts",
+                ST_S(user_id), ST_S(device_id), ST_S(display_name), ST_S(ip), ST_I(now), ST_I(now)),
+        ST_STEP("DELETE FROM access_tokens WHERE user_id = ? AND device_id = ?", ST_S(user_id),
+                ST_S(device_id)),
+        ST_STEP("INSERT INTO access_tokens (token_hash, user_id, device_id, created_ts) "
+                "VALUES (?, ?, ?, ?)",
+                ST_S(token_hash), ST_S(user_id), ST_S(device_id), ST_I(now)));
 }
 
 static void
@@ -445,64 +400,40 @@ enum store_rc
 store_device_set_display_name(struct store *st, const char *user_id, const char *device_id,
                               const char *name)
 {
-    enum store_rc rc = st_wbegin(st);
-    if (rc != STORE_OK)
-        return rc;
-    rc = st_rc(st_run(st, st->writer,
-                      "UPDATE devices SET display_name = ? WHERE user_id = ? AND device_id = ?",
-                      ST_ARGS(ST_S(name), ST_S(user_id), ST_S(device_id))));
-    if (rc == STORE_OK && st->drv->changes(st->writer) == 0)
-        rc = STORE_NOT_FOUND;
-    return st_wend(st, rc);
+    return ST_WRITE(st, ST_STEP_CHANGED("UPDATE devices SET display_name = ? WHERE user_id = ? "
+                                        "AND device_id = ?",
+                                        ST_S(name), ST_S(user_id), ST_S(device_id)));
 }
 
 enum store_rc
 store_device_delete(struct store *st, const char *user_id, const char *device_id)
 {
-    enum store_rc rc = st_wbegin(st);
-    if (rc != STORE_OK)
-        return rc;
-    rc = st_rc(st_run(st, st->writer, "DELETE FROM devices WHERE user_id = ? AND device_id = ?",
-                      ST_ARGS(ST_S(user_id), ST_S(device_id))));
-    if (rc == STORE_OK && st->drv->changes(st->writer) == 0)
-        rc = STORE_NOT_FOUND;
-    if (rc == STORE_OK)
-        rc = st_rc(st_run(st, st->writer,
-                          "DELETE FROM access_tokens WHERE user_id = ? AND device_id = ?",
-                          ST_ARGS(ST_S(user_id), ST_S(device_id))));
-    return st_wend(st, rc);
+    return ST_WRITE(st,
+                    ST_STEP_CHANGED("DELETE FROM devices WHERE user_id = ? AND device_id = ?",
+                                    ST_S(user_id), ST_S(device_id)),
+                    ST_STEP("DELETE FROM access_tokens WHERE user_id = ? AND device_id = ?",
+                            ST_S(user_id), ST_S(device_id)));
 }
 
 enum store_rc
 store_device_delete_all_except(struct store *st, const char *user_id, const char *keep)
 {
-    enum store_rc rc = st_wbegin(st);
-    if (rc != STORE_OK)
-        return rc;
     /* A NULL `keep` binds SQL NULL, and `device_id IS DISTINCT FROM NULL` keeps nothing. */
-    rc = st_rc(st_run(st, st->writer,
-                      "DELETE FROM devices WHERE user_id = ? AND device_id IS DISTINCT FROM ?",
-                      ST_ARGS(ST_S(user_id), ST_S(keep))));
-    if (rc == STORE_OK)
-        rc = st_rc(
-            st_run(st, st->writer,
-                   "DELETE FROM access_tokens WHERE user_id = ? AND device_id IS DISTINCT FROM ?",
-                   ST_ARGS(ST_S(user_id), ST_S(keep))));
-    return st_wend(st, rc);
+    return ST_WRITE(
+        st,
+        ST_STEP("DELETE FROM devices WHERE user_id = ? AND device_id IS DISTINCT FROM ?",
+                ST_S(user_id), ST_S(keep)),
+        ST_STEP("DELETE FROM access_tokens WHERE user_id = ? AND device_id IS DISTINCT FROM ?",
+                ST_S(user_id), ST_S(keep)));
 }
 
 enum store_rc
 store_device_touch(struct store *st, const char *user_id, const char *device_id, const char *ip,
                    int64_t now)
 {
-    enum store_rc rc = st_wbegin(st);
-    if (rc != STORE_OK)
-        return rc;
-    rc = st_rc(st_run(st, st->writer,
-                      "UPDATE devices SET last_seen_ip = ?, last_seen_ts = ? "
-                      "WHERE user_id = ? AND device_id = ?",
-                      ST_ARGS(ST_S(ip), ST_I(now), ST_S(user_id), ST_S(device_id))));
-    return st_wend(st, rc);
+    return ST_WRITE(st, ST_STEP("UPDATE devices SET last_seen_ip = ?, last_seen_ts = ? "
+                                "WHERE user_id = ? AND device_id = ?",
+                                ST_S(ip), ST_I(now), ST_S(user_id), ST_S(device_id)));
 }
 
 /* ---- tokens ---- */
@@ -555,55 +486,61 @@ enum store_rc
 store_login_token_add(struct store *st, const char *token_hash, const char *user_id,
                       int64_t expiry_ts)
 {
-    enum store_rc rc = st_wbegin(st);
-    if (rc != STORE_OK)
-        return rc;
-    rc = st_rc(st_run(st, st->writer,
-                      "INSERT INTO login_tokens (token_hash, user_id, expiry_ts) "
-                      "VALUES (?, ?, ?)",
-                      ST_ARGS(ST_S(token_hash), ST_S(user_id), ST_I(expiry_ts))));
-    return st_wend(st, rc);
+    return ST_WRITE(st, ST_STEP("INSERT INTO login_tokens (token_hash, user_id, expiry_ts) "
+                                "VALUES (?, ?, ?)",
+                                ST_S(token_hash), ST_S(user_id), ST_I(expiry_ts)));
+}
+
+struct consume_ctx {
+    const char *token_hash;
+    int64_t now;
+    char *user_id;
+    enum store_rc result;
+};
+
+static enum store_rc
+consume_job(struct store *st, void *arg)
+{
+    struct consume_ctx *c = arg;
+    struct db_stmt *s = NULL;
+    enum db_rc r;
+
+    c->result = STORE_ERR;
+    if (st_prep(st, st->writer, &s,
+                "SELECT user_id, expiry_ts FROM login_tokens WHERE token_hash = ?",
+                ST_ARGS(ST_S(c->token_hash))) != DB_OK)
+        return STORE_ERR;
+    r = st->drv->step(s);
+    if (r == DB_DONE) {
+        st->drv->finalize(s);
+        c->result = STORE_NOT_FOUND;
+        return STORE_OK;
+    }
+    if (r != DB_ROW) {
+        st->drv->finalize(s);
+        return STORE_ERR;
+    }
+    c->result = st->drv->col_int64(s, 1) < c->now ? STORE_NOT_FOUND : STORE_OK;
+    if (c->result == STORE_OK)
+        c->user_id = st_dup_col(st, s, 0);
+    st->drv->finalize(s);
+    /* Single use: the token goes whether or not it was still valid. */
+    return st_rc(st_run(st, st->writer, "DELETE FROM login_tokens WHERE token_hash = ?",
+                        ST_ARGS(ST_S(c->token_hash))));
 }
 
 enum store_rc
 store_login_token_consume(struct store *st, const char *token_hash, int64_t now, char **user_id)
 {
-    struct db_stmt *s = NULL;
-    enum store_rc txn, result = STORE_ERR;
-    enum db_rc r;
+    struct consume_ctx c = {token_hash, now, NULL, STORE_ERR};
+    enum store_rc rc = st_write(st, consume_job, &c);
 
-    *user_id = NULL;
-    txn = st_wbegin(st);
-    if (txn != STORE_OK)
-        return txn;
-    txn = STORE_ERR;
-    if (st_prep(st, st->writer, &s,
-                "SELECT user_id, expiry_ts FROM login_tokens WHERE token_hash = ?",
-                ST_ARGS(ST_S(token_hash))) != DB_OK)
-        goto out;
-    r = st->drv->step(s);
-    if (r == DB_DONE) {
-        txn = STORE_OK;
-        result = STORE_NOT_FOUND;
-        goto out;
+    if (rc != STORE_OK)
+        c.result = STORE_ERR;
+    if (c.result != STORE_OK) {
+        free(c.user_id);
+        c.user_id = NULL;
     }
-    if (r != DB_ROW)
-        goto out;
-    result = st->drv->col_int64(s, 1) < now ? STORE_NOT_FOUND : STORE_OK;
-    if (result == STORE_OK)
-        *user_id = st_dup_col(st, s, 0);
-    st->drv->finalize(s);
-    s = NULL;
-    /* Single use: the token goes whether or not it was still valid. */
-    txn = st_rc(st_run(st, st->writer, "DELETE FROM login_tokens WHERE token_hash = ?",
-                       ST_ARGS(ST_S(token_hash))));
-out:
-    st->drv->finalize(s);
-    if (st_wend(st, txn) != STORE_OK)
-        result = STORE_ERR;
-    if (result != STORE_OK) {
-        free(*user_id);
-        *user_id = NULL;
-    }
-    return result;
+    *user_id = c.user_id;
+    return c.result;
 }

@@ -129,6 +129,23 @@ enum store_rc store_events_persist(struct store *st, const char *room_id,
                                    const char *new_room_version, const struct store_event_row *rows,
                                    size_t n, int64_t *first_pos);
 
+/* The same, in two halves, so a caller can release its own locks while the commit (shared
+ * with other writers) happens. The rows and strings must stay valid until the wait returns.
+ * With txn fields non-NULL the client's transaction ID is recorded for the last event in the
+ * same transaction. */
+struct store_pending;
+struct store_txn_ref {
+    const char *token_hash;
+    const char *txn_key;
+    const char *txn_id;
+};
+struct store_pending *store_events_submit(struct store *st, const char *room_id,
+                                          const char *new_room_version,
+                                          const struct store_event_row *rows, size_t n,
+                                          const struct store_txn_ref *txn);
+/* Waits for the commit and frees p. */
+enum store_rc store_pending_wait(struct store *st, struct store_pending *p, int64_t *first_pos);
+
 /* The room's version and creator (new strings); STORE_NOT_FOUND for an unknown room. */
 enum store_rc store_room_get(struct store *st, const char *room_id, char **version, char **creator);
 enum store_rc store_event_get(struct store *st, const char *event_id, struct store_event *out);

@@ -3,6 +3,7 @@
 #define HEARTH_STORE_STORE_INTERNAL_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -12,8 +13,11 @@
 struct store {
     const struct db_driver *drv;
     char *target;
-    struct db *writer;
-    pthread_mutex_t wlock;
+    struct db *writer; /* used only by the leader of a write batch */
+    pthread_mutex_t qlock;
+    pthread_cond_t qcond;
+    struct st_job *qhead, *qtail;
+    bool leading;
     pthread_mutex_t plock;
     struct db **pool;
     size_t npool, cappool;
@@ -57,10 +61,50 @@ enum db_rc st_prep(struct store *st, struct db *db, struct db_stmt **out, const 
 enum db_rc st_run(struct store *st, struct db *db, const char *sql, const struct st_arg *args,
                   size_t n);
 enum store_rc st_rc(enum db_rc rc);
-/* Takes the writer and begins a transaction. */
-enum store_rc st_wbegin(struct store *st);
-/* Commits when rc is STORE_OK, rolls back otherwise; releases the writer. */
-enum store_rc st_wend(struct store *st, enum store_rc rc);
+/* ---- writes: group commit ----
+ * Every write runs as a job inside the writer's transaction. Jobs that arrive while a commit
+ * is in progress wait, and the next leader (one of the waiting callers) runs them all in one
+ * transaction with one fsync: concurrent requests share the cost of durability. Each job runs
+ * in its own SAVEPOINT, so one job's failure does not undo the others. */
+typedef enum store_rc (*st_write_fn)(struct store *st, void *ctx);
+
+struct st_job {
+    st_write_fn fn;
+    void *ctx;
+    enum store_rc rc;
+    bool done;
+    struct st_job *next;
+};
+
+/* Queues a job (owned by the caller, alive until st_job_wait returns). */
+void st_job_submit(struct store *st, struct st_job *job);
+/* Returns once the job's transaction is committed (or failed), leading a batch if nobody is. */
+enum store_rc st_job_wait(struct store *st, struct st_job *job);
+/* Submit and wait. */
+enum store_rc st_write(struct store *st, st_write_fn fn, void *ctx);
+
+/* A write made of plain statements run in order; the first failure stops it. */
+enum st_step_flags {
+    ST_NEED_CHANGE = 1, /* no row changed: STORE_NOT_FOUND */
+};
+struct st_step {
+    const char *sql;
+    const struct st_arg *args;
+    size_t nargs;
+    unsigned flags;
+};
+#define ST_STEP(sql, ...)                                                                          \
+    {                                                                                              \
+        (sql), ST_ARGS(__VA_ARGS__), 0                                                             \
+    }
+#define ST_STEP_CHANGED(sql, ...)                                                                  \
+    {                                                                                              \
+        (sql), ST_ARGS(__VA_ARGS__), ST_NEED_CHANGE                                                \
+    }
+enum store_rc st_write_steps(struct store *st, const struct st_step *steps, size_t n);
+#define ST_WRITE(st, ...)                                                                          \
+    st_write_steps((st), (const struct st_step[]){__VA_ARGS__},                                    \
+                   sizeof((const struct st_step[]){__VA_ARGS__}) / sizeof(struct st_step))
 /* A copy of a text column, or NULL. */
 char *st_dup_col(struct store *st, struct db_stmt *s, int col);
 

@@ -162,29 +162,82 @@ persist_one(struct store *st, const char *room_id, const struct store_event_row 
     return rc;
 }
 
+struct persist_ctx {
+    const char *room_id;
+    const char *new_room_version;
+    const struct store_event_row *rows;
+    size_t n;
+    int64_t first_pos;
+    const struct store_txn_ref *txn;
+};
+
+static enum store_rc
+persist_job(struct store *st, void *arg)
+{
+    struct persist_ctx *c = arg;
+    enum store_rc rc = STORE_OK;
+    int64_t pos = 0;
+
+    if (c->new_room_version && c->n > 0)
+        rc = st_rc(st_run(st, st->writer,
+                          "INSERT INTO rooms (room_id, room_version, creator, created_ts) "
+                          "VALUES (?, ?, ?, ?)",
+                          ST_ARGS(ST_S(c->room_id), ST_S(c->new_room_version),
+                                  ST_S(c->rows[0].sender), ST_I(c->rows[0].origin_server_ts))));
+    for (size_t i = 0; i < c->n && rc == STORE_OK; i++) {
+        rc = next_position(st, &pos);
+        if (rc == STORE_OK && i == 0)
+            c->first_pos = pos;
+        if (rc == STORE_OK)
+            rc = persist_one(st, c->room_id, &c->rows[i], pos);
+    }
+    if (rc == STORE_OK && c->txn && c->n > 0)
+        rc = st_rc(st_run(st, st->writer,
+                          "INSERT INTO txns (token_hash, txn_key, txn_id, event_id, created_ts) "
+                          "VALUES (?, ?, ?, ?, ?)",
+                          ST_ARGS(ST_S(c->txn->token_hash), ST_S(c->txn->txn_key),
+                                  ST_S(c->txn->txn_id), ST_S(c->rows[c->n - 1].event_id),
+                                  ST_I(util_now_ms()))));
+    return rc;
+}
+
+struct store_pending {
+    struct st_job job;
+    struct persist_ctx ctx;
+};
+
+struct store_pending *
+store_events_submit(struct store *st, const char *room_id, const char *new_room_version,
+                    const struct store_event_row *rows, size_t n,
+                    const struct store_txn_ref *txn)
+{
+    struct store_pending *p = xcalloc(1, sizeof(*p));
+    p->ctx = (struct persist_ctx){room_id, new_room_version, rows, n, 0, txn};
+    p->job.fn = persist_job;
+    p->job.ctx = &p->ctx;
+    st_job_submit(st, &p->job);
+    return p;
+}
+
+enum store_rc
+store_pending_wait(struct store *st, struct store_pending *p, int64_t *first_pos)
+{
+    enum store_rc rc = st_job_wait(st, &p->job);
+    if (rc == STORE_OK && first_pos)
+        *first_pos = p->ctx.first_pos;
+    free(p);
+    return rc;
+}
+
 enum store_rc
 store_events_persist(struct store *st, const char *room_id, const char *new_room_version,
                      const struct store_event_row *rows, size_t n, int64_t *first_pos)
 {
-    enum store_rc rc = st_wbegin(st);
-    int64_t pos = 0;
-
-    if (rc != STORE_OK)
-        return rc;
-    if (new_room_version && n > 0)
-        rc = st_rc(st_run(st, st->writer,
-                          "INSERT INTO rooms (room_id, room_version, creator, created_ts) "
-                          "VALUES (?, ?, ?, ?)",
-                          ST_ARGS(ST_S(room_id), ST_S(new_room_version), ST_S(rows[0].sender),
-                                  ST_I(rows[0].origin_server_ts))));
-    for (size_t i = 0; i < n && rc == STORE_OK; i++) {
-        rc = next_position(st, &pos);
-        if (rc == STORE_OK && i == 0 && first_pos)
-            *first_pos = pos;
-        if (rc == STORE_OK)
-            rc = persist_one(st, room_id, &rows[i], pos);
-    }
-    return st_wend(st, rc);
+    struct persist_ctx c = {room_id, new_room_version, rows, n, 0, NULL};
+    enum store_rc rc = st_write(st, persist_job, &c);
+    if (rc == STORE_OK && first_pos)
+        *first_pos = c.first_pos;
+    return rc;
 }
 
 enum store_rc
@@ -475,15 +528,10 @@ enum store_rc
 store_txn_put(struct store *st, const char *token_hash, const char *txn_key, const char *txn_id,
               const char *event_id)
 {
-    enum store_rc rc = st_wbegin(st);
-    if (rc != STORE_OK)
-        return rc;
-    rc = st_rc(st_run(st, st->writer,
-                      "INSERT INTO txns (token_hash, txn_key, txn_id, event_id, created_ts) "
-                      "VALUES (?, ?, ?, ?, ?)",
-                      ST_ARGS(ST_S(token_hash), ST_S(txn_key), ST_S(txn_id), ST_S(event_id),
-                              ST_I(util_now_ms()))));
-    return st_wend(st, rc);
+    return ST_WRITE(st, ST_STEP("INSERT INTO txns (token_hash, txn_key, txn_id, event_id, "
+                                "created_ts) VALUES (?, ?, ?, ?, ?)",
+                                ST_S(token_hash), ST_S(txn_key), ST_S(txn_id), ST_S(event_id),
+                                ST_I(util_now_ms())));
 }
 
 enum store_rc
@@ -510,13 +558,9 @@ store_room_is_forgotten(struct store *st, const char *user_id, const char *room_
 enum store_rc
 store_alias_put(struct store *st, const char *alias, const char *room_id, const char *creator)
 {
-    enum store_rc rc = st_wbegin(st);
-    if (rc != STORE_OK)
-        return rc;
-    rc = st_rc(st_run(st, st->writer,
-                      "INSERT INTO room_aliases (alias, room_id, creator) VALUES (?, ?, ?)",
-                      ST_ARGS(ST_S(alias), ST_S(room_id), ST_S(creator))));
-    return st_wend(st, rc);
+    return ST_WRITE(st, ST_STEP("INSERT INTO room_aliases (alias, room_id, creator) "
+                                "VALUES (?, ?, ?)",
+                                ST_S(alias), ST_S(room_id), ST_S(creator)));
 }
 
 enum store_rc
@@ -530,14 +574,7 @@ store_alias_get(struct store *st, const char *alias, char **room_id, char **crea
 enum store_rc
 store_alias_delete(struct store *st, const char *alias)
 {
-    enum store_rc rc = st_wbegin(st);
-    if (rc != STORE_OK)
-        return rc;
-    rc = st_rc(
-        st_run(st, st->writer, "DELETE FROM room_aliases WHERE alias = ?", ST_ARGS(ST_S(alias))));
-    if (rc == STORE_OK && st->drv->changes(st->writer) == 0)
-        rc = STORE_NOT_FOUND;
-    return st_wend(st, rc);
+    return ST_WRITE(st, ST_STEP_CHANGED("DELETE FROM room_aliases WHERE alias = ?", ST_S(alias)));
 }
 
 enum store_rc
@@ -551,14 +588,8 @@ store_room_aliases(struct store *st, const char *room_id, char ***aliases, size_
 enum store_rc
 store_room_set_public(struct store *st, const char *room_id, bool is_public)
 {
-    enum store_rc rc = st_wbegin(st);
-    if (rc != STORE_OK)
-        return rc;
-    rc = st_rc(st_run(st, st->writer, "UPDATE rooms SET is_public = ? WHERE room_id = ?",
-                      ST_ARGS(ST_B((int)is_public), ST_S(room_id))));
-    if (rc == STORE_OK && st->drv->changes(st->writer) == 0)
-        rc = STORE_NOT_FOUND;
-    return st_wend(st, rc);
+    return ST_WRITE(st, ST_STEP_CHANGED("UPDATE rooms SET is_public = ? WHERE room_id = ?",
+                                        ST_B(is_public), ST_S(room_id)));
 }
 
 enum store_rc
@@ -585,45 +616,29 @@ store_public_rooms(struct store *st, char ***room_ids, size_t *n)
 enum store_rc
 store_room_forget(struct store *st, const char *user_id, const char *room_id)
 {
-    enum store_rc rc = st_wbegin(st);
-    if (rc != STORE_OK)
-        return rc;
-    rc = st_rc(st_run(st, st->writer,
-                      "INSERT INTO room_forgotten (user_id, room_id) VALUES (?, ?) "
-                      "ON CONFLICT (user_id, room_id) DO NOTHING",
-                      ST_ARGS(ST_S(user_id), ST_S(room_id))));
-    return st_wend(st, rc);
+    return ST_WRITE(st, ST_STEP("INSERT INTO room_forgotten (user_id, room_id) VALUES (?, ?) "
+                                "ON CONFLICT (user_id, room_id) DO NOTHING",
+                                ST_S(user_id), ST_S(room_id)));
 }
 
 enum store_rc
 store_report_add(struct store *st, const char *room_id, const char *event_id, const char *user_id,
                  const char *reason, int64_t score, bool has_score)
 {
-    enum store_rc rc = st_wbegin(st);
-    if (rc != STORE_OK)
-        return rc;
     if (has_score)
-        rc = st_rc(st_run(st, st->writer,
-                          "INSERT INTO event_reports (room_id, event_id, user_id, reason, score, "
-                          "received_ts) VALUES (?, ?, ?, ?, ?, ?)",
-                          ST_ARGS(ST_S(room_id), ST_S(event_id), ST_S(user_id), ST_S(reason),
-                                  ST_I(score), ST_I(util_now_ms()))));
-    else
-        rc = st_rc(st_run(st, st->writer,
-                          "INSERT INTO event_reports (room_id, event_id, user_id, reason, "
-                          "received_ts) VALUES (?, ?, ?, ?, ?)",
-                          ST_ARGS(ST_S(room_id), ST_S(event_id), ST_S(user_id), ST_S(reason),
-                                  ST_I(util_now_ms()))));
-    return st_wend(st, rc);
+        return ST_WRITE(st, ST_STEP("INSERT INTO event_reports (room_id, event_id, user_id, "
+                                    "reason, score, received_ts) VALUES (?, ?, ?, ?, ?, ?)",
+                                    ST_S(room_id), ST_S(event_id), ST_S(user_id), ST_S(reason),
+                                    ST_I(score), ST_I(util_now_ms())));
+    return ST_WRITE(st, ST_STEP("INSERT INTO event_reports (room_id, event_id, user_id, reason, "
+                                "received_ts) VALUES (?, ?, ?, ?, ?)",
+                                ST_S(room_id), ST_S(event_id), ST_S(user_id), ST_S(reason),
+                                ST_I(util_now_ms())));
 }
 
 enum store_rc
 store_aliases_move(struct store *st, const char *from_room, const char *to_room)
 {
-    enum store_rc rc = st_wbegin(st);
-    if (rc != STORE_OK)
-        return rc;
-    rc = st_rc(st_run(st, st->writer, "UPDATE room_aliases SET room_id = ? WHERE room_id = ?",
-                      ST_ARGS(ST_S(to_room), ST_S(from_room))));
-    return st_wend(st, rc);
+    return ST_WRITE(st, ST_STEP("UPDATE room_aliases SET room_id = ? WHERE room_id = ?",
+                                ST_S(to_room), ST_S(from_room)));
 }

@@ -254,3 +254,19 @@ def test_bad_parameters(server, users, room):
         api.get(path, params={"from": tok, "dir": "b", "limit": limit}).expect(400, "M_INVALID_PARAM")
     api.get(path, params={"from": tok, "dir": "b", "filter": "{"}).expect(400, ("M_NOT_JSON", "M_BAD_JSON"))
     api.get(path, params={"from": tok, "dir": "b", "filter": "[]"}).expect(400, "M_BAD_JSON")
+
+
+def test_long_room_both_directions(server, users):
+    """300 events: paging backwards and forwards with awkward limits gives the same complete
+    sequence, from the start of the room to the present."""
+    api = users[0].api()
+    r = create_room(api, preset="public_chat")
+    sent = [send(api, r, {"msgtype": "m.text", "body": "long %d" % i}) for i in range(300)]
+    now = now_token(api, r)
+    back, resps = page_all(api, r, now, "b", 7)
+    ids = [e["event_id"] for e in reversed(back)]
+    assert ids[-300:] == sent
+    assert len(ids) == len(set(ids))
+    start_tok = resps[-2]["end"]
+    fwd, _ = page_all(api, r, start_tok, "f", 13)
+    assert [e["event_id"] for e in fwd] == ids

@@ -205,3 +205,53 @@ def test_sent_events_in_timeline_in_order(server, alice, bob, room):
     pos = [tl.index(e) for e in sent]
     assert pos == sorted(pos)
     assert pos[-1] == len(tl) - 1
+
+
+def _raw_put(server, token, path, body):
+    import requests
+    r = requests.put(server.base_url + "/_matrix/client/r0" + path, json=body,
+                     headers={"Authorization": "Bearer " + token}, timeout=30)
+    return r.status_code, r.json()
+
+
+def test_txn_idempotent_under_concurrency(server, alice, room):
+    """The same (access token, txnId) sent by several connections at once: one event."""
+    from concurrent.futures import ThreadPoolExecutor
+    t = txn()
+    path = send_path(room, "m.room.message", t)
+    body = {"msgtype": "m.text", "body": "concurrent " + t}
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: _raw_put(server, alice.access_token, path, body), range(16)))
+    assert all(s == 200 for s, _ in results), results
+    assert len({b["event_id"] for _, b in results}) == 1, results
+    bodies = [e["content"].get("body") for e in timeline(alice.api(), room) if e["type"] == "m.room.message"]
+    assert bodies.count(body["body"]) == 1
+
+
+def test_concurrent_sends_all_land_once(server, alice, bob, room):
+    """Many clients sending at once: every send gets its own event, every event appears exactly
+    once in the timeline, each sender's events in the order that sender sent them."""
+    from concurrent.futures import ThreadPoolExecutor
+    tag = txn()
+
+    def worker(args):
+        user, k = args
+        out = []
+        for i in range(10):
+            s, b = _raw_put(server, user.access_token, send_path(room, "m.room.message", txn()),
+                            {"msgtype": "m.text", "body": "%s %s %d %d" % (tag, user.user_id, k, i)})
+            assert s == 200, b
+            out.append(b["event_id"])
+        return out
+
+    jobs = [(alice, k) for k in range(3)] + [(bob, k) for k in range(3)]
+    with ThreadPoolExecutor(6) as pool:
+        per_worker = list(pool.map(worker, jobs))
+    all_ids = [e for w in per_worker for e in w]
+    assert len(set(all_ids)) == 60
+    tl = [e["event_id"] for e in timeline(alice.api(), room)]
+    assert len(tl) == len(set(tl)), "duplicate events in the timeline"
+    pos = {e: i for i, e in enumerate(tl)}
+    for w in per_worker:
+        idx = [pos[e] for e in w]
+        assert idx == sorted(idx), "a sender's events out of order"

@@ -273,3 +273,25 @@ def test_state_event_in_timeline(server, alice, room):
     assert len(ev) == 1
     assert ev[0]["state_key"] == "s"
     assert ev[0]["content"] == {"t": 1}
+
+
+def test_prev_content(server, alice, room):
+    # r0.6.1 state events (sync_state_event.yaml): "prev_content: Optional. The previous content
+    # for this event. If there is no previous content, this key will be missing." r0.6.1 puts it
+    # at the top level of the event; Synapse (and later spec versions) serve it in `unsigned`.
+    # Either place is accepted, but it must be right.
+    api = alice.api()
+    first = put_state(api, room, "org.example.prev", {"n": 1}, state_key="p")
+    second = put_state(api, room, "org.example.prev", {"n": 2}, state_key="p")
+    ev1 = get_event(api, room, first).expect(200).body
+    assert "prev_content" not in ev1 and "prev_content" not in ev1.get("unsigned", {}), ev1
+    ev2 = get_event(api, room, second).expect(200).body
+    prev = ev2.get("prev_content", ev2.get("unsigned", {}).get("prev_content"))
+    assert prev == {"n": 1}, ev2
+
+
+def test_state_key_too_long(server, alice, room):
+    # Size limits (server_server_api.rst / rooms): "state_key: 255 bytes".
+    put_state_raw(alice.api(), room, "org.example.long", {"x": 1}, state_key="k" * 256) \
+        .expect((400, 413), "M_TOO_LARGE")
+    put_state(alice.api(), room, "org.example.long", {"x": 1}, state_key="k" * 255)

@@ -1,0 +1,111 @@
+/* Group commit: see store_internal.h. */
+#include <pthread.h>
+#include <stdio.h>
+
+#include "core/log.h"
+#include "store/store_internal.h"
+
+void
+st_job_submit(struct store *st, struct st_job *job)
+{
+    job->done = false;
+    job->rc = STORE_ERR;
+    job->next = NULL;
+    pthread_mutex_lock(&st->qlock);
+    if (st->qtail)
+        st->qtail->next = job;
+    else
+        st->qhead = job;
+    st->qtail = job;
+    pthread_mutex_unlock(&st->qlock);
+}
+
+/* Runs a batch in one transaction. Called by the leader only, without qlock. */
+static void
+run_batch(struct store *st, struct st_job *batch)
+{
+    bool began = st->drv->exec(st->writer, "BEGIN") == DB_OK;
+
+    for (struct st_job *j = batch; j; j = j->next) {
+        if (!began) {
+            j->rc = STORE_ERR;
+            continue;
+        }
+        if (st->drv->exec(st->writer, "SAVEPOINT job") != DB_OK) {
+            j->rc = STORE_ERR;
+            continue;
+        }
+        j->rc = j->fn(st, j->ctx);
+        if (j->rc != STORE_OK)
+            st->drv->exec(st->writer, "ROLLBACK TO job");
+        st->drv->exec(st->writer, "RELEASE job");
+    }
+    if (began && st->drv->exec(st->writer, "COMMIT") != DB_OK) {
+        log_error("store: commit failed; the batch is lost");
+        st->drv->exec(st->writer, "ROLLBACK");
+        for (struct st_job *j = batch; j; j = j->next)
+            if (j->rc == STORE_OK)
+                j->rc = STORE_ERR;
+    }
+}
+
+enum store_rc
+st_job_wait(struct store *st, struct st_job *job)
+{
+    pthread_mutex_lock(&st->qlock);
+    while (!job->done) {
+        if (!st->leading && st->qhead) {
+            struct st_job *batch = st->qhead, *j, *next;
+            st->qhead = st->qtail = NULL;
+            st->leading = true;
+            pthread_mutex_unlock(&st->qlock);
+            run_batch(st, batch);
+            pthread_mutex_lock(&st->qlock);
+            for (j = batch; j; j = next) {
+                next = j->next; /* j may be gone as soon as done is seen */
+                j->done = true;
+            }
+            st->leading = false;
+            pthread_cond_broadcast(&st->qcond);
+        } else {
+            pthread_cond_wait(&st->qcond, &st->qlock);
+        }
+    }
+    pthread_mutex_unlock(&st->qlock);
+    return job->rc;
+}
+
+enum store_rc
+st_write(struct store *st, st_write_fn fn, void *ctx)
+{
+    struct st_job job = {fn, ctx, STORE_ERR, false, NULL};
+    st_job_submit(st, &job);
+    return st_job_wait(st, &job);
+}
+
+struct steps {
+    const struct st_step *steps;
+    size_t n;
+};
+
+static enum store_rc
+steps_job(struct store *st, void *ctx)
+{
+    const struct steps *s = ctx;
+    for (size_t i = 0; i < s->n; i++) {
+        const struct st_step *step = &s->steps[i];
+        enum store_rc rc = st_rc(st_run(st, st->writer, step->sql, step->args, step->nargs));
+        if (rc == STORE_OK && (step->flags & ST_NEED_CHANGE) && st->drv->changes(st->writer) == 0)
+            rc = STORE_NOT_FOUND;
+        if (rc != STORE_OK)
+            return rc;
+    }
+    return STORE_OK;
+}
+
+enum store_rc
+st_write_steps(struct store *st, const struct st_step *steps, size_t n)
+{
+    struct steps s = {steps, n};
+    return st_write(st, steps_job, &s);
+}
