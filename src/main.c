@@ -17,6 +17,7 @@
 #include "room/id.h"
 #include "rooms/rooms.h"
 #include "store/store.h"
+#include "sync/notifier.h"
 
 #define HEARTH_VERSION "0.1.0"
 
@@ -48,6 +49,12 @@ load_config(const char *path, struct config **cfg)
     if ((*cfg)->log_level && log_parse_level((*cfg)->log_level, &level) == 0)
         log_set_level(level);
     return 0;
+}
+
+static void
+notify_users(void *arg, const char *const *users, size_t n)
+{
+    notifier_notify(arg, users, n);
 }
 
 static int
@@ -87,15 +94,22 @@ cmd_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
     hs.rooms = rooms_new(hs.store, cfg->server_name, &hs.key);
+    hs.notifier = notifier_new();
+    hs.lazy = lazy_cache_new();
+    rooms_set_listener(hs.rooms, notify_users, hs.notifier);
     if (http_server_start(&hs, api_routes, api_n_routes, &srv) != 0)
         goto out;
     log_info("hearth %s serving %s", HEARTH_VERSION, cfg->server_name);
     sigwait(&sigs, &sig);
     log_info("received signal %d, draining requests", sig);
+    /* Long-polls answer now instead of at their timeout. */
+    notifier_shutdown(hs.notifier);
     http_server_stop(srv, 10000);
     srv = NULL;
     rc = 0;
 out:
+    notifier_free(hs.notifier);
+    lazy_cache_free(hs.lazy);
     rooms_free(hs.rooms);
     store_close(hs.store);
     hs_cleanup(&hs);

@@ -83,6 +83,21 @@ void room_upgrades_upgrade(struct req *r);
 void report_content_report(struct req *r);
 /* (end of directory/public rooms/upgrades/reports) */
 
+/* account-data.yaml */
+void account_data_put(struct req *r);
+void account_data_get(struct req *r);
+void account_data_room_put(struct req *r);
+void account_data_room_get(struct req *r);
+/* filter.yaml */
+void filter_post(struct req *r);
+void filter_get(struct req *r);
+struct sync_filter;
+int api_sync_filter_or_reply(struct req *r, struct sync_filter *f);
+/* sync.yaml */
+void sync_get(struct req *r);
+struct lazy_cache *lazy_cache_new(void);
+void lazy_cache_free(struct lazy_cache *c);
+
 /* versions.yaml */
 void versions_get(struct req *r);
 /* wellknown.yaml */

@@ -12,11 +12,15 @@ struct ratelimit;
 struct uia;
 struct nonces;
 struct rooms;
+struct notifier;
+struct lazy_cache;
 
 struct hs {
     const struct config *cfg;
     struct store *store;
     struct rooms *rooms; /* the room service (src/rooms) */
+    struct notifier *notifier;
+    struct lazy_cache *lazy; /* lazy-loaded members already sent, per device */
     struct signing_key key;
     struct ratelimit *rl_message;
     struct ratelimit *rl_registration;

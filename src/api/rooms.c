@@ -11,6 +11,7 @@
 #include "json/json.h"
 #include "rooms/rooms.h"
 #include "store/store.h"
+#include "sync/token.h"
 
 /* The state the user may read (current, or as at their leaving), or NULL after replying. */
 static struct store_event *
@@ -139,10 +140,11 @@ rooms_get_state_event(struct req *r)
 int64_t
 api_parse_stream_token(const char *token)
 {
-    int64_t pos;
-    if (!token || token[0] != 's' || util_parse_int64(token + 1, &pos) != 0 || pos < 0)
+    struct sync_token t;
+    /* A sync next_batch is also a room token: its events position. */
+    if (sync_token_parse(token, &t) != 0)
         return -1;
-    return pos;
+    return t.pos[STREAM_EVENTS];
 }
 
 /* GET /_matrix/client/r0/rooms/{roomId}/members */

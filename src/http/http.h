@@ -74,6 +74,14 @@ struct req {
     const char *device_id;
     bool is_guest;
 
+        /* Long-polls: a handler may suspend the request instead of replying; after req_resume
+     * it is called again (resumed true) and replies or suspends again. ctx survives between
+     * the calls and is freed with ctx_free when the request ends. */
+    bool suspended;
+    bool resumed;
+    void *ctx;
+    void (*ctx_free)(void *ctx);
+
     /* The response, filled by a reply_* function. */
     int status;
     char *resp;
@@ -136,6 +144,11 @@ void reply_error_extra(struct req *r, int status, enum merr e, const char *msg,
 void reply_limit_exceeded(struct req *r, int64_t retry_after_ms);
 /* Logs `what` with the request path and answers 500 M_UNKNOWN. */
 void reply_internal(struct req *r, const char *what);
+
+/* Suspends the request (from its handler): no reply now. */
+void req_suspend(struct req *r);
+/* Resumes a suspended request; safe from any thread. */
+void req_resume(struct req *r);
 
 /* Query parameter, %-decoded into the request's arena; NULL when absent or malformed. */
 const char *req_query(struct req *r, const char *name);

@@ -193,8 +193,21 @@ dispatch(struct http_server *srv, struct req *r)
             return;
     }
     rt->fn(r);
-    if (!r->resp)
+    if (!r->resp && !r->suspended)
         reply_internal(r, "handler wrote no response");
+}
+
+void
+req_suspend(struct req *r)
+{
+    r->suspended = true;
+    MHD_suspend_connection(r->conn);
+}
+
+void
+req_resume(struct req *r)
+{
+    MHD_resume_connection(r->conn);
 }
 
 static enum MHD_Result
@@ -277,9 +290,22 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
         r->body[r->body_len] = '\0';
         return MHD_YES;
     }
+    if (r->suspended) {
+        /* Resumed: the handler looks again. */
+        r->suspended = false;
+        r->resumed = true;
+        r->route->fn(r);
+        if (r->suspended)
+            return MHD_YES;
+        if (!r->resp)
+            reply_internal(r, "handler wrote no response");
+        return send_reply(r);
+    }
     if (r->resp) /* already answered (early 413) */
         return MHD_YES;
     dispatch(srv, r);
+    if (r->suspended)
+        return MHD_YES;
     return send_reply(r);
 }
 
@@ -295,6 +321,8 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!r)
         return;
     *con_cls = NULL;
+    if (r->ctx_free)
+        r->ctx_free(r->ctx);
     json_decref(r->json);
     arena_free(&r->arena);
     free(r->body);
@@ -324,7 +352,7 @@ http_server_start(struct hs *hs, const struct route *routes, size_t n_routes,
     unsigned pool = hs->cfg->thread_pool_size > 0 ? (unsigned)hs->cfg->thread_pool_size
                                                   : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
 
-        /* More threads than cores: a thread waiting for a shared commit is not using its core,
+    /* More threads than cores: a thread waiting for a shared commit is not using its core,
      * and waiting threads are what group commit batches. */
     if (hs->cfg->thread_pool_size <= 0)
         pool = pool * 8 < 16 ? 16 : pool * 8;

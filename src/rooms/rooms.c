@@ -26,6 +26,7 @@ struct room {
     char *last_id;   /* latest event: the next event's prev_events */
     json_t *last_ev; /* its full event (v1/v2 need its hashes) */
     int64_t last_depth;
+    int64_t last_pos; /* stream position of the latest committed event */
 };
 
 struct rooms {
@@ -34,7 +35,17 @@ struct rooms {
     const struct signing_key *key;
     pthread_mutex_t lock; /* guards the table, not the rooms */
     struct room *buckets[NBUCKETS];
+    void (*listener)(void *arg, const char *const *users, size_t n);
+    void *listener_arg;
 };
+
+void
+rooms_set_listener(struct rooms *rs, void (*fn)(void *arg, const char *const *users, size_t n),
+                   void *arg)
+{
+    rs->listener = fn;
+    rs->listener_arg = arg;
+}
 
 static size_t
 hash(const char *s)
@@ -154,6 +165,7 @@ room_load(struct rooms *rs, const char *room_id)
     r->last_id = xstrdup(last.event_id);
     r->last_ev = json_loads(last.json, 0, NULL);
     r->last_depth = last.depth;
+    r->last_pos = last.pos;
 out:
     store_event_list_free(list, n);
     store_event_clear(&last);
@@ -446,6 +458,61 @@ build_all(struct rooms *rs, struct room *r, const struct rooms_proto *protos, si
     return rc;
 }
 
+/* The users to wake for a batch: joined and invited members of the resulting state and the
+ * targets of membership events (who may just have left). New array of new strings. */
+static char **
+concerned_users(const json_t *state, const struct rooms_proto *protos, size_t n, size_t *count)
+{
+    json_t *members = json_object_get(state, "m.room.member"), *entry;
+    const char *user;
+    char **out = xcalloc(json_object_size(members) + n + 1, sizeof(*out));
+    size_t k = 0;
+
+    json_object_foreach(members, user, entry)
+    {
+        const char *m = json_string_value(json_object_get(
+            json_object_get(json_object_get(entry, "event"), "content"), "membership"));
+        if (m && (strcmp(m, "join") == 0 || strcmp(m, "invite") == 0))
+            out[k++] = xstrdup(user);
+    }
+    for (size_t i = 0; i < n; i++)
+        if (protos[i].state_key && strcmp(protos[i].type, "m.room.member") == 0)
+            out[k++] = xstrdup(protos[i].state_key);
+    *count = k;
+    return out;
+}
+
+static void
+notify(struct rooms *rs, char **users, size_t n)
+{
+    if (rs->listener && n)
+        rs->listener(rs->listener_arg, (const char *const *)users, n);
+    rooms_ids_free(users, n);
+}
+
+static void
+note_position(struct rooms *rs, const char *room_id, int64_t pos)
+{
+    struct room *r = room_acquire(rs, room_id);
+    if (!r)
+        return;
+    if (pos > r->last_pos)
+        r->last_pos = pos;
+    room_release(r);
+}
+
+int64_t
+rooms_last_pos(struct rooms *rs, const char *room_id)
+{
+    struct room *r = room_acquire(rs, room_id);
+    int64_t pos;
+    if (!r)
+        return 0;
+    pos = r->last_pos;
+    room_release(r);
+    return pos;
+}
+
 enum rooms_rc
 rooms_send(struct rooms *rs, const char *room_id, const struct rooms_proto *protos, size_t n,
            const struct store_txn_ref *txn, char ***event_ids, char *reason, size_t reasonlen)
@@ -454,6 +521,9 @@ rooms_send(struct rooms *rs, const char *room_id, const struct rooms_proto *prot
     struct store_pending *pending = NULL;
     struct batch b = {0};
     enum rooms_rc rc;
+    char **users = NULL;
+    size_t nusers = 0;
+    int64_t first_pos = 0;
 
     if (event_ids)
         *event_ids = NULL;
@@ -464,15 +534,22 @@ rooms_send(struct rooms *rs, const char *room_id, const struct rooms_proto *prot
     rc = build_all(rs, r, protos, n, &b, reason, reasonlen);
     if (rc == ROOMS_OK) {
         apply(r, &b);
+        users = concerned_users(r->state, protos, n, &nusers);
         /* Submitted under the room lock, so the store keeps this room's events in order. */
         pending = store_events_submit(rs->st, room_id, NULL, b.rows, b.n, txn);
     }
     room_release(r);
-    if (pending && store_pending_wait(rs->st, pending, NULL) != STORE_OK) {
+    if (pending && store_pending_wait(rs->st, pending, &first_pos) != STORE_OK) {
         rc = ROOMS_ERR;
         snprintf(reason, reasonlen, "storage failed");
         rooms_forget_cache(rs, room_id);
     }
+    if (rc == ROOMS_OK)
+        note_position(rs, room_id, first_pos + (int64_t)n - 1);
+    if (rc == ROOMS_OK)
+        notify(rs, users, nusers);
+    else
+        rooms_ids_free(users, nusers);
     if (rc == ROOMS_OK && event_ids) {
         *event_ids = b.ids;
         b.ids = NULL;
@@ -496,10 +573,14 @@ rooms_create(struct rooms *rs, const char *room_id, const struct room_version *v
     r->v = v;
     r->state = json_object();
     pthread_mutex_init(&r->lock, NULL);
+    int64_t first_pos = 0;
+    char **users = NULL;
+    size_t nusers = 0;
+
     rc = build_all(rs, r, protos, n, &b, reason, reasonlen);
     if (rc == ROOMS_OK &&
         store_pending_wait(rs->st, store_events_submit(rs->st, room_id, v->id, b.rows, b.n, NULL),
-                           NULL) != STORE_OK)
+                           &first_pos) != STORE_OK)
         rc = ROOMS_ERR;
     if (rc != ROOMS_OK) {
         batch_clear(&b);
@@ -507,6 +588,8 @@ rooms_create(struct rooms *rs, const char *room_id, const struct room_version *v
         return rc;
     }
     apply(r, &b);
+    r->last_pos = first_pos + (int64_t)n - 1;
+    users = concerned_users(r->state, protos, n, &nusers);
     if (event_ids) {
         *event_ids = b.ids;
         b.ids = NULL;
@@ -517,6 +600,7 @@ rooms_create(struct rooms *rs, const char *room_id, const struct room_version *v
     r->next = rs->buckets[hash(room_id)];
     rs->buckets[hash(room_id)] = r;
     pthread_mutex_unlock(&rs->lock);
+    notify(rs, users, nusers);
     return ROOMS_OK;
 }
 

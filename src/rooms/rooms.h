@@ -35,6 +35,12 @@ struct rooms_proto {
 };
 
 struct rooms *rooms_new(struct store *st, const char *server_name, const struct signing_key *key);
+/* Called after every commit with the users the new events concern (the room's joined and
+ * invited members, and anyone whose membership changed); the sync notifier listens. */
+void rooms_set_listener(struct rooms *rs, void (*fn)(void *arg, const char *const *users, size_t n),
+                        void *arg);
+/* The stream position of the room's latest event (0 if unknown room). */
+int64_t rooms_last_pos(struct rooms *rs, const char *room_id);
 void rooms_free(struct rooms *rs);
 
 /* Sends events into an existing room: all are authorized in order against the state the

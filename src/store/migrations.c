@@ -90,6 +90,21 @@ const struct migration store_migrations[] = {
         "  score BIGINT,"
         "  received_ts BIGINT NOT NULL);"
         "INSERT INTO counters (name, value) VALUES ('stream', 0);"},
+    {3, "CREATE TABLE filters ("
+        "  user_id TEXT NOT NULL,"
+        "  filter_id BIGINT NOT NULL,"
+        "  json TEXT NOT NULL,"
+        "  PRIMARY KEY (user_id, filter_id));"},
+    /* room_id '' is global account data. */
+    {4, "CREATE TABLE account_data ("
+        "  user_id TEXT NOT NULL,"
+        "  room_id TEXT NOT NULL,"
+        "  type TEXT NOT NULL,"
+        "  content TEXT NOT NULL,"
+        "  stream_pos BIGINT NOT NULL,"
+        "  PRIMARY KEY (user_id, room_id, type));"
+        "CREATE INDEX account_data_by_pos ON account_data (user_id, stream_pos);"
+        "INSERT INTO counters (name, value) VALUES ('account_data', 0);"},
 };
 
 const size_t store_n_migrations = sizeof(store_migrations) / sizeof(store_migrations[0]);

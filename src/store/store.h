@@ -201,6 +201,39 @@ enum store_rc store_room_set_public(struct store *st, const char *room_id, bool 
 enum store_rc store_room_is_public(struct store *st, const char *room_id, bool *is_public);
 enum store_rc store_public_rooms(struct store *st, char ***room_ids, size_t *n);
 
+/* Account data (room_id "" for global). put stores content at a new account_data stream
+ * position (returned in *pos). */
+enum store_rc store_account_data_put(struct store *st, const char *user_id, const char *room_id,
+                                     const char *type, const char *content, int64_t *pos);
+enum store_rc store_account_data_get(struct store *st, const char *user_id, const char *room_id,
+                                     const char *type, char **content);
+struct store_account_data {
+    char *room_id;
+    char *type;
+    char *content;
+};
+/* The user's account data changed after position since (all of it for since < 0). */
+enum store_rc store_account_data_since(struct store *st, const char *user_id, int64_t since,
+                                       struct store_account_data **out, size_t *n);
+void store_account_data_free(struct store_account_data *list, size_t n);
+/* The current value of a stream counter ("stream", "account_data", ...). */
+enum store_rc store_counter(struct store *st, const char *name, int64_t *value);
+
+/* Sync filters: ids are per user, counting from 0. */
+enum store_rc store_filter_put(struct store *st, const char *user_id, const char *json,
+                               int64_t *filter_id);
+enum store_rc store_filter_get(struct store *st, const char *user_id, int64_t filter_id,
+                               char **json);
+/* The user's current memberships that changed after position `since`: parallel arrays of
+ * room IDs, memberships and the positions they took effect. */
+struct store_membership {
+    char *room_id;
+    char *membership;
+    int64_t pos;
+};
+enum store_rc store_user_membership_changes(struct store *st, const char *user_id, int64_t since,
+                                            struct store_membership **out, size_t *n);
+void store_memberships_free(struct store_membership *list, size_t n);
 enum store_rc store_room_forget(struct store *st, const char *user_id, const char *room_id);
 enum store_rc store_report_add(struct store *st, const char *room_id, const char *event_id,
                                const char *user_id, const char *reason, int64_t score,

@@ -192,12 +192,12 @@ persist_job(struct store *st, void *arg)
             rc = persist_one(st, c->room_id, &c->rows[i], pos);
     }
     if (rc == STORE_OK && c->txn && c->n > 0)
-        rc = st_rc(st_run(st, st->writer,
-                          "INSERT INTO txns (token_hash, txn_key, txn_id, event_id, created_ts) "
-                          "VALUES (?, ?, ?, ?, ?)",
-                          ST_ARGS(ST_S(c->txn->token_hash), ST_S(c->txn->txn_key),
-                                  ST_S(c->txn->txn_id), ST_S(c->rows[c->n - 1].event_id),
-                                  ST_I(util_now_ms()))));
+        rc = st_rc(
+            st_run(st, st->writer,
+                   "INSERT INTO txns (token_hash, txn_key, txn_id, event_id, created_ts) "
+                   "VALUES (?, ?, ?, ?, ?)",
+                   ST_ARGS(ST_S(c->txn->token_hash), ST_S(c->txn->txn_key), ST_S(c->txn->txn_id),
+                           ST_S(c->rows[c->n - 1].event_id), ST_I(util_now_ms()))));
     return rc;
 }
 
@@ -208,8 +208,7 @@ struct store_pending {
 
 struct store_pending *
 store_events_submit(struct store *st, const char *room_id, const char *new_room_version,
-                    const struct store_event_row *rows, size_t n,
-                    const struct store_txn_ref *txn)
+                    const struct store_event_row *rows, size_t n, const struct store_txn_ref *txn)
 {
     struct store_pending *p = xcalloc(1, sizeof(*p));
     p->ctx = (struct persist_ctx){room_id, new_room_version, rows, n, 0, txn};
@@ -641,4 +640,225 @@ store_aliases_move(struct store *st, const char *from_room, const char *to_room)
 {
     return ST_WRITE(st, ST_STEP("UPDATE room_aliases SET room_id = ? WHERE room_id = ?",
                                 ST_S(to_room), ST_S(from_room)));
+}
+
+struct filter_ctx {
+    const char *user_id;
+    const char *json;
+    int64_t id;
+};
+
+static enum store_rc
+filter_put_job(struct store *st, void *arg)
+{
+    struct filter_ctx *c = arg;
+    struct db_stmt *s = NULL;
+    enum store_rc rc = STORE_ERR;
+
+    if (st_prep(st, st->writer, &s,
+                "SELECT COALESCE(MAX(filter_id), -1) + 1 FROM filters WHERE user_id = ?",
+                ST_ARGS(ST_S(c->user_id))) == DB_OK &&
+        st->drv->step(s) == DB_ROW) {
+        c->id = st->drv->col_int64(s, 0);
+        rc = STORE_OK;
+    }
+    st->drv->finalize(s);
+    if (rc == STORE_OK)
+        rc = st_rc(st_run(st, st->writer,
+                          "INSERT INTO filters (user_id, filter_id, json) VALUES (?, ?, ?)",
+                          ST_ARGS(ST_S(c->user_id), ST_I(c->id), ST_S(c->json))));
+    return rc;
+}
+
+enum store_rc
+store_filter_put(struct store *st, const char *user_id, const char *json, int64_t *filter_id)
+{
+    struct filter_ctx c = {user_id, json, 0};
+    enum store_rc rc = st_write(st, filter_put_job, &c);
+    *filter_id = c.id;
+    return rc;
+}
+
+enum store_rc
+store_filter_get(struct store *st, const char *user_id, int64_t filter_id, char **json)
+{
+    return one_string(st, json, NULL,
+                      "SELECT json FROM filters WHERE user_id = ? AND filter_id = ?",
+                      ST_ARGS(ST_S(user_id), ST_I(filter_id)));
+}
+
+void
+store_memberships_free(struct store_membership *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(list[i].room_id);
+        free(list[i].membership);
+    }
+    free(list);
+}
+
+enum store_rc
+store_user_membership_changes(struct store *st, const char *user_id, int64_t since,
+                              struct store_membership **out, size_t *n)
+{
+    struct db *db = st_reader_get(st);
+    struct db_stmt *s = NULL;
+    struct store_membership *list = NULL;
+    size_t len = 0, cap = 0;
+    enum store_rc rc = STORE_ERR;
+    enum db_rc r;
+
+    *out = NULL;
+    *n = 0;
+    if (!db)
+        return STORE_ERR;
+    if (st_prep(st, db, &s,
+                "SELECT room_id, membership, from_pos FROM room_state WHERE state_key = ? AND "
+                "type = 'm.room.member' AND to_pos IS NULL AND from_pos > ? ORDER BY from_pos",
+                ST_ARGS(ST_S(user_id), ST_I(since))) != DB_OK)
+        goto out;
+    while ((r = st->drv->step(s)) == DB_ROW) {
+        if (len == cap) {
+            cap = cap ? cap * 2 : 8;
+            list = xrealloc(list, cap * sizeof(*list));
+        }
+        list[len].room_id = st_dup_col(st, s, 0);
+        list[len].membership = st_dup_col(st, s, 1);
+        list[len].pos = st->drv->col_int64(s, 2);
+        len++;
+    }
+    if (r != DB_DONE) {
+        store_memberships_free(list, len);
+        goto out;
+    }
+    *out = list;
+    *n = len;
+    rc = STORE_OK;
+out:
+    st->drv->finalize(s);
+    st_reader_put(st, db);
+    return rc;
+}
+
+struct account_data_ctx {
+    const char *user_id, *room_id, *type, *content;
+    int64_t pos;
+};
+
+static enum store_rc
+account_data_job(struct store *st, void *arg)
+{
+    struct account_data_ctx *c = arg;
+    struct db_stmt *s = NULL;
+    enum store_rc rc;
+
+    rc = st_rc(st_run(st, st->writer,
+                      "UPDATE counters SET value = value + 1 WHERE name = 'account_data'",
+                      ST_NOARGS));
+    if (rc != STORE_OK)
+        return rc;
+    rc = STORE_ERR;
+    if (st_prep(st, st->writer, &s, "SELECT value FROM counters WHERE name = 'account_data'",
+                ST_NOARGS) == DB_OK &&
+        st->drv->step(s) == DB_ROW) {
+        c->pos = st->drv->col_int64(s, 0);
+        rc = STORE_OK;
+    }
+    st->drv->finalize(s);
+    if (rc != STORE_OK)
+        return rc;
+    return st_rc(st_run(st, st->writer,
+                        "INSERT INTO account_data (user_id, room_id, type, content, stream_pos) "
+                        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id, room_id, type) DO UPDATE "
+                        "SET content = excluded.content, stream_pos = excluded.stream_pos",
+                        ST_ARGS(ST_S(c->user_id), ST_S(c->room_id), ST_S(c->type), ST_S(c->content),
+                                ST_I(c->pos))));
+}
+
+enum store_rc
+store_account_data_put(struct store *st, const char *user_id, const char *room_id, const char *type,
+                       const char *content, int64_t *pos)
+{
+    struct account_data_ctx c = {user_id, room_id, type, content, 0};
+    enum store_rc rc = st_write(st, account_data_job, &c);
+    if (pos)
+        *pos = c.pos;
+    return rc;
+}
+
+enum store_rc
+store_account_data_get(struct store *st, const char *user_id, const char *room_id, const char *type,
+                       char **content)
+{
+    return one_string(st, content, NULL,
+                      "SELECT content FROM account_data WHERE user_id = ? AND room_id = ? AND "
+                      "type = ?",
+                      ST_ARGS(ST_S(user_id), ST_S(room_id), ST_S(type)));
+}
+
+void
+store_account_data_free(struct store_account_data *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(list[i].room_id);
+        free(list[i].type);
+        free(list[i].content);
+    }
+    free(list);
+}
+
+enum store_rc
+store_account_data_since(struct store *st, const char *user_id, int64_t since,
+                         struct store_account_data **out, size_t *n)
+{
+    struct db *db = st_reader_get(st);
+    struct db_stmt *s = NULL;
+    struct store_account_data *list = NULL;
+    size_t len = 0, cap = 0;
+    enum store_rc rc = STORE_ERR;
+    enum db_rc r;
+
+    *out = NULL;
+    *n = 0;
+    if (!db)
+        return STORE_ERR;
+    if (st_prep(st, db, &s,
+                "SELECT room_id, type, content FROM account_data WHERE user_id = ? AND "
+                "stream_pos > ? ORDER BY stream_pos",
+                ST_ARGS(ST_S(user_id), ST_I(since))) != DB_OK)
+        goto out;
+    while ((r = st->drv->step(s)) == DB_ROW) {
+        if (len == cap) {
+            cap = cap ? cap * 2 : 8;
+            list = xrealloc(list, cap * sizeof(*list));
+        }
+        list[len].room_id = st_dup_col(st, s, 0);
+        list[len].type = st_dup_col(st, s, 1);
+        list[len].content = st_dup_col(st, s, 2);
+        len++;
+    }
+    if (r != DB_DONE) {
+        store_account_data_free(list, len);
+        goto out;
+    }
+    *out = list;
+    *n = len;
+    rc = STORE_OK;
+out:
+    st->drv->finalize(s);
+    st_reader_put(st, db);
+    return rc;
+}
+
+enum store_rc
+store_counter(struct store *st, const char *name, int64_t *value)
+{
+    char *v = NULL;
+    enum store_rc rc =
+        one_string(st, &v, NULL, "SELECT CAST(value AS TEXT) FROM counters WHERE name = ?",
+                   ST_ARGS(ST_S(name)));
+    if (rc == STORE_OK && util_parse_int64(v, value) != 0)
+        rc = STORE_ERR;
+    free(v);
+    return rc;
 }

@@ -26,4 +26,24 @@ bool filter_type_matches(const char *pattern, const char *type);
 /* Does the event (client or federation format) pass the filter? */
 bool filter_event_matches(const struct event_filter *f, const char *room_id, const json_t *ev);
 
+/* A whole sync Filter (definitions/sync_filter.yaml). */
+struct sync_filter {
+    json_t *json; /* owned */
+    struct event_filter presence, account_data;
+    struct event_filter timeline, state, ephemeral, room_account_data;
+    json_t *rooms, *not_rooms; /* borrowed from json; NULL when absent */
+    json_t *event_fields;      /* borrowed; NULL when absent */
+    bool include_leave;
+    bool federation_format;
+};
+
+/* Validates and parses; NULL json is the empty filter. 0, or -1 with err naming the field. */
+int sync_filter_parse(const json_t *json, struct sync_filter *out, char *err, size_t errlen);
+void sync_filter_clear(struct sync_filter *f);
+/* Is the room included by room.rooms / room.not_rooms? */
+bool sync_filter_room_included(const struct sync_filter *f, const char *room_id);
+/* Returns a new reference: ev cut down to event_fields (dotted paths, '\\.' for a literal
+ * dot), or ev itself (incref'd) when no event_fields. */
+json_t *sync_filter_apply_fields(const struct sync_filter *f, json_t *ev);
+
 #endif

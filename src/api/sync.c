@@ -1,0 +1,665 @@
+/* sync.yaml: GET /sync. The room stream is read from storage per request; other streams
+ * (typing, receipts, presence, account data, to-device, device lists) answer empty until their
+ * modules exist, each behind its own position in the token. A request with nothing new is
+ * suspended and registered with the notifier; a write concerning the user resumes it. */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "api/hs.h"
+#include "api/rooms_common.h"
+#include "api/visibility.h"
+#include "core/util.h"
+#include "json/json.h"
+#include "rooms/rooms.h"
+#include "store/store.h"
+#include "sync/filter.h"
+#include "sync/notifier.h"
+#include "sync/token.h"
+
+#define DEFAULT_TIMELINE_LIMIT 10
+#define MAX_TIMEOUT_MS (5 * 60 * 1000)
+#define MAX_HEROES 5
+
+/* ---- lazy-loading memory: which member events each device already has ---- */
+
+struct lazy_entry {
+    struct lazy_entry *next;
+    char *key; /* user \x1f device \x1f room \x1f member */
+};
+
+#define LAZY_BUCKETS 4096
+#define LAZY_MAX 200000
+
+struct lazy_cache {
+    pthread_mutex_t lock;
+    size_t count;
+    struct lazy_entry *buckets[LAZY_BUCKETS];
+};
+
+struct lazy_cache *
+lazy_cache_new(void)
+{
+    struct lazy_cache *c = xcalloc(1, sizeof(*c));
+    pthread_mutex_init(&c->lock, NULL);
+    return c;
+}
+
+static void
+lazy_clear_locked(struct lazy_cache *c)
+{
+    for (size_t i = 0; i < LAZY_BUCKETS; i++) {
+        struct lazy_entry *e = c->buckets[i], *next;
+        for (; e; e = next) {
+            next = e->next;
+            free(e->key);
+            free(e);
+        }
+        c->buckets[i] = NULL;
+    }
+    c->count = 0;
+}
+
+void
+lazy_cache_free(struct lazy_cache *c)
+{
+    if (!c)
+        return;
+    lazy_clear_locked(c);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+static size_t
+lazy_hash(const char *s)
+{
+    size_t h = 5381;
+    for (; *s; s++)
+        h = h * 33 + (unsigned char)*s;
+    return h % LAZY_BUCKETS;
+}
+
+/* Marks the member as sent; returns true if it had been sent before. Forgetting everything
+ * when full only costs some redundant member events. */
+static bool
+lazy_seen(struct lazy_cache *c, const char *user, const char *device, const char *room,
+          const char *member)
+{
+    char *key = xasprintf("%s\x1f%s\x1f%s\x1f%s", user, device ? device : "", room, member);
+    size_t b = lazy_hash(key);
+    bool seen = false;
+
+    pthread_mutex_lock(&c->lock);
+    for (struct lazy_entry *e = c->buckets[b]; e && !seen; e = e->next)
+        seen = strcmp(e->key, key) == 0;
+    if (!seen) {
+        struct lazy_entry *e;
+        if (c->count >= LAZY_MAX)
+            lazy_clear_locked(c);
+        e = xmalloc(sizeof(*e));
+        e->key = key;
+        key = NULL;
+        e->next = c->buckets[b];
+        c->buckets[b] = e;
+        c->count++;
+    }
+    pthread_mutex_unlock(&c->lock);
+    free(key);
+    return seen;
+}
+
+/* An initial sync starts the device's memory afresh for the room. */
+static void
+lazy_forget_room(struct lazy_cache *c, const char *user, const char *device, const char *room)
+{
+    char *prefix = xasprintf("%s\x1f%s\x1f%s\x1f", user, device ? device : "", room);
+    size_t plen = strlen(prefix);
+
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < LAZY_BUCKETS; i++) {
+        struct lazy_entry **pp = &c->buckets[i];
+        while (*pp) {
+            if (strncmp((*pp)->key, prefix, plen) == 0) {
+                struct lazy_entry *dead = *pp;
+                *pp = dead->next;
+                free(dead->key);
+                free(dead);
+                c->count--;
+            } else {
+                pp = &(*pp)->next;
+            }
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    free(prefix);
+}
+
+/* ---- one sync computation ---- */
+
+struct sync_req {
+    struct req *r;
+    struct sync_filter filter;
+    struct sync_token since;
+    bool has_since;
+    bool full_state;
+    int64_t now; /* the events position this answer is consistent with */
+    int64_t account_data_now;
+    json_t *join, *invite, *leave;
+    json_t *account_data;      /* global account data events */
+    json_t *room_account_data; /* {room_id: [events]} */
+};
+
+/* A stored event in the format the filter asks for, cut to its event_fields. */
+static json_t *
+format_event(struct sync_req *s, const struct store_event *e, const struct room_version *v)
+{
+    json_t *ev, *out;
+
+    if (s->filter.federation_format) {
+        ev = json_loads(e->json, 0, NULL);
+        if (ev && !json_object_get(ev, "event_id"))
+            json_object_set_new(ev, "event_id", json_string(e->event_id));
+    } else {
+        ev = api_event_for_client(s->r, e, v);
+    }
+    if (!ev)
+        return NULL;
+    out = sync_filter_apply_fields(&s->filter, ev);
+    json_decref(ev);
+    return out;
+}
+
+static const char *
+member_of(const struct store_event *e)
+{
+    return strcmp(e->type, "m.room.member") == 0 ? e->state_key : NULL;
+}
+
+/* Builds "state": the state at position `at` (only events after `after` when > 0), through
+ * the state filter and lazy loading. */
+static json_t *
+state_section(struct sync_req *s, const char *room_id, const struct room_version *v, int64_t at,
+              int64_t after, const json_t *timeline, bool fresh)
+{
+    struct store_event *list = NULL;
+    size_t n = 0, i;
+    json_t *events = json_array(), *senders = json_object(), *ev;
+    bool lazy = s->filter.state.lazy_load_members;
+    bool redundant = s->filter.state.include_redundant_members;
+
+    if (lazy) {
+        json_array_foreach(timeline, i, ev)
+        {
+            const char *sender = json_string_value(json_object_get(ev, "sender"));
+            if (sender)
+                json_object_set_new(senders, sender, json_true());
+        }
+        json_object_set_new(senders, s->r->user_id, json_true());
+        if (fresh)
+            lazy_forget_room(s->r->hs->lazy, s->r->user_id, s->r->device_id, room_id);
+    }
+    if (store_room_state_at(s->r->hs->store, room_id, at, &list, &n) != STORE_OK)
+        goto out;
+    for (size_t k = 0; k < n; k++) {
+        const char *member = member_of(&list[k]);
+        bool needed = false;
+        json_t *cev;
+        if (member && lazy) {
+            /* SPEC: a limited sync carries the membership changes in the gap, redundant or
+             * not. */
+            bool in_gap = after > 0 && list[k].pos > after;
+            bool seen;
+            if (!json_object_get(senders, member) && !in_gap)
+                continue;
+            /* Members already sent to this device are left out unless asked for; one it
+             * has not seen is sent whatever the position. */
+            seen = lazy_seen(s->r->hs->lazy, s->r->user_id, s->r->device_id, room_id, member);
+            if (!in_gap && seen && !redundant && !fresh && list[k].pos <= after)
+                continue;
+            needed = in_gap || !seen || redundant;
+        }
+        if (after > 0 && list[k].pos <= after && !needed)
+            continue;
+        cev = format_event(s, &list[k], v);
+        if (!cev)
+            continue;
+        if (!filter_event_matches(&s->filter.state, room_id, cev)) {
+            json_decref(cev);
+            continue;
+        }
+        json_array_append_new(events, cev);
+    }
+out:
+    store_event_list_free(list, n);
+    json_decref(senders);
+    return events;
+}
+
+static json_t *
+summary(struct sync_req *s, const char *room_id)
+{
+    json_t *state = rooms_current_state(s->r->hs->rooms, room_id), *entry;
+    json_t *heroes = json_array(), *gone = json_array();
+    const char *user;
+    int64_t joined = 0, invited = 0;
+
+    json_object_foreach(json_object_get(state, "m.room.member"), user, entry)
+    {
+        const char *m = json_string_value(json_object_get(
+            json_object_get(json_object_get(entry, "event"), "content"), "membership"));
+        if (!m)
+            continue;
+        if (strcmp(m, "join") == 0) {
+            joined++;
+        } else if (strcmp(m, "invite") == 0) {
+            invited++;
+        } else {
+            if (strcmp(user, s->r->user_id) != 0 && json_array_size(gone) < MAX_HEROES)
+                json_array_append_new(gone, json_string(user));
+            continue;
+        }
+        if (strcmp(user, s->r->user_id) != 0 && json_array_size(heroes) < MAX_HEROES)
+            json_array_append_new(heroes, json_string(user));
+    }
+    json_decref(state);
+    /* SPEC: "When no joined or invited members are available, this should consist of the
+     * banned and left users." */
+    if (json_array_size(heroes) == 0) {
+        json_decref(heroes);
+        heroes = gone;
+    } else {
+        json_decref(gone);
+    }
+    return json_pack("{s:o, s:I, s:I}", "m.heroes", heroes, "m.joined_member_count",
+                     (json_int_t)joined, "m.invited_member_count", (json_int_t)invited);
+}
+
+/* The timeline of a room between `since` (exclusive) and `upto` (inclusive), newest `limit`
+ * events, oldest first. *prev is the token before the first one; *limited if more events were
+ * left out between since and it. */
+static json_t *
+timeline(struct sync_req *s, const char *room_id, const struct room_version *v,
+         const struct visibility *vis, int64_t since, int64_t upto, bool *limited, int64_t *prev)
+{
+    long limit = s->filter.timeline.limit >= 0 ? s->filter.timeline.limit : DEFAULT_TIMELINE_LIMIT;
+    json_t *page = json_array(), *out = json_array(), *more = json_array();
+    int64_t last = upto, ignored;
+
+    *limited = false;
+    *prev = upto;
+    if (limit > 0 && api_room_events_page(s->r, room_id, v, vis, &s->filter.timeline, upto, since,
+                                          true, (size_t)limit, page, &last) != 0)
+        goto out;
+    *prev = last;
+    if (last > since && api_room_events_page(s->r, room_id, v, vis, &s->filter.timeline, last,
+                                             since, true, 1, more, &ignored) == 0)
+        *limited = json_array_size(more) > 0;
+    for (size_t i = json_array_size(page); i-- > 0;) {
+        json_t *ev = json_array_get(page, i);
+        json_t *cut = sync_filter_apply_fields(&s->filter, ev);
+        json_array_append_new(out, cut);
+    }
+    /* The page came in client format; federation format rereads the stored events. */
+    if (s->filter.federation_format) {
+        json_t *fed = json_array(), *ev;
+        size_t i;
+        json_array_foreach(out, i, ev)
+        {
+            struct store_event e = {0};
+            const char *id = json_string_value(json_object_get(ev, "event_id"));
+            if (id && store_event_get(s->r->hs->store, id, &e) == STORE_OK) {
+                json_t *f = format_event(s, &e, v);
+                if (f)
+                    json_array_append_new(fed, f);
+            }
+            store_event_clear(&e);
+        }
+        json_decref(out);
+        out = fed;
+    }
+out:
+    json_decref(page);
+    json_decref(more);
+    return out;
+}
+
+static void
+token_str(int64_t pos, char buf[32])
+{
+    snprintf(buf, 32, "s%lld", (long long)pos);
+}
+
+/* A joined or left room's entry, or NULL if it has nothing to say. `upto` is the last
+ * position the user may see (their leaving, for left rooms); `fresh` sends full state. */
+static json_t *
+room_entry(struct sync_req *s, const char *room_id, int64_t since, int64_t upto, bool fresh,
+           bool joined, bool always)
+{
+    const struct room_version *v = rooms_version(s->r->hs->rooms, room_id);
+    struct visibility vis = {0};
+    json_t *tl = NULL, *st = NULL, *entry = NULL;
+    bool limited = false;
+    int64_t prev = upto;
+    char tok[32];
+
+    if (!v || visibility_load(s->r, room_id, s->r->user_id, &vis) != 0)
+        goto out;
+    tl = timeline(s, room_id, v, &vis, since, upto, &limited, &prev);
+    if (!fresh && !always && !limited && json_array_size(tl) == 0)
+        goto out;
+    if (fresh || limited)
+        st = state_section(s, room_id, v, prev, fresh ? 0 : since, tl, fresh);
+    else
+        st = state_section(s, room_id, v, prev, prev, tl, false);
+    token_str(prev, tok);
+    entry =
+        json_pack("{s:{s:o}, s:{s:o, s:b, s:s}, s:{s:[]}}", "state", "events", st, "timeline",
+                  "events", tl, "limited", limited, "prev_batch", tok, "account_data", "events");
+    st = tl = NULL;
+    if (joined) {
+        json_object_set_new(entry, "ephemeral", json_pack("{s:[]}", "events"));
+        json_object_set_new(entry, "summary", summary(s, room_id));
+        json_object_set_new(entry, "unread_notifications",
+                            json_pack("{s:i, s:i}", "highlight_count", 0, "notification_count", 0));
+    }
+out:
+    json_decref(tl);
+    json_decref(st);
+    visibility_clear(&vis);
+    return entry;
+}
+
+/* SPEC: "stripped state": the invite event and the room's create, join rules, name, avatar,
+ * canonical alias and encryption events, as {type, state_key, content, sender}. */
+static json_t *
+invite_entry(struct sync_req *s, const char *room_id)
+{
+    static const char *const types[] = {
+        "m.room.create", "m.room.join_rules",      "m.room.name",
+        "m.room.avatar", "m.room.canonical_alias", "m.room.encryption"};
+    json_t *events = json_array();
+
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]) + 1; i++) {
+        const char *type = i < sizeof(types) / sizeof(types[0]) ? types[i] : "m.room.member";
+        const char *key = i < sizeof(types) / sizeof(types[0]) ? "" : s->r->user_id;
+        json_t *ev = rooms_state_get(s->r->hs->rooms, room_id, type, key);
+        if (!ev)
+            continue;
+        json_array_append_new(events,
+                              json_pack("{s:O, s:O, s:O, s:O}", "type", json_object_get(ev, "type"),
+                                        "state_key", json_object_get(ev, "state_key"), "content",
+                                        json_object_get(ev, "content"), "sender",
+                                        json_object_get(ev, "sender")));
+        json_decref(ev);
+    }
+    return json_pack("{s:{s:o}}", "invite_state", "events", events);
+}
+
+static int
+build(struct sync_req *s)
+{
+    struct req *r = s->r;
+    struct store_membership *changes = NULL;
+    size_t nchanges = 0;
+    char **joined = NULL;
+    size_t njoined = 0;
+    int64_t since = s->has_since ? s->since.pos[STREAM_EVENTS] : 0;
+    bool initial = !s->has_since || s->full_state;
+    int rc = -1;
+
+    s->join = json_object();
+    s->invite = json_object();
+    s->leave = json_object();
+    if (store_user_membership_changes(r->hs->store, r->user_id, !s->has_since ? -1 : since,
+                                      &changes, &nchanges) != STORE_OK)
+        goto out;
+    /* Joined rooms: those joined before `since` send what is new; those joined after send
+     * everything (the membership changes below). */
+    if (store_user_rooms(r->hs->store, r->user_id, "join", &joined, &njoined) != STORE_OK)
+        goto out;
+    for (size_t i = 0; i < njoined; i++) {
+        bool fresh = initial, joined_since = false;
+        json_t *entry;
+        if (!sync_filter_room_included(&s->filter, joined[i]))
+            continue;
+        for (size_t k = 0; k < nchanges; k++)
+            if (strcmp(changes[k].room_id, joined[i]) == 0)
+                joined_since = fresh = true;
+        if (!fresh && rooms_last_pos(r->hs->rooms, joined[i]) <= since)
+            continue;
+        /* The timeline starts at `since` unless this is the first sync or the user joined
+         * meanwhile; full_state only sends all the state. */
+        entry = room_entry(s, joined[i], !s->has_since || joined_since ? 0 : since, s->now, fresh,
+                           true, fresh);
+        if (entry)
+            json_object_set_new(s->join, joined[i], entry);
+    }
+    for (size_t k = 0; k < nchanges; k++) {
+        const char *room = changes[k].room_id, *m = changes[k].membership;
+        if (!m || !sync_filter_room_included(&s->filter, room))
+            continue;
+        if (strcmp(m, "invite") == 0) {
+            json_object_set_new(s->invite, room, invite_entry(s, room));
+        } else if ((strcmp(m, "leave") == 0 || strcmp(m, "ban") == 0) &&
+                   (!initial || s->filter.include_leave)) {
+            /* Left since `since` (or any time, for include_leave): up to the leaving. */
+            json_t *entry = room_entry(s, room, !s->has_since ? 0 : since, changes[k].pos, initial,
+                                       false, true);
+            if (entry)
+                json_object_set_new(s->leave, room, entry);
+        }
+    }
+    rc = 0;
+out:
+    store_strings_free(joined, njoined);
+    store_memberships_free(changes, nchanges);
+    return rc;
+}
+
+/* The account data stream: global events, and per-room ones kept for the room entries. */
+static int
+account_data(struct sync_req *s)
+{
+    struct store_account_data *list = NULL;
+    size_t n = 0;
+    int64_t since = s->has_since && !s->full_state ? s->since.pos[STREAM_ACCOUNT_DATA] : -1;
+
+    s->account_data = json_array();
+    s->room_account_data = json_object();
+    if (store_counter(s->r->hs->store, "account_data", &s->account_data_now) != STORE_OK ||
+        store_account_data_since(s->r->hs->store, s->r->user_id, since, &list, &n) != STORE_OK)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        json_t *content = json_loads(list[i].content, 0, NULL);
+        json_t *ev;
+        if (!content)
+            continue;
+        ev = json_pack("{s:s, s:o}", "type", list[i].type, "content", content);
+        if (!*list[i].room_id) {
+            if (filter_event_matches(&s->filter.account_data, NULL, ev))
+                json_array_append_new(s->account_data, ev);
+            else
+                json_decref(ev);
+            continue;
+        }
+        if (!sync_filter_room_included(&s->filter, list[i].room_id) ||
+            !filter_event_matches(&s->filter.room_account_data, list[i].room_id, ev)) {
+            json_decref(ev);
+            continue;
+        }
+        json_t *arr = json_object_get(s->room_account_data, list[i].room_id);
+        if (!arr) {
+            arr = json_array();
+            json_object_set_new(s->room_account_data, list[i].room_id, arr);
+        }
+        json_array_append_new(arr, ev);
+    }
+    store_account_data_free(list, n);
+    return 0;
+}
+
+/* Room account data goes into the joined rooms' entries, making one where needed. */
+static void
+merge_room_account_data(struct sync_req *s)
+{
+    const char *room;
+    json_t *events;
+    char **joined = NULL;
+    size_t n = 0;
+
+    if (json_object_size(s->room_account_data) == 0 ||
+        store_user_rooms(s->r->hs->store, s->r->user_id, "join", &joined, &n) != STORE_OK)
+        return;
+    json_object_foreach(s->room_account_data, room, events)
+    {
+        json_t *entry = json_object_get(s->join, room);
+        bool member = false;
+        for (size_t i = 0; i < n && !member; i++)
+            member = strcmp(joined[i], room) == 0;
+        if (!member)
+            continue;
+        if (!entry) {
+            char tok[32];
+            snprintf(tok, sizeof(tok), "s%lld", (long long)s->now);
+            entry =
+                json_pack("{s:{s:[]}, s:{s:[], s:b, s:s}, s:{s:[]}, s:{s:[]}, s:{s:i, s:i}}",
+                          "state", "events", "timeline", "events", "limited", 0, "prev_batch", tok,
+                          "ephemeral", "events", "account_data", "events", "unread_notifications",
+                          "highlight_count", 0, "notification_count", 0);
+            json_object_set_new(s->join, room, entry);
+        }
+        json_object_set(json_object_get(entry, "account_data"), "events", events);
+    }
+    store_strings_free(joined, n);
+}
+
+static bool
+is_empty(const struct sync_req *s)
+{
+    return json_object_size(s->join) == 0 && json_object_size(s->invite) == 0 &&
+           json_object_size(s->leave) == 0 && json_array_size(s->account_data) == 0;
+}
+
+static void
+reply_sync(struct sync_req *s)
+{
+    struct sync_token next = s->since;
+    char tok[160];
+
+    next.pos[STREAM_EVENTS] = s->now;
+    next.pos[STREAM_ACCOUNT_DATA] = s->account_data_now;
+    sync_token_format(&next, tok, sizeof(tok));
+    reply_json(s->r, 200,
+               json_pack("{s:s, s:{s:o, s:o, s:o}, s:{s:[]}, s:{s:o}, s:{s:[]}, s:{s:[], s:[]}, "
+                         "s:{}}",
+                         "next_batch", tok, "rooms", "join", s->join, "invite", s->invite, "leave",
+                         s->leave, "presence", "events", "account_data", "events", s->account_data,
+                         "to_device", "events", "device_lists", "changed", "left",
+                         "device_one_time_keys_count"));
+    s->join = s->invite = s->leave = s->account_data = NULL;
+}
+
+/* What survives between the calls of a suspended request. */
+struct sync_wait {
+    struct notifier *notifier;
+    struct waiter waiter;
+    int64_t deadline_ms;
+    bool waiting;
+};
+
+static void
+sync_wait_free(void *arg)
+{
+    struct sync_wait *w = arg;
+    if (w->waiting)
+        notifier_cancel(w->notifier, &w->waiter);
+    free(w);
+}
+
+static void
+wake(void *arg)
+{
+    req_resume(arg);
+}
+
+/* GET /_matrix/client/r0/sync */
+void
+sync_get(struct req *r)
+{
+    const char *since = req_query(r, "since"), *timeout = req_query(r, "timeout");
+    const char *full_state = req_query(r, "full_state"), *presence = req_query(r, "set_presence");
+    struct sync_req s = {0};
+    struct sync_wait *w = r->ctx;
+    uint64_t seq = notifier_seq(r->hs->notifier);
+    int64_t timeout_ms = 0;
+
+    if (w && w->waiting) {
+        /* Resumed: the waiter has fired (or the request would not run). */
+        notifier_cancel(w->notifier, &w->waiter);
+        w->waiting = false;
+    }
+    s.r = r;
+    if (presence && strcmp(presence, "online") != 0 && strcmp(presence, "offline") != 0 &&
+        strcmp(presence, "unavailable") != 0) {
+        reply_error(r, MERR_INVALID_PARAM, "set_presence must be online, offline or unavailable");
+        return;
+    }
+    if (timeout && (util_parse_int64(timeout, &timeout_ms) != 0 || timeout_ms < 0)) {
+        reply_error(r, MERR_INVALID_PARAM, "timeout must be a non-negative integer");
+        return;
+    }
+    if (timeout_ms > MAX_TIMEOUT_MS)
+        timeout_ms = MAX_TIMEOUT_MS;
+    if (full_state && strcmp(full_state, "true") != 0 && strcmp(full_state, "false") != 0) {
+        reply_error(r, MERR_INVALID_PARAM, "full_state must be true or false");
+        return;
+    }
+    s.full_state = full_state && strcmp(full_state, "true") == 0;
+    if (since && *since) {
+        if (sync_token_parse(since, &s.since) != 0) {
+            reply_error(r, MERR_INVALID_PARAM, "Invalid since token");
+            return;
+        }
+        s.has_since = true;
+    }
+    if (api_sync_filter_or_reply(r, &s.filter) != 0)
+        return;
+    if (store_stream_position(r->hs->store, &s.now) != STORE_OK || build(&s) != 0 ||
+        account_data(&s) != 0) {
+        reply_internal(r, "sync failed");
+        goto out;
+    }
+    /* A token from the future (another server's, or a restored backup) is answered as if it
+     * were now rather than waiting forever. */
+    if (s.has_since && s.since.pos[STREAM_EVENTS] > s.now)
+        s.since.pos[STREAM_EVENTS] = s.now;
+    merge_room_account_data(&s);
+    if (is_empty(&s) && s.has_since && !s.full_state && timeout_ms > 0 &&
+        !notifier_stopping(r->hs->notifier)) {
+        if (!w) {
+            w = xcalloc(1, sizeof(*w));
+            w->notifier = r->hs->notifier;
+            w->deadline_ms = util_now_ms() + timeout_ms;
+            r->ctx = w;
+            r->ctx_free = sync_wait_free;
+        }
+        if (util_now_ms() < w->deadline_ms) {
+            w->waiter = (struct waiter){
+                .user_id = r->user_id, .deadline_ms = w->deadline_ms, .wake = wake, .arg = r};
+            req_suspend(r);
+            w->waiting = true;
+            notifier_wait(r->hs->notifier, &w->waiter, seq);
+            goto out;
+        }
+    }
+    reply_sync(&s);
+out:
+    json_decref(s.join);
+    json_decref(s.invite);
+    json_decref(s.leave);
+    json_decref(s.account_data);
+    json_decref(s.room_account_data);
+    sync_filter_clear(&s.filter);
+}
