@@ -37,10 +37,14 @@ unit: test-build
 api: test-build
 	HEARTH_BIN=$(abspath build-test/hearth) $(PYTHON) -m pytest -q tests/api
 
-interop: test-build
+interop: test-build tests/interop/js/node_modules
 	HEARTH_BIN=$(abspath build-test/hearth) $(PYTHON) -m pytest -q tests/interop
 
-test: deps test-build
+tests/interop/js/node_modules: tests/interop/js/package-lock.json
+	npm ci --prefix tests/interop/js --no-audit --no-fund
+	touch $@
+
+test: deps test-build tests/interop/js/node_modules
 	cd build-test && ctest --output-on-failure -j $(JOBS)
 	HEARTH_BIN=$(abspath build-test/hearth) $(PYTHON) -m pytest -q -p no:cacheprovider tests/api tests/interop
 

@@ -60,6 +60,13 @@ void message_pagination_get(struct req *r);
 void event_context_get(struct req *r);
 /* room_initial_sync.yaml */
 void room_initial_sync_get(struct req *r);
+/* A room's initialSync entry for the user: 0 and *out, 1 if the user may not see the room,
+ * -1 on storage failure. */
+int api_room_snapshot(struct req *r, const char *room_id, long limit, json_t **out);
+/* old_sync.yaml, peeking_events.yaml */
+void old_sync_events(struct req *r);
+void old_sync_initial_sync(struct req *r);
+void old_sync_get_event(struct req *r);
 
 /* directory.yaml, list_public_rooms.yaml, room_upgrades.yaml, report_content.yaml */
 void directory_put_alias(struct req *r);

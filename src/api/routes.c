@@ -82,6 +82,9 @@ const struct route api_routes[] = {
      AUTH_REQUIRED, GUEST},
 
     {HTTP_GET, PFX_CLIENT, "/sync", sync_get, AUTH_REQUIRED, GUEST},
+    {HTTP_GET, PFX_CLIENT, "/events", old_sync_events, AUTH_REQUIRED, GUEST},
+    {HTTP_GET, PFX_CLIENT, "/initialSync", old_sync_initial_sync, AUTH_REQUIRED, 0},
+    {HTTP_GET, PFX_CLIENT, "/events/{eventId}", old_sync_get_event, AUTH_REQUIRED, 0},
     {HTTP_PUT, PFX_CLIENT, "/user/{userId}/account_data/{type}", account_data_put, AUTH_REQUIRED,
      JSON},
     {HTTP_GET, PFX_CLIENT, "/user/{userId}/account_data/{type}", account_data_get, AUTH_REQUIRED,

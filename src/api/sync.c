@@ -9,6 +9,7 @@
 
 #include "api/api.h"
 #include "api/hs.h"
+#include "api/longpoll.h"
 #include "api/rooms_common.h"
 #include "api/visibility.h"
 #include "core/util.h"
@@ -561,29 +562,6 @@ reply_sync(struct sync_req *s)
     s->join = s->invite = s->leave = s->account_data = NULL;
 }
 
-/* What survives between the calls of a suspended request. */
-struct sync_wait {
-    struct notifier *notifier;
-    struct waiter waiter;
-    int64_t deadline_ms;
-    bool waiting;
-};
-
-static void
-sync_wait_free(void *arg)
-{
-    struct sync_wait *w = arg;
-    if (w->waiting)
-        notifier_cancel(w->notifier, &w->waiter);
-    free(w);
-}
-
-static void
-wake(void *arg)
-{
-    req_resume(arg);
-}
-
 /* GET /_matrix/client/r0/sync */
 void
 sync_get(struct req *r)
@@ -591,15 +569,8 @@ sync_get(struct req *r)
     const char *since = req_query(r, "since"), *timeout = req_query(r, "timeout");
     const char *full_state = req_query(r, "full_state"), *presence = req_query(r, "set_presence");
     struct sync_req s = {0};
-    struct sync_wait *w = r->ctx;
-    uint64_t seq = notifier_seq(r->hs->notifier);
+    uint64_t seq = longpoll_begin(r);
     int64_t timeout_ms = 0;
-
-    if (w && w->waiting) {
-        /* Resumed: the waiter has fired (or the request would not run). */
-        notifier_cancel(w->notifier, &w->waiter);
-        w->waiting = false;
-    }
     s.r = r;
     if (presence && strcmp(presence, "online") != 0 && strcmp(presence, "offline") != 0 &&
         strcmp(presence, "unavailable") != 0) {
@@ -636,24 +607,9 @@ sync_get(struct req *r)
     if (s.has_since && s.since.pos[STREAM_EVENTS] > s.now)
         s.since.pos[STREAM_EVENTS] = s.now;
     merge_room_account_data(&s);
-    if (is_empty(&s) && s.has_since && !s.full_state && timeout_ms > 0 &&
-        !notifier_stopping(r->hs->notifier)) {
-        if (!w) {
-            w = xcalloc(1, sizeof(*w));
-            w->notifier = r->hs->notifier;
-            w->deadline_ms = util_now_ms() + timeout_ms;
-            r->ctx = w;
-            r->ctx_free = sync_wait_free;
-        }
-        if (util_now_ms() < w->deadline_ms) {
-            w->waiter = (struct waiter){
-                .user_id = r->user_id, .deadline_ms = w->deadline_ms, .wake = wake, .arg = r};
-            req_suspend(r);
-            w->waiting = true;
-            notifier_wait(r->hs->notifier, &w->waiter, seq);
-            goto out;
-        }
-    }
+    if (is_empty(&s) && s.has_since && !s.full_state &&
+        longpoll_suspend(r, r->user_id, timeout_ms, seq))
+        goto out;
     reply_sync(&s);
 out:
     json_decref(s.join);

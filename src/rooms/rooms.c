@@ -465,8 +465,15 @@ concerned_users(const json_t *state, const struct rooms_proto *protos, size_t n,
 {
     json_t *members = json_object_get(state, "m.room.member"), *entry;
     const char *user;
-    char **out = xcalloc(json_object_size(members) + n + 1, sizeof(*out));
+    char **out = xcalloc(json_object_size(members) + n + 2, sizeof(*out));
     size_t k = 0;
+    const char *room_id = json_string_value(json_object_get(
+        json_object_get(json_object_get(json_object_get(state, "m.room.create"), ""), "event"),
+        "room_id"));
+
+    /* Peekers of a world-readable room wait under the room's ID. */
+    if (room_id)
+        out[k++] = xstrdup(room_id);
 
     json_object_foreach(members, user, entry)
     {

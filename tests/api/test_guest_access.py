@@ -83,3 +83,97 @@ def test_guest_parted_when_guest_access_revoked(server, alice):
     assert state_content(alice.api(), r, "m.room.member", uid)["membership"] == "leave"
     g.put("/rooms/%s/send/m.room.message/%s" % (quote(r), txn()), {"msgtype": "m.text", "body": "x"}) \
         .expect(403, "M_FORBIDDEN")
+
+
+# --- guests and the sync issue: /sync, the endpoint list -------------------------------------------
+# modules/guest_access.rst lists what guests may call: GET /rooms/:room_id/{state, context, event,
+# state/:type/:key, messages, initialSync}, GET /sync, GET /events (room previews), POST
+# /rooms/:room_id/{join,leave}, PUT /rooms/:room_id/send/m.room.message/:txn_id, PUT
+# /sendToDevice, PUT /profile/:user_id/displayname, GET/PUT /devices[/:id], POST
+# /keys/{upload,query,claim}. Others: 403 M_GUEST_ACCESS_FORBIDDEN.
+
+from synclib import joined, sync, sync_ok, tl_ids  # noqa: E402
+
+
+def _guest_in_room(server, alice, prefix="r0"):
+    r = guest_room(alice)
+    uid, g = guest(server, prefix)
+    g.post("/rooms/%s/join" % quote(r), {}).expect(200)
+    return r, uid, g
+
+
+def test_guest_can_sync(server, prefix, alice):
+    r, uid, g = _guest_in_room(server, alice, prefix)
+    eid = send(alice.api(), r, {"msgtype": "m.text", "body": "for the guest"})
+    body = sync_ok(g)
+    assert eid in tl_ids(joined(body, r))
+    mine = send(g, r, {"msgtype": "m.text", "body": "guest says"})
+    body2 = sync_ok(g, since=body["next_batch"])
+    assert tl_ids(joined(body2, r)) == [mine]
+    # Inline filters work for guests too.
+    body3 = sync_ok(g, filter={"room": {"timeline": {"limit": 1}}})
+    assert tl_ids(joined(body3, r)) == [mine]
+    # And alice sees the guest's message through her own sync.
+    assert mine in tl_ids(joined(sync_ok(alice.api(), filter={"room": {"rooms": [r]}}), r))
+
+
+def test_guest_allowed_endpoints(server, alice):
+    r, uid, g = _guest_in_room(server, alice)
+    dev = g.get("/account/whoami").expect(200).body.get("device_id")
+    g.get("/devices").expect(200)
+    if dev:
+        g.get("/devices/%s" % quote(dev)).expect(200)
+        g.put("/devices/%s" % quote(dev), {"display_name": "guest device"}).expect(200)
+    sync(g, timeout=0).expect(200)
+    # Endpoints of later issues (profile, to-device, keys): whatever they answer, it is not a
+    # guest refusal.
+    for method, path, body in [
+        ("PUT", "/profile/%s/displayname" % quote(uid), {"displayname": "Guesty"}),
+        ("PUT", "/sendToDevice/org.example.test/%s" % txn(), {"messages": {}}),
+        ("POST", "/keys/upload", {}),
+        ("POST", "/keys/query", {"device_keys": {}}),
+        ("POST", "/keys/claim", {"one_time_keys": {}}),
+    ]:
+        resp = g.request(method, path, body)
+        assert resp.errcode != "M_GUEST_ACCESS_FORBIDDEN", (method, path, resp)
+
+
+FORBIDDEN_FOR_GUESTS = [
+    ("POST", "/user/{uid}/filter", {}),
+    ("GET", "/user/{uid}/filter/0", None),
+    ("GET", "/initialSync", None),
+    ("GET", "/events/{eid}", None),
+    ("GET", "/joined_rooms", None),
+    ("POST", "/rooms/{room}/forget", {}),
+    ("POST", "/rooms/{room}/kick", {"user_id": "{alice}"}),
+    ("POST", "/rooms/{room}/ban", {"user_id": "{alice}"}),
+    ("POST", "/rooms/{room}/unban", {"user_id": "{alice}"}),
+    ("POST", "/rooms/{room}/upgrade", {"new_version": "6"}),
+    ("POST", "/rooms/{room}/report/{eid}", {"score": -100, "reason": "x"}),
+    ("PUT", "/rooms/{room}/send/m.sticker/{txn}", {"body": "s", "url": "mxc://hearth.test/s", "info": {}}),
+    ("PUT", "/rooms/{room}/state/m.room.name", {"name": "guest name"}),
+    ("PUT", "/directory/room/{alias}", {"room_id": "{room}"}),
+    ("POST", "/account/password", {"new_password": "whatever-123"}),
+    ("POST", "/account/deactivate", {}),
+    ("GET", "/account/3pid", None),
+    ("POST", "/delete_devices", {"devices": []}),
+]
+
+
+@pytest.mark.parametrize("method,path,body", FORBIDDEN_FOR_GUESTS,
+                         ids=["%s %s" % (m, p) for m, p, _ in FORBIDDEN_FOR_GUESTS])
+def test_guest_forbidden_endpoints(server, alice, method, path, body):
+    r, uid, g = _guest_in_room(server, alice)
+    eid = send(alice.api(), r)
+    subst = {"{uid}": quote(uid), "{room}": quote(r), "{eid}": quote(eid), "{txn}": txn(),
+             "{alias}": quote("#guest-%s:%s" % (txn(), server.server_name)), "{alice}": alice.user_id}
+
+    p = path
+    for k, val in subst.items():
+        p = p.replace(k, val)
+    b = None
+    if body is not None:
+        b = {k: (x.replace("{alice}", alice.user_id).replace("{room}", r) if isinstance(x, str) else x)
+             for k, x in body.items()}
+    resp = g.request(method, p, b) if b is not None else g.request(method, p)
+    resp.expect(403, "M_GUEST_ACCESS_FORBIDDEN")

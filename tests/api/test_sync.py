@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from harness import quote
 from roomlib import (ban, create_room, get_event, invite, join, kick, leave, messages, put_state,
                      redact, room_state, send, timeline)
 from synclib import (Background, invited, joined, left, members_in, own_session, st_events,
@@ -379,15 +380,36 @@ def test_invite_with_stripped_state(server, prefix):
     assert ("m.room.name", "") in everything and ("m.room.create", "") in everything
 
 
-def test_rejected_invite_goes_to_leave(server):
+@pytest.mark.parametrize("how", ["rejected", "revoked"])
+def test_ended_invite_goes_to_leave(server, how):
+    # rooms.leave: "The rooms that the user has left or been banned from"; a rejected (or
+    # revoked) invite is a leave, and without it the client would show the invite forever
+    # (Synapse reports both under leave).
     alice, bob = fresh(server), fresh(server)
     r = create_room(alice.api(), preset="private_chat")
     invite(alice.api(), r, bob.user_id).expect(200)
     since = sync_ok(bob.api())["next_batch"]
-    leave(bob.api(), r).expect(200)
+    if how == "rejected":
+        leave(bob.api(), r).expect(200)
+    else:
+        kick(alice.api(), r, bob.user_id).expect(200)
     body = sync_ok(bob.api(), since=since)
     assert invited(body, r) is None and joined(body, r) is None
-    assert r in (body["rooms"].get("leave") or {}), body
+    room = left(body, r)
+    assert room is not None, body
+    assert members_in(tl_events(room) + st_events(room)).get(bob.user_id) == "leave"
+
+
+def test_reinvite_after_leave(server):
+    alice, bob = fresh(server), fresh(server)
+    r = create_room(alice.api(), preset="private_chat")
+    invite(alice.api(), r, bob.user_id).expect(200)
+    join(bob.api(), r).expect(200)
+    leave(bob.api(), r).expect(200)
+    since = sync_ok(bob.api())["next_batch"]
+    invite(alice.api(), r, bob.user_id).expect(200)
+    body = sync_ok(bob.api(), since=since)
+    assert invited(body, r) is not None and left(body, r) is None and joined(body, r) is None
 
 
 # --- leaving ------------------------------------------------------------------------------------
@@ -659,3 +681,81 @@ def test_sync_loop_sees_other_users_messages(server):
 
     sync_until(me.api(), since, got_all)
     assert seen == sent
+
+
+# --- more long-polling: what wakes a sync, many waiters, dropped clients, shutdown ---------------
+
+def test_long_poll_wakes_on_invite(server):
+    alice, bob = fresh(server), fresh(server)
+    r = create_room(alice.api(), preset="private_chat", name="wake by invite")
+    since = sync_ok(bob.api())["next_batch"]
+    waiting = own_session(bob.api())
+    bg = Background(lambda: sync(waiting, since=since, timeout=10000).expect(200).body)
+    time.sleep(0.3)
+    assert not bg.done()
+    invite(alice.api(), r, bob.user_id).expect(200)
+    t_sent = time.monotonic()
+    body, _ = bg.result(30)
+    assert bg.t_end - t_sent < 3.0
+    assert invited(body, r) is not None, body
+
+
+def test_many_waiters_all_wake(server):
+    owner = fresh(server)
+    r = create_room(owner.api(), preset="public_chat")
+    users = [fresh(server) for _ in range(20)]
+    tokens = []
+    for u in users:
+        join(u.api(), r).expect(200)
+    for u in users:
+        tokens.append(sync_ok(u.api())["next_batch"])
+    waiters = [Background(lambda u=u, t=t: sync(own_session(u.api()), since=t, timeout=10000).expect(200).body)
+               for u, t in zip(users, tokens)]
+    time.sleep(0.5)
+    assert not any(w.done() for w in waiters), "a waiting sync returned before anything happened"
+    eid = send(owner.api(), r, msg("everyone wake up"))
+    t_sent = time.monotonic()
+    for w in waiters:
+        body, _ = w.result(30)
+        assert tl_ids(joined(body, r)) == [eid]
+        assert w.t_end - t_sent < 3.0, "a waiter answered %.2fs after the message" % (w.t_end - t_sent)
+
+
+def test_dropped_long_polls_and_shutdown(server_factory):
+    """Clients that hang up during a long-poll, and a shutdown with syncs still waiting: the
+    server stays up, later syncs work, and SIGTERM still exits promptly and cleanly (the
+    factory checks status 0, no sanitizer report, and the harness's SLOW_STOP limit)."""
+    import socket
+
+    srv = server_factory()
+    me, other = srv.api("r0").register(), srv.api("r0").register()
+    r = create_room(other.api(), preset="public_chat")
+    join(me.api(), r).expect(200)
+    since = sync_ok(me.api())["next_batch"]
+    req = ("GET /_matrix/client/r0/sync?since=%s&timeout=10000 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+           "Authorization: Bearer %s\r\n\r\n" % (quote(since), me.access_token)).encode()
+    for _ in range(20):
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+        s.sendall(req)
+        time.sleep(0.02)
+        s.close()
+    eid = send(other.api(), r, msg("after the hang-ups"))
+    assert tl_ids(joined(sync_ok(me.api(), since=since), r)) == [eid]
+    srv.assert_alive()
+
+    # Syncs still waiting when SIGTERM arrives.
+    since = sync_ok(me.api())["next_batch"]
+
+    def wait_sync():
+        try:
+            return sync(own_session(me.api()), since=since, timeout=30000, http_timeout=40).status
+        except Exception as e:  # noqa: BLE001 -- the connection may be cut by the shutdown
+            return e
+
+    waiters = [Background(wait_sync) for _ in range(5)]
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    srv.stop()  # raises if slow (> SLOW_STOP) or unclean
+    assert time.monotonic() - t0 < 5
+    for w in waiters:
+        w.result(45)
