@@ -326,6 +326,37 @@ out:
     return out;
 }
 
+/* A room the user left shows their leaving even where history visibility would hide it (a
+ * rejected or withdrawn invite), so the client knows why the room went away. */
+static void
+ensure_own_membership(struct sync_req *s, const char *room_id, const struct room_version *v,
+                      int64_t pos, json_t *tl)
+{
+    struct store_state_interval *hist = NULL;
+    struct store_event e = {0};
+    size_t nh = 0, i;
+    json_t *ev;
+
+    if (store_state_history(s->r->hs->store, room_id, "m.room.member", s->r->user_id, &hist, &nh) !=
+        STORE_OK)
+        return;
+    for (i = nh; i-- > 0;)
+        if (hist[i].from_pos == pos)
+            break;
+    if (i < nh && store_event_get(s->r->hs->store, hist[i].event_id, &e) == STORE_OK) {
+        bool present = false;
+        json_array_foreach(tl, i, ev)
+        {
+            const char *id = json_string_value(json_object_get(ev, "event_id"));
+            present = present || (id && strcmp(id, e.event_id) == 0);
+        }
+        if (!present && (ev = format_event(s, &e, v)))
+            json_array_append_new(tl, ev);
+    }
+    store_event_clear(&e);
+    store_state_intervals_free(hist, nh);
+}
+
 static void
 token_str(int64_t pos, char buf[32])
 {
@@ -348,6 +379,8 @@ room_entry(struct sync_req *s, const char *room_id, int64_t since, int64_t upto,
     if (!v || visibility_load(s->r, room_id, s->r->user_id, &vis) != 0)
         goto out;
     tl = timeline(s, room_id, v, &vis, since, upto, &limited, &prev);
+    if (!joined)
+        ensure_own_membership(s, room_id, v, upto, tl);
     if (!fresh && !always && !limited && json_array_size(tl) == 0)
         goto out;
     if (fresh || limited)
@@ -445,6 +478,11 @@ build(struct sync_req *s)
             json_object_set_new(s->invite, room, invite_entry(s, room));
         } else if ((strcmp(m, "leave") == 0 || strcmp(m, "ban") == 0) &&
                    (!initial || s->filter.include_leave)) {
+            bool forgotten = false;
+            /* A forgotten room is gone from the user's history. */
+            if (store_room_is_forgotten(r->hs->store, r->user_id, room, &forgotten) != STORE_OK ||
+                forgotten)
+                continue;
             /* Left since `since` (or any time, for include_leave): up to the leaving. */
             json_t *entry = room_entry(s, room, !s->has_since ? 0 : since, changes[k].pos, initial,
                                        false, true);

@@ -74,7 +74,7 @@ struct req {
     const char *device_id;
     bool is_guest;
 
-        /* Long-polls: a handler may suspend the request instead of replying; after req_resume
+    /* Long-polls: a handler may suspend the request instead of replying; after req_resume
      * it is called again (resumed true) and replies or suspends again. ctx survives between
      * the calls and is freed with ctx_free when the request ends. */
     bool suspended;

@@ -3,18 +3,35 @@
 #include "store/db.h"
 
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/log.h"
 #include "core/util.h"
 
+/* Prepared statements are kept per connection and reused: compiling SQL costs more than
+ * running most of our queries. The SQL text is a string literal, so its address is a cheap
+ * first check. */
+#define STMT_CACHE 96
+
+struct cached_stmt {
+    const char *key; /* the caller's pointer, compared first */
+    char *sql;       /* our copy of the text */
+    sqlite3_stmt *st;
+    bool in_use;
+};
+
 struct db {
     sqlite3 *h;
+    struct cached_stmt cache[STMT_CACHE];
+    size_t ncache;
 };
 
 struct db_stmt {
     sqlite3_stmt *st;
     struct db *db;
+    struct cached_stmt *slot; /* NULL: not cached, finalize for real */
 };
 
 static enum db_rc
@@ -85,20 +102,54 @@ sq_close(struct db *db)
 {
     if (!db)
         return;
+    for (size_t i = 0; i < db->ncache; i++) {
+        sqlite3_finalize(db->cache[i].st);
+        free(db->cache[i].sql);
+    }
     sqlite3_close(db->h);
     free(db);
+}
+
+static struct cached_stmt *
+cache_find(struct db *db, const char *sql)
+{
+    /* Same address first (the usual case), confirmed by the text in case a caller's buffer
+     * was reused for other SQL. */
+    for (size_t i = 0; i < db->ncache; i++)
+        if (db->cache[i].key == sql && !db->cache[i].in_use && strcmp(db->cache[i].sql, sql) == 0)
+            return &db->cache[i];
+    for (size_t i = 0; i < db->ncache; i++)
+        if (!db->cache[i].in_use && strcmp(db->cache[i].sql, sql) == 0)
+            return &db->cache[i];
+    return NULL;
 }
 
 static enum db_rc
 sq_prepare(struct db *db, const char *sql, struct db_stmt **out)
 {
+    struct cached_stmt *slot = cache_find(db, sql);
     sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v3(db->h, sql, -1, 0, &st, NULL);
-    if (rc != SQLITE_OK)
-        return map_rc(db, rc, "prepare");
+    int rc;
+
+    if (!slot) {
+        bool keep = db->ncache < STMT_CACHE;
+        rc = sqlite3_prepare_v3(db->h, sql, -1, keep ? SQLITE_PREPARE_PERSISTENT : 0, &st, NULL);
+        if (rc != SQLITE_OK)
+            return map_rc(db, rc, "prepare");
+        if (keep) {
+            slot = &db->cache[db->ncache++];
+            /* Cached by its own copy of the text: the caller's need not outlive us. */
+            slot->key = sql;
+            slot->sql = xstrdup(sql);
+            slot->st = st;
+        }
+    }
     *out = xmalloc(sizeof(**out));
-    (*out)->st = st;
+    (*out)->st = slot ? slot->st : st;
     (*out)->db = db;
+    (*out)->slot = slot;
+    if (slot)
+        slot->in_use = true;
     return DB_OK;
 }
 
@@ -151,7 +202,13 @@ sq_finalize(struct db_stmt *s)
 {
     if (!s)
         return;
-    sqlite3_finalize(s->st);
+    if (s->slot) {
+        sqlite3_reset(s->st);
+        sqlite3_clear_bindings(s->st);
+        s->slot->in_use = false;
+    } else {
+        sqlite3_finalize(s->st);
+    }
     free(s);
 }
 

@@ -523,3 +523,20 @@ def test_invite_rooms_respect_room_filter(server):
     invite(a.api(), r2, b.user_id).expect(200)
     body = sync_ok(b.api(), filter={"room": {"not_rooms": [r1]}})
     assert set((body.get("rooms") or {}).get("invite", {})) == {r2}
+
+
+def test_lazy_load_includes_heroes(server):
+    # sync.yaml, m.heroes: "When lazy-loading room members is enabled, the membership events
+    # for the heroes MUST be included in the state, unless they are redundant."
+    alice, bob, carol, dave = (fresh(server) for _ in range(4))
+    r = create_room(alice.api(), preset="public_chat")  # no name: heroes are needed
+    for u in (bob, carol, dave):
+        join(u.api(), r).expect(200)
+    send(bob.api(), r, msg("only bob speaks"))
+    room = joined(sync_ok(alice.api(), filter={"room": {"timeline": {"limit": 1},
+                                                         "state": {"lazy_load_members": True}}}), r)
+    heroes = room["summary"]["m.heroes"]
+    assert heroes == [bob.user_id, carol.user_id, dave.user_id]
+    got = members_in(st_events(room) + tl_events(room))
+    for h in heroes:
+        assert got.get(h) == "join", (h, got)

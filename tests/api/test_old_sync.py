@@ -244,7 +244,7 @@ def test_events_requires_token(api):
 # --- GET /events/{eventId} -------------------------------------------------------------------------
 
 def test_get_one_event(server, prefix):
-    me, other = fresh(server), fresh(server)
+    me = fresh(server)
     r = create_room(me.api(), preset="private_chat")
     eid = send(me.api(), r, msg("single"))
     body = me.api(prefix).get("/events/%s" % quote(eid)).expect(200).body
@@ -282,3 +282,49 @@ def test_get_one_event_redacted(server):
 
 def test_get_one_event_requires_token(api):
     api.get("/events/%s" % quote("$" + "A" * 43)).expect(401, "M_MISSING_TOKEN")
+
+
+def test_events_no_gap_with_many_events(server):
+    # A burst larger than any page: following `end` from response to response yields every
+    # event exactly once, in order.
+    me = fresh(server)
+    r = create_room(me.api())
+    end = initial_sync(me.api()).expect(200).body["end"]
+    sent = [send(me.api(), r, msg("burst %d" % i)) for i in range(130)]
+    got = []
+    for _ in range(20):
+        body = events(me.api(), **{"from": end, "timeout": 0}).expect(200).body
+        ids = chunk_ids(body)
+        if not ids:
+            break
+        got.extend(ids)
+        end = body["end"]
+    assert got == sent, "got %d of %d events (first missing: %s)" % (
+        len(got), len(sent), next((e for e in sent if e not in got), None))
+
+
+def test_events_chunk_in_stream_order(server):
+    # Events of several rooms arrive interleaved in the order they happened, even when many
+    # share a millisecond.
+    me = fresh(server)
+    r1, r2 = create_room(me.api()), create_room(me.api())
+    end = initial_sync(me.api()).expect(200).body["end"]
+    sent = []
+    for i in range(40):
+        sent.append(send(me.api(), (r1, r2)[i % 2], msg("order %d" % i)))
+        sent.append(put_state(me.api(), (r2, r1)[i % 2], "org.example.s", {"i": i}, state_key=str(i)))
+    body = events(me.api(), **{"from": end, "timeout": 0}).expect(200).body
+    assert chunk_ids(body) == sent
+
+
+def test_events_include_invites(server):
+    # An invite is news for the invited user: /events streams the m.room.member invite event
+    # (Synapse's event stream includes the user's own membership changes).
+    me, other = fresh(server), fresh(server)
+    create_room(me.api())
+    end = initial_sync(me.api()).expect(200).body["end"]
+    r = create_room(other.api(), preset="private_chat")
+    invite(other.api(), r, me.user_id).expect(200)
+    chunk = room_events(events(me.api(), **{"from": end, "timeout": 0}).expect(200).body["chunk"])
+    inv = [e for e in chunk if e["type"] == "m.room.member" and e.get("state_key") == me.user_id]
+    assert len(inv) == 1 and inv[0]["content"]["membership"] == "invite" and inv[0]["room_id"] == r, chunk

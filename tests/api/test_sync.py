@@ -376,7 +376,7 @@ def test_invite_with_stripped_state(server, prefix):
     mem = [e for e in tl_events(room) + st_events(room) if e["type"] == "m.room.member" and e["state_key"] == bob.user_id]
     assert mem and mem[-1]["content"]["membership"] == "join"
     # A room newly joined in an incremental sync comes with its state (name etc.).
-    everything = {(e["type"], e["state_key"]) for e in tl_events(room) + st_events(room)}
+    everything = {(e["type"], e["state_key"]) for e in tl_events(room) + st_events(room) if "state_key" in e}
     assert ("m.room.name", "") in everything and ("m.room.create", "") in everything
 
 
@@ -759,3 +759,142 @@ def test_dropped_long_polls_and_shutdown(server_factory):
     assert time.monotonic() - t0 < 5
     for w in waiters:
         w.result(45)
+
+
+# --- more about what a sync shows --------------------------------------------------------------
+
+def test_heroes_order_and_limit(server):
+    # "the first 5 members of the room, ordered by stream ordering, which are joined or invited"
+    alice = fresh(server)
+    others = [fresh(server) for _ in range(7)]
+    r = create_room(alice.api(), preset="public_chat")
+    for u in others[:6]:
+        join(u.api(), r).expect(200)
+    invite(alice.api(), r, others[6].user_id).expect(200)
+    s = joined(sync_ok(alice.api()), r)["summary"]
+    assert s["m.heroes"] == [u.user_id for u in others[:5]]
+    assert s["m.joined_member_count"] == 7 and s["m.invited_member_count"] == 1
+    # One of them leaves: the next in stream order takes the place.
+    leave(others[1].api(), r).expect(200)
+    s = joined(sync_ok(alice.api()), r)["summary"]
+    assert s["m.heroes"] == [u.user_id for u in [others[0]] + others[2:6]]
+
+
+def test_forgotten_room_not_in_include_leave(server):
+    # leaving.yaml, /forget: "After this API is called, however, a user will no longer be able
+    # to retrieve history for this room."
+    alice, bob = fresh(server), fresh(server)
+    r = create_room(alice.api(), preset="public_chat")
+    join(bob.api(), r).expect(200)
+    leave(bob.api(), r).expect(200)
+    f = {"room": {"include_leave": True}}
+    assert left(sync_ok(bob.api(), filter=f), r) is not None
+    bob.api().post("/rooms/%s/forget" % quote(r), {}).expect(200)
+    assert left(sync_ok(bob.api(), filter=f), r) is None
+
+
+@pytest.mark.parametrize("visibility", ["joined", "invited", "shared"])
+def test_history_visibility_applies_to_sync(server, visibility):
+    alice, bob = fresh(server), fresh(server)
+    r = create_room(alice.api(), preset="private_chat", initial_state=[
+        {"type": "m.room.history_visibility", "content": {"history_visibility": visibility}}])
+    before_invite = send(alice.api(), r, msg("before the invite"))
+    since = sync_ok(bob.api())["next_batch"]
+    invite(alice.api(), r, bob.user_id).expect(200)
+    after_invite = send(alice.api(), r, msg("after the invite"))
+    join(bob.api(), r).expect(200)
+    after_join = send(alice.api(), r, msg("after the join"))
+    f = limit_filter(50)
+    for body in (sync_ok(bob.api(), since=since, filter=f), sync_ok(bob.api(), filter=f)):
+        ids = tl_ids(joined(body, r))
+        assert after_join in ids
+        assert (before_invite in ids) == (visibility == "shared"), (visibility, ids)
+        assert (after_invite in ids) == (visibility in ("shared", "invited")), (visibility, ids)
+        # The state (needed to show the room) is complete anyway.
+        everything = {(e["type"], e["state_key"]) for e in tl_events(joined(body, r)) + st_events(joined(body, r))
+                      if "state_key" in e}
+        assert ("m.room.create", "") in everything and ("m.room.history_visibility", "") in everything
+
+
+def test_transaction_id_for_sending_device_only(server):
+    # sync_room_event.yaml: unsigned.transaction_id "if the client being given the event is the
+    # same one which sent it".
+    alice, bob = fresh(server), fresh(server)
+    r = create_room(alice.api(), preset="public_chat")
+    join(bob.api(), r).expect(200)
+    other_device = server.api("r0").login(alice).api()
+    since_a = sync_ok(alice.api())["next_batch"]
+    since_a2 = sync_ok(other_device)["next_batch"]
+    since_b = sync_ok(bob.api())["next_batch"]
+    eid = send(alice.api(), r, msg("with txn"), txn_id="my-txn-42")
+
+    def the_event(api, since):
+        return [e for e in tl_events(joined(sync_ok(api, since=since), r)) if e["event_id"] == eid][0]
+
+    assert the_event(alice.api(), since_a)["unsigned"]["transaction_id"] == "my-txn-42"
+    assert "transaction_id" not in the_event(other_device, since_a2).get("unsigned", {})
+    assert "transaction_id" not in the_event(bob.api(), since_b).get("unsigned", {})
+
+
+def test_no_lost_wakeups(server):
+    """A message sent while the sync request is still being set up (before it is suspended)
+    must not be missed: each round starts a long-poll and sends at once, with no pause."""
+    me, bob = fresh(server), fresh(server)
+    r = create_room(bob.api(), preset="public_chat")
+    join(me.api(), r).expect(200)
+    since = sync_ok(me.api())["next_batch"]
+    waiting = own_session(me.api())
+    sender = own_session(bob.api())
+    for i in range(30):
+        bg = Background(lambda s=since: sync(waiting, since=s, timeout=8000).expect(200).body)
+        if i % 2:
+            time.sleep(0.001 * (i % 7))
+        eid = send(sender, r, msg("race %d" % i))
+        t_sent = time.monotonic()
+        body, _ = bg.result(30)
+        got = tl_ids(joined(body, r))
+        if not got:
+            # The sync answered before the send with nothing: only allowed as an immediate
+            # answer... which an empty incremental sync with a timeout never is.
+            raise AssertionError("round %d: empty answer after %.2fs" % (i, bg.t_end - bg.t_start))
+        assert got == [eid], (i, got)
+        assert bg.t_end - t_sent < 3.0, "round %d: woke %.2fs after the send" % (i, bg.t_end - t_sent)
+        since = body["next_batch"]
+
+
+def test_long_poll_wakes_when_kicked(server):
+    alice, bob = fresh(server), fresh(server)
+    r = create_room(alice.api(), preset="public_chat")
+    join(bob.api(), r).expect(200)
+    since = sync_ok(bob.api())["next_batch"]
+    waiting = own_session(bob.api())
+    bg = Background(lambda: sync(waiting, since=since, timeout=10000).expect(200).body)
+    time.sleep(0.3)
+    kick(alice.api(), r, bob.user_id).expect(200)
+    t_sent = time.monotonic()
+    body, _ = bg.result(30)
+    assert bg.t_end - t_sent < 3.0
+    assert left(body, r) is not None, body
+
+
+@pytest.mark.parametrize("n,limited", [(4, False), (5, False), (6, True)])
+def test_limited_flag_boundary(server, n, limited):
+    me = fresh(server)
+    api = me.api()
+    r = create_room(api)
+    since = sync_ok(api)["next_batch"]
+    sent = [send(api, r, msg("b%d" % i)) for i in range(n)]
+    room = joined(sync_ok(api, since=since, filter=limit_filter(5)), r)
+    assert tl_ids(room) == sent[-5:]
+    assert room["timeline"]["limited"] is limited
+
+
+def test_initial_sync_whole_room_not_limited(server):
+    me = fresh(server)
+    api = me.api()
+    r = create_room(api)
+    n = len(timeline(api, r))
+    room = joined(sync_ok(api, filter=limit_filter(n)), r)
+    assert room["timeline"]["limited"] is False and len(tl_ids(room)) == n
+    room = joined(sync_ok(api, filter=limit_filter(n - 1)), r)
+    assert room["timeline"]["limited"] is True and len(tl_ids(room)) == n - 1

@@ -36,8 +36,9 @@ def _ok(resp, cls):
 class Watcher:
     """One nio client with its sync loop running; records what the loop delivered."""
 
-    def __init__(self, server, user):
+    def __init__(self, server, user, sync_filter=None):
         self.user = user
+        self.sync_filter = sync_filter
         self.client = nio.AsyncClient(server.base_url, user.user_id,
                                       config=nio.AsyncClientConfig(encryption_enabled=False))
         self.events = []            # (room_id, event) from joined-room timelines and invites
@@ -60,7 +61,7 @@ class Watcher:
 
     async def start(self):
         _ok(await self.client.login(self.user.password, device_name="nio sync"), nio.LoginResponse)
-        self.task = asyncio.ensure_future(self.client.sync_forever(timeout=3000))
+        self.task = asyncio.ensure_future(self.client.sync_forever(timeout=3000, sync_filter=self.sync_filter))
         await self.wait(lambda: self.syncs, "first sync")
 
     async def stop(self):
@@ -101,10 +102,13 @@ class Watcher:
         return out
 
 
-async def _conversation(server, n_messages):
+LAZY = {"room": {"state": {"lazy_load_members": True}, "timeline": {"limit": 10}}}
+
+
+async def _conversation(server, n_messages, bob_filter=None):
     api = server.api("r0")
     alice_u, bob_u = api.register(), api.register()
-    alice, bob = Watcher(server, alice_u), Watcher(server, bob_u)
+    alice, bob = Watcher(server, alice_u), Watcher(server, bob_u, bob_filter)
     try:
         await alice.start()
         await bob.start()
@@ -199,7 +203,8 @@ def test_nio_sync_conversation(server, nio_prefix):
 
 
 def test_nio_sync_long_conversation(server):
-    asyncio.run(_conversation(server, 60))
+    # Bob's loop lazy-loads members and uses a small timeline limit.
+    asyncio.run(_conversation(server, 60, bob_filter=LAZY))
 
 
 def test_nio_sync_wakes_quickly(server):

@@ -69,7 +69,7 @@ async function register(prefix) {
 
 const clients = [];
 
-async function startClient(account) {
+async function startClient(account, lazyLoadMembers = false) {
     const client = sdk.createClient({
         baseUrl: BASE,
         userId: account.user_id,
@@ -94,7 +94,7 @@ async function startClient(account) {
             }
         });
     });
-    await client.startClient({ initialSyncLimit: 20, pollTimeout: 3000 });
+    await client.startClient({ initialSyncLimit: 20, pollTimeout: 3000, lazyLoadMembers });
     await prepared;
     client.syncErrors = errors;
     return client;
@@ -154,7 +154,8 @@ test("two matrix-js-sdk clients hold a conversation through /sync", async () => 
     const aliceAcc = await register("jsa");
     const bobAcc = await register("jsb");
     const alice = await startClient(aliceAcc);
-    const bob = await startClient(bobAcc);
+    // Bob's client lazy-loads members, as Element does.
+    const bob = await startClient(bobAcc, true);
     const A = aliceAcc.user_id;
     const B = bobAcc.user_id;
 
