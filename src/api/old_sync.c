@@ -18,34 +18,75 @@
 #define EVENTS_LIMIT 100
 #define INITIAL_SYNC_DEFAULT_LIMIT 10
 
-/* New visible events of one room after `from`, oldest first, appended to chunk. */
-static int
-room_events_after(struct req *r, const char *room_id, int64_t from, int64_t upto, json_t *chunk)
+/* Collected events of several rooms, to be put in stream order. */
+struct collected {
+    struct store_event *ev;
+    size_t n, cap;
+};
+
+static void
+collected_free(struct collected *c)
 {
-    const struct room_version *v = rooms_version(r->hs->rooms, room_id);
+    store_event_list_free(c->ev, c->n);
+    memset(c, 0, sizeof(*c));
+}
+
+static void
+collect(struct collected *c, struct store_event *e)
+{
+    if (c->n == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : 64;
+        c->ev = xrealloc(c->ev, c->cap * sizeof(*c->ev));
+    }
+    c->ev[c->n++] = *e;
+    memset(e, 0, sizeof(*e));
+}
+
+/* The visible events of one room in (from, upto], at most EVENTS_LIMIT + 1 of them: more than
+ * a page is enough to know the page is full. */
+static int
+room_events_after(struct req *r, const char *room_id, int64_t from, int64_t upto,
+                  struct collected *c)
+{
     struct visibility vis = {0};
-    int64_t last;
+    struct store_event *list = NULL;
+    size_t n = 0, kept = 0;
+    int64_t cursor = from;
     int rc = -1;
 
-    if (!v)
-        return 0;
     if (rooms_last_pos(r->hs->rooms, room_id) <= from)
         return 0;
-    if (visibility_load(r, room_id, r->user_id, &vis) == 0)
-        rc = api_room_events_page(r, room_id, v, &vis, NULL, from, upto, false, EVENTS_LIMIT, chunk,
-                                  &last);
+    if (visibility_load(r, room_id, r->user_id, &vis) != 0)
+        goto out;
+    while (kept <= EVENTS_LIMIT) {
+        if (store_room_events(r->hs->store, room_id, cursor, upto, false, EVENTS_LIMIT + 1, &list,
+                              &n) != STORE_OK)
+            goto out;
+        if (n == 0)
+            break;
+        for (size_t i = 0; i < n; i++) {
+            cursor = list[i].pos;
+            if (visibility_allows(&vis, &list[i])) {
+                collect(c, &list[i]);
+                kept++;
+            }
+        }
+        store_event_list_free(list, n);
+        list = NULL;
+        n = 0;
+    }
+    rc = 0;
+out:
+    store_event_list_free(list, n);
     visibility_clear(&vis);
     return rc;
 }
 
-/* Events sorted by their position in the stream, so several rooms interleave rightly. */
 static int
-by_age(const void *a, const void *b)
+by_pos(const void *a, const void *b)
 {
-    const json_t *x = *(const json_t *const *)a, *y = *(const json_t *const *)b;
-    json_int_t tx = json_integer_value(json_object_get(x, "origin_server_ts"));
-    json_int_t ty = json_integer_value(json_object_get(y, "origin_server_ts"));
-    return tx < ty ? -1 : tx > ty;
+    const struct store_event *x = a, *y = b;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
 /* Peeking: a non-member may read a room only while it is world_readable; members as usual. */
@@ -82,7 +123,9 @@ old_sync_events(struct req *r)
     int64_t from_pos, now, timeout_ms = 0;
     json_t *chunk = NULL;
     char **rooms = NULL;
-    size_t nrooms = 0;
+    size_t nrooms = 0, limit;
+    struct collected c = {0};
+    int64_t end_pos;
     char start[32], end[32];
 
     if (timeout && (util_parse_int64(timeout, &timeout_ms) != 0 || timeout_ms < 0)) {
@@ -110,54 +153,74 @@ old_sync_events(struct req *r)
         reply_error(r, MERR_GUEST_ACCESS_FORBIDDEN, "Guests may only peek with room_id");
         return;
     }
-    chunk = json_array();
     if (room_id) {
-        if (room_events_after(r, room_id, from_pos, now, chunk) != 0)
+        if (room_events_after(r, room_id, from_pos, now, &c) != 0)
             goto fail;
     } else {
-        struct store_membership *left = NULL;
-        size_t nleft = 0;
+        struct store_membership *changed = NULL;
+        size_t nchanged = 0;
         if (store_user_rooms(r->hs->store, r->user_id, "join", &rooms, &nrooms) != STORE_OK)
             goto fail;
         for (size_t i = 0; i < nrooms; i++)
-            if (room_events_after(r, rooms[i], from_pos, now, chunk) != 0)
+            if (room_events_after(r, rooms[i], from_pos, now, &c) != 0)
                 goto fail;
-        /* Rooms left since `from`: their events up to the leaving. */
-        if (store_user_membership_changes(r->hs->store, r->user_id, from_pos, &left, &nleft) !=
-            STORE_OK)
+        /* Rooms left since `from` (their events up to the leaving), and invites: the user's
+         * own membership news. */
+        if (store_user_membership_changes(r->hs->store, r->user_id, from_pos, &changed,
+                                          &nchanged) != STORE_OK)
             goto fail;
-        for (size_t i = 0; i < nleft; i++) {
-            if (!left[i].membership || (strcmp(left[i].membership, "leave") != 0 &&
-                                        strcmp(left[i].membership, "ban") != 0))
-                continue;
-            if (room_events_after(r, left[i].room_id, from_pos, left[i].pos, chunk) != 0) {
-                store_memberships_free(left, nleft);
+        for (size_t i = 0; i < nchanged; i++) {
+            const char *m = changed[i].membership;
+            int failed = 0;
+            if (m && (strcmp(m, "leave") == 0 || strcmp(m, "ban") == 0)) {
+                failed = room_events_after(r, changed[i].room_id, from_pos, changed[i].pos, &c);
+            } else if (m && strcmp(m, "invite") == 0) {
+                struct store_state_interval *hist = NULL;
+                size_t nh = 0;
+                struct store_event e = {0};
+                if (store_state_history(r->hs->store, changed[i].room_id, "m.room.member",
+                                        r->user_id, &hist, &nh) == STORE_OK &&
+                    nh > 0 && store_event_get(r->hs->store, hist[nh - 1].event_id, &e) == STORE_OK)
+                    collect(&c, &e);
+                store_event_clear(&e);
+                store_state_intervals_free(hist, nh);
+            }
+            if (failed) {
+                store_memberships_free(changed, nchanged);
                 goto fail;
             }
         }
-        store_memberships_free(left, nleft);
-        if (json_array_size(chunk) > 1) {
-            size_t n = json_array_size(chunk);
-            json_t **items = xmalloc(n * sizeof(*items));
-            for (size_t i = 0; i < n; i++)
-                items[i] = json_incref(json_array_get(chunk, i));
-            qsort(items, n, sizeof(*items), by_age);
-            json_array_clear(chunk);
-            for (size_t i = 0; i < n; i++)
-                json_array_append_new(chunk, items[i]);
-            free(items);
-        }
+        store_memberships_free(changed, nchanged);
+    }
+    /* One stream order across rooms; a full page ends at its last event, so following `end`
+     * loses nothing. */
+    if (c.n > 1)
+        qsort(c.ev, c.n, sizeof(*c.ev), by_pos);
+    end_pos = now;
+    if (c.n > EVENTS_LIMIT) {
+        end_pos = c.ev[EVENTS_LIMIT - 1].pos;
+        limit = EVENTS_LIMIT;
+    } else {
+        limit = c.n;
+    }
+    chunk = json_array();
+    for (size_t i = 0; i < limit; i++) {
+        const struct room_version *v = rooms_version(r->hs->rooms, c.ev[i].room_id);
+        json_t *ev = v ? api_event_for_client(r, &c.ev[i], v) : NULL;
+        if (ev)
+            json_array_append_new(chunk, ev);
     }
     if (json_array_size(chunk) == 0 &&
         longpoll_suspend(r, room_id ? room_id : r->user_id, timeout_ms, seq))
         goto out;
     snprintf(start, sizeof(start), "s%lld", (long long)from_pos);
-    snprintf(end, sizeof(end), "s%lld", (long long)now);
+    snprintf(end, sizeof(end), "s%lld", (long long)end_pos);
     reply_json(r, 200, json_pack("{s:s, s:s, s:O}", "start", start, "end", end, "chunk", chunk));
     goto out;
 fail:
     reply_internal(r, "event stream failed");
 out:
+    collected_free(&c);
     json_decref(chunk);
     store_strings_free(rooms, nrooms);
 }

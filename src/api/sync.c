@@ -182,7 +182,7 @@ member_of(const struct store_event *e)
  * the state filter and lazy loading. */
 static json_t *
 state_section(struct sync_req *s, const char *room_id, const struct room_version *v, int64_t at,
-              int64_t after, const json_t *timeline, bool fresh)
+              int64_t after, const json_t *timeline, const json_t *heroes, bool fresh)
 {
     struct store_event *list = NULL;
     size_t n = 0, i;
@@ -198,6 +198,12 @@ state_section(struct sync_req *s, const char *room_id, const struct room_version
                 json_object_set_new(senders, sender, json_true());
         }
         json_object_set_new(senders, s->r->user_id, json_true());
+        /* SPEC: "the membership events for the heroes MUST be included in the state". */
+        json_array_foreach(heroes, i, ev)
+        {
+            if (json_is_string(ev))
+                json_object_set_new(senders, json_string_value(ev), json_true());
+        }
         if (fresh)
             lazy_forget_room(s->r->hs->lazy, s->r->user_id, s->r->device_id, room_id);
     }
@@ -238,32 +244,57 @@ out:
     return events;
 }
 
+struct member_row {
+    const char *user;
+    const char *membership;
+    json_int_t depth;
+};
+
+static int
+by_depth(const void *a, const void *b)
+{
+    const struct member_row *x = a, *y = b;
+    return x->depth < y->depth ? -1 : x->depth > y->depth;
+}
+
+/* SPEC: sync.yaml "summary". Heroes are taken in the order members arrived (their membership
+ * events' depth), so the list is stable from one sync to the next. */
 static json_t *
 summary(struct sync_req *s, const char *room_id)
 {
     json_t *state = rooms_current_state(s->r->hs->rooms, room_id), *entry;
+    json_t *members = json_object_get(state, "m.room.member");
     json_t *heroes = json_array(), *gone = json_array();
+    struct member_row *rows = xcalloc(json_object_size(members) + 1, sizeof(*rows));
     const char *user;
     int64_t joined = 0, invited = 0;
+    size_t n = 0;
 
-    json_object_foreach(json_object_get(state, "m.room.member"), user, entry)
+    json_object_foreach(members, user, entry)
     {
-        const char *m = json_string_value(json_object_get(
-            json_object_get(json_object_get(entry, "event"), "content"), "membership"));
+        json_t *ev = json_object_get(entry, "event");
+        const char *m =
+            json_string_value(json_object_get(json_object_get(ev, "content"), "membership"));
         if (!m)
             continue;
-        if (strcmp(m, "join") == 0) {
+        rows[n++] = (struct member_row){user, m, json_integer_value(json_object_get(ev, "depth"))};
+    }
+    qsort(rows, n, sizeof(*rows), by_depth);
+    for (size_t i = 0; i < n; i++) {
+        bool other = strcmp(rows[i].user, s->r->user_id) != 0;
+        if (strcmp(rows[i].membership, "join") == 0) {
             joined++;
-        } else if (strcmp(m, "invite") == 0) {
+        } else if (strcmp(rows[i].membership, "invite") == 0) {
             invited++;
         } else {
-            if (strcmp(user, s->r->user_id) != 0 && json_array_size(gone) < MAX_HEROES)
-                json_array_append_new(gone, json_string(user));
+            if (other && json_array_size(gone) < MAX_HEROES)
+                json_array_append_new(gone, json_string(rows[i].user));
             continue;
         }
-        if (strcmp(user, s->r->user_id) != 0 && json_array_size(heroes) < MAX_HEROES)
-            json_array_append_new(heroes, json_string(user));
+        if (other && json_array_size(heroes) < MAX_HEROES)
+            json_array_append_new(heroes, json_string(rows[i].user));
     }
+    free(rows);
     json_decref(state);
     /* SPEC: "When no joined or invited members are available, this should consist of the
      * banned and left users." */
@@ -371,22 +402,24 @@ room_entry(struct sync_req *s, const char *room_id, int64_t since, int64_t upto,
 {
     const struct room_version *v = rooms_version(s->r->hs->rooms, room_id);
     struct visibility vis = {0};
-    json_t *tl = NULL, *st = NULL, *entry = NULL;
+    json_t *tl = NULL, *st = NULL, *entry = NULL, *sum = NULL;
     bool limited = false;
     int64_t prev = upto;
     char tok[32];
 
     if (!v || visibility_load(s->r, room_id, s->r->user_id, &vis) != 0)
         goto out;
+    sum = joined ? summary(s, room_id) : json_object();
     tl = timeline(s, room_id, v, &vis, since, upto, &limited, &prev);
     if (!joined)
         ensure_own_membership(s, room_id, v, upto, tl);
     if (!fresh && !always && !limited && json_array_size(tl) == 0)
         goto out;
     if (fresh || limited)
-        st = state_section(s, room_id, v, prev, fresh ? 0 : since, tl, fresh);
+        st = state_section(s, room_id, v, prev, fresh ? 0 : since, tl,
+                           json_object_get(sum, "m.heroes"), fresh);
     else
-        st = state_section(s, room_id, v, prev, prev, tl, false);
+        st = state_section(s, room_id, v, prev, prev, tl, json_object_get(sum, "m.heroes"), false);
     token_str(prev, tok);
     entry =
         json_pack("{s:{s:o}, s:{s:o, s:b, s:s}, s:{s:[]}}", "state", "events", st, "timeline",
@@ -394,12 +427,13 @@ room_entry(struct sync_req *s, const char *room_id, int64_t since, int64_t upto,
     st = tl = NULL;
     if (joined) {
         json_object_set_new(entry, "ephemeral", json_pack("{s:[]}", "events"));
-        json_object_set_new(entry, "summary", summary(s, room_id));
+        json_object_set_new(entry, "summary", json_incref(sum));
         json_object_set_new(entry, "unread_notifications",
                             json_pack("{s:i, s:i}", "highlight_count", 0, "notification_count", 0));
     }
 out:
     json_decref(tl);
+    json_decref(sum);
     json_decref(st);
     visibility_clear(&vis);
     return entry;

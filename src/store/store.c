@@ -140,6 +140,26 @@ migrate(struct store *st)
     return rc;
 }
 
+static enum store_rc
+load_positions(struct store *st)
+{
+    struct db_stmt *s = NULL;
+    enum store_rc rc = STORE_ERR;
+
+    /* The old 'stream' counter (before positions moved to memory) also counts. */
+    if (st_prep(st, st->writer, &s,
+                "SELECT MAX(p) FROM (SELECT COALESCE(MAX(stream_pos), 0) AS p FROM events "
+                "UNION ALL SELECT value FROM counters WHERE name = 'stream') AS t",
+                ST_NOARGS) == DB_OK &&
+        st->drv->step(s) == DB_ROW) {
+        st->stream_next = st->drv->col_int64(s, 0);
+        atomic_store(&st->stream_committed, st->stream_next);
+        rc = STORE_OK;
+    }
+    st->drv->finalize(s);
+    return rc;
+}
+
 enum store_rc
 store_open(const struct config *cfg, struct store **out)
 {
@@ -156,7 +176,8 @@ store_open(const struct config *cfg, struct store **out)
     pthread_mutex_init(&st->qlock, NULL);
     pthread_cond_init(&st->qcond, NULL);
     pthread_mutex_init(&st->plock, NULL);
-    if (st->drv->open(st->target, true, &st->writer) != DB_OK || migrate(st) != STORE_OK) {
+    if (st->drv->open(st->target, true, &st->writer) != DB_OK || migrate(st) != STORE_OK ||
+        load_positions(st) != STORE_OK) {
         store_close(st);
         return STORE_ERR;
     }

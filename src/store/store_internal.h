@@ -3,6 +3,7 @@
 #define HEARTH_STORE_STORE_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -18,6 +19,11 @@ struct store {
     pthread_cond_t qcond;
     struct st_job *qhead, *qtail;
     bool leading;
+    /* Event stream positions live in memory: the leader hands them out (stream_next), and
+     * readers see only committed ones (stream_committed). At start both are the highest
+     * position stored, so a crash can leave gaps but never reuse a position. */
+    int64_t stream_next;
+    _Atomic int64_t stream_committed;
     pthread_mutex_t plock;
     struct db **pool;
     size_t npool, cappool;

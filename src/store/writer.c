@@ -47,6 +47,8 @@ run_batch(struct store *st, struct st_job *batch)
             if (j->rc == STORE_OK)
                 j->rc = STORE_ERR;
     }
+    /* Readers may now see every position handed out (rolled-back ones are gaps). */
+    atomic_store(&st->stream_committed, st->stream_next);
 }
 
 enum store_rc

@@ -328,3 +328,17 @@ def test_events_include_invites(server):
     chunk = room_events(events(me.api(), **{"from": end, "timeout": 0}).expect(200).body["chunk"])
     inv = [e for e in chunk if e["type"] == "m.room.member" and e.get("state_key") == me.user_id]
     assert len(inv) == 1 and inv[0]["content"]["membership"] == "invite" and inv[0]["room_id"] == r, chunk
+
+
+def test_initial_sync_archived_ban(server):
+    me, other = fresh(server), fresh(server)
+    r = create_room(other.api(), preset="public_chat")
+    join(me.api(), r).expect(200)
+    seen = send(other.api(), r, msg("before the ban"))
+    other.api().post("/rooms/%s/ban" % quote(r), {"user_id": me.user_id}).expect(200)
+    unseen = send(other.api(), r, msg("after the ban"))
+    assert r not in by_room(initial_sync(me.api()).expect(200).body)
+    g = by_room(initial_sync(me.api(), archived=True).expect(200).body)[r]
+    assert g["membership"] == "ban"
+    ids = [e["event_id"] for e in g["messages"]["chunk"]]
+    assert seen in ids and unseen not in ids

@@ -59,9 +59,11 @@ def test_peek_world_readable(server, prefix, owner):
     e2 = send(owner.api(), r, msg("more"))
     body = peek(lurker, r, **{"from": body["end"], "timeout": 0}).expect(200).body
     assert chunk_ids(body) == [e2]
-    # The lurker did not join by peeking.
+    # The lurker did not join by peeking, and the room is not in the lurker's /sync.
     members = owner.api().get("/rooms/%s/joined_members" % quote(r)).expect(200).body["joined"]
     assert list(members) == [owner.user_id]
+    sync_body = lurker.get("/sync").expect(200).body
+    assert r not in str(sync_body.get("rooms", {}))
 
 
 def test_peek_long_poll(server, owner):

@@ -7,6 +7,7 @@ Every response is validated against sync.yaml by the harness (unless validate=Fa
 where event_fields/event_format deliberately produce events outside the client schema).
 """
 
+import re
 import time
 
 import pytest
@@ -106,6 +107,8 @@ def test_initial_sync_shape(server, prefix):
     unrelated = create_room(other.api(), preset="public_chat")
 
     body = sync_ok(api)
+    # The issue: tokens are opaque and compact (and need no escaping in a query string).
+    assert re.match(r"^[A-Za-z0-9._~-]{1,64}$", body["next_batch"]), body["next_batch"]
     rooms = body["rooms"]
     assert set(rooms["join"]) == {r}
     assert set(rooms["invite"]) == {other_room}
@@ -113,7 +116,7 @@ def test_initial_sync_shape(server, prefix):
     room = rooms["join"][r]
     tl = room["timeline"]
     assert isinstance(tl["limited"], bool)
-    assert isinstance(tl["prev_batch"], str) and tl["prev_batch"]
+    assert re.match(r"^[A-Za-z0-9._~-]{1,64}$", tl["prev_batch"]), tl["prev_batch"]
     # The newest events, in order, ending with the last message.
     assert tl_ids(room)[-3:] == sent
     for e in tl_events(room):
@@ -898,3 +901,200 @@ def test_initial_sync_whole_room_not_limited(server):
     assert room["timeline"]["limited"] is False and len(tl_ids(room)) == n
     room = joined(sync_ok(api, filter=limit_filter(n - 1)), r)
     assert room["timeline"]["limited"] is True and len(tl_ids(room)) == n - 1
+
+
+def test_account_data_stream(server):
+    # The account-data stream through /sync: global and per room, only when changed.
+    me = fresh(server)
+    api = me.api()
+    r = create_room(api)
+    since = sync_ok(api)["next_batch"]
+
+    def put(event_type, content, room_id=None):
+        if room_id is None:
+            p = "/user/%s/account_data/%s" % (quote(me.user_id), quote(event_type))
+        else:
+            p = "/user/%s/rooms/%s/account_data/%s" % (quote(me.user_id), quote(room_id), quote(event_type))
+        api.put(p, content).expect(200)
+
+    put("org.example.global", {"v": 1})
+    body = sync_ok(api, since=since)
+    assert [(e["type"], e["content"]) for e in body["account_data"]["events"]] == [("org.example.global", {"v": 1})]
+    assert joined(body, r) is None or joined(body, r)["account_data"]["events"] == []
+    since = body["next_batch"]
+    body = sync_ok(api, since=since)
+    assert body["account_data"]["events"] == []
+    # Per-room account data brings the room along although nothing else happened in it.
+    put("org.example.room", {"w": 2}, room_id=r)
+    body = sync_ok(api, since=since)
+    assert body["account_data"]["events"] == []
+    room = joined(body, r)
+    assert [(e["type"], e["content"]) for e in room["account_data"]["events"]] == [("org.example.room", {"w": 2})]
+    assert tl_events(room) == []
+    # A waiting sync wakes for it.
+    since = body["next_batch"]
+    waiting = own_session(api)
+    bg = Background(lambda: sync(waiting, since=since, timeout=10000).expect(200).body)
+    time.sleep(0.3)
+    put("org.example.global", {"v": 2})
+    t_sent = time.monotonic()
+    body, _ = bg.result(30)
+    assert bg.t_end - t_sent < 3.0
+    assert [(e["type"], e["content"]) for e in body["account_data"]["events"]] == [("org.example.global", {"v": 2})]
+
+
+def test_newly_joined_room_split(server):
+    # A room joined since `since` comes with the state at the start of its timeline; together
+    # with the timeline's state events that is the current state, with no event in both.
+    alice, bob = fresh(server), fresh(server)
+    r = create_room(alice.api(), preset="public_chat", name="history")
+    for i in range(8):
+        send(alice.api(), r, msg("old %d" % i))
+        put_state(alice.api(), r, "org.example.counter", {"i": i}, state_key="k%d" % (i % 3))
+    since = sync_ok(bob.api())["next_batch"]
+    join(bob.api(), r).expect(200)
+    send(alice.api(), r, msg("after join"))
+    room = joined(sync_ok(bob.api(), since=since, filter=limit_filter(3)), r)
+    assert room["timeline"]["limited"] is True
+    assert not set(e["event_id"] for e in st_events(room)) & set(tl_ids(room))
+    current = {(e["type"], e["state_key"]): e["event_id"] for e in room_state(bob.api(), r).expect(200).body}
+    assert state_after(st_events(room), tl_events(room)) == current
+
+
+def test_redacted_state_in_state_section(server):
+    alice, bob = fresh(server), fresh(server)
+    r = create_room(alice.api(), preset="public_chat")
+    t = put_state(alice.api(), r, "m.room.topic", {"topic": "regrettable"})
+    red = redact(alice.api(), r, t).expect(200).body["event_id"]
+    join(bob.api(), r).expect(200)
+    send(alice.api(), r, msg("x"))
+    room = joined(sync_ok(bob.api(), filter=limit_filter(1)), r)
+    topic = [e for e in st_events(room) if e["type"] == "m.room.topic"]
+    assert len(topic) == 1 and topic[0]["event_id"] == t
+    assert topic[0]["content"] == {}
+    assert topic[0]["unsigned"]["redacted_because"]["event_id"] == red
+
+
+def test_left_room_prev_batch_pages_history(server):
+    alice, bob = fresh(server), fresh(server)
+    r = create_room(alice.api(), preset="public_chat")
+    join(bob.api(), r).expect(200)
+    sent = [send(alice.api(), r, msg("h%d" % i)) for i in range(6)]
+    since = sync_ok(bob.api())["next_batch"]
+    for i in range(4):
+        send(alice.api(), r, msg("more %d" % i))
+    leave(bob.api(), r).expect(200)
+    send(alice.api(), r, msg("after leaving"))
+    room = left(sync_ok(bob.api(), since=since, filter=limit_filter(2)), r)
+    assert room["timeline"]["limited"] is True
+    assert tl_events(room)[-1]["content"]["membership"] == "leave"
+    back = page_back(bob.api(), r, room["timeline"]["prev_batch"], limit=3, stop_at=sent[-1])
+    assert [e["content"].get("body") for e in reversed(back)] == ["more %d" % i for i in range(4)][:len(back)]
+    assert len(back) == 3  # more 0..2; "more 3" is in the timeline with the leave
+
+
+def test_initial_sync_never_waits(server):
+    # Without `since` there is always something to say (at least next_batch): no long-poll,
+    # even for a user with no rooms and a huge timeout (Synapse answers at once too).
+    me = fresh(server)
+    t0 = time.monotonic()
+    body = sync_ok(me.api(), timeout=99999999999)
+    assert time.monotonic() - t0 < 2.0
+    # ... and its next_batch is a "now": nothing is new after it.
+    t0 = time.monotonic()
+    body = sync_ok(me.api(), since=body["next_batch"], timeout=0)
+    assert time.monotonic() - t0 < 2.0
+    assert (body.get("rooms") or {}).get("join", {}) == {}
+
+
+def test_event_format_federation_redacted(server):
+    # A redacted event is redacted in every format: the federation format must not bring the
+    # removed content back.
+    me = fresh(server)
+    api = me.api()
+    r = create_room(api)
+    eid = send(api, r, msg("secret words"))
+    redact(api, r, eid).expect(200)
+    t = put_state(api, r, "m.room.topic", {"topic": "secret topic"})
+    redact(api, r, t).expect(200)
+    send(api, r, msg("last"))
+    def leaks(body):
+        room = joined(body, r)
+        return [e for e in tl_events(room) + st_events(room)
+                if "secret words" in str(e.get("content")) or "secret topic" in str(e.get("content"))]
+
+    for limit in (4, 1):  # redacted events in the timeline, then the topic in the state
+        f = {"event_format": "federation", "room": {"timeline": {"limit": limit}}}
+        body = sync(api, filter=f, validate=False).expect(200).body
+        assert leaks(body) == [], "redacted content served in federation format"
+
+
+def test_parked_syncs_do_not_block_the_server(server_factory):
+    """The issue: waiting clients cost no thread. With 150 long-polls parked, other requests
+    are answered at once, and one message wakes all of them."""
+    import selectors
+    import socket
+
+    srv = server_factory()
+    me, other = srv.api("r0").register(), srv.api("r0").register()
+    r = create_room(other.api(), preset="public_chat")
+    join(me.api(), r).expect(200)
+    since = sync_ok(me.api())["next_batch"]
+    req = ("GET /_matrix/client/r0/sync?since=%s&timeout=20000 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+           "Authorization: Bearer %s\r\n\r\n" % (quote(since), me.access_token)).encode()
+    socks = []
+    try:
+        for _ in range(150):
+            s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+            s.sendall(req)
+            socks.append(s)
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        srv.api("r0").get("/_matrix/client/versions").expect(200)
+        sync_ok(other.api())
+        eid = send(other.api(), r, msg("wake all"))
+        assert time.monotonic() - t0 < 2.0, "requests were slow with syncs parked"
+        t_sent = time.monotonic()
+        sel = selectors.DefaultSelector()
+        for s in socks:
+            s.setblocking(False)
+            sel.register(s, selectors.EVENT_READ)
+        got = {}
+        while len(got) < len(socks) and time.monotonic() - t_sent < 5:
+            for key, _ in sel.select(timeout=0.2):
+                data = key.fileobj.recv(65536)
+                got[key.fileobj] = got.get(key.fileobj, b"") + data
+                if data == b"" or b"\r\n\r\n" in got[key.fileobj]:
+                    sel.unregister(key.fileobj)
+        woke = [d for d in got.values() if d.startswith(b"HTTP/1.1 200")]
+        assert len(woke) == len(socks), "%d of %d parked syncs answered within 5s" % (len(woke), len(socks))
+        assert time.monotonic() - t_sent < 5
+        assert eid
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_prev_batch_with_filtered_timeline(server):
+    # With a types filter the timeline skips events; prev_batch still continues exactly before
+    # the first returned event, so /messages with the same filter fills the rest.
+    me = fresh(server)
+    api = me.api()
+    r = create_room(api)
+    msgs = []
+    for i in range(10):
+        msgs.append(send(api, r, msg("m%d" % i)))
+        put_state(api, r, "org.example.noise", {"i": i}, state_key=str(i))
+    f = {"room": {"timeline": {"limit": 3, "types": ["m.room.message"]}}}
+    room = joined(sync_ok(api, filter=f), r)
+    assert tl_ids(room) == msgs[-3:]
+    assert room["timeline"]["limited"] is True
+    older = []
+    tok = room["timeline"]["prev_batch"]
+    for _ in range(50):
+        body = messages(api, r, tok, "b", limit=2, filter={"types": ["m.room.message"]}).expect(200).body
+        older.extend(e["event_id"] for e in body["chunk"])
+        if not body["chunk"] or body.get("end") in (None, tok):
+            break
+        tok = body["end"]
+    assert list(reversed(older)) == msgs[:-3]

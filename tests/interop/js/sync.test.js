@@ -10,37 +10,12 @@ import assert from "node:assert/strict";
 import * as sdk from "matrix-js-sdk";
 import { logger } from "matrix-js-sdk/lib/logger.js";
 
+import { fetchWithShims, shimmed } from "./shims.mjs";
+
 logger.setLevel("warn", false);
 
 const BASE = process.env.HEARTH_BASE_URL;
 const WAIT_MS = 15000;
-
-// Endpoints of later issues that the SDK fetches before its first /sync. Used only when the
-// server answers 404 M_UNRECOGNIZED, so an implemented endpoint is always the real thing.
-const SHIMS = [
-    {
-        method: "GET",
-        re: /\/_matrix\/client\/[^/]+\/pushrules\/?$/,
-        body: { global: { override: [], content: [], room: [], sender: [], underride: [] } },
-    },
-];
-const shimmed = new Set();
-
-async function fetchWithShims(resource, options) {
-    const res = await fetch(resource, options);
-    if (res.status !== 404) return res;
-    const url = new URL(String(resource));
-    const method = (options && options.method) || "GET";
-    const shim = SHIMS.find((s) => s.method === method && s.re.test(url.pathname));
-    if (!shim) return res;
-    const body = await res.clone().json().catch(() => null);
-    if (!body || body.errcode !== "M_UNRECOGNIZED") return res;
-    shimmed.add(method + " " + url.pathname);
-    return new Response(JSON.stringify(shim.body), {
-        status: 200,
-        headers: { "Content-Type": "application/json" },
-    });
-}
 
 async function api(method, path, body, token) {
     const headers = { "Content-Type": "application/json" };
