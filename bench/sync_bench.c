@@ -617,19 +617,6 @@ slot_start(struct engine *e, int i)
         die("curl_multi_add_handle: %s", curl_multi_strerror(mc));
 }
 
-/* Cancels a request in flight; libcurl closes its connection. */
-static void
-slot_cancel(struct engine *e, int i)
-{
-    struct slot *s = &e->slots[i];
-
-    if (!s->busy)
-        return;
-    curl_multi_remove_handle(e->g[s->group].multi, s->easy);
-    s->busy = false;
-    e->active--;
-}
-
 static void
 socket_action(struct group *g, curl_socket_t fd, int flags)
 {

@@ -14,6 +14,7 @@
 #include "api/visibility.h"
 #include "core/util.h"
 #include "json/json.h"
+#include "room/redact.h"
 #include "rooms/rooms.h"
 #include "store/store.h"
 #include "sync/filter.h"
@@ -158,8 +159,14 @@ format_event(struct sync_req *s, const struct store_event *e, const struct room_
 {
     json_t *ev, *out;
 
-    if (s->filter.federation_format) {
+        if (s->filter.federation_format) {
         ev = json_loads(e->json, 0, NULL);
+        /* A redacted event is redacted in every format. */
+        if (ev && e->redacted_by) {
+            json_t *red = redact_event(ev, v);
+            json_decref(ev);
+            ev = red;
+        }
         if (ev && !json_object_get(ev, "event_id"))
             json_object_set_new(ev, "event_id", json_string(e->event_id));
     } else {
