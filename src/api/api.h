@@ -105,6 +105,11 @@ void sync_get(struct req *r);
 struct lazy_cache *lazy_cache_new(void);
 void lazy_cache_free(struct lazy_cache *c);
 
+/* profiles, user directory, admin, openid, voip, third-party networks (helper A) */
+/* (end of helper A) */
+/* typing, receipts, read markers, presence, tags (helper B) */
+/* (end of helper B) */
+
 /* versions.yaml */
 void versions_get(struct req *r);
 /* wellknown.yaml */

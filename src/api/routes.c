@@ -121,6 +121,11 @@ const struct route api_routes[] = {
      AUTH_REQUIRED, JSON},
     /* (end of directory/public rooms/upgrades/reports) */
 
+        /* profiles, user directory, admin, openid, voip, third-party networks (helper A) */
+    /* (end of helper A routes) */
+    /* typing, receipts, read markers, presence, tags (helper B) */
+    /* (end of helper B routes) */
+
     {HTTP_GET, PFX_EXACT, "/_synapse/admin/v1/register", synapse_admin_register_nonce, AUTH_NONE,
      0},
     {HTTP_POST, PFX_EXACT, "/_synapse/admin/v1/register", synapse_admin_register, AUTH_NONE, JSON},

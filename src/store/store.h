@@ -241,4 +241,10 @@ enum store_rc store_report_add(struct store *st, const char *room_id, const char
 /* Points every alias of from_room at to_room (room upgrades); their creators stay. */
 enum store_rc store_aliases_move(struct store *st, const char *from_room, const char *to_room);
 
+/* ---- profiles, user directory (helper A; store_profile.c) ---- */
+/* ---- (end of helper A) ---- */
+
+/* ---- receipts, presence, typing positions (helper B; store_ephemeral.c) ---- */
+/* ---- (end of helper B) ---- */
+
 #endif
