@@ -27,6 +27,10 @@ struct room {
     json_t *last_ev; /* its full event (v1/v2 need its hashes) */
     int64_t last_depth;
     int64_t last_pos; /* stream position of the latest committed event */
+    /* Guarded by the table lock: holders, and whether the table still has it. A room dropped
+     * from the table is freed by its last holder. */
+    int refs;
+    bool dropped;
 };
 
 struct rooms {
@@ -70,6 +74,8 @@ rooms_new(struct store *st, const char *server_name, const struct signing_key *k
 static void
 room_free(struct room *r)
 {
+    if (!r)
+        return;
     free(r->room_id);
     json_decref(r->state);
     free(r->last_id);
@@ -184,6 +190,8 @@ room_acquire(struct rooms *rs, const char *room_id)
     for (r = rs->buckets[b]; r; r = r->next)
         if (strcmp(r->room_id, room_id) == 0)
             break;
+    if (r)
+        r->refs++;
     pthread_mutex_unlock(&rs->lock);
     if (!r) {
         loaded = room_load(rs, room_id);
@@ -199,6 +207,7 @@ room_acquire(struct rooms *rs, const char *room_id)
             r = loaded;
             loaded = NULL;
         }
+        r->refs++;
         pthread_mutex_unlock(&rs->lock);
         if (loaded)
             room_free(loaded);
@@ -208,9 +217,16 @@ room_acquire(struct rooms *rs, const char *room_id)
 }
 
 static void
-room_release(struct room *r)
+room_release(struct rooms *rs, struct room *r)
 {
+    bool free_it;
+
     pthread_mutex_unlock(&r->lock);
+    pthread_mutex_lock(&rs->lock);
+    free_it = --r->refs == 0 && r->dropped;
+    pthread_mutex_unlock(&rs->lock);
+    if (free_it)
+        room_free(r);
 }
 
 void
@@ -224,16 +240,14 @@ rooms_forget_cache(struct rooms *rs, const char *room_id)
         if (strcmp((*pp)->room_id, room_id) == 0) {
             dead = *pp;
             *pp = dead->next;
+            dead->dropped = true;
+            if (dead->refs > 0)
+                dead = NULL; /* its last holder frees it */
             break;
         }
     }
     pthread_mutex_unlock(&rs->lock);
-    if (dead) {
-        /* Wait for whoever holds it to finish. */
-        pthread_mutex_lock(&dead->lock);
-        pthread_mutex_unlock(&dead->lock);
-        room_free(dead);
-    }
+    room_free(dead);
 }
 
 /* A room being written: a working copy of the cache the batch builds on. */
@@ -505,7 +519,7 @@ note_position(struct rooms *rs, const char *room_id, int64_t pos)
         return;
     if (pos > r->last_pos)
         r->last_pos = pos;
-    room_release(r);
+    room_release(rs, r);
 }
 
 int64_t
@@ -516,7 +530,7 @@ rooms_last_pos(struct rooms *rs, const char *room_id)
     if (!r)
         return 0;
     pos = r->last_pos;
-    room_release(r);
+    room_release(rs, r);
     return pos;
 }
 
@@ -545,7 +559,7 @@ rooms_send(struct rooms *rs, const char *room_id, const struct rooms_proto *prot
         /* Submitted under the room lock, so the store keeps this room's events in order. */
         pending = store_events_submit(rs->st, room_id, NULL, b.rows, b.n, txn);
     }
-    room_release(r);
+    room_release(rs, r);
     if (pending && store_pending_wait(rs->st, pending, &first_pos) != STORE_OK) {
         rc = ROOMS_ERR;
         snprintf(reason, reasonlen, "storage failed");
@@ -620,7 +634,7 @@ rooms_version(struct rooms *rs, const char *room_id)
     if (!r)
         return NULL;
     v = r->v;
-    room_release(r);
+    room_release(rs, r);
     return v;
 }
 
@@ -633,7 +647,7 @@ rooms_state_get(struct rooms *rs, const char *room_id, const char *type, const c
     if (!r)
         return NULL;
     ev = json_incref((json_t *)state_lookup(r->state, type, state_key));
-    room_release(r);
+    room_release(rs, r);
     return ev;
 }
 
@@ -667,6 +681,6 @@ rooms_current_state(struct rooms *rs, const char *room_id)
     /* Entries are never modified in place (a new entry replaces an old one), so a two-level
      * copy is a stable snapshot. */
     copy = state_copy(r->state);
-    room_release(r);
+    room_release(rs, r);
     return copy;
 }
