@@ -45,8 +45,8 @@
 #define URL_MAX 2048
 #define BODY_MAX 1024
 #define ID_MAX 256
-#define REQ_TIMEOUT_MS 30000L   /* ordinary requests */
-#define LP_TIMEOUT_MS 30000L    /* the long-polls' timeout= */
+#define REQ_TIMEOUT_MS 30000L /* ordinary requests */
+#define LP_TIMEOUT_MS 30000L  /* the long-polls' timeout= */
 #define LP_CURL_TIMEOUT_MS 60000L
 #define PROBE_TIMEOUT_MS 3000L
 #define POLL_MS 100
@@ -996,40 +996,51 @@ setup(struct bench *b, struct engine *e)
     free(bt.sessions);
 
     b->rooms = xcalloc((size_t)b->nrooms, sizeof(*b->rooms));
-    bt = (struct batch){
-        .what = "createRoom (user 0's rooms)", .n = b->nrooms, .make = make_big_room, .take = take_big_room};
+    bt = (struct batch){.what = "createRoom (user 0's rooms)",
+                        .n = b->nrooms,
+                        .make = make_big_room,
+                        .take = take_big_room};
     batch_run(b, e, &bt, c);
     bt = (struct batch){.what = "join (user 0's rooms)",
                         .n = b->nrooms * (b->room_users - 1),
                         .make = make_big_join,
                         .take = take_200};
     batch_run(b, e, &bt, c);
-    bt = (struct batch){
-        .what = "send (user 0's rooms)", .n = b->nrooms * b->events, .make = make_big_send, .take = take_200};
+    bt = (struct batch){.what = "send (user 0's rooms)",
+                        .n = b->nrooms * b->events,
+                        .make = make_big_send,
+                        .take = take_200};
     batch_run(b, e, &bt, c);
 
-    bt = (struct batch){
-        .what = "createRoom (shared room)", .n = 1, .make = make_shared_room, .take = take_shared_room};
+    bt = (struct batch){.what = "createRoom (shared room)",
+                        .n = 1,
+                        .make = make_shared_room,
+                        .take = take_shared_room};
     batch_run(b, e, &bt, 1);
     bt = (struct batch){
         .what = "join (shared room)", .n = b->waiters, .make = make_shared_join, .take = take_200};
     batch_run(b, e, &bt, c);
     b->pair_rooms = xcalloc((size_t)b->waiters, sizeof(*b->pair_rooms));
-    bt = (struct batch){
-        .what = "createRoom (pair rooms)", .n = b->waiters, .make = make_pair_room, .take = take_pair_room};
+    bt = (struct batch){.what = "createRoom (pair rooms)",
+                        .n = b->waiters,
+                        .make = make_pair_room,
+                        .take = take_pair_room};
     batch_run(b, e, &bt, c);
     bt = (struct batch){
         .what = "join (pair rooms)", .n = b->waiters, .make = make_pair_join, .take = take_200};
     batch_run(b, e, &bt, c);
     b->wtokens = xcalloc((size_t)b->waiters, sizeof(*b->wtokens));
-    bt = (struct batch){
-        .what = "sync (waiters' first next_batch)", .n = b->waiters, .make = make_wtoken, .take = take_wtoken};
+    bt = (struct batch){.what = "sync (waiters' first next_batch)",
+                        .n = b->waiters,
+                        .make = make_wtoken,
+                        .take = take_wtoken};
     batch_run(b, e, &bt, c);
 
     printf("SETUP users=%d rooms=%d members=%d events_per_room=%d waiters=%d seconds=%.1f",
            b->nusers, b->nrooms, b->room_users, b->events, b->waiters, now_s() - t0);
     if (b->server_pid)
-        printf(" server_rss_mb=%ld server_peak_rss_mb=%ld", proc_status_kb(b->server_pid, "VmRSS") / 1024,
+        printf(" server_rss_mb=%ld server_peak_rss_mb=%ld",
+               proc_status_kb(b->server_pid, "VmRSS") / 1024,
                proc_status_kb(b->server_pid, "VmHWM") / 1024);
     printf("\n");
     fflush(stdout);
@@ -1107,8 +1118,8 @@ initial_sync(struct bench *b, struct engine *e, int n)
            "syncs=%ld errors=%ld cold_ms=%.2f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f bytes=%ld "
            "joined_rooms=%ld timeline_messages=%ld member_events=%ld seconds=%.2f%s\n",
            b->nrooms, b->room_users, b->events, is.lat.n, is.errors, is.cold_ms,
-           percentile(is.lat.v, is.lat.n, 500), percentile(is.lat.v, is.lat.n, 990), lat_max(&is.lat),
-           is.bytes, is.rooms, is.messages, is.members, elapsed, server);
+           percentile(is.lat.v, is.lat.n, 500), percentile(is.lat.v, is.lat.n, 990),
+           lat_max(&is.lat), is.bytes, is.rooms, is.messages, is.members, elapsed, server);
     fflush(stdout);
     if (is.rooms != b->nrooms)
         fprintf(stderr, "# initial sync: expected %d joined rooms, counted %ld\n", b->nrooms,
@@ -1121,14 +1132,14 @@ initial_sync(struct bench *b, struct engine *e, int n)
 struct wait {
     struct bench *b;
     struct engine e;
-    int nw;               /* waiter slots 0..nw-1 */
-    int sender, syncer;   /* slots nw, nw + 1 */
-    int probe0, nprobe;   /* slots nw + 2 ... */
-    bool *want;           /* per waiter: keep it parked */
-    bool *first;          /* per waiter: its first long-poll since park() */
-    int *woke;            /* per waiter: last round whose marker it received */
-    int woke_count;       /* waiters that received the current round's marker */
-    double *wake_t;       /* per waiter: when that response arrived */
+    int nw;             /* waiter slots 0..nw-1 */
+    int sender, syncer; /* slots nw, nw + 1 */
+    int probe0, nprobe; /* slots nw + 2 ... */
+    bool *want;         /* per waiter: keep it parked */
+    bool *first;        /* per waiter: its first long-poll since park() */
+    int *woke;          /* per waiter: last round whose marker it received */
+    int woke_count;     /* waiters that received the current round's marker */
+    double *wake_t;     /* per waiter: when that response arrived */
     /* the current wake round */
     int round;
     char marker[128]; /* `<body>"`: found in a sync response carrying the round's message */
@@ -1178,8 +1189,8 @@ syncer_start(struct wait *w)
     path_escape(since, sizeof(since), w->inc_token);
     rq->method = "GET";
     rq->token = b->tokens[0];
-    fmt(rq->url, sizeof(rq->url), "%s/_matrix/client/v3/sync?filter=%s&timeout=0&since=%s",
-        b->base, b->filter_q, since);
+    fmt(rq->url, sizeof(rq->url), "%s/_matrix/client/v3/sync?filter=%s&timeout=0&since=%s", b->base,
+        b->filter_q, since);
     slot_start(&w->e, w->syncer);
 }
 
@@ -1213,14 +1224,10 @@ wait_done(void *ctx, int i, long tag, const struct done_info *d)
             w->early++; /* answered without the message it waits for: a spurious wake */
         }
         w->first[i] = false;
-        if (w->want[i]) {
-            if (!ok) {
-                /* Do not spin on a failing server. */
-                struct timespec ts = {0, 50 * 1000000L};
-                nanosleep(&ts, NULL);
-            }
+        if (!ok && w->errors > 1000) /* do not spin on a failing server */
+            die("waiters: %ld failed long-polls, first: %s", w->errors, w->first_error);
+        if (w->want[i])
             waiter_start(w, i);
-        }
     } else if (i == w->sender) {
         w->send_done = true;
         w->send_status = d->status;
@@ -1379,7 +1386,8 @@ wake_stats_print(struct wait *w, struct wake_stats *ws, const char *mode, int n,
     lat_sort(&ws->slowest);
     lat_sort(&ws->send);
     if (w->b->server_pid && ws->rounds)
-        fmt(cpu, sizeof(cpu), " server_cpu_ms_per_round=%.1f", ws->server_cpu * 1000.0 / ws->rounds);
+        fmt(cpu, sizeof(cpu), " server_cpu_ms_per_round=%.1f",
+            ws->server_cpu * 1000.0 / ws->rounds);
     printf("WAKE mode=%s waiters=%d rounds=%d wakes=%ld missed=%ld p50_ms=%.2f p99_ms=%.2f "
            "max_ms=%.2f after200_p50_ms=%.2f after200_p99_ms=%.2f round_last_p50_ms=%.2f "
            "round_last_max_ms=%.2f send_p50_ms=%.2f send_max_ms=%.2f send_errors=%ld early=%ld "
@@ -1401,8 +1409,8 @@ wake_stats_print(struct wait *w, struct wake_stats *ws, const char *mode, int n,
 
 /* One message, waiters [from, to) expected to wake; records the round's figures. */
 static void
-wake_round(struct wait *w, struct wake_stats *ws, const char *room_id, const char *what,
-           int round, int from, int to)
+wake_round(struct wait *w, struct wake_stats *ws, const char *room_id, const char *what, int round,
+           int from, int to)
 {
     double c0 = cpu_s(), s0 = w->b->server_pid ? proc_cpu_s(w->b->server_pid) : 0, end, last = 0;
     int missing;
@@ -1453,7 +1461,7 @@ wake_shared(struct wait *w, int n, int rounds, int *round_no)
 
     wake_stats_init(&ws, (long)n * rounds, rounds);
     for (int r = 0; r < rounds; r++) {
-        ready(w, n, 3.0, 0.05);
+        ready(w, n, ROUND_LIMIT_S, 0.05);
         wake_round(w, &ws, w->b->shared_room, "shared", ++*round_no, 0, n);
     }
     wake_stats_print(w, &ws, "shared_room", n, e0, x0, r0);
@@ -1735,20 +1743,64 @@ main(int argc, char **argv)
     while ((opt = getopt(argc, argv, "u:r:e:i:w:s:R:B:Q:d:x:c:P:h")) != -1) {
         long *dst = NULL, min = 1, max = 1000000;
         switch (opt) {
-        case 'u': dst = &room_users; min = 2; max = 10000; break;
-        case 'r': dst = &rooms; max = 100000; break;
-        case 'e': dst = &events; min = 0; break;
-        case 'i': dst = &syncs; max = 100000; break;
-        case 'w': dst = &waiters; max = 100000; break;
-        case 's': dst = &small; max = 100000; break;
-        case 'R': dst = &rounds; max = 100000; break;
-        case 'B': dst = &big_rounds; min = 0; max = 100000; break;
-        case 'Q': dst = &pair_rounds; min = 0; max = 100000; break;
-        case 'd': dst = &seconds; max = 3600; break;
-        case 'x': dst = &probes; min = 0; max = 100000; break;
-        case 'c': dst = &conc; max = 10000; break;
-        case 'P': dst = &b.server_pid; max = LONG_MAX; break;
-        default: usage();
+        case 'u':
+            dst = &room_users;
+            min = 2;
+            max = 10000;
+            break;
+        case 'r':
+            dst = &rooms;
+            max = 100000;
+            break;
+        case 'e':
+            dst = &events;
+            min = 0;
+            break;
+        case 'i':
+            dst = &syncs;
+            max = 100000;
+            break;
+        case 'w':
+            dst = &waiters;
+            max = 100000;
+            break;
+        case 's':
+            dst = &small;
+            max = 100000;
+            break;
+        case 'R':
+            dst = &rounds;
+            max = 100000;
+            break;
+        case 'B':
+            dst = &big_rounds;
+            min = 0;
+            max = 100000;
+            break;
+        case 'Q':
+            dst = &pair_rounds;
+            min = 0;
+            max = 100000;
+            break;
+        case 'd':
+            dst = &seconds;
+            max = 3600;
+            break;
+        case 'x':
+            dst = &probes;
+            min = 0;
+            max = 100000;
+            break;
+        case 'c':
+            dst = &conc;
+            max = 10000;
+            break;
+        case 'P':
+            dst = &b.server_pid;
+            max = LONG_MAX;
+            break;
+        default:
+            usage();
         }
         if (!parse_long(optarg, min, max, dst))
             usage();

@@ -18,6 +18,8 @@
 #include "rooms/rooms.h"
 #include "store/store.h"
 #include "sync/notifier.h"
+#include "sync/presence.h"
+#include "sync/typing.h"
 
 #define HEARTH_VERSION "0.1.0"
 
@@ -96,6 +98,8 @@ cmd_serve(int argc, char **argv)
     hs.rooms = rooms_new(hs.store, cfg->server_name, &hs.key);
     hs.notifier = notifier_new();
     hs.lazy = lazy_cache_new();
+    hs.typing = typing_new(api_typing_expired, &hs);
+    hs.presence = presence_new(api_presence_changed, &hs);
     rooms_set_listener(hs.rooms, notify_users, hs.notifier);
     if (http_server_start(&hs, api_routes, api_n_routes, &srv) != 0)
         goto out;
@@ -108,6 +112,9 @@ cmd_serve(int argc, char **argv)
     srv = NULL;
     rc = 0;
 out:
+    /* Their timers wake syncs through the notifier: stop them first. */
+    presence_free(hs.presence);
+    typing_free(hs.typing);
     notifier_free(hs.notifier);
     lazy_cache_free(hs.lazy);
     rooms_free(hs.rooms);
@@ -187,6 +194,9 @@ cmd_register_user(int argc, char **argv)
         goto out;
     switch (store_user_create(st, user_id, hash, false, admin, util_now_ms())) {
     case STORE_OK:
+        /* The localpart is the default display name (as Synapse); failing leaves none. */
+        if (store_profile_init(st, user_id) != STORE_OK)
+            fprintf(stderr, "hearth: could not set the display name of %s\n", user_id);
         printf("%s\n", user_id);
         rc = 0;
         break;

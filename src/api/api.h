@@ -106,8 +106,61 @@ struct lazy_cache *lazy_cache_new(void);
 void lazy_cache_free(struct lazy_cache *c);
 
 /* profiles, user directory, admin, openid, voip, third-party networks (helper A) */
+/* profile.yaml */
+void profile_get(struct req *r);
+void profile_get_displayname(struct req *r);
+void profile_set_displayname(struct req *r);
+void profile_get_avatar_url(struct req *r);
+void profile_set_avatar_url(struct req *r);
+/* Adds the user's displayname and avatar_url (those set) to an m.room.member content, as
+ * servers should for their own users' membership events. Borrows content; a lookup failure
+ * adds nothing. */
+void profile_add_to_member_content(struct hs *hs, const char *user_id, json_t *content);
+/* users.yaml */
+void users_directory_search(struct req *r);
+/* admin.yaml */
+void admin_whois(struct req *r);
+/* openid.yaml, and the federation API's check of its tokens */
+void openid_request_token(struct req *r);
+void openid_userinfo(struct req *r);
+/* voip.yaml */
+void voip_turn_server(struct req *r);
+/* third_party_lookup.yaml */
+void thirdparty_protocols(struct req *r);
+void thirdparty_protocol(struct req *r);
+void thirdparty_query_by_protocol(struct req *r);
+void thirdparty_location_by_alias(struct req *r);
+void thirdparty_user_by_id(struct req *r);
 /* (end of helper A) */
 /* typing, receipts, read markers, presence, tags (helper B) */
+/* typing.yaml */
+void typing_put(struct req *r);
+/* Wakes the syncs of the room's joined members (typing and receipt changes). */
+void api_notify_room_members(struct hs *hs, const char *room_id);
+/* The typing timer's callback (arg: the struct hs): a room's typing set expired. */
+void api_typing_expired(void *arg, const char *room_id);
+/* receipts.yaml */
+void receipts_post(struct req *r);
+/* Records an m.read receipt of r->user_id for an event of the room the user has joined and
+ * wakes the room. 0, or -1 after replying (404 unknown event, 500). */
+int api_read_receipt_or_reply(struct req *r, const char *room_id, const char *event_id);
+/* read_markers.yaml */
+void read_markers_post(struct req *r);
+/* presence.yaml */
+void presence_put_status(struct req *r);
+void presence_get_status(struct req *r);
+/* The presence callback (arg: the struct hs): wakes the user and everyone sharing a room. */
+void api_presence_changed(void *arg, const char *user_id);
+/* The users who share a joined room with user_id, the user included: {user_id: true}. New
+ * reference, or NULL on storage failure. */
+json_t *api_room_sharers(struct hs *hs, const char *user_id);
+/* tags.yaml */
+void tags_get(struct req *r);
+void tags_put(struct req *r);
+void tags_delete(struct req *r);
+/* modules/ignore_users.rst: the user's m.ignored_user_list as {user_id: {}} (new reference;
+ * empty when unset or malformed). */
+json_t *api_ignored_users(struct hs *hs, const char *user_id);
 /* (end of helper B) */
 
 /* versions.yaml */

@@ -249,8 +249,11 @@ create_room(struct req *r)
     json_object_set_new(create, "room_version", json_string(version));
     plan_add(&plan, r->user_id, "m.room.create", "", create);
     /* 2. the creator joins */
-    plan_add(&plan, r->user_id, "m.room.member", r->user_id,
-             json_pack("{s:s}", "membership", "join"));
+    {
+        json_t *join = json_pack("{s:s}", "membership", "join");
+        profile_add_to_member_content(r->hs, r->user_id, join);
+        plan_add(&plan, r->user_id, "m.room.member", r->user_id, join);
+    }
     /* 3. power levels, with the override on top */
     if (!in_initial_state(initial, "m.room.power_levels", "")) {
         pl = default_power_levels(r->user_id, preset->invitees_admin ? invite : NULL,
@@ -290,6 +293,8 @@ create_room(struct req *r)
         json_t *content = json_pack("{s:s}", "membership", "invite");
         if (json_is_true(json_object_get(r->json, "is_direct")))
             json_object_set_new(content, "is_direct", json_true());
+        /* The invitee's profile, as in any invite. */
+        profile_add_to_member_content(r->hs, json_string_value(e), content);
         plan_add(&plan, r->user_id, "m.room.member", json_string_value(e), content);
     }
 

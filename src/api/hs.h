@@ -14,13 +14,17 @@ struct nonces;
 struct rooms;
 struct notifier;
 struct lazy_cache;
+struct typing;
+struct presence;
 
 struct hs {
     const struct config *cfg;
     struct store *store;
     struct rooms *rooms; /* the room service (src/rooms) */
     struct notifier *notifier;
-    struct lazy_cache *lazy; /* lazy-loaded members already sent, per device */
+    struct lazy_cache *lazy;   /* lazy-loaded members already sent, per device */
+    struct typing *typing;     /* who is typing where (src/sync/typing.h) */
+    struct presence *presence; /* users' presence (src/sync/presence.h) */
     struct signing_key key;
     struct ratelimit *rl_message;
     struct ratelimit *rl_registration;

@@ -27,6 +27,10 @@ api_room_events_page(struct req *r, const char *room_id, const struct room_versi
                      int64_t to, bool backwards, size_t limit, json_t *chunk, int64_t *last_pos)
 {
     size_t scanned = 0;
+    /* SPEC: ignore_users.rst: ignored users' events are not sent, "with the exception of
+     * state events" (Synapse filters /messages and /context too). */
+    json_t *ignored = r->user_id ? api_ignored_users(r->hs, r->user_id) : json_object();
+    int rc = -1;
 
     *last_pos = from;
     while (json_array_size(chunk) < limit && scanned < MAX_SCAN) {
@@ -37,12 +41,14 @@ api_room_events_page(struct req *r, const char *room_id, const struct room_versi
         int64_t bound = backwards && *last_pos < INT64_MAX ? *last_pos + 1 : *last_pos;
         if (store_room_events(r->hs->store, room_id, bound, to, backwards, want < 50 ? 50 : want,
                               &list, &n) != STORE_OK)
-            return -1;
+            goto out;
         for (size_t i = 0; i < n && json_array_size(chunk) < limit; i++) {
             json_t *ev;
             *last_pos = backwards ? list[i].pos - 1 : list[i].pos;
             scanned++;
             if (vis && !visibility_allows(vis, &list[i]))
+                continue;
+            if (!list[i].state_key && json_object_get(ignored, list[i].sender))
                 continue;
             ev = api_event_for_client(r, &list[i], v);
             if (!ev)
@@ -56,7 +62,10 @@ api_room_events_page(struct req *r, const char *room_id, const struct room_versi
         if (n == 0)
             break;
     }
-    return 0;
+    rc = 0;
+out:
+    json_decref(ignored);
+    return rc;
 }
 
 json_t *

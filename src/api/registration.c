@@ -91,6 +91,9 @@ finish_register(struct req *r, const char *user_id, const char *password, bool g
         reply_internal(r, "user create failed");
         goto out;
     }
+    /* The localpart is the default display name (as Synapse); failing leaves none. */
+    if (store_profile_init(r->hs->store, user_id) != STORE_OK)
+        log_warn("could not set the default display name of %s", user_id);
     ratelimit_record(r->hs->rl_registration, r->ip, util_now_ms());
     log_info("registered %s%s", user_id, guest ? " (guest)" : "");
     out = json_pack("{s:s, s:s}", "user_id", user_id, "home_server", r->hs->cfg->server_name);

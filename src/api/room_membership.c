@@ -36,6 +36,11 @@ change_membership(struct req *r, const char *room_id, const char *target, const 
 
     if (reason)
         json_object_set_new(content, "reason", json_string(reason));
+    /* SPEC: client_server_api "Events on Change of Profile Information": servers "should
+     * include the display name and avatar URL fields" in their users' membership events; an
+     * invite carries the invitee's (Synapse). */
+    if (strcmp(m, "join") == 0 || strcmp(m, "invite") == 0)
+        profile_add_to_member_content(r->hs, target, content);
     id = api_send_event_or_reply(r, room_id, "m.room.member", target, content, NULL);
     json_decref(content);
     if (!id) {

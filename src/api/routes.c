@@ -121,9 +121,45 @@ const struct route api_routes[] = {
      AUTH_REQUIRED, JSON},
     /* (end of directory/public rooms/upgrades/reports) */
 
-        /* profiles, user directory, admin, openid, voip, third-party networks (helper A) */
+    /* profiles, user directory, admin, openid, voip, third-party networks (helper A) */
+    {HTTP_GET, PFX_CLIENT, "/profile/{userId}", profile_get, AUTH_OPTIONAL, GUEST},
+    {HTTP_GET, PFX_CLIENT, "/profile/{userId}/displayname", profile_get_displayname, AUTH_OPTIONAL,
+     GUEST},
+    {HTTP_PUT, PFX_CLIENT, "/profile/{userId}/displayname", profile_set_displayname, AUTH_REQUIRED,
+     JSON | GUEST},
+    {HTTP_GET, PFX_CLIENT, "/profile/{userId}/avatar_url", profile_get_avatar_url, AUTH_OPTIONAL,
+     GUEST},
+    {HTTP_PUT, PFX_CLIENT, "/profile/{userId}/avatar_url", profile_set_avatar_url, AUTH_REQUIRED,
+     JSON},
+    {HTTP_POST, PFX_CLIENT, "/user_directory/search", users_directory_search, AUTH_REQUIRED, JSON},
+    {HTTP_GET, PFX_CLIENT, "/admin/whois/{userId}", admin_whois, AUTH_REQUIRED, 0},
+    {HTTP_POST, PFX_CLIENT, "/user/{userId}/openid/request_token", openid_request_token,
+     AUTH_REQUIRED, JSON},
+    {HTTP_GET, PFX_EXACT, "/_matrix/federation/v1/openid/userinfo", openid_userinfo, AUTH_NONE, 0},
+    {HTTP_GET, PFX_CLIENT, "/voip/turnServer", voip_turn_server, AUTH_REQUIRED, GUEST},
+    {HTTP_GET, PFX_CLIENT, "/thirdparty/protocols", thirdparty_protocols, AUTH_REQUIRED, GUEST},
+    {HTTP_GET, PFX_CLIENT, "/thirdparty/protocol/{protocol}", thirdparty_protocol, AUTH_REQUIRED,
+     GUEST},
+    {HTTP_GET, PFX_CLIENT, "/thirdparty/location/{protocol}", thirdparty_query_by_protocol,
+     AUTH_REQUIRED, GUEST},
+    {HTTP_GET, PFX_CLIENT, "/thirdparty/user/{protocol}", thirdparty_query_by_protocol,
+     AUTH_REQUIRED, GUEST},
+    {HTTP_GET, PFX_CLIENT, "/thirdparty/location", thirdparty_location_by_alias, AUTH_REQUIRED,
+     GUEST},
+    {HTTP_GET, PFX_CLIENT, "/thirdparty/user", thirdparty_user_by_id, AUTH_REQUIRED, GUEST},
     /* (end of helper A routes) */
     /* typing, receipts, read markers, presence, tags (helper B) */
+    {HTTP_PUT, PFX_CLIENT, "/rooms/{roomId}/typing/{userId}", typing_put, AUTH_REQUIRED, JSON},
+    {HTTP_POST, PFX_CLIENT, "/rooms/{roomId}/receipt/{receiptType}/{eventId}", receipts_post,
+     AUTH_REQUIRED, JSON_OPT},
+    {HTTP_POST, PFX_CLIENT, "/rooms/{roomId}/read_markers", read_markers_post, AUTH_REQUIRED, JSON},
+    {HTTP_PUT, PFX_CLIENT, "/presence/{userId}/status", presence_put_status, AUTH_REQUIRED, JSON},
+    {HTTP_GET, PFX_CLIENT, "/presence/{userId}/status", presence_get_status, AUTH_REQUIRED, 0},
+    {HTTP_GET, PFX_CLIENT, "/user/{userId}/rooms/{roomId}/tags", tags_get, AUTH_REQUIRED, 0},
+    {HTTP_PUT, PFX_CLIENT, "/user/{userId}/rooms/{roomId}/tags/{tag}", tags_put, AUTH_REQUIRED,
+     JSON},
+    {HTTP_DELETE, PFX_CLIENT, "/user/{userId}/rooms/{roomId}/tags/{tag}", tags_delete,
+     AUTH_REQUIRED, JSON_OPT},
     /* (end of helper B routes) */
 
     {HTTP_GET, PFX_EXACT, "/_synapse/admin/v1/register", synapse_admin_register_nonce, AUTH_NONE,

@@ -200,6 +200,9 @@ synapse_admin_register(struct req *r)
         reply_internal(r, "user create failed");
         goto out;
     }
+    /* The localpart is the default display name (as Synapse); failing leaves none. */
+    if (store_profile_init(r->hs->store, user_id) != STORE_OK)
+        log_warn("could not set the default display name of %s", user_id);
     log_info("registered %s via shared secret%s", user_id, json_is_true(admin) ? " (admin)" : "");
     out = json_object();
     if (api_issue_login_or_reply(r, user_id, NULL, NULL, out) != 0)

@@ -1,7 +1,9 @@
-/* sync.yaml: GET /sync. The room stream is read from storage per request; other streams
- * (typing, receipts, presence, account data, to-device, device lists) answer empty until their
- * modules exist, each behind its own position in the token. A request with nothing new is
- * suspended and registered with the notifier; a write concerning the user resumes it. */
+/* sync.yaml: GET /sync. The room stream is read from storage per request; typing and
+ * presence from memory (src/sync), receipts and account data from storage, each behind its own
+ * position in the token; to-device and device lists answer empty until their modules exist. A
+ * request with nothing new is suspended and registered with the notifier; a write concerning
+ * the user resumes it. Users in m.ignored_user_list are left out of timelines, invites,
+ * ephemeral events and presence (modules/ignore_users.rst). */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,6 +14,7 @@
 #include "api/longpoll.h"
 #include "api/rooms_common.h"
 #include "api/visibility.h"
+#include "core/config.h"
 #include "core/util.h"
 #include "json/json.h"
 #include "room/redact.h"
@@ -19,7 +22,9 @@
 #include "store/store.h"
 #include "sync/filter.h"
 #include "sync/notifier.h"
+#include "sync/presence.h"
 #include "sync/token.h"
+#include "sync/typing.h"
 
 #define DEFAULT_TIMELINE_LIMIT 10
 #define MAX_TIMEOUT_MS (5 * 60 * 1000)
@@ -148,8 +153,13 @@ struct sync_req {
     bool full_state;
     int64_t now; /* the events position this answer is consistent with */
     int64_t account_data_now;
+    int64_t typing_now, receipts_now, presence_now;
     json_t *join, *invite, *leave;
-    json_t *account_data;      /* global account data events */
+    json_t *ignored;      /* {user_id: {}} from m.ignored_user_list */
+    json_t *fresh;        /* {room_id: true}: joined rooms sent in full (initial or joined since) */
+    json_t *ephemeral;    /* {room_id: [events]} */
+    json_t *presence;     /* presence events */
+    json_t *account_data; /* global account data events */
     json_t *room_account_data; /* {room_id: [events]} */
 };
 
@@ -159,7 +169,7 @@ format_event(struct sync_req *s, const struct store_event *e, const struct room_
 {
     json_t *ev, *out;
 
-        if (s->filter.federation_format) {
+    if (s->filter.federation_format) {
         ev = json_loads(e->json, 0, NULL);
         /* A redacted event is redacted in every format. */
         if (ev && e->redacted_by) {
@@ -472,6 +482,16 @@ invite_entry(struct sync_req *s, const char *room_id)
     return json_pack("{s:{s:o}}", "invite_state", "events", events);
 }
 
+static bool
+invited_by_ignored(struct sync_req *s, const char *room_id)
+{
+    json_t *ev = rooms_state_get(s->r->hs->rooms, room_id, "m.room.member", s->r->user_id);
+    const char *sender = json_string_value(json_object_get(ev, "sender"));
+    bool ignored = sender && json_object_get(s->ignored, sender);
+    json_decref(ev);
+    return ignored;
+}
+
 static int
 build(struct sync_req *s)
 {
@@ -487,6 +507,7 @@ build(struct sync_req *s)
     s->join = json_object();
     s->invite = json_object();
     s->leave = json_object();
+    s->fresh = json_object();
     if (store_user_membership_changes(r->hs->store, r->user_id, !s->has_since ? -1 : since,
                                       &changes, &nchanges) != STORE_OK)
         goto out;
@@ -502,6 +523,8 @@ build(struct sync_req *s)
         for (size_t k = 0; k < nchanges; k++)
             if (strcmp(changes[k].room_id, joined[i]) == 0)
                 joined_since = fresh = true;
+        if (fresh)
+            json_object_set_new(s->fresh, joined[i], json_true());
         if (!fresh && rooms_last_pos(r->hs->rooms, joined[i]) <= since)
             continue;
         /* The timeline starts at `since` unless this is the first sync or the user joined
@@ -516,7 +539,9 @@ build(struct sync_req *s)
         if (!m || !sync_filter_room_included(&s->filter, room))
             continue;
         if (strcmp(m, "invite") == 0) {
-            json_object_set_new(s->invite, room, invite_entry(s, room));
+            /* SPEC: ignore_users: "Servers must not send room invites from ignored users". */
+            if (!invited_by_ignored(s, room))
+                json_object_set_new(s->invite, room, invite_entry(s, room));
         } else if ((strcmp(m, "leave") == 0 || strcmp(m, "ban") == 0) &&
                    (!initial || s->filter.include_leave)) {
             bool forgotten = false;
@@ -580,6 +605,237 @@ account_data(struct sync_req *s)
     return 0;
 }
 
+/* ---- ephemeral events: typing and receipts ---- */
+
+/* May this user's part of an ephemeral event reach the syncing user: not ignored, and
+ * passing the ephemeral filter's senders as if they had sent it? */
+static bool
+ephemeral_user_ok(struct sync_req *s, const char *room_id, const char *type, const char *user)
+{
+    json_t *probe;
+    bool ok;
+
+    if (json_object_get(s->ignored, user))
+        return false;
+    probe = json_pack("{s:s, s:s}", "type", type, "sender", user);
+    ok = filter_event_matches(&s->filter.ephemeral, room_id, probe);
+    json_decref(probe);
+    return ok;
+}
+
+/* Takes ev. The filter's senders were applied per user; the event is matched as if sent by
+ * one of those that passed (`user`, NULL if none). */
+static void
+add_ephemeral(struct sync_req *s, const char *room_id, json_t *ev, const char *user)
+{
+    json_t *arr = json_object_get(s->ephemeral, room_id);
+    json_t *probe = json_pack("{s:O}", "type", json_object_get(ev, "type"));
+    long limit = s->filter.ephemeral.limit;
+    bool ok;
+
+    if (user)
+        json_object_set_new(probe, "sender", json_string(user));
+    ok = filter_event_matches(&s->filter.ephemeral, room_id, probe);
+    json_decref(probe);
+    if (!ok || (limit >= 0 && (long)json_array_size(arr) >= limit)) {
+        json_decref(ev);
+        return;
+    }
+    if (!arr) {
+        arr = json_array();
+        json_object_set_new(s->ephemeral, room_id, arr);
+    }
+    json_array_append_new(arr, ev);
+}
+
+/* Adds receipts to {room_id: m.receipt content}: SPEC: receipts.rst, content
+ * {event_id: {"m.read": {user_id: {"ts": ...}}}}, one event per room. */
+static void
+aggregate_receipts(struct sync_req *s, json_t *by_room, const struct store_receipt *list, size_t n,
+                   bool skip_fresh)
+{
+    for (size_t i = 0; i < n; i++) {
+        json_t *content, *ev, *type;
+        if (skip_fresh && json_object_get(s->fresh, list[i].room_id))
+            continue;
+        if (!ephemeral_user_ok(s, list[i].room_id, "m.receipt", list[i].user_id))
+            continue;
+        if (!(content = json_object_get(by_room, list[i].room_id))) {
+            content = json_object();
+            json_object_set_new(by_room, list[i].room_id, content);
+        }
+        if (!(ev = json_object_get(content, list[i].event_id))) {
+            ev = json_object();
+            json_object_set_new(content, list[i].event_id, ev);
+        }
+        if (!(type = json_object_get(ev, list[i].type))) {
+            type = json_object();
+            json_object_set_new(ev, list[i].type, type);
+        }
+        json_object_set_new(type, list[i].user_id,
+                            json_pack("{s:I}", "ts", (json_int_t)list[i].ts));
+    }
+}
+
+/* The ephemeral stream: typing (memory) and receipts (storage) of the joined rooms; rooms
+ * sent in full get the whole current state of both. */
+static int
+ephemeral_stream(struct sync_req *s)
+{
+    struct req *r = s->r;
+    bool incremental = s->has_since && !s->full_state;
+    int64_t since_typing = incremental ? s->since.pos[STREAM_TYPING] : -1;
+    int64_t since_receipts = incremental ? s->since.pos[STREAM_RECEIPTS] : -1;
+    struct store_receipt *list = NULL;
+    size_t n = 0, njoined = 0;
+    char **joined = NULL;
+    json_t *receipts = json_object(), *content;
+    const char *room;
+    int rc = -1;
+
+    s->ephemeral = json_object();
+    /* Positions first: a change after this is sent now and again next time, never lost. */
+    s->typing_now = typing_position(r->hs->typing);
+    if (store_counter(r->hs->store, "receipts", &s->receipts_now) != STORE_OK)
+        goto out;
+    if (since_typing > s->typing_now)
+        since_typing = s->typing_now;
+    if (since_receipts > s->receipts_now)
+        since_receipts = s->receipts_now;
+    if (store_user_rooms(r->hs->store, r->user_id, "join", &joined, &njoined) != STORE_OK ||
+        store_receipts_for_user(r->hs->store, r->user_id, since_receipts, s->receipts_now, &list,
+                                &n) != STORE_OK)
+        goto out;
+    /* Rooms sent in full take all their receipts below instead. */
+    aggregate_receipts(s, receipts, list, n, since_receipts >= 0);
+    for (size_t i = 0; i < njoined; i++) {
+        bool fresh = since_typing < 0 || json_object_get(s->fresh, joined[i]);
+        json_t *typing, *users;
+        if (!sync_filter_room_included(&s->filter, joined[i]))
+            continue;
+        if (fresh && since_receipts >= 0) {
+            struct store_receipt *all = NULL;
+            size_t nall = 0;
+            if (store_receipts_in_room(r->hs->store, joined[i], s->receipts_now, &all, &nall) !=
+                STORE_OK)
+                goto out;
+            aggregate_receipts(s, receipts, all, nall, false);
+            store_receipts_free(all, nall);
+        }
+        typing = typing_room(r->hs->typing, joined[i], fresh ? -1 : since_typing);
+        if (typing) {
+            size_t k;
+            json_t *u;
+            users = json_array();
+            json_array_foreach(typing, k, u)
+            {
+                if (ephemeral_user_ok(s, joined[i], "m.typing", json_string_value(u)))
+                    json_array_append(users, u);
+            }
+            json_decref(typing);
+            /* SPEC: typing_notifications.rst: the event lists everyone typing; an empty list
+             * is how a client learns that typing stopped. Initially only non-empty ones. */
+            if (!fresh || json_array_size(users) > 0)
+                add_ephemeral(
+                    s, joined[i],
+                    json_pack("{s:s, s:{s:O}}", "type", "m.typing", "content", "user_ids", users),
+                    json_string_value(json_array_get(users, 0)));
+            if (users)
+                json_decref(users);
+        }
+    }
+    json_object_foreach(receipts, room, content)
+    {
+        if (!sync_filter_room_included(&s->filter, room))
+            continue;
+        /* Any user of the content passed the filter's senders. */
+        json_t *first = json_object_iter_value(json_object_iter(content));
+        first = json_object_iter_value(json_object_iter(first));
+        add_ephemeral(s, room, json_pack("{s:s, s:O}", "type", "m.receipt", "content", content),
+                      json_object_iter_key(json_object_iter(first)));
+    }
+    rc = 0;
+out:
+    json_decref(receipts);
+    store_receipts_free(list, n);
+    store_strings_free(joined, njoined);
+    return rc;
+}
+
+/* ---- presence ---- */
+
+/* The presence of the users sharing a room with the syncing user (themself included) that
+ * changed since the token; everyone's current presence on an initial sync. */
+static int
+presence_stream(struct sync_req *s)
+{
+    struct req *r = s->r;
+    int64_t since = s->has_since && !s->full_state ? s->since.pos[STREAM_PRESENCE] : -1;
+    json_t *changed, *sharers = NULL, *content;
+    const char *user;
+    long limit = s->filter.presence.limit;
+
+    s->presence = json_array();
+    if (!r->hs->cfg->presence_enabled)
+        return 0;
+    s->presence_now = presence_position(r->hs->presence);
+    if (since > s->presence_now)
+        since = s->presence_now;
+    changed = presence_changed_since(r->hs->presence, since);
+    if (json_object_size(changed) > 0 && !(sharers = api_room_sharers(r->hs, r->user_id))) {
+        json_decref(changed);
+        return -1;
+    }
+    json_object_foreach(changed, user, content)
+    {
+        json_t *ev;
+        if (!json_object_get(sharers, user) || json_object_get(s->ignored, user))
+            continue;
+        if (limit >= 0 && (long)json_array_size(s->presence) >= limit)
+            break;
+        ev = json_pack("{s:s, s:s, s:O}", "type", "m.presence", "sender", user, "content", content);
+        if (filter_event_matches(&s->filter.presence, NULL, ev))
+            json_array_append_new(s->presence, ev);
+        else
+            json_decref(ev);
+    }
+    json_decref(sharers);
+    json_decref(changed);
+    return 0;
+}
+
+/* The joined room's entry, made empty where the room has no other news. */
+static json_t *
+room_stub(struct sync_req *s, const char *room)
+{
+    json_t *entry = json_object_get(s->join, room);
+    if (!entry) {
+        char tok[32];
+        snprintf(tok, sizeof(tok), "s%lld", (long long)s->now);
+        entry = json_pack("{s:{s:[]}, s:{s:[], s:b, s:s}, s:{s:[]}, s:{s:[]}, s:{s:i, s:i}}",
+                          "state", "events", "timeline", "events", "limited", 0, "prev_batch", tok,
+                          "ephemeral", "events", "account_data", "events", "unread_notifications",
+                          "highlight_count", 0, "notification_count", 0);
+        json_object_set_new(s->join, room, entry);
+    }
+    return entry;
+}
+
+/* Ephemeral events go into the joined rooms' entries, making one where needed (they were
+ * only gathered for joined rooms). */
+static void
+merge_ephemeral(struct sync_req *s)
+{
+    const char *room;
+    json_t *events;
+
+    json_object_foreach(s->ephemeral, room, events)
+    {
+        json_t *entry = room_stub(s, room);
+        json_object_set(json_object_get(entry, "ephemeral"), "events", events);
+    }
+}
+
 /* Room account data goes into the joined rooms' entries, making one where needed. */
 static void
 merge_room_account_data(struct sync_req *s)
@@ -619,7 +875,8 @@ static bool
 is_empty(const struct sync_req *s)
 {
     return json_object_size(s->join) == 0 && json_object_size(s->invite) == 0 &&
-           json_object_size(s->leave) == 0 && json_array_size(s->account_data) == 0;
+           json_object_size(s->leave) == 0 && json_array_size(s->account_data) == 0 &&
+           json_array_size(s->presence) == 0;
 }
 
 static void
@@ -630,15 +887,19 @@ reply_sync(struct sync_req *s)
 
     next.pos[STREAM_EVENTS] = s->now;
     next.pos[STREAM_ACCOUNT_DATA] = s->account_data_now;
+    next.pos[STREAM_TYPING] = s->typing_now;
+    next.pos[STREAM_RECEIPTS] = s->receipts_now;
+    if (s->r->hs->cfg->presence_enabled)
+        next.pos[STREAM_PRESENCE] = s->presence_now;
     sync_token_format(&next, tok, sizeof(tok));
     reply_json(s->r, 200,
-               json_pack("{s:s, s:{s:o, s:o, s:o}, s:{s:[]}, s:{s:o}, s:{s:[]}, s:{s:[], s:[]}, "
+               json_pack("{s:s, s:{s:o, s:o, s:o}, s:{s:o}, s:{s:o}, s:{s:[]}, s:{s:[], s:[]}, "
                          "s:{}}",
                          "next_batch", tok, "rooms", "join", s->join, "invite", s->invite, "leave",
-                         s->leave, "presence", "events", "account_data", "events", s->account_data,
-                         "to_device", "events", "device_lists", "changed", "left",
+                         s->leave, "presence", "events", s->presence, "account_data", "events",
+                         s->account_data, "to_device", "events", "device_lists", "changed", "left",
                          "device_one_time_keys_count"));
-    s->join = s->invite = s->leave = s->account_data = NULL;
+    s->join = s->invite = s->leave = s->account_data = s->presence = NULL;
 }
 
 /* GET /_matrix/client/r0/sync */
@@ -676,8 +937,13 @@ sync_get(struct req *r)
     }
     if (api_sync_filter_or_reply(r, &s.filter) != 0)
         return;
+    /* SPEC: set_presence: absent marks the user online, "offline" leaves presence alone. The
+     * user counts as syncing until this request has answered at the latest. */
+    if (!r->resumed && r->hs->cfg->presence_enabled)
+        presence_synced(r->hs->presence, r->user_id, presence, util_now_ms() + timeout_ms);
+    s.ignored = api_ignored_users(r->hs, r->user_id);
     if (store_stream_position(r->hs->store, &s.now) != STORE_OK || build(&s) != 0 ||
-        account_data(&s) != 0) {
+        account_data(&s) != 0 || ephemeral_stream(&s) != 0 || presence_stream(&s) != 0) {
         reply_internal(r, "sync failed");
         goto out;
     }
@@ -686,6 +952,7 @@ sync_get(struct req *r)
     if (s.has_since && s.since.pos[STREAM_EVENTS] > s.now)
         s.since.pos[STREAM_EVENTS] = s.now;
     merge_room_account_data(&s);
+    merge_ephemeral(&s);
     if (is_empty(&s) && s.has_since && !s.full_state &&
         longpoll_suspend(r, r->user_id, timeout_ms, seq))
         goto out;
@@ -696,5 +963,9 @@ out:
     json_decref(s.leave);
     json_decref(s.account_data);
     json_decref(s.room_account_data);
+    json_decref(s.ignored);
+    json_decref(s.fresh);
+    json_decref(s.ephemeral);
+    json_decref(s.presence);
     sync_filter_clear(&s.filter);
 }

@@ -588,6 +588,82 @@ load_port(struct loader *ld, yaml_node_t *v, const char *path, void *field)
     return 0;
 }
 
+/* Any non-empty string. */
+static int
+load_string(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    const char *s = NULL;
+
+    if (get_scalar(ld, v, path, "a string", &s) < 0)
+        return -1;
+    if (s[0] == '\0')
+        return fail(ld, path, "must not be empty (remove the key to unset)");
+    set_string(field, xstrdup(s));
+    return 0;
+}
+
+/* Synapse's durations: milliseconds, or a number with s, m, h, d, w or y. */
+static int
+load_duration(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    static const struct {
+        char suffix;
+        long long ms;
+    } units[] = {{'s', 1000},     {'m', 60000},     {'h', 3600000},
+                 {'d', 86400000}, {'w', 604800000}, {'y', 31536000000LL}};
+    long long n, mult = 1;
+    char digits[32];
+    const char *s = NULL;
+    size_t len;
+
+    if (v->type != YAML_SCALAR_NODE || get_scalar(ld, v, path, "a duration", &s) < 0)
+        goto bad;
+    len = strlen(s);
+    if (len == 0 || len >= sizeof(digits))
+        goto bad;
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+        if (s[len - 1] == units[i].suffix) {
+            mult = units[i].ms;
+            len--;
+            break;
+        }
+    memcpy(digits, s, len);
+    digits[len] = '\0';
+    if (!is_digit(digits[0]) || parse_integer(digits, &n) < 0 || n <= 0 || n > INT64_MAX / mult)
+        goto bad;
+    *(int64_t *)field = (int64_t)(n * mult);
+    return 0;
+bad:
+    return fail(ld, path,
+                "must be a positive duration: milliseconds, or a number with s, m, h, d, w or y");
+}
+
+static int
+load_turn_uris(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    struct config *cfg = ld->cfg;
+    char sub[KEY_PATH_MAX];
+    size_t i = 0;
+
+    (void)field;
+    if (v->type != YAML_SEQUENCE_NODE)
+        return fail(ld, path, "must be a list of URIs");
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+         it++, i++) {
+        yaml_node_t *item = node_at(ld, *it);
+        const char *s = NULL;
+
+        snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+        if (!item || get_scalar(ld, item, sub, "a string", &s) < 0)
+            return item ? -1 : fail(ld, sub, "must be a string");
+        if (s[0] == '\0')
+            return fail(ld, sub, "must not be empty");
+        cfg->turn_uris = xrealloc(cfg->turn_uris, (cfg->n_turn_uris + 1) * sizeof(char *));
+        cfg->turn_uris[cfg->n_turn_uris++] = xstrdup(s);
+    }
+    return 0;
+}
+
 /* ---- mappings ----------------------------------------------------------------------------- */
 
 /* Synapse settings that Hearth has no use for. A Synapse config carries several of them, so
@@ -602,16 +678,12 @@ static const char *const synapse_unused[] = {
     "suppress_key_server_warning",
     "web_client_location",
     "serve_server_wellknown",
-    "presence",
     "use_presence",
     "enable_metrics",
     "url_preview_enabled",
     "url_preview_ip_range_blacklist",
-    "turn_uris",
-    "turn_shared_secret",
     "email",
     "password_config",
-    "user_directory",
     "app_service_config_files",
     "federation_domain_whitelist",
     "caches",
@@ -725,6 +797,28 @@ load_rc_login(struct loader *ld, yaml_node_t *v, const char *path, void *field)
 {
     (void)field;
     return load_mapping(ld, v, path, rc_login_keys, NKEYS(rc_login_keys), ld->cfg);
+}
+
+static const struct key_spec presence_keys[] = {
+    {"enabled", load_bool, offsetof(struct config, presence_enabled)},
+};
+
+static int
+load_presence(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    (void)field;
+    return load_mapping(ld, v, path, presence_keys, NKEYS(presence_keys), ld->cfg);
+}
+
+static const struct key_spec user_directory_keys[] = {
+    {"search_all_users", load_bool, offsetof(struct config, user_directory_search_all_users)},
+};
+
+static int
+load_user_directory(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    (void)field;
+    return load_mapping(ld, v, path, user_directory_keys, NKEYS(user_directory_keys), ld->cfg);
 }
 
 /* ---- listeners ---------------------------------------------------------------------------- */
@@ -1014,6 +1108,14 @@ static const struct key_spec top_keys[] = {
     {"rc_message", load_ratelimit, offsetof(struct config, rc_message)},
     {"rc_registration", load_ratelimit, offsetof(struct config, rc_registration)},
     {"rc_login", load_rc_login, 0},
+    {"turn_uris", load_turn_uris, 0},
+    {"turn_shared_secret", load_secret, offsetof(struct config, turn_shared_secret)},
+    {"turn_username", load_string, offsetof(struct config, turn_username)},
+    {"turn_password", load_secret, offsetof(struct config, turn_password)},
+    {"turn_user_lifetime", load_duration, offsetof(struct config, turn_user_lifetime_ms)},
+    {"turn_allow_guests", load_bool, offsetof(struct config, turn_allow_guests)},
+    {"user_directory", load_user_directory, 0},
+    {"presence", load_presence, 0},
 };
 
 static void
@@ -1028,6 +1130,9 @@ set_defaults(struct config *cfg)
     cfg->rc_login_address = login;
     cfg->rc_login_account = login;
     cfg->rc_login_failed_attempts = login;
+    cfg->turn_user_lifetime_ms = 3600000;
+    cfg->turn_allow_guests = true;
+    cfg->presence_enabled = true;
 }
 
 /* Fills what the file left unset; some defaults depend on server_name and the base dir. */
@@ -1231,6 +1336,12 @@ config_free(struct config *cfg)
     free(cfg->signing_key_path);
     free(cfg->log_level);
     free_secret(cfg->registration_shared_secret);
+    for (size_t i = 0; i < cfg->n_turn_uris; i++)
+        free(cfg->turn_uris[i]);
+    free(cfg->turn_uris);
+    free_secret(cfg->turn_shared_secret);
+    free(cfg->turn_username);
+    free_secret(cfg->turn_password);
     free(cfg->default_room_version);
     free(cfg);
 }
@@ -1359,6 +1470,20 @@ config_generate(const char *server_name, const char *data_dir)
     sbuf_puts(&b, "  # Failed login attempts per account.\n"
                   "  failed_attempts:\n");
     put_ratelimit(&b, "  ", 0.17, 3);
+    sbuf_puts(&b, "\n# Presence (online/idle/offline) for users who share a room; off saves load.\n"
+                  "presence:\n"
+                  "  enabled: true\n");
+    sbuf_puts(&b, "\n# VoIP: TURN servers for calls. With turn_shared_secret, clients get "
+                  "TURN REST API\n# credentials valid for turn_user_lifetime; else "
+                  "turn_username and turn_password.\n"
+                  "#turn_uris: [\"turn:turn.example.org:3478?transport=udp\"]\n"
+                  "#turn_shared_secret: \"\"\n"
+                  "turn_user_lifetime: 1h\n"
+                  "turn_allow_guests: true\n\n"
+                  "# User directory search: all accounts, or only users who share a room "
+                  "with the searcher\n# or are in public rooms (false).\n"
+                  "user_directory:\n"
+                  "  search_all_users: false\n");
     text = sbuf_take(&b);
 out:
     sodium_memzero(secret, sizeof(secret));

@@ -36,6 +36,16 @@ struct config {
     bool allow_guest_access;                       /* default false */
     char *registration_shared_secret; /* NULL when unset: shared-secret registration off */
     char *default_room_version;       /* default "5" */
+    /* VoIP (voip.yaml): TURN servers handed to clients; turn_shared_secret gives TURN REST
+     * API credentials, else static turn_username/turn_password. No URIs: no TURN. */
+    char **turn_uris;
+    size_t n_turn_uris;
+    char *turn_shared_secret;
+    char *turn_username;
+    char *turn_password;
+    int64_t turn_user_lifetime_ms; /* accepts "1h", "30m", "1d" or milliseconds; default 1h */
+    bool turn_allow_guests;        /* default true */
+    bool user_directory_search_all_users; /* user_directory.search_all_users, default false */
     int64_t max_upload_size;  /* bytes; accepts "50M", "10K", "1G" or a plain number; default 50M */
     int64_t max_request_size; /* JSON body limit in bytes; hearth-specific; default 1 MiB */
     struct config_ratelimit rc_message;               /* default 0.2 / 10 */
@@ -43,7 +53,8 @@ struct config {
     struct config_ratelimit rc_login_address;         /* rc_login.address, default 0.17 / 3 */
     struct config_ratelimit rc_login_account;         /* rc_login.account, default 0.17 / 3 */
     struct config_ratelimit rc_login_failed_attempts; /* rc_login.failed_attempts, 0.17 / 3 */
-    int thread_pool_size; /* hearth-specific: HTTP worker threads; default 0 = cores */
+    int thread_pool_size;  /* hearth-specific: HTTP worker threads; default 0 = cores */
+    bool presence_enabled; /* presence.enabled, default true */
 };
 
 /* Reads and validates FILE. On success returns 0 and *out is a new config (free with

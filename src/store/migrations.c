@@ -105,6 +105,30 @@ const struct migration store_migrations[] = {
         "  PRIMARY KEY (user_id, room_id, type));"
         "CREATE INDEX account_data_by_pos ON account_data (user_id, stream_pos);"
         "INSERT INTO counters (name, value) VALUES ('account_data', 0);"},
+    /* Profiles (NULL: not set) and OpenID tokens (SHA-256 hex, as access tokens). Accounts
+     * made before this migration have no profile row, which reads as an empty profile. */
+    {5, "CREATE TABLE profiles ("
+        "  user_id TEXT PRIMARY KEY,"
+        "  displayname TEXT,"
+        "  avatar_url TEXT);"
+        "CREATE TABLE openid_tokens ("
+        "  token_hash TEXT PRIMARY KEY,"
+        "  user_id TEXT NOT NULL,"
+        "  expiry_ts BIGINT NOT NULL);"
+        "CREATE INDEX openid_tokens_by_expiry ON openid_tokens (expiry_ts);"},
+    /* Receipts: the latest per (room, type, user); event_pos orders them (receipts only move
+     * forward), stream_pos is the receipts stream position of the last change. */
+    {6, "CREATE TABLE receipts ("
+        "  room_id TEXT NOT NULL,"
+        "  receipt_type TEXT NOT NULL,"
+        "  user_id TEXT NOT NULL,"
+        "  event_id TEXT NOT NULL,"
+        "  event_pos BIGINT NOT NULL,"
+        "  ts BIGINT NOT NULL,"
+        "  stream_pos BIGINT NOT NULL,"
+        "  PRIMARY KEY (room_id, receipt_type, user_id));"
+        "CREATE INDEX receipts_by_room ON receipts (room_id, stream_pos);"
+        "INSERT INTO counters (name, value) VALUES ('receipts', 0);"},
 };
 
 const size_t store_n_migrations = sizeof(store_migrations) / sizeof(store_migrations[0]);

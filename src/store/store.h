@@ -242,9 +242,69 @@ enum store_rc store_report_add(struct store *st, const char *room_id, const char
 enum store_rc store_aliases_move(struct store *st, const char *from_room, const char *to_room);
 
 /* ---- profiles, user directory (helper A; store_profile.c) ---- */
+/* A profile's fields; NULL when not set. Owned (free with store_profile_clear). */
+struct store_profile {
+    char *displayname;
+    char *avatar_url;
+};
+void store_profile_clear(struct store_profile *p);
+/* The profile of a local account; STORE_NOT_FOUND if there is no such account (an account
+ * without a profile row has an empty profile). Deactivated accounts keep theirs. */
+enum store_rc store_profile_get(struct store *st, const char *user_id, struct store_profile *out);
+/* Sets one field (NULL clears it); the account must exist (STORE_NOT_FOUND otherwise). */
+enum store_rc store_profile_set_displayname(struct store *st, const char *user_id,
+                                            const char *displayname);
+enum store_rc store_profile_set_avatar_url(struct store *st, const char *user_id,
+                                           const char *avatar_url);
+/* A new account's profile: its localpart as display name (Synapse does this, and clients
+ * such as matrix-nio expect a name), unless it has a profile already. */
+enum store_rc store_profile_init(struct store *st, const char *user_id);
+
+/* User directory: accounts (not deactivated) whose user ID or display name contains term,
+ * case-insensitively, among those who share a room with searcher or are joined to a room with
+ * join rule "public" (or among all accounts when all_users). Prefix matches first, then
+ * accounts with a display name. At most limit entries; *limited says whether there were more.
+ * New array (free with store_directory_free). */
+struct store_directory_entry {
+    char *user_id;
+    char *displayname; /* may be NULL */
+    char *avatar_url;  /* may be NULL */
+};
+enum store_rc store_user_directory_search(struct store *st, const char *searcher, const char *term,
+                                          bool all_users, size_t limit,
+                                          struct store_directory_entry **out, size_t *n,
+                                          bool *limited);
+void store_directory_free(struct store_directory_entry *list, size_t n);
+
+/* OpenID tokens (SHA-256 hex of the token). add also drops expired tokens. */
+enum store_rc store_openid_token_add(struct store *st, const char *token_hash, const char *user_id,
+                                     int64_t expiry_ts, int64_t now);
+/* The token's user (new string), or STORE_NOT_FOUND when unknown or expired. */
+enum store_rc store_openid_token_lookup(struct store *st, const char *token_hash, int64_t now,
+                                        char **user_id);
 /* ---- (end of helper A) ---- */
 
 /* ---- receipts, presence, typing positions (helper B; store_ephemeral.c) ---- */
+/* Receipts: the latest of each (room, type, user). put records one for an event at stream
+ * position event_pos, at a new receipts position (*pos; the counter "receipts"), or answers
+ * STORE_EXISTS and keeps the old one when that is for the same or a later event. */
+enum store_rc store_receipt_put(struct store *st, const char *room_id, const char *user_id,
+                                const char *type, const char *event_id, int64_t event_pos,
+                                int64_t ts, int64_t *pos);
+struct store_receipt {
+    char *room_id;
+    char *user_id;
+    char *type;
+    char *event_id;
+    int64_t ts;
+};
+void store_receipts_free(struct store_receipt *list, size_t n);
+/* Receipts at positions in (since, upto] in the rooms the user has joined. */
+enum store_rc store_receipts_for_user(struct store *st, const char *user_id, int64_t since,
+                                      int64_t upto, struct store_receipt **out, size_t *n);
+/* Every receipt of the room up to position upto. */
+enum store_rc store_receipts_in_room(struct store *st, const char *room_id, int64_t upto,
+                                     struct store_receipt **out, size_t *n);
 /* ---- (end of helper B) ---- */
 
 #endif

@@ -710,9 +710,12 @@ def test_many_waiters_all_wake(server):
     tokens = []
     for u in users:
         join(u.api(), r).expect(200)
+    # set_presence=offline: otherwise each user coming online is news for the others
+    # (presence reaches room-sharers), as in test_long_poll_times_out_and_ignores_other_users.
     for u in users:
-        tokens.append(sync_ok(u.api())["next_batch"])
-    waiters = [Background(lambda u=u, t=t: sync(own_session(u.api()), since=t, timeout=10000).expect(200).body)
+        tokens.append(sync_ok(u.api(), set_presence="offline")["next_batch"])
+    waiters = [Background(lambda u=u, t=t: sync(own_session(u.api()), since=t, timeout=10000,
+                                                 set_presence="offline").expect(200).body)
                for u, t in zip(users, tokens)]
     time.sleep(0.5)
     assert not any(w.done() for w in waiters), "a waiting sync returned before anything happened"

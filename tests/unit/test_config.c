@@ -99,6 +99,10 @@ test_defaults(void **state)
     assert_true(cfg->rc_login_failed_attempts.per_second == 0.17 &&
                 cfg->rc_login_failed_attempts.burst_count == 3);
     assert_int_equal(cfg->thread_pool_size, 0);
+    assert_true(cfg->presence_enabled);
+    assert_true(cfg->n_turn_uris == 0 && !cfg->turn_shared_secret && !cfg->turn_username &&
+                cfg->turn_user_lifetime_ms == 3600000 && cfg->turn_allow_guests);
+    assert_false(cfg->user_directory_search_all_users);
     config_free(cfg);
 }
 
@@ -157,6 +161,11 @@ test_every_key(void **state)
                                  "max_upload_size: 10M\n"
                                  "max_request_size: 2048K\n"
                                  "thread_pool_size: 16\n"
+                                 "turn_uris: [\"turn:t.example.org?transport=udp\", \"turns:t\"]\n"
+                                 "turn_shared_secret: turnsecret\n"
+                                 "turn_user_lifetime: 1d\n"
+                                 "turn_allow_guests: false\n"
+                                 "user_directory: {search_all_users: true}\n"
                                  "rc_message: {per_second: 1.5, burst_count: 20}\n"
                                  "rc_registration:\n"
                                  "  per_second: 0\n"
@@ -186,6 +195,10 @@ test_every_key(void **state)
     assert_int_equal(cfg->max_upload_size, 10 * 1024 * 1024);
     assert_int_equal(cfg->max_request_size, 2048 * 1024);
     assert_int_equal(cfg->thread_pool_size, 16);
+    assert_true(cfg->n_turn_uris == 2 && strcmp(cfg->turn_uris[1], "turns:t") == 0);
+    assert_string_equal(cfg->turn_shared_secret, "turnsecret");
+    assert_true(cfg->turn_user_lifetime_ms == 86400000 && !cfg->turn_allow_guests);
+    assert_true(cfg->user_directory_search_all_users);
     assert_true(cfg->rc_message.per_second == 1.5 && cfg->rc_message.burst_count == 20);
     assert_true(cfg->rc_registration.per_second == 0 && cfg->rc_registration.burst_count == 100);
     assert_true(cfg->rc_login_address.per_second == 1 && cfg->rc_login_address.burst_count == 2);
@@ -479,6 +492,8 @@ test_errors(void **state)
         {SN "enable_registration_without_verification: y\n",
          "enable_registration_without_verification: must be true or false"},
         {SN "allow_guest_access: nope\n", "allow_guest_access: must be true or false"},
+        {SN "turn_user_lifetime: 1x\n", "turn_user_lifetime: must be a positive duration"},
+        {SN "turn_uris: turn:x\n", "turn_uris: must be a list of URIs"},
         /* room versions */
         {SN "default_room_version: 7\n", "default_room_version: must be one of"},
         {SN "default_room_version: 0\n", "default_room_version: must be one of"},
@@ -873,6 +888,9 @@ test_generate_roundtrip(void **state)
                                        "address:",
                                        "account:",
                                        "failed_attempts:",
+                                       "presence:",
+                                       "turn_user_lifetime:",
+                                       "user_directory:",
                                        "OPEN REGISTRATION",
                                        "psycopg2"};
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
