@@ -1148,7 +1148,7 @@ struct wait {
     long send_status;
     char send_error[256];
     /* waiter answers that carried no marker */
-    long early, expired, catchup, errors;
+    long early, expired, catchup, presence, errors;
     char first_error[256];
     /* the incremental-sync client */
     bool inc_on;
@@ -1220,6 +1220,8 @@ wait_done(void *ctx, int i, long tag, const struct done_info *d)
             w->expired++;
         } else if (w->first[i]) {
             w->catchup++; /* its token predates earlier rounds: it catches up at once */
+        } else if (strstr(body, "\"m.presence\"")) {
+            w->presence++; /* woken by another user's presence change */
         } else {
             w->early++; /* answered without the message it waits for: a spurious wake */
         }
@@ -1361,14 +1363,19 @@ send_marker(struct wait *w, const char *room_id, const char *what, int round)
 struct wake_stats {
     struct lat lat, from200, slowest, send;
     long missed, send_errors;
+    long early0, presence0, expired0, errors0; /* the waiters' counters at the start */
     double client_cpu, server_cpu;
     int rounds;
 };
 
 static void
-wake_stats_init(struct wake_stats *ws, long samples, int rounds)
+wake_stats_init(struct wake_stats *ws, const struct wait *w, long samples, int rounds)
 {
     memset(ws, 0, sizeof(*ws));
+    ws->early0 = w->early;
+    ws->presence0 = w->presence;
+    ws->expired0 = w->expired;
+    ws->errors0 = w->errors;
     lat_init(&ws->lat, samples);
     lat_init(&ws->from200, samples);
     lat_init(&ws->slowest, rounds);
@@ -1376,8 +1383,7 @@ wake_stats_init(struct wake_stats *ws, long samples, int rounds)
 }
 
 static void
-wake_stats_print(struct wait *w, struct wake_stats *ws, const char *mode, int n, long early0,
-                 long expired0, long errors0)
+wake_stats_print(struct wait *w, struct wake_stats *ws, const char *mode, int n)
 {
     char cpu[96] = "";
 
@@ -1391,15 +1397,15 @@ wake_stats_print(struct wait *w, struct wake_stats *ws, const char *mode, int n,
     printf("WAKE mode=%s waiters=%d rounds=%d wakes=%ld missed=%ld p50_ms=%.2f p99_ms=%.2f "
            "max_ms=%.2f after200_p50_ms=%.2f after200_p99_ms=%.2f round_last_p50_ms=%.2f "
            "round_last_max_ms=%.2f send_p50_ms=%.2f send_max_ms=%.2f send_errors=%ld early=%ld "
-           "expired=%ld errors=%ld client_cpu_ms_per_round=%.1f%s\n",
+           "presence=%ld expired=%ld errors=%ld client_cpu_ms_per_round=%.1f%s\n",
            mode, n, ws->rounds, ws->lat.n, ws->missed, percentile(ws->lat.v, ws->lat.n, 500),
            percentile(ws->lat.v, ws->lat.n, 990), lat_max(&ws->lat),
            percentile(ws->from200.v, ws->from200.n, 500),
            percentile(ws->from200.v, ws->from200.n, 990),
            percentile(ws->slowest.v, ws->slowest.n, 500), lat_max(&ws->slowest),
            percentile(ws->send.v, ws->send.n, 500), lat_max(&ws->send), ws->send_errors,
-           w->early - early0, w->expired - expired0, w->errors - errors0,
-           ws->rounds ? ws->client_cpu * 1000.0 / ws->rounds : 0.0, cpu);
+           w->early - ws->early0, w->presence - ws->presence0, w->expired - ws->expired0,
+           w->errors - ws->errors0, ws->rounds ? ws->client_cpu * 1000.0 / ws->rounds : 0.0, cpu);
     fflush(stdout);
     free(ws->lat.v);
     free(ws->from200.v);
@@ -1457,14 +1463,13 @@ static void
 wake_shared(struct wait *w, int n, int rounds, int *round_no)
 {
     struct wake_stats ws;
-    long e0 = w->early, x0 = w->expired, r0 = w->errors;
 
-    wake_stats_init(&ws, (long)n * rounds, rounds);
+    wake_stats_init(&ws, w, (long)n * rounds, rounds);
     for (int r = 0; r < rounds; r++) {
         ready(w, n, ROUND_LIMIT_S, 0.05);
         wake_round(w, &ws, w->b->shared_room, "shared", ++*round_no, 0, n);
     }
-    wake_stats_print(w, &ws, "shared_room", n, e0, x0, r0);
+    wake_stats_print(w, &ws, "shared_room", n);
 }
 
 /* One room per waiter, shared with the sender: each message wakes one waiter, the others stay
@@ -1473,11 +1478,10 @@ static void
 wake_pairs(struct wait *w, int n, int rounds, int *round_no)
 {
     struct wake_stats ws;
-    long e0 = w->early, x0 = w->expired, r0 = w->errors;
 
     if (rounds > n)
         rounds = n;
-    wake_stats_init(&ws, rounds, rounds);
+    wake_stats_init(&ws, w, rounds, rounds);
     ready(w, n, 5.0, 0.05);
     for (int q = 0; q < rounds; q++) {
         int i = (int)((long)q * n / rounds);
@@ -1487,7 +1491,7 @@ wake_pairs(struct wait *w, int n, int rounds, int *round_no)
         ready(w, n, 1.0, -1);
         wake_round(w, &ws, w->b->pair_rooms[i], "pair", ++*round_no, i, i + 1);
     }
-    wake_stats_print(w, &ws, "pair_rooms", n, e0, x0, r0);
+    wake_stats_print(w, &ws, "pair_rooms", n);
 }
 
 static void
@@ -1495,7 +1499,7 @@ incremental(struct wait *w, int waiting, double seconds)
 {
     double t0, elapsed, s0 = w->b->server_pid ? proc_cpu_s(w->b->server_pid) : -1;
     char server[64] = "";
-    long e0 = w->early, r0 = w->errors;
+    long e0 = w->early + w->presence, r0 = w->errors;
 
     w->inc_on = true;
     w->inc.n = 0;
@@ -1514,11 +1518,11 @@ incremental(struct wait *w, int waiting, double seconds)
     if (w->inc_errors)
         fprintf(stderr, "# incremental sync: %ld errors, first: %s\n", w->inc_errors, w->inc_error);
     printf("INCREMENTAL_SYNC waiting=%d rooms=%d requests=%ld errors=%ld nonempty=%ld seconds=%.2f "
-           "rps=%.1f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f waiter_early=%ld waiter_errors=%ld%s\n",
+           "rps=%.1f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f waiter_wakes=%ld waiter_errors=%ld%s\n",
            waiting, w->b->nrooms, w->inc.n, w->inc_errors, w->inc_nonempty, elapsed,
            elapsed > 0 ? (double)w->inc.n / elapsed : 0.0, percentile(w->inc.v, w->inc.n, 500),
-           percentile(w->inc.v, w->inc.n, 990), lat_max(&w->inc), w->early - e0, w->errors - r0,
-           server);
+           percentile(w->inc.v, w->inc.n, 990), lat_max(&w->inc), w->early + w->presence - e0,
+           w->errors - r0, server);
     fflush(stdout);
 }
 
@@ -1693,9 +1697,9 @@ waiting_phases(struct bench *b, int small, int rounds, int big_rounds, int pair_
 
     if (w.errors)
         fprintf(stderr, "# waiters: %ld failed requests, first: %s\n", w.errors, w.first_error);
-    printf("WAITERS total_early=%ld total_expired=%ld total_catchup=%ld total_errors=%ld "
-           "client_conns_opened=%ld\n",
-           w.early, w.expired, w.catchup, w.errors, w.e.conns);
+    printf("WAITERS total_early=%ld total_presence=%ld total_expired=%ld total_catchup=%ld "
+           "total_errors=%ld client_conns_opened=%ld\n",
+           w.early, w.presence, w.expired, w.catchup, w.errors, w.e.conns);
     fflush(stdout);
     engine_free(&w.e);
     free(w.want);

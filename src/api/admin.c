@@ -57,13 +57,18 @@ admin_whois(struct req *r)
         return;
     }
     /* One session per device (a device holds one access token at a time) with its last
-     * connection. The user agent is not recorded, so it is left out (it is optional). */
+     * connection. */
     devices = json_object();
     for (size_t i = 0; i < n; i++) {
-        json_t *conns = json_array();
-        if (devs[i].last_seen_ip)
-            json_array_append_new(conns, json_pack("{s:s, s:I}", "ip", devs[i].last_seen_ip,
-                                                   "last_seen", (json_int_t)devs[i].last_seen_ts));
+        json_t *conns = json_array(), *conn;
+        if (devs[i].last_seen_ip) {
+            conn = json_pack("{s:s, s:I}", "ip", devs[i].last_seen_ip, "last_seen",
+                             (json_int_t)devs[i].last_seen_ts);
+            /* Not valid UTF-8 (a header is any bytes): left out, as it is optional. */
+            if (devs[i].last_seen_user_agent)
+                json_object_set_new(conn, "user_agent", json_string(devs[i].last_seen_user_agent));
+            json_array_append_new(conns, conn);
+        }
         json_object_set_new(devices, devs[i].device_id,
                             json_pack("{s:[{s:o}]}", "sessions", "connections", conns));
     }

@@ -31,6 +31,10 @@ void api_part_guests(struct hs *hs, const char *room_id);
 
 /* create_room.yaml */
 void create_room(struct req *r);
+/* The m.room.power_levels content of a new room: creator 100 (and the invitees in `invite`,
+ * a borrowed array, when invitees_admin), invite at invite_level. New reference. */
+json_t *create_room_default_power_levels(const char *creator, const json_t *invite,
+                                         bool invitees_admin, int invite_level);
 /* joining.yaml, inviting.yaml, leaving.yaml, kicking.yaml, banning.yaml,
  * list_joined_rooms.yaml (room_membership.c) */
 void membership_join_room(struct req *r);
@@ -151,6 +155,9 @@ void presence_put_status(struct req *r);
 void presence_get_status(struct req *r);
 /* The presence callback (arg: the struct hs): wakes the user and everyone sharing a room. */
 void api_presence_changed(void *arg, const char *user_id);
+/* The user acted (sent an event, typed, sent a receipt): online and not idle, unless presence
+ * is turned off. */
+void api_presence_active(struct hs *hs, const char *user_id);
 /* The users who share a joined room with user_id, the user included: {user_id: true}. New
  * reference, or NULL on storage failure. */
 json_t *api_room_sharers(struct hs *hs, const char *user_id);
@@ -197,6 +204,11 @@ void threepid_bind(struct req *r);
 void threepid_delete(struct req *r);
 void threepid_unbind(struct req *r);
 void threepid_request_token(struct req *r);
+/* Synapse's admin API for server notices (server_notices.c) */
+void server_notices_send(struct req *r);
+/* POST /leave: false after replying 403 M_CANNOT_LEAVE_SERVER_NOTICE_ROOM when room_id is
+ * r->user_id's server notices room (or 500). */
+bool server_notices_may_leave_or_reply(struct req *r, const char *room_id);
 /* Synapse's shared-secret registration (synapse_admin.c) */
 void synapse_admin_register_nonce(struct req *r);
 void synapse_admin_register(struct req *r);

@@ -53,9 +53,9 @@ plan_clear(struct plan *p)
         json_decref(p->owned[i]);
 }
 
-static json_t *
-default_power_levels(const char *creator, const json_t *invite, bool invitees_admin,
-                     int invite_level)
+json_t *
+create_room_default_power_levels(const char *creator, const json_t *invite, bool invitees_admin,
+                                 int invite_level)
 {
     json_t *users = json_pack("{s:i}", creator, 100), *u;
     size_t i;
@@ -256,8 +256,8 @@ create_room(struct req *r)
     }
     /* 3. power levels, with the override on top */
     if (!in_initial_state(initial, "m.room.power_levels", "")) {
-        pl = default_power_levels(r->user_id, preset->invitees_admin ? invite : NULL,
-                                  preset->invitees_admin, preset->invite_level);
+        pl = create_room_default_power_levels(r->user_id, preset->invitees_admin ? invite : NULL,
+                                              preset->invitees_admin, preset->invite_level);
         if (override)
             json_object_update(pl, (json_t *) override);
         plan_add(&plan, r->user_id, "m.room.power_levels", "", pl);

@@ -29,8 +29,8 @@ api_issue_login_or_reply(struct req *r, const char *user_id, const char *device_
 
     dev = device_id ? xstrdup(device_id) : api_new_device_id();
     token = auth_new_token(hash);
-    if (store_device_login(r->hs->store, user_id, dev, display_name, hash, r->ip, util_now_ms()) !=
-        STORE_OK) {
+    if (store_device_login(r->hs->store, user_id, dev, display_name, hash, r->ip,
+                           auth_user_agent(r), util_now_ms()) != STORE_OK) {
         reply_internal(r, "device login failed");
         goto out;
     }

@@ -62,6 +62,13 @@ api_presence_changed(void *arg, const char *user_id)
     json_decref(sharers);
 }
 
+void
+api_presence_active(struct hs *hs, const char *user_id)
+{
+    if (hs->cfg->presence_enabled)
+        presence_active(hs->presence, user_id);
+}
+
 /* PUT /_matrix/client/r0/presence/{userId}/status */
 void
 presence_put_status(struct req *r)

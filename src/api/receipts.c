@@ -36,8 +36,7 @@ api_read_receipt_or_reply(struct req *r, const char *room_id, const char *event_
     /* STORE_EXISTS: an older receipt than the one held, kept as it was; nothing to wake. */
     if (rc == STORE_OK)
         api_notify_room_members(r->hs, room_id);
-    if (r->hs->cfg->presence_enabled)
-        presence_active(r->hs->presence, r->user_id);
+    api_presence_active(r->hs, r->user_id);
     ret = 0;
 out:
     store_event_clear(&e);

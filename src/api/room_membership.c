@@ -176,7 +176,8 @@ void
 membership_leave(struct req *r)
 {
     const char *reason;
-    if (!reason_ok_or_reply(r, &reason) || !api_room_or_reply(r, r->params[0]))
+    if (!reason_ok_or_reply(r, &reason) || !api_room_or_reply(r, r->params[0]) ||
+        !server_notices_may_leave_or_reply(r, r->params[0]))
         return;
     change_membership(r, r->params[0], r->user_id, "leave", reason, NULL);
 }

@@ -95,6 +95,9 @@ room_send_message(struct req *r)
     id = api_send_event_txn_or_reply(r, room_id, type, NULL, r->json, NULL, &t.ref);
     if (!id)
         goto out;
+    /* SPEC: modules/presence.rst: last_active_ago counts from the user's last activity; a
+     * message is activity, as in Synapse. */
+    api_presence_active(r->hs, r->user_id);
     reply_json(r, 200, json_pack("{s:s}", "event_id", id));
     free(id);
 out:
@@ -125,6 +128,7 @@ room_send_state(struct req *r)
     if (strcmp(type, "m.room.guest_access") == 0 && strcmp(state_key, "") == 0 &&
         !api_guest_may_join(r->hs->rooms, room_id))
         api_part_guests(r->hs, room_id);
+    api_presence_active(r->hs, r->user_id);
     reply_json(r, 200, json_pack("{s:s}", "event_id", id));
     free(id);
 }

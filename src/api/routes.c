@@ -165,6 +165,8 @@ const struct route api_routes[] = {
     {HTTP_GET, PFX_EXACT, "/_synapse/admin/v1/register", synapse_admin_register_nonce, AUTH_NONE,
      0},
     {HTTP_POST, PFX_EXACT, "/_synapse/admin/v1/register", synapse_admin_register, AUTH_NONE, JSON},
+    {HTTP_POST, PFX_EXACT, "/_synapse/admin/v1/send_server_notice", server_notices_send,
+     AUTH_REQUIRED, JSON},
 };
 
 const size_t api_n_routes = sizeof(api_routes) / sizeof(api_routes[0]);

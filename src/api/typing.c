@@ -86,8 +86,8 @@ typing_put(struct req *r)
         reply_error(r, MERR_FORBIDDEN, "You are not in this room");
         goto out;
     }
-    if (json_is_true(typing) && r->hs->cfg->presence_enabled)
-        presence_active(r->hs->presence, r->user_id);
+    if (json_is_true(typing))
+        api_presence_active(r->hs, r->user_id);
     if (typing_set(r->hs->typing, room_id, r->user_id, json_is_true(typing), timeout_ms))
         api_notify_room_members(r->hs, room_id);
     reply_empty(r);

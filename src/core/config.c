@@ -810,6 +810,36 @@ load_presence(struct loader *ld, yaml_node_t *v, const char *path, void *field)
     return load_mapping(ld, v, path, presence_keys, NKEYS(presence_keys), ld->cfg);
 }
 
+static const struct key_spec server_notices_keys[] = {
+    {"system_mxid_localpart", load_string, offsetof(struct config, server_notices_localpart)},
+    {"system_mxid_display_name", load_string, offsetof(struct config, server_notices_display_name)},
+    {"system_mxid_avatar_url", load_string, offsetof(struct config, server_notices_avatar_url)},
+    {"room_name", load_string, offsetof(struct config, server_notices_room_name)},
+};
+
+static int
+load_server_notices(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    char sub[KEY_PATH_MAX];
+    const char *lp;
+
+    (void)field;
+    if (load_mapping(ld, v, path, server_notices_keys, NKEYS(server_notices_keys), ld->cfg) < 0)
+        return -1;
+    key_path(sub, sizeof(sub), path, "system_mxid_localpart");
+    /* As Synapse: the section turns the feature on, so the system user must be named. */
+    lp = ld->cfg->server_notices_localpart;
+    if (!lp)
+        return fail(ld, sub, "required");
+    /* The localpart grammar (appendices/identifier_grammar.rst), checked here because the
+     * system user is created on first use, long after startup. */
+    if (strspn(lp, "abcdefghijklmnopqrstuvwxyz0123456789._=-/") != strlen(lp))
+        return fail(ld, sub, "'%s' is not a valid localpart", lp);
+    if (!ld->cfg->server_notices_room_name)
+        ld->cfg->server_notices_room_name = xstrdup("Server Notices");
+    return 0;
+}
+
 static const struct key_spec user_directory_keys[] = {
     {"search_all_users", load_bool, offsetof(struct config, user_directory_search_all_users)},
 };
@@ -1116,6 +1146,7 @@ static const struct key_spec top_keys[] = {
     {"turn_allow_guests", load_bool, offsetof(struct config, turn_allow_guests)},
     {"user_directory", load_user_directory, 0},
     {"presence", load_presence, 0},
+    {"server_notices", load_server_notices, 0},
 };
 
 static void
@@ -1342,6 +1373,10 @@ config_free(struct config *cfg)
     free_secret(cfg->turn_shared_secret);
     free(cfg->turn_username);
     free_secret(cfg->turn_password);
+    free(cfg->server_notices_localpart);
+    free(cfg->server_notices_display_name);
+    free(cfg->server_notices_avatar_url);
+    free(cfg->server_notices_room_name);
     free(cfg->default_room_version);
     free(cfg);
 }
@@ -1483,7 +1518,16 @@ config_generate(const char *server_name, const char *data_dir)
                   "# User directory search: all accounts, or only users who share a room "
                   "with the searcher\n# or are in public rooms (false).\n"
                   "user_directory:\n"
-                  "  search_all_users: false\n");
+                  "  search_all_users: false\n"
+                  "\n# Server notices: official messages to users, sent by a system user "
+                  "into a room\n# per user tagged m.server_notice (admin API "
+                  "POST /_synapse/admin/v1/send_server_notice).\n"
+                  "# Uncomment to turn on.\n"
+                  "#server_notices:\n"
+                  "#  system_mxid_localpart: notices\n"
+                  "#  system_mxid_display_name: \"Server Notices\"\n"
+                  "#  system_mxid_avatar_url: \"mxc://example.org/abc\"\n"
+                  "#  room_name: \"Server Notices\"\n");
     text = sbuf_take(&b);
 out:
     sodium_memzero(secret, sizeof(secret));

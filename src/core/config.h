@@ -55,6 +55,12 @@ struct config {
     struct config_ratelimit rc_login_failed_attempts; /* rc_login.failed_attempts, 0.17 / 3 */
     int thread_pool_size;  /* hearth-specific: HTTP worker threads; default 0 = cores */
     bool presence_enabled; /* presence.enabled, default true */
+    /* server_notices (modules/server_notices.rst): the system user's localpart (NULL: no
+     * server notices), its display name and avatar (NULL: none), the rooms' name. */
+    char *server_notices_localpart;    /* server_notices.system_mxid_localpart */
+    char *server_notices_display_name; /* server_notices.system_mxid_display_name */
+    char *server_notices_avatar_url;   /* server_notices.system_mxid_avatar_url */
+    char *server_notices_room_name;    /* server_notices.room_name, default "Server Notices" */
 };
 
 /* Reads and validates FILE. On success returns 0 and *out is a new config (free with

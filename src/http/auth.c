@@ -13,6 +13,25 @@
 /* last_seen_* is written at most this often per device, so a busy client is not one write
  * per request. */
 #define LAST_SEEN_INTERVAL_MS 60000
+/* A longer User-Agent is cut (on a UTF-8 character boundary) before it is stored. */
+#define USER_AGENT_MAX 512
+
+const char *
+auth_user_agent(struct req *r)
+{
+    const char *ua = req_header(r, "User-Agent");
+    size_t len;
+
+    if (!ua || !*ua)
+        return NULL;
+    len = strlen(ua);
+    if (len <= USER_AGENT_MAX)
+        return ua;
+    len = USER_AGENT_MAX;
+    while (len > 0 && ((unsigned char)ua[len] & 0xC0) == 0x80)
+        len--;
+    return arena_strndup(&r->arena, ua, len);
+}
 
 char *
 auth_new_token(char hash[65])
@@ -76,9 +95,11 @@ auth_request_or_reply(struct req *r)
     r->device_id = arena_strdup(&r->arena, a.device_id);
     r->is_guest = a.is_guest;
     int64_t now = util_now_ms();
+    const char *ua = auth_user_agent(r);
     if (now - a.last_seen_ts >= LAST_SEEN_INTERVAL_MS || !a.last_seen_ip ||
-        strcmp(a.last_seen_ip, r->ip) != 0) {
-        if (store_device_touch(r->hs->store, a.user_id, a.device_id, r->ip, now) != STORE_OK)
+        strcmp(a.last_seen_ip, r->ip) != 0 ||
+        (ua && (!a.last_seen_user_agent || strcmp(a.last_seen_user_agent, ua) != 0))) {
+        if (store_device_touch(r->hs->store, a.user_id, a.device_id, r->ip, ua, now) != STORE_OK)
             log_warn("could not record last_seen for %s", a.user_id);
     }
     store_auth_clear(&a);

@@ -14,6 +14,10 @@
  * AUTH_OPTIONAL and no token passes with r->user_id NULL. */
 bool auth_request_or_reply(struct req *r);
 
+/* The request's User-Agent as recorded with a device's last connection (cut to a bounded
+ * length; borrowed from r), or NULL when there is none. */
+const char *auth_user_agent(struct req *r);
+
 /* Returns a new access token; *hash (65 bytes) receives what the store keeps. */
 char *auth_new_token(char hash[65]);
 

@@ -121,6 +121,7 @@ enum merr {
     MERR_EXCLUSIVE,
     MERR_WEAK_PASSWORD,
     MERR_BAD_ALIAS,
+    MERR_CANNOT_LEAVE_SERVER_NOTICE_ROOM,
     MERR_INTERNAL, /* M_UNKNOWN with 500: details go to the log only */
 };
 

@@ -129,6 +129,12 @@ const struct migration store_migrations[] = {
         "  PRIMARY KEY (room_id, receipt_type, user_id));"
         "CREATE INDEX receipts_by_room ON receipts (room_id, stream_pos);"
         "INSERT INTO counters (name, value) VALUES ('receipts', 0);"},
+    /* The user agent of a device's last connection (admin whois), and each user's server
+     * notices room (modules/server_notices.rst: exactly one per user). */
+    {7, "ALTER TABLE devices ADD COLUMN last_seen_user_agent TEXT;"
+        "CREATE TABLE server_notice_rooms ("
+        "  user_id TEXT PRIMARY KEY,"
+        "  room_id TEXT NOT NULL);"},
 };
 
 const size_t store_n_migrations = sizeof(store_migrations) / sizeof(store_migrations[0]);

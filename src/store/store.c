@@ -309,6 +309,7 @@ store_device_clear(struct store_device *d)
     free(d->device_id);
     free(d->display_name);
     free(d->last_seen_ip);
+    free(d->last_seen_user_agent);
     memset(d, 0, sizeof(*d));
 }
 
@@ -322,15 +323,19 @@ store_device_list_free(struct store_device *list, size_t n)
 
 enum store_rc
 store_device_login(struct store *st, const char *user_id, const char *device_id,
-                   const char *display_name, const char *token_hash, const char *ip, int64_t now)
+                   const char *display_name, const char *token_hash, const char *ip,
+                   const char *user_agent, int64_t now)
 {
     return ST_WRITE(
         st,
         ST_STEP("INSERT INTO devices (user_id, device_id, display_name, last_seen_ip, "
-                "last_seen_ts, created_ts) VALUES (?, ?, ?, ?, ?, ?) "
+                "last_seen_user_agent, last_seen_ts, created_ts) VALUES (?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (user_id, device_id) DO UPDATE SET "
-                "last_seen_ip = excluded.last_seen_ip, last_seen_ts = excluded.last_seen_ts",
-                ST_S(user_id), ST_S(device_id), ST_S(display_name), ST_S(ip), ST_I(now), ST_I(now)),
+                "last_seen_ip = excluded.last_seen_ip, "
+                "last_seen_user_agent = excluded.last_seen_user_agent, "
+                "last_seen_ts = excluded.last_seen_ts",
+                ST_S(user_id), ST_S(device_id), ST_S(display_name), ST_S(ip), ST_S(user_agent),
+                ST_I(now), ST_I(now)),
         ST_STEP("DELETE FROM access_tokens WHERE user_id = ? AND device_id = ?", ST_S(user_id),
                 ST_S(device_id)),
         ST_STEP("INSERT INTO access_tokens (token_hash, user_id, device_id, created_ts) "
@@ -345,6 +350,7 @@ read_device(struct store *st, struct db_stmt *s, struct store_device *d)
     d->display_name = st_dup_col(st, s, 1);
     d->last_seen_ip = st_dup_col(st, s, 2);
     d->last_seen_ts = st->drv->col_int64(s, 3);
+    d->last_seen_user_agent = st_dup_col(st, s, 4);
 }
 
 enum store_rc
@@ -362,7 +368,8 @@ store_device_list(struct store *st, const char *user_id, struct store_device **o
     if (!db)
         return STORE_ERR;
     if (st_prep(st, db, &s,
-                "SELECT device_id, display_name, last_seen_ip, last_seen_ts FROM devices "
+                "SELECT device_id, display_name, last_seen_ip, last_seen_ts, "
+                "last_seen_user_agent FROM devices "
                 "WHERE user_id = ? ORDER BY device_id",
                 ST_ARGS(ST_S(user_id))) != DB_OK)
         goto out;
@@ -400,7 +407,8 @@ store_device_get(struct store *st, const char *user_id, const char *device_id,
     if (!db)
         return STORE_ERR;
     if (st_prep(st, db, &s,
-                "SELECT device_id, display_name, last_seen_ip, last_seen_ts FROM devices "
+                "SELECT device_id, display_name, last_seen_ip, last_seen_ts, "
+                "last_seen_user_agent FROM devices "
                 "WHERE user_id = ? AND device_id = ?",
                 ST_ARGS(ST_S(user_id), ST_S(device_id))) != DB_OK)
         goto out;
@@ -450,11 +458,12 @@ store_device_delete_all_except(struct store *st, const char *user_id, const char
 
 enum store_rc
 store_device_touch(struct store *st, const char *user_id, const char *device_id, const char *ip,
-                   int64_t now)
+                   const char *user_agent, int64_t now)
 {
-    return ST_WRITE(st, ST_STEP("UPDATE devices SET last_seen_ip = ?, last_seen_ts = ? "
-                                "WHERE user_id = ? AND device_id = ?",
-                                ST_S(ip), ST_I(now), ST_S(user_id), ST_S(device_id)));
+    return ST_WRITE(st,
+                    ST_STEP("UPDATE devices SET last_seen_ip = ?, last_seen_user_agent = ?, "
+                            "last_seen_ts = ? WHERE user_id = ? AND device_id = ?",
+                            ST_S(ip), ST_S(user_agent), ST_I(now), ST_S(user_id), ST_S(device_id)));
 }
 
 /* ---- tokens ---- */
@@ -465,6 +474,7 @@ store_auth_clear(struct store_auth *a)
     free(a->user_id);
     free(a->device_id);
     free(a->last_seen_ip);
+    free(a->last_seen_user_agent);
     memset(a, 0, sizeof(*a));
 }
 
@@ -480,7 +490,8 @@ store_token_lookup(struct store *st, const char *token_hash, struct store_auth *
     if (!db)
         return STORE_ERR;
     if (st_prep(st, db, &s,
-                "SELECT t.user_id, t.device_id, u.is_guest, d.last_seen_ip, d.last_seen_ts "
+                "SELECT t.user_id, t.device_id, u.is_guest, d.last_seen_ip, d.last_seen_ts, "
+                "d.last_seen_user_agent "
                 "FROM access_tokens t JOIN users u ON u.user_id = t.user_id "
                 "LEFT JOIN devices d ON d.user_id = t.user_id AND d.device_id = t.device_id "
                 "WHERE t.token_hash = ? AND u.deactivated = 0",
@@ -493,6 +504,7 @@ store_token_lookup(struct store *st, const char *token_hash, struct store_auth *
         out->is_guest = st->drv->col_int64(s, 2) != 0;
         out->last_seen_ip = st_dup_col(st, s, 3);
         out->last_seen_ts = st->drv->col_int64(s, 4);
+        out->last_seen_user_agent = st_dup_col(st, s, 5);
         rc = STORE_OK;
     } else if (r == DB_DONE) {
         rc = STORE_NOT_FOUND;

@@ -46,16 +46,18 @@ struct store_device {
     char *device_id;
     char *display_name;   /* may be NULL */
     char *last_seen_ip;   /* may be NULL */
-    int64_t last_seen_ts; /* 0 when never seen */
+    char *last_seen_user_agent; /* may be NULL */
+    int64_t last_seen_ts;       /* 0 when never seen */
 };
 void store_device_clear(struct store_device *d);
 void store_device_list_free(struct store_device *list, size_t n);
 
 /* Creates the device if missing (display_name only applies then), replaces any access tokens
- * of that device with token_hash, and records ip/now as last seen. One transaction. */
+ * of that device with token_hash, and records ip/user_agent/now as last seen (user_agent may
+ * be NULL). One transaction. */
 enum store_rc store_device_login(struct store *st, const char *user_id, const char *device_id,
                                  const char *display_name, const char *token_hash, const char *ip,
-                                 int64_t now);
+                                 const char *user_agent, int64_t now);
 enum store_rc store_device_list(struct store *st, const char *user_id, struct store_device **out,
                                 size_t *n);
 enum store_rc store_device_get(struct store *st, const char *user_id, const char *device_id,
@@ -69,13 +71,14 @@ enum store_rc store_device_delete(struct store *st, const char *user_id, const c
 enum store_rc store_device_delete_all_except(struct store *st, const char *user_id,
                                              const char *keep);
 enum store_rc store_device_touch(struct store *st, const char *user_id, const char *device_id,
-                                 const char *ip, int64_t now);
+                                 const char *ip, const char *user_agent, int64_t now);
 
 struct store_auth {
     char *user_id;
     char *device_id;
     bool is_guest;
     char *last_seen_ip;
+    char *last_seen_user_agent;
     int64_t last_seen_ts;
 };
 void store_auth_clear(struct store_auth *a);
@@ -195,6 +198,12 @@ enum store_rc store_alias_put(struct store *st, const char *alias, const char *r
 enum store_rc store_alias_get(struct store *st, const char *alias, char **room_id, char **creator);
 enum store_rc store_alias_delete(struct store *st, const char *alias);
 enum store_rc store_room_aliases(struct store *st, const char *room_id, char ***aliases, size_t *n);
+
+/* Server notices: the user's notices room (new string), STORE_NOT_FOUND if none yet. */
+enum store_rc store_server_notice_room_get(struct store *st, const char *user_id, char **room_id);
+/* Records (or replaces) the user's notices room. */
+enum store_rc store_server_notice_room_put(struct store *st, const char *user_id,
+                                           const char *room_id);
 
 /* Room directory. */
 enum store_rc store_room_set_public(struct store *st, const char *room_id, bool is_public);

@@ -560,6 +560,22 @@ store_room_aliases(struct store *st, const char *room_id, char ***aliases, size_
 }
 
 enum store_rc
+store_server_notice_room_get(struct store *st, const char *user_id, char **room_id)
+{
+    return one_string(st, room_id, NULL,
+                      "SELECT room_id FROM server_notice_rooms WHERE user_id = ?",
+                      ST_ARGS(ST_S(user_id)));
+}
+
+enum store_rc
+store_server_notice_room_put(struct store *st, const char *user_id, const char *room_id)
+{
+    return ST_WRITE(st, ST_STEP("INSERT INTO server_notice_rooms (user_id, room_id) VALUES (?, ?) "
+                                "ON CONFLICT (user_id) DO UPDATE SET room_id = excluded.room_id",
+                                ST_S(user_id), ST_S(room_id)));
+}
+
+enum store_rc
 store_room_set_public(struct store *st, const char *room_id, bool is_public)
 {
     return ST_WRITE(st, ST_STEP_CHANGED("UPDATE rooms SET is_public = ? WHERE room_id = ?",

@@ -103,6 +103,8 @@ test_defaults(void **state)
     assert_true(cfg->n_turn_uris == 0 && !cfg->turn_shared_secret && !cfg->turn_username &&
                 cfg->turn_user_lifetime_ms == 3600000 && cfg->turn_allow_guests);
     assert_false(cfg->user_directory_search_all_users);
+    assert_true(!cfg->server_notices_localpart && !cfg->server_notices_display_name &&
+                !cfg->server_notices_avatar_url && !cfg->server_notices_room_name);
     config_free(cfg);
 }
 
@@ -166,6 +168,9 @@ test_every_key(void **state)
                                  "turn_user_lifetime: 1d\n"
                                  "turn_allow_guests: false\n"
                                  "user_directory: {search_all_users: true}\n"
+                                 "server_notices: {system_mxid_localpart: notices, "
+                                 "system_mxid_display_name: Notices, system_mxid_avatar_url: "
+                                 "mxc://x/y, room_name: Hear ye}\n"
                                  "rc_message: {per_second: 1.5, burst_count: 20}\n"
                                  "rc_registration:\n"
                                  "  per_second: 0\n"
@@ -199,6 +204,10 @@ test_every_key(void **state)
     assert_string_equal(cfg->turn_shared_secret, "turnsecret");
     assert_true(cfg->turn_user_lifetime_ms == 86400000 && !cfg->turn_allow_guests);
     assert_true(cfg->user_directory_search_all_users);
+    assert_string_equal(cfg->server_notices_localpart, "notices");
+    assert_string_equal(cfg->server_notices_display_name, "Notices");
+    assert_string_equal(cfg->server_notices_avatar_url, "mxc://x/y");
+    assert_string_equal(cfg->server_notices_room_name, "Hear ye");
     assert_true(cfg->rc_message.per_second == 1.5 && cfg->rc_message.burst_count == 20);
     assert_true(cfg->rc_registration.per_second == 0 && cfg->rc_registration.burst_count == 100);
     assert_true(cfg->rc_login_address.per_second == 1 && cfg->rc_login_address.burst_count == 2);
@@ -494,6 +503,10 @@ test_errors(void **state)
         {SN "allow_guest_access: nope\n", "allow_guest_access: must be true or false"},
         {SN "turn_user_lifetime: 1x\n", "turn_user_lifetime: must be a positive duration"},
         {SN "turn_uris: turn:x\n", "turn_uris: must be a list of URIs"},
+        {SN "server_notices: {room_name: x}\n", "server_notices.system_mxid_localpart: required"},
+        {SN "server_notices: {system_mxid_localpart: Big}\n",
+         "server_notices.system_mxid_localpart: 'Big' is not a valid localpart"},
+        {SN "server_notices: on\n", "server_notices: must be a mapping"},
         /* room versions */
         {SN "default_room_version: 7\n", "default_room_version: must be one of"},
         {SN "default_room_version: 0\n", "default_room_version: must be one of"},
@@ -891,6 +904,7 @@ test_generate_roundtrip(void **state)
                                        "presence:",
                                        "turn_user_lifetime:",
                                        "user_directory:",
+                                       "#server_notices:",
                                        "OPEN REGISTRATION",
                                        "psycopg2"};
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)

@@ -97,7 +97,8 @@ expect_token(struct store *st, const char *hash, const char *user, const char *d
 static void
 login(struct store *st, const char *user, const char *device, const char *token, int64_t now)
 {
-    assert_int_equal(store_device_login(st, user, device, NULL, token, "10.0.0.1", now), STORE_OK);
+    assert_int_equal(store_device_login(st, user, device, NULL, token, "10.0.0.1", NULL, now),
+                     STORE_OK);
 }
 
 /* ---- accounts ----------------------------------------------------------------------------- */
@@ -313,12 +314,13 @@ test_device_login(void **state)
     struct store_auth a;
 
     assert_int_equal(store_user_create(f->st, ALICE, "pw", false, false, 1), STORE_OK);
-    assert_int_equal(store_device_login(f->st, ALICE, "DEV", "Phone", "t1", "1.2.3.4", 1000),
-                     STORE_OK);
+    assert_int_equal(
+        store_device_login(f->st, ALICE, "DEV", "Phone", "t1", "1.2.3.4", "UA/1", 1000), STORE_OK);
     assert_int_equal(store_device_get(f->st, ALICE, "DEV", &d), STORE_OK);
     assert_string_equal(d.device_id, "DEV");
     assert_string_equal(d.display_name, "Phone");
     assert_string_equal(d.last_seen_ip, "1.2.3.4");
+    assert_string_equal(d.last_seen_user_agent, "UA/1");
     assert_int_equal(d.last_seen_ts, 1000);
     store_device_clear(&d);
 
@@ -332,13 +334,14 @@ test_device_login(void **state)
 
     /* Logging in again with the same device: the token is replaced, the display name kept,
      * the last-seen data updated. */
-    assert_int_equal(store_device_login(f->st, ALICE, "DEV", "Ignored", "t2", "5.6.7.8", 2000),
-                     STORE_OK);
+    assert_int_equal(
+        store_device_login(f->st, ALICE, "DEV", "Ignored", "t2", "5.6.7.8", NULL, 2000), STORE_OK);
     expect_token(f->st, "t1", NULL, NULL);
     expect_token(f->st, "t2", ALICE, "DEV");
     assert_int_equal(store_device_get(f->st, ALICE, "DEV", &d), STORE_OK);
     assert_string_equal(d.display_name, "Phone");
     assert_string_equal(d.last_seen_ip, "5.6.7.8");
+    assert_null(d.last_seen_user_agent);
     assert_int_equal(d.last_seen_ts, 2000);
     store_device_clear(&d);
 
@@ -356,7 +359,8 @@ test_device_login(void **state)
 
     /* Device IDs belong to one user: Bob's "DEV" is another device. */
     assert_int_equal(store_user_create(f->st, BOB, "pw", false, false, 1), STORE_OK);
-    assert_int_equal(store_device_login(f->st, BOB, "DEV", "Bob's", "t5", NULL, 5000), STORE_OK);
+    assert_int_equal(store_device_login(f->st, BOB, "DEV", "Bob's", "t5", NULL, NULL, 5000),
+                     STORE_OK);
     expect_token(f->st, "t4", ALICE, "DEV");
     expect_token(f->st, "t5", BOB, "DEV");
     assert_int_equal(store_device_get(f->st, BOB, "DEV", &d), STORE_OK);
@@ -374,14 +378,14 @@ test_device_login_atomic(void **state)
 
     assert_int_equal(store_user_create(f->st, ALICE, "pw", false, false, 1), STORE_OK);
     login(f->st, ALICE, "A", "same", 10);
-    assert_int_equal(store_device_login(f->st, ALICE, "B", "B", "same", "1.1.1.1", 20),
+    assert_int_equal(store_device_login(f->st, ALICE, "B", "B", "same", "1.1.1.1", NULL, 20),
                      STORE_EXISTS);
     assert_int_equal(store_device_get(f->st, ALICE, "B", &d), STORE_NOT_FOUND);
     expect_token(f->st, "same", ALICE, "A");
 
     /* Re-login of A with a token of another device: A keeps its old token. */
     login(f->st, ALICE, "C", "c-token", 30);
-    assert_int_equal(store_device_login(f->st, ALICE, "A", NULL, "c-token", "9.9.9.9", 40),
+    assert_int_equal(store_device_login(f->st, ALICE, "A", NULL, "c-token", "9.9.9.9", NULL, 40),
                      STORE_EXISTS);
     expect_token(f->st, "same", ALICE, "A");
     expect_token(f->st, "c-token", ALICE, "C");
@@ -422,8 +426,8 @@ test_device_list(void **state)
         char tok[16], name[16];
         snprintf(tok, sizeof(tok), "tok%zu", i);
         snprintf(name, sizeof(name), "name%zu", i);
-        assert_int_equal(store_device_login(f->st, ALICE, ids[i], name, tok, "ip", (int64_t)i),
-                         STORE_OK);
+        assert_int_equal(
+            store_device_login(f->st, ALICE, ids[i], name, tok, "ip", NULL, (int64_t)i), STORE_OK);
     }
     assert_int_equal(store_user_create(f->st, BOB, "pw", false, false, 1), STORE_OK);
     login(f->st, BOB, "BOBDEV", "bobtok", 1);
@@ -487,7 +491,7 @@ test_device_delete(void **state)
     expect_token(f->st, "tb", ALICE, "B");
 
     /* A deleted device can log in again as new. */
-    assert_int_equal(store_device_login(f->st, ALICE, "A", "New", "ta2", NULL, 5), STORE_OK);
+    assert_int_equal(store_device_login(f->st, ALICE, "A", "New", "ta2", NULL, NULL, 5), STORE_OK);
     assert_int_equal(store_device_get(f->st, ALICE, "A", &d), STORE_OK);
     assert_string_equal(d.display_name, "New");
     store_device_clear(&d);
@@ -550,13 +554,15 @@ test_device_touch(void **state)
 
     assert_int_equal(store_user_create(f->st, ALICE, "pw", false, false, 1), STORE_OK);
     login(f->st, ALICE, "A", "ta", 1);
-    assert_int_equal(store_device_touch(f->st, ALICE, "A", "192.0.2.7", 777), STORE_OK);
+    assert_int_equal(store_device_touch(f->st, ALICE, "A", "192.0.2.7", "Agent/2", 777), STORE_OK);
     assert_int_equal(store_device_get(f->st, ALICE, "A", &d), STORE_OK);
     assert_string_equal(d.last_seen_ip, "192.0.2.7");
+    assert_string_equal(d.last_seen_user_agent, "Agent/2");
     assert_int_equal(d.last_seen_ts, 777);
     store_device_clear(&d);
     assert_int_equal(store_token_lookup(f->st, "ta", &a), STORE_OK);
     assert_string_equal(a.last_seen_ip, "192.0.2.7");
+    assert_string_equal(a.last_seen_user_agent, "Agent/2");
     assert_int_equal(a.last_seen_ts, 777);
     store_auth_clear(&a);
 }
@@ -643,7 +649,7 @@ test_reopen_persists(void **state)
 
     assert_int_equal(schema_rows(f->path), (int64_t)store_n_migrations);
     assert_int_equal(store_user_create(f->st, ALICE, "pw", false, true, 42), STORE_OK);
-    assert_int_equal(store_device_login(f->st, ALICE, "DEV", "Phone", "tok", "1.2.3.4", 100),
+    assert_int_equal(store_device_login(f->st, ALICE, "DEV", "Phone", "tok", "1.2.3.4", NULL, 100),
                      STORE_OK);
     assert_int_equal(store_login_token_add(f->st, "lt", ALICE, 9999), STORE_OK);
 
