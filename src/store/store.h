@@ -44,8 +44,8 @@ enum store_rc store_next_localpart_number(struct store *st, int64_t *out);
 /* ---- devices and access tokens ---- */
 struct store_device {
     char *device_id;
-    char *display_name;   /* may be NULL */
-    char *last_seen_ip;   /* may be NULL */
+    char *display_name;         /* may be NULL */
+    char *last_seen_ip;         /* may be NULL */
     char *last_seen_user_agent; /* may be NULL */
     int64_t last_seen_ts;       /* 0 when never seen */
 };

@@ -221,8 +221,12 @@ presence_active(struct presence *p, const char *user_id)
 
     pthread_mutex_lock(&p->lock);
     u = find_user(p, user_id, true);
-    changed = strcmp(u->state, "online") != 0;
-    u->state = "online";
+    /* As Synapse's activity bump: an idle user is back online; an offline one (not syncing,
+     * or a client syncing with set_presence=offline, such as a bot) stays offline, so its
+     * every message does not flip it online and wake everyone sharing a room with it. */
+    changed = strcmp(u->state, "unavailable") == 0;
+    if (changed)
+        u->state = "online";
     u->last_active_ms = now;
     if (u->sync_until_ms < now)
         u->sync_until_ms = now;

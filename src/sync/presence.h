@@ -1,7 +1,8 @@
 /* Presence (modules/presence.rst): memory only. Each user who has synced or set a presence has
  * a state, a status message, the time of their last activity and the time until which a sync
  * of theirs may still be in flight. A timer moves users along:
- *   online -> unavailable after IDLE_MS without activity (typing, receipts, a presence set),
+ *   online -> unavailable after IDLE_MS without activity (sent events, typing, receipts, a
+ *   presence set),
  *   online/unavailable -> offline OFFLINE_GRACE_MS after their last sync could have answered
  *   (a sync of timeout T marks the user syncing until now + T + grace).
  * Changes get a new presence stream position and are reported to `changed`. */
@@ -31,7 +32,8 @@ void presence_set(struct presence *p, const char *user_id, const char *state,
 /* A /sync with set_presence (NULL: online) that will have answered by until_ms. */
 void presence_synced(struct presence *p, const char *user_id, const char *set_presence,
                      int64_t until_ms);
-/* Activity (typing, receipts): back online if away, idle timer restarted. */
+/* Activity (sending events, typing, receipts): last_active_ago restarts, and an idle
+ * ("unavailable") user is back online; an offline user stays offline. */
 void presence_active(struct presence *p, const char *user_id);
 
 int64_t presence_position(struct presence *p);

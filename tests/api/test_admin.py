@@ -1,6 +1,6 @@
 """admin.yaml: GET /admin/whois/{userId}, for server admins (users.is_admin) and the user
-themself. One session per device; its connection is the device's last seen IP and time (the
-user agent is not recorded, and is optional in the schema)."""
+themself. One session per device; its connection is the device's last seen IP, time and user
+agent."""
 
 import time
 
@@ -36,6 +36,26 @@ def test_whois_self(api):
         [conn] = session["connections"]
         assert conn["ip"] == "127.0.0.1"
         assert before <= conn["last_seen"] <= int(time.time() * 1000) + 1000
+
+
+def test_user_agent(api):
+    u = api.register()
+    [conn] = whois(u.api(api.prefix), u.user_id).expect(200).body["devices"][u.device_id][
+        "sessions"][0]["connections"]
+    assert conn["user_agent"].startswith("python-requests/")
+    # A new user agent is recorded at once, though last_seen was written a moment ago.
+    ua = {"User-Agent": "HearthTest/1.0 (whois)"}
+    u.api(api.prefix).get("/account/whoami", headers=ua).expect(200)
+    r = u.api(api.prefix).get("/admin/whois/%s" % quote(u.user_id), headers=ua).expect(200).body
+    assert r["devices"][u.device_id]["sessions"][0]["connections"][0]["user_agent"] == ua["User-Agent"]
+    # Logging in records the agent of the new device; a very long one is cut.
+    long_ua = "Agent/" + "x" * 3000
+    r = api.login_raw({"type": "m.login.password", "password": u.password,
+                       "identifier": {"type": "m.id.user", "user": u.user_id}},
+                      headers={"User-Agent": long_ua}).expect(200).body
+    conns = whois(u.api(api.prefix), u.user_id).expect(200).body["devices"][r["device_id"]][
+        "sessions"][0]["connections"]
+    assert long_ua.startswith(conns[0]["user_agent"]) and 0 < len(conns[0]["user_agent"]) < 3000
 
 
 def test_admin_may_whois_anyone(api, admin):

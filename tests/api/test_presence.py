@@ -7,7 +7,7 @@ import pytest
 
 from ephemeral_lib import presence_of, set_typing, shared_room
 from harness import quote
-from roomlib import create_room
+from roomlib import create_room, send
 from synclib import Background, own_session, sync, sync_ok, sync_until
 
 
@@ -108,6 +108,33 @@ def test_set_presence_unavailable_and_offline(server):
     # Activity (typing) brings the user back online.
     set_typing(a.api(), r, a.user_id).expect(200)
     assert b.api().get(status_path(a.user_id)).expect(200).body["presence"] == "online"
+
+
+def test_sending_a_message_is_activity(server):
+    # modules/presence.rst: last_active_ago counts from the last activity; a message is one.
+    (a, b), r = shared_room(server)
+    a.api().put(status_path(a.user_id), {"presence": "unavailable"}).expect(200)
+    since = sync_ok(b.api(), set_presence="offline")["next_batch"]
+    send(a.api(), r)
+    body = b.api().get(status_path(a.user_id)).expect(200).body
+    assert body["presence"] == "online" and body["currently_active"] is True
+    assert 0 <= body["last_active_ago"] < 5000
+    body, _ = sync_until(b.api(), since, lambda x: (presence_of(x, a.user_id) or {}).get(
+        "presence") == "online")
+    # State events count too.
+    a.api().put(status_path(a.user_id), {"presence": "unavailable"}).expect(200)
+    a.api().put("/rooms/%s/state/m.room.topic" % quote(r), {"topic": "t"}).expect(200)
+    assert b.api().get(status_path(a.user_id)).expect(200).body["presence"] == "online"
+
+
+def test_offline_sender_stays_offline(server):
+    # As Synapse: activity brings an idle user back, but a user who is not syncing (a bot with
+    # set_presence=offline) stays offline; only last_active_ago moves.
+    (a, b), r = shared_room(server)
+    send(a.api(), r)
+    body = b.api().get(status_path(a.user_id)).expect(200).body
+    assert body["presence"] == "offline" and body["currently_active"] is False
+    assert 0 <= body["last_active_ago"] < 5000
 
 
 def test_initial_sync_has_sharers_presence(server):
