@@ -195,6 +195,37 @@ member_of(const struct store_event *e)
     return strcmp(e->type, "m.room.member") == 0 ? e->state_key : NULL;
 }
 
+/* Appends the member events (state at `at`) of the users in `who` that this device has not
+ * been sent yet, or all of them with `all`. */
+static void
+lazy_members(struct sync_req *s, const char *room_id, const struct room_version *v, int64_t at,
+             const json_t *who, bool all, json_t *events)
+{
+    const char *user;
+    json_t *value;
+
+    json_object_foreach((json_t *)who, user, value)
+    {
+        struct store_event e = {0};
+        char *id = NULL;
+        json_t *cev;
+        bool seen = lazy_seen(s->r->hs->lazy, s->r->user_id, s->r->device_id, room_id, user);
+        if (seen && !all)
+            continue;
+        if (store_state_event_at(s->r->hs->store, room_id, "m.room.member", user, at, &id) ==
+                STORE_OK &&
+            store_event_get(s->r->hs->store, id, &e) == STORE_OK &&
+            (cev = format_event(s, &e, v))) {
+            if (filter_event_matches(&s->filter.state, room_id, cev))
+                json_array_append_new(events, cev);
+            else
+                json_decref(cev);
+        }
+        store_event_clear(&e);
+        free(id);
+    }
+}
+
 /* Builds "state": the state at position `at` (only events after `after` when > 0), through
  * the state filter and lazy loading. */
 static json_t *
@@ -224,8 +255,21 @@ state_section(struct sync_req *s, const char *room_id, const struct room_version
         if (fresh)
             lazy_forget_room(s->r->hs->lazy, s->r->user_id, s->r->device_id, room_id);
     }
-    if (store_room_state_at(s->r->hs->store, room_id, at, &list, &n) != STORE_OK)
+    if (after >= at && !fresh) {
+        /* Not limited: every state change is in the timeline; only members the device has
+         * not seen yet (lazy loading) remain, fetched one by one instead of the whole state. */
+        if (lazy)
+            lazy_members(s, room_id, v, at, senders, redundant, events);
         goto out;
+    }
+    if (lazy && fresh) {
+        /* The room's state without its members, then just the members needed. */
+        if (store_room_state_at_nonmembers(s->r->hs->store, room_id, at, &list, &n) != STORE_OK)
+            goto out;
+        lazy_members(s, room_id, v, at, senders, true, events);
+    } else if (store_room_state_at(s->r->hs->store, room_id, at, &list, &n) != STORE_OK) {
+        goto out;
+    }
     for (size_t k = 0; k < n; k++) {
         const char *member = member_of(&list[k]);
         bool needed = false;
@@ -261,68 +305,11 @@ out:
     return events;
 }
 
-struct member_row {
-    const char *user;
-    const char *membership;
-    json_int_t depth;
-};
-
-static int
-by_depth(const void *a, const void *b)
-{
-    const struct member_row *x = a, *y = b;
-    return x->depth < y->depth ? -1 : x->depth > y->depth;
-}
-
-/* SPEC: sync.yaml "summary". Heroes are taken in the order members arrived (their membership
- * events' depth), so the list is stable from one sync to the next. */
+/* SPEC: sync.yaml "summary"; computed on the room's cache, without copying its state. */
 static json_t *
 summary(struct sync_req *s, const char *room_id)
 {
-    json_t *state = rooms_current_state(s->r->hs->rooms, room_id), *entry;
-    json_t *members = json_object_get(state, "m.room.member");
-    json_t *heroes = json_array(), *gone = json_array();
-    struct member_row *rows = xcalloc(json_object_size(members) + 1, sizeof(*rows));
-    const char *user;
-    int64_t joined = 0, invited = 0;
-    size_t n = 0;
-
-    json_object_foreach(members, user, entry)
-    {
-        json_t *ev = json_object_get(entry, "event");
-        const char *m =
-            json_string_value(json_object_get(json_object_get(ev, "content"), "membership"));
-        if (!m)
-            continue;
-        rows[n++] = (struct member_row){user, m, json_integer_value(json_object_get(ev, "depth"))};
-    }
-    qsort(rows, n, sizeof(*rows), by_depth);
-    for (size_t i = 0; i < n; i++) {
-        bool other = strcmp(rows[i].user, s->r->user_id) != 0;
-        if (strcmp(rows[i].membership, "join") == 0) {
-            joined++;
-        } else if (strcmp(rows[i].membership, "invite") == 0) {
-            invited++;
-        } else {
-            if (other && json_array_size(gone) < MAX_HEROES)
-                json_array_append_new(gone, json_string(rows[i].user));
-            continue;
-        }
-        if (other && json_array_size(heroes) < MAX_HEROES)
-            json_array_append_new(heroes, json_string(rows[i].user));
-    }
-    free(rows);
-    json_decref(state);
-    /* SPEC: "When no joined or invited members are available, this should consist of the
-     * banned and left users." */
-    if (json_array_size(heroes) == 0) {
-        json_decref(heroes);
-        heroes = gone;
-    } else {
-        json_decref(gone);
-    }
-    return json_pack("{s:o, s:I, s:I}", "m.heroes", heroes, "m.joined_member_count",
-                     (json_int_t)joined, "m.invited_member_count", (json_int_t)invited);
+    return rooms_member_summary(s->r->hs->rooms, room_id, s->r->user_id, MAX_HEROES);
 }
 
 /* The timeline of a room between `since` (exclusive) and `upto` (inclusive), newest `limit`

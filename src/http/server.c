@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -343,6 +344,25 @@ mhd_log(void *cls, const char *fmt, va_list ap)
     log_msg(strstr(msg, "closed by remote") ? LOG_DEBUG : LOG_WARN, "http: %s", msg);
 }
 
+/* Long-polls keep a connection each, so the limit is the process's file limit (raised to its
+ * hard maximum), not libmicrohttpd's select-era default of FD_SETSIZE. Each connection's
+ * memory pool is small (16 KiB: headers and the read buffer; bodies and replies are ours). */
+static unsigned
+connection_limit(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 1000;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    /* Leave room for the database, the log and the listening sockets. */
+    return rl.rlim_cur > 200 ? (unsigned)(rl.rlim_cur - 100) : 100;
+}
+
 int
 http_server_start(struct hs *hs, const struct route *routes, size_t n_routes,
                   struct http_server **out)
@@ -356,6 +376,7 @@ http_server_start(struct hs *hs, const struct route *routes, size_t n_routes,
      * and waiting threads are what group commit batches. */
     if (hs->cfg->thread_pool_size <= 0)
         pool = pool * 8 < 16 ? 16 : pool * 8;
+    unsigned max_conns = connection_limit();
     srv->hs = hs;
     srv->routes = routes;
     srv->n_routes = n_routes;
@@ -386,7 +407,8 @@ http_server_start(struct hs *hs, const struct route *routes, size_t n_routes,
             mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
             MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
             MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
-            (unsigned)90, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_END);
+            (unsigned)90, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024),
+            MHD_OPTION_CONNECTION_LIMIT, max_conns, MHD_OPTION_END);
         if (!srv->daemons[srv->n_daemons]) {
             log_error("cannot listen on %s port %d", l->bind_addresses[i], l->port);
             goto fail;

@@ -684,3 +684,70 @@ rooms_current_state(struct rooms *rs, const char *room_id)
     room_release(rs, r);
     return copy;
 }
+
+struct member_row {
+    const char *user;
+    const char *membership;
+    json_int_t depth;
+};
+
+static int
+by_depth(const void *a, const void *b)
+{
+    const struct member_row *x = a, *y = b;
+    return x->depth < y->depth ? -1 : x->depth > y->depth;
+}
+
+json_t *
+rooms_member_summary(struct rooms *rs, const char *room_id, const char *user_id, size_t max_heroes)
+{
+    struct room *r = room_acquire(rs, room_id);
+    json_t *members, *entry, *heroes, *gone, *out;
+    struct member_row *rows;
+    const char *user;
+    json_int_t joined = 0, invited = 0;
+    size_t n = 0;
+
+    if (!r)
+        return NULL;
+    members = json_object_get(r->state, "m.room.member");
+    rows = xcalloc(json_object_size(members) + 1, sizeof(*rows));
+    heroes = json_array();
+    gone = json_array();
+    json_object_foreach(members, user, entry)
+    {
+        json_t *ev = json_object_get(entry, "event");
+        const char *m =
+            json_string_value(json_object_get(json_object_get(ev, "content"), "membership"));
+        if (m)
+            rows[n++] =
+                (struct member_row){user, m, json_integer_value(json_object_get(ev, "depth"))};
+    }
+    /* Heroes in the order members arrived (the depth of their membership events), so the list
+     * is stable from one sync to the next. */
+    qsort(rows, n, sizeof(*rows), by_depth);
+    for (size_t i = 0; i < n; i++) {
+        bool other = strcmp(rows[i].user, user_id) != 0;
+        json_t *list;
+        if (strcmp(rows[i].membership, "join") == 0) {
+            joined++;
+            list = heroes;
+        } else if (strcmp(rows[i].membership, "invite") == 0) {
+            invited++;
+            list = heroes;
+        } else {
+            list = gone;
+        }
+        if (other && json_array_size(list) < max_heroes)
+            json_array_append_new(list, json_string(rows[i].user));
+    }
+    room_release(rs, r);
+    free(rows);
+    /* SPEC: "When no joined or invited members are available, this should consist of the
+     * banned and left users." */
+    out = json_pack("{s:O, s:I, s:I}", "m.heroes", json_array_size(heroes) ? heroes : gone,
+                    "m.joined_member_count", joined, "m.invited_member_count", invited);
+    json_decref(heroes);
+    json_decref(gone);
+    return out;
+}

@@ -70,6 +70,11 @@ char *rooms_membership(struct rooms *rs, const char *room_id, const char *user_i
 /* Current state as {type: {state_key: {"event_id": ..., "event": <full event>}}}, a new
  * reference the caller may read (and must not modify), or NULL for an unknown room. */
 json_t *rooms_current_state(struct rooms *rs, const char *room_id);
+/* The room summary for user_id (sync.yaml): m.heroes (up to max_heroes other members, in the
+ * order they arrived; the left and banned when nobody else is joined or invited),
+ * m.joined_member_count, m.invited_member_count. New reference; NULL for an unknown room. */
+json_t *rooms_member_summary(struct rooms *rs, const char *room_id, const char *user_id,
+                             size_t max_heroes);
 /* Drops the cached room (after a failed write whose outcome is unknown). */
 void rooms_forget_cache(struct rooms *rs, const char *room_id);
 

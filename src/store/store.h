@@ -157,6 +157,12 @@ enum store_rc store_room_last_event(struct store *st, const char *room_id, struc
 /* State of the room after position pos (INT64_MAX: current state). */
 enum store_rc store_room_state_at(struct store *st, const char *room_id, int64_t pos,
                                   struct store_event **out, size_t *n);
+/* The same without m.room.member events (lazy-loading members fetches those one by one). */
+enum store_rc store_room_state_at_nonmembers(struct store *st, const char *room_id, int64_t pos,
+                                             struct store_event **out, size_t *n);
+/* The event ID of the state (type, state_key) in force at position pos (new string). */
+enum store_rc store_state_event_at(struct store *st, const char *room_id, const char *type,
+                                   const char *state_key, int64_t pos, char **event_id);
 /* Events of a room strictly after `from` up to `to` inclusive going forwards, or strictly
  * before `from` down to `to` exclusive going backwards; at most limit. */
 enum store_rc store_room_events(struct store *st, const char *room_id, int64_t from, int64_t to,

@@ -333,6 +333,35 @@ out:
 }
 
 enum store_rc
+store_room_state_at_nonmembers(struct store *st, const char *room_id, int64_t pos,
+                               struct store_event **out, size_t *n)
+{
+    struct db *db = st_reader_get(st);
+    struct db_stmt *s = NULL;
+    enum store_rc rc = STORE_ERR;
+
+    *out = NULL;
+    *n = 0;
+    if (!db)
+        return STORE_ERR;
+    if (st_prep(
+            st, db, &s,
+            "SELECT e.event_id, e.room_id, e.type, e.state_key, e.sender, e.json, "
+            "e.redacted_by, e.stream_pos, e.depth, e.unsigned_json FROM room_state rs "
+            "JOIN events e ON e.event_id = rs.event_id "
+            "WHERE rs.room_id = ? AND rs.from_pos <= ? AND (rs.to_pos IS NULL OR rs.to_pos > ?) "
+            "AND rs.type <> 'm.room.member' "
+            "ORDER BY e.stream_pos",
+            ST_ARGS(ST_S(room_id), ST_I(pos), ST_I(pos))) != DB_OK)
+        goto out;
+    rc = collect_events(st, s, out, n);
+out:
+    st->drv->finalize(s);
+    st_reader_put(st, db);
+    return rc;
+}
+
+enum store_rc
 store_room_events(struct store *st, const char *room_id, int64_t from, int64_t to, bool backwards,
                   size_t limit, struct store_event **out, size_t *n)
 {
@@ -852,4 +881,14 @@ store_counter(struct store *st, const char *name, int64_t *value)
         rc = STORE_ERR;
     free(v);
     return rc;
+}
+
+enum store_rc
+store_state_event_at(struct store *st, const char *room_id, const char *type, const char *state_key,
+                     int64_t pos, char **event_id)
+{
+    return one_string(st, event_id, NULL,
+                      "SELECT event_id FROM room_state WHERE room_id = ? AND type = ? AND "
+                      "state_key = ? AND from_pos <= ? AND (to_pos IS NULL OR to_pos > ?)",
+                      ST_ARGS(ST_S(room_id), ST_S(type), ST_S(state_key), ST_I(pos), ST_I(pos)));
 }
