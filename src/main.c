@@ -219,7 +219,7 @@ out:
 int
 main(int argc, char **argv)
 {
-        /* glibc gives each busy thread its own malloc arena, and memory freed in one stays there;
+    /* glibc gives each busy thread its own malloc arena, and memory freed in one stays there;
      * with 16+ HTTP threads that multiplies the resident size for nothing. */
     mallopt(M_ARENA_MAX, 2);
     if (sodium_init() < 0) {
