@@ -94,6 +94,48 @@ st_rc(enum db_rc rc)
     }
 }
 
+enum store_rc
+st_read_list(struct store *st, const char *sql, const struct st_arg *args, size_t nargs,
+             size_t elem, st_fill_fn fill, st_clear_fn clear, void **out, size_t *n)
+{
+    struct db *db = st_reader_get(st);
+    struct db_stmt *s = NULL;
+    unsigned char *list = NULL;
+    size_t len = 0, cap = 0;
+    enum store_rc rc = STORE_ERR;
+    enum db_rc r = DB_ERR;
+
+    *out = NULL;
+    *n = 0;
+    if (!db)
+        return STORE_ERR;
+    if (st_prep(st, db, &s, sql, args, nargs) != DB_OK)
+        goto out;
+    while ((r = st->drv->step(s)) == DB_ROW) {
+        if (len == cap) {
+            cap = cap ? cap * 2 : 8;
+            list = xrealloc(list, cap * elem);
+        }
+        memset(list + len * elem, 0, elem);
+        fill(st, s, list + len * elem);
+        len++;
+    }
+    if (r != DB_DONE)
+        goto out;
+    *out = list;
+    *n = len;
+    list = NULL;
+    len = 0;
+    rc = STORE_OK;
+out:
+    for (size_t i = 0; i < len; i++)
+        clear(list + i * elem);
+    free(list);
+    st->drv->finalize(s);
+    st_reader_put(st, db);
+    return rc;
+}
+
 char *
 st_dup_col(struct store *st, struct db_stmt *s, int col)
 {
@@ -353,44 +395,29 @@ read_device(struct store *st, struct db_stmt *s, struct store_device *d)
     d->last_seen_user_agent = st_dup_col(st, s, 4);
 }
 
+static void
+fill_device(struct store *st, struct db_stmt *s, void *item)
+{
+    read_device(st, s, item);
+}
+
+static void
+clear_device(void *item)
+{
+    store_device_clear(item);
+}
+
 enum store_rc
 store_device_list(struct store *st, const char *user_id, struct store_device **out, size_t *n)
 {
-    struct db *db = st_reader_get(st);
-    struct db_stmt *s = NULL;
-    struct store_device *list = NULL;
-    size_t len = 0, cap = 0;
-    enum store_rc rc = STORE_ERR;
-    enum db_rc r;
-
-    *out = NULL;
-    *n = 0;
-    if (!db)
-        return STORE_ERR;
-    if (st_prep(st, db, &s,
-                "SELECT device_id, display_name, last_seen_ip, last_seen_ts, "
-                "last_seen_user_agent FROM devices "
-                "WHERE user_id = ? ORDER BY device_id",
-                ST_ARGS(ST_S(user_id))) != DB_OK)
-        goto out;
-    while ((r = st->drv->step(s)) == DB_ROW) {
-        if (len == cap) {
-            cap = cap ? cap * 2 : 4;
-            list = xrealloc(list, cap * sizeof(*list));
-        }
-        memset(&list[len], 0, sizeof(list[len]));
-        read_device(st, s, &list[len++]);
-    }
-    if (r != DB_DONE) {
-        store_device_list_free(list, len);
-        goto out;
-    }
+    void *list = NULL;
+    enum store_rc rc =
+        st_read_list(st,
+                     "SELECT device_id, display_name, last_seen_ip, last_seen_ts, "
+                     "last_seen_user_agent FROM devices WHERE user_id = ? "
+                     "ORDER BY device_id",
+                     ST_ARGS(ST_S(user_id)), sizeof(**out), fill_device, clear_device, &list, n);
     *out = list;
-    *n = len;
-    rc = STORE_OK;
-out:
-    st->drv->finalize(s);
-    st_reader_put(st, db);
     return rc;
 }
 

@@ -111,6 +111,14 @@ enum store_rc st_write_steps(struct store *st, const struct st_step *steps, size
 #define ST_WRITE(st, ...)                                                                          \
     st_write_steps((st), (const struct st_step[]){__VA_ARGS__},                                    \
                    sizeof((const struct st_step[]){__VA_ARGS__}) / sizeof(struct st_step))
+/* Reads every row of a query into a new array of `elem`-byte items, each filled from the row
+ * by `fill` (the array starts zeroed). On failure the items read so far are given to `clear`
+ * and freed. *out is NULL when there are no rows. */
+typedef void (*st_fill_fn)(struct store *st, struct db_stmt *s, void *item);
+typedef void (*st_clear_fn)(void *item);
+enum store_rc st_read_list(struct store *st, const char *sql, const struct st_arg *args,
+                           size_t nargs, size_t elem, st_fill_fn fill, st_clear_fn clear,
+                           void **out, size_t *n);
 /* A copy of a text column, or NULL. */
 char *st_dup_col(struct store *st, struct db_stmt *s, int col);
 

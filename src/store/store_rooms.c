@@ -58,51 +58,40 @@ read_event(struct store *st, struct db_stmt *s, struct store_event *e)
 }
 
 /* Steps s to the end, collecting events. */
-static enum store_rc
-collect_events(struct store *st, struct db_stmt *s, struct store_event **out, size_t *n)
+static void
+fill_event(struct store *st, struct db_stmt *s, void *item)
 {
-    struct store_event *list = NULL;
-    size_t len = 0, cap = 0;
-    enum db_rc r;
-
-    while ((r = st->drv->step(s)) == DB_ROW) {
-        if (len == cap) {
-            cap = cap ? cap * 2 : 16;
-            list = xrealloc(list, cap * sizeof(*list));
-        }
-        memset(&list[len], 0, sizeof(list[len]));
-        read_event(st, s, &list[len++]);
-    }
-    if (r != DB_DONE) {
-        store_event_list_free(list, len);
-        return STORE_ERR;
-    }
-    *out = list;
-    *n = len;
-    return STORE_OK;
+    read_event(st, s, item);
 }
 
-static enum store_rc
-collect_strings(struct store *st, struct db_stmt *s, char ***out, size_t *n)
+static void
+clear_event(void *item)
 {
-    char **list = NULL;
-    size_t len = 0, cap = 0;
-    enum db_rc r;
+    store_event_clear(item);
+}
 
-    while ((r = st->drv->step(s)) == DB_ROW) {
-        if (len == cap) {
-            cap = cap ? cap * 2 : 8;
-            list = xrealloc(list, cap * sizeof(*list));
-        }
-        list[len++] = st_dup_col(st, s, 0);
-    }
-    if (r != DB_DONE) {
-        store_strings_free(list, len);
-        return STORE_ERR;
-    }
+/* Reads the events a query returns (its columns those of EVENT_COLS). */
+static enum store_rc
+read_events(struct store *st, const char *sql, const struct st_arg *args, size_t nargs,
+            struct store_event **out, size_t *n)
+{
+    void *list = NULL;
+    enum store_rc rc =
+        st_read_list(st, sql, args, nargs, sizeof(**out), fill_event, clear_event, &list, n);
     *out = list;
-    *n = len;
-    return STORE_OK;
+    return rc;
+}
+
+static void
+fill_string(struct store *st, struct db_stmt *s, void *item)
+{
+    *(char **)item = st_dup_col(st, s, 0);
+}
+
+static void
+clear_string(void *item)
+{
+    free(*(char **)item);
 }
 
 static enum store_rc
@@ -304,93 +293,48 @@ store_room_last_event(struct store *st, const char *room_id, struct store_event 
                      ST_ARGS(ST_S(room_id)));
 }
 
+#define STATE_EVENT_COLS                                                                           \
+    "e.event_id, e.room_id, e.type, e.state_key, e.sender, e.json, e.redacted_by, "                \
+    "e.stream_pos, e.depth, e.unsigned_json"
+
 enum store_rc
 store_room_state_at(struct store *st, const char *room_id, int64_t pos, struct store_event **out,
                     size_t *n)
 {
-    struct db *db = st_reader_get(st);
-    struct db_stmt *s = NULL;
-    enum store_rc rc = STORE_ERR;
-
-    *out = NULL;
-    *n = 0;
-    if (!db)
-        return STORE_ERR;
-    if (st_prep(
-            st, db, &s,
-            "SELECT e.event_id, e.room_id, e.type, e.state_key, e.sender, e.json, "
-            "e.redacted_by, e.stream_pos, e.depth, e.unsigned_json FROM room_state rs "
-            "JOIN events e ON e.event_id = rs.event_id "
-            "WHERE rs.room_id = ? AND rs.from_pos <= ? AND (rs.to_pos IS NULL OR rs.to_pos > ?) "
-            "ORDER BY e.stream_pos",
-            ST_ARGS(ST_S(room_id), ST_I(pos), ST_I(pos))) != DB_OK)
-        goto out;
-    rc = collect_events(st, s, out, n);
-out:
-    st->drv->finalize(s);
-    st_reader_put(st, db);
-    return rc;
+    return read_events(
+        st,
+        "SELECT " STATE_EVENT_COLS " FROM room_state rs JOIN events e ON e.event_id = rs.event_id "
+        "WHERE rs.room_id = ? AND rs.from_pos <= ? AND (rs.to_pos IS NULL OR rs.to_pos > ?) "
+        "ORDER BY e.stream_pos",
+        ST_ARGS(ST_S(room_id), ST_I(pos), ST_I(pos)), out, n);
 }
 
 enum store_rc
 store_room_state_at_nonmembers(struct store *st, const char *room_id, int64_t pos,
                                struct store_event **out, size_t *n)
 {
-    struct db *db = st_reader_get(st);
-    struct db_stmt *s = NULL;
-    enum store_rc rc = STORE_ERR;
-
-    *out = NULL;
-    *n = 0;
-    if (!db)
-        return STORE_ERR;
-    if (st_prep(
-            st, db, &s,
-            "SELECT e.event_id, e.room_id, e.type, e.state_key, e.sender, e.json, "
-            "e.redacted_by, e.stream_pos, e.depth, e.unsigned_json FROM room_state rs "
-            "JOIN events e ON e.event_id = rs.event_id "
-            "WHERE rs.room_id = ? AND rs.from_pos <= ? AND (rs.to_pos IS NULL OR rs.to_pos > ?) "
-            "AND rs.type <> 'm.room.member' "
-            "ORDER BY e.stream_pos",
-            ST_ARGS(ST_S(room_id), ST_I(pos), ST_I(pos))) != DB_OK)
-        goto out;
-    rc = collect_events(st, s, out, n);
-out:
-    st->drv->finalize(s);
-    st_reader_put(st, db);
-    return rc;
+    return read_events(
+        st,
+        "SELECT " STATE_EVENT_COLS " FROM room_state rs JOIN events e ON e.event_id = rs.event_id "
+        "WHERE rs.room_id = ? AND rs.from_pos <= ? AND (rs.to_pos IS NULL OR rs.to_pos > ?) "
+        "AND rs.type <> 'm.room.member' ORDER BY e.stream_pos",
+        ST_ARGS(ST_S(room_id), ST_I(pos), ST_I(pos)), out, n);
 }
 
 enum store_rc
 store_room_events(struct store *st, const char *room_id, int64_t from, int64_t to, bool backwards,
                   size_t limit, struct store_event **out, size_t *n)
 {
-    struct db *db = st_reader_get(st);
-    struct db_stmt *s = NULL;
-    enum store_rc rc = STORE_ERR;
-    enum db_rc r;
-
-    *out = NULL;
-    *n = 0;
-    if (!db)
-        return STORE_ERR;
     if (backwards)
-        r = st_prep(st, db, &s,
-                    "SELECT " EVENT_COLS " FROM events WHERE room_id = ? AND stream_pos < ? "
-                    "AND stream_pos > ? ORDER BY stream_pos DESC LIMIT ?",
-                    ST_ARGS(ST_S(room_id), ST_I(from), ST_I(to), ST_I((int64_t)limit)));
-    else
-        r = st_prep(st, db, &s,
-                    "SELECT " EVENT_COLS " FROM events WHERE room_id = ? AND stream_pos > ? "
-                    "AND stream_pos <= ? ORDER BY stream_pos ASC LIMIT ?",
-                    ST_ARGS(ST_S(room_id), ST_I(from), ST_I(to), ST_I((int64_t)limit)));
-    if (r != DB_OK)
-        goto out;
-    rc = collect_events(st, s, out, n);
-out:
-    st->drv->finalize(s);
-    st_reader_put(st, db);
-    return rc;
+        return read_events(st,
+                           "SELECT " EVENT_COLS " FROM events WHERE room_id = ? AND "
+                           "stream_pos < ? AND stream_pos > ? ORDER BY stream_pos DESC LIMIT ?",
+                           ST_ARGS(ST_S(room_id), ST_I(from), ST_I(to), ST_I((int64_t)limit)), out,
+                           n);
+    return read_events(st,
+                       "SELECT " EVENT_COLS " FROM events WHERE room_id = ? AND stream_pos > ? "
+                       "AND stream_pos <= ? ORDER BY stream_pos ASC LIMIT ?",
+                       ST_ARGS(ST_S(room_id), ST_I(from), ST_I(to), ST_I((int64_t)limit)), out, n);
 }
 
 void
@@ -403,47 +347,36 @@ store_state_intervals_free(struct store_state_interval *list, size_t n)
     free(list);
 }
 
+static void
+fill_interval(struct store *st, struct db_stmt *s, void *item)
+{
+    struct store_state_interval *iv = item;
+    iv->event_id = st_dup_col(st, s, 0);
+    iv->membership = st_dup_col(st, s, 1);
+    iv->from_pos = st->drv->col_int64(s, 2);
+    iv->to_pos = st->drv->col_is_null(s, 3) ? INT64_MAX : st->drv->col_int64(s, 3);
+}
+
+static void
+clear_interval(void *item)
+{
+    struct store_state_interval *iv = item;
+    free(iv->event_id);
+    free(iv->membership);
+}
+
 enum store_rc
 store_state_history(struct store *st, const char *room_id, const char *type, const char *state_key,
                     struct store_state_interval **out, size_t *n)
 {
-    struct db *db = st_reader_get(st);
-    struct db_stmt *s = NULL;
-    struct store_state_interval *list = NULL;
-    size_t len = 0, cap = 0;
-    enum store_rc rc = STORE_ERR;
-    enum db_rc r;
-
-    *out = NULL;
-    *n = 0;
-    if (!db)
-        return STORE_ERR;
-    if (st_prep(st, db, &s,
-                "SELECT event_id, membership, from_pos, to_pos FROM room_state "
-                "WHERE room_id = ? AND type = ? AND state_key = ? ORDER BY from_pos",
-                ST_ARGS(ST_S(room_id), ST_S(type), ST_S(state_key))) != DB_OK)
-        goto out;
-    while ((r = st->drv->step(s)) == DB_ROW) {
-        if (len == cap) {
-            cap = cap ? cap * 2 : 8;
-            list = xrealloc(list, cap * sizeof(*list));
-        }
-        list[len].event_id = st_dup_col(st, s, 0);
-        list[len].membership = st_dup_col(st, s, 1);
-        list[len].from_pos = st->drv->col_int64(s, 2);
-        list[len].to_pos = st->drv->col_is_null(s, 3) ? INT64_MAX : st->drv->col_int64(s, 3);
-        len++;
-    }
-    if (r != DB_DONE) {
-        store_state_intervals_free(list, len);
-        goto out;
-    }
+    void *list = NULL;
+    enum store_rc rc =
+        st_read_list(st,
+                     "SELECT event_id, membership, from_pos, to_pos FROM room_state "
+                     "WHERE room_id = ? AND type = ? AND state_key = ? ORDER BY from_pos",
+                     ST_ARGS(ST_S(room_id), ST_S(type), ST_S(state_key)), sizeof(**out),
+                     fill_interval, clear_interval, &list, n);
     *out = list;
-    *n = len;
-    rc = STORE_OK;
-out:
-    st->drv->finalize(s);
-    st_reader_put(st, db);
     return rc;
 }
 
@@ -452,20 +385,10 @@ static enum store_rc
 strings_query(struct store *st, char ***out, size_t *n, const char *sql, const struct st_arg *args,
               size_t nargs)
 {
-    struct db *db = st_reader_get(st);
-    struct db_stmt *s = NULL;
-    enum store_rc rc = STORE_ERR;
-
-    *out = NULL;
-    *n = 0;
-    if (!db)
-        return STORE_ERR;
-    if (st_prep(st, db, &s, sql, args, nargs) != DB_OK)
-        goto out;
-    rc = collect_strings(st, s, out, n);
-out:
-    st->drv->finalize(s);
-    st_reader_put(st, db);
+    void *list = NULL;
+    enum store_rc rc =
+        st_read_list(st, sql, args, nargs, sizeof(char *), fill_string, clear_string, &list, n);
+    *out = list;
     return rc;
 }
 
@@ -717,46 +640,35 @@ store_memberships_free(struct store_membership *list, size_t n)
     free(list);
 }
 
+static void
+fill_membership(struct store *st, struct db_stmt *s, void *item)
+{
+    struct store_membership *m = item;
+    m->room_id = st_dup_col(st, s, 0);
+    m->membership = st_dup_col(st, s, 1);
+    m->pos = st->drv->col_int64(s, 2);
+}
+
+static void
+clear_membership(void *item)
+{
+    struct store_membership *m = item;
+    free(m->room_id);
+    free(m->membership);
+}
+
 enum store_rc
 store_user_membership_changes(struct store *st, const char *user_id, int64_t since,
                               struct store_membership **out, size_t *n)
 {
-    struct db *db = st_reader_get(st);
-    struct db_stmt *s = NULL;
-    struct store_membership *list = NULL;
-    size_t len = 0, cap = 0;
-    enum store_rc rc = STORE_ERR;
-    enum db_rc r;
-
-    *out = NULL;
-    *n = 0;
-    if (!db)
-        return STORE_ERR;
-    if (st_prep(st, db, &s,
-                "SELECT room_id, membership, from_pos FROM room_state WHERE state_key = ? AND "
-                "type = 'm.room.member' AND to_pos IS NULL AND from_pos > ? ORDER BY from_pos",
-                ST_ARGS(ST_S(user_id), ST_I(since))) != DB_OK)
-        goto out;
-    while ((r = st->drv->step(s)) == DB_ROW) {
-        if (len == cap) {
-            cap = cap ? cap * 2 : 8;
-            list = xrealloc(list, cap * sizeof(*list));
-        }
-        list[len].room_id = st_dup_col(st, s, 0);
-        list[len].membership = st_dup_col(st, s, 1);
-        list[len].pos = st->drv->col_int64(s, 2);
-        len++;
-    }
-    if (r != DB_DONE) {
-        store_memberships_free(list, len);
-        goto out;
-    }
+    void *list = NULL;
+    enum store_rc rc =
+        st_read_list(st,
+                     "SELECT room_id, membership, from_pos FROM room_state WHERE state_key = ? AND "
+                     "type = 'm.room.member' AND to_pos IS NULL AND from_pos > ? ORDER BY from_pos",
+                     ST_ARGS(ST_S(user_id), ST_I(since)), sizeof(**out), fill_membership,
+                     clear_membership, &list, n);
     *out = list;
-    *n = len;
-    rc = STORE_OK;
-out:
-    st->drv->finalize(s);
-    st_reader_put(st, db);
     return rc;
 }
 
@@ -827,46 +739,35 @@ store_account_data_free(struct store_account_data *list, size_t n)
     free(list);
 }
 
+static void
+fill_account_data(struct store *st, struct db_stmt *s, void *item)
+{
+    struct store_account_data *a = item;
+    a->room_id = st_dup_col(st, s, 0);
+    a->type = st_dup_col(st, s, 1);
+    a->content = st_dup_col(st, s, 2);
+}
+
+static void
+clear_account_data(void *item)
+{
+    struct store_account_data *a = item;
+    free(a->room_id);
+    free(a->type);
+    free(a->content);
+}
+
 enum store_rc
 store_account_data_since(struct store *st, const char *user_id, int64_t since,
                          struct store_account_data **out, size_t *n)
 {
-    struct db *db = st_reader_get(st);
-    struct db_stmt *s = NULL;
-    struct store_account_data *list = NULL;
-    size_t len = 0, cap = 0;
-    enum store_rc rc = STORE_ERR;
-    enum db_rc r;
-
-    *out = NULL;
-    *n = 0;
-    if (!db)
-        return STORE_ERR;
-    if (st_prep(st, db, &s,
-                "SELECT room_id, type, content FROM account_data WHERE user_id = ? AND "
-                "stream_pos > ? ORDER BY stream_pos",
-                ST_ARGS(ST_S(user_id), ST_I(since))) != DB_OK)
-        goto out;
-    while ((r = st->drv->step(s)) == DB_ROW) {
-        if (len == cap) {
-            cap = cap ? cap * 2 : 8;
-            list = xrealloc(list, cap * sizeof(*list));
-        }
-        list[len].room_id = st_dup_col(st, s, 0);
-        list[len].type = st_dup_col(st, s, 1);
-        list[len].content = st_dup_col(st, s, 2);
-        len++;
-    }
-    if (r != DB_DONE) {
-        store_account_data_free(list, len);
-        goto out;
-    }
+    void *list = NULL;
+    enum store_rc rc = st_read_list(st,
+                                    "SELECT room_id, type, content FROM account_data WHERE "
+                                    "user_id = ? AND stream_pos > ? ORDER BY stream_pos",
+                                    ST_ARGS(ST_S(user_id), ST_I(since)), sizeof(**out),
+                                    fill_account_data, clear_account_data, &list, n);
     *out = list;
-    *n = len;
-    rc = STORE_OK;
-out:
-    st->drv->finalize(s);
-    st_reader_put(st, db);
     return rc;
 }
 
