@@ -72,6 +72,8 @@ enum store_rc st_rc(enum db_rc rc);
  * is in progress wait, and the next leader (one of the waiting callers) runs them all in one
  * transaction with one fsync: concurrent requests share the cost of durability. Each job runs
  * in its own SAVEPOINT, so one job's failure does not undo the others. */
+/* A job runs in the batch leader's thread on st->writer; it must not call st_write itself
+ * (the leader would wait for its own batch). */
 typedef enum store_rc (*st_write_fn)(struct store *st, void *ctx);
 
 struct st_job {
