@@ -793,7 +793,7 @@ presence_stream(struct sync_req *s)
 
 /* The joined room's entry, made empty where the room has no other news. */
 static json_t *
-room_stub(struct sync_req *s, const char *room)
+empty_room_entry(struct sync_req *s, const char *room)
 {
     json_t *entry = json_object_get(s->join, room);
     if (!entry) {
@@ -818,7 +818,7 @@ merge_ephemeral(struct sync_req *s)
 
     json_object_foreach(s->ephemeral, room, events)
     {
-        json_t *entry = room_stub(s, room);
+        json_t *entry = empty_room_entry(s, room);
         json_object_set(json_object_get(entry, "ephemeral"), "events", events);
     }
 }
