@@ -215,6 +215,7 @@ store_open(const struct config *cfg, struct store **out)
     }
     st->drv = &db_sqlite_driver;
     st->target = xstrdup(cfg->database_path);
+    st->tokens = st_tokens_new();
     pthread_mutex_init(&st->qlock, NULL);
     pthread_cond_init(&st->qcond, NULL);
     pthread_mutex_init(&st->plock, NULL);
@@ -236,11 +237,20 @@ store_close(struct store *st)
         st->drv->close(st->pool[i]);
     free(st->pool);
     st->drv->close(st->writer);
+    st_tokens_free(st->tokens);
     pthread_mutex_destroy(&st->qlock);
     pthread_cond_destroy(&st->qcond);
     pthread_mutex_destroy(&st->plock);
     free(st->target);
     free(st);
+}
+
+/* A write that deleted access tokens empties the token cache (whether or not it worked). */
+static enum store_rc
+tokens_changed(struct store *st, enum store_rc rc)
+{
+    st_tokens_invalidate(st->tokens);
+    return rc;
 }
 
 /* ---- accounts ---- */
@@ -309,10 +319,12 @@ store_user_set_password(struct store *st, const char *user_id, const char *hash)
 enum store_rc
 store_user_deactivate(struct store *st, const char *user_id)
 {
-    return ST_WRITE(
-        st, ST_STEP_CHANGED("UPDATE users SET deactivated = 1 WHERE user_id = ?", ST_S(user_id)),
-        ST_STEP("DELETE FROM access_tokens WHERE user_id = ?", ST_S(user_id)),
-        ST_STEP("DELETE FROM devices WHERE user_id = ?", ST_S(user_id)));
+    return tokens_changed(
+        st, ST_WRITE(st,
+                     ST_STEP_CHANGED("UPDATE users SET deactivated = 1 WHERE user_id = ?",
+                                     ST_S(user_id)),
+                     ST_STEP("DELETE FROM access_tokens WHERE user_id = ?", ST_S(user_id)),
+                     ST_STEP("DELETE FROM devices WHERE user_id = ?", ST_S(user_id))));
 }
 
 static enum store_rc
@@ -368,21 +380,23 @@ store_device_login(struct store *st, const char *user_id, const char *device_id,
                    const char *display_name, const char *token_hash, const char *ip,
                    const char *user_agent, int64_t now)
 {
-    return ST_WRITE(
+    return tokens_changed(
         st,
-        ST_STEP("INSERT INTO devices (user_id, device_id, display_name, last_seen_ip, "
-                "last_seen_user_agent, last_seen_ts, created_ts) VALUES (?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (user_id, device_id) DO UPDATE SET "
-                "last_seen_ip = excluded.last_seen_ip, "
-                "last_seen_user_agent = excluded.last_seen_user_agent, "
-                "last_seen_ts = excluded.last_seen_ts",
-                ST_S(user_id), ST_S(device_id), ST_S(display_name), ST_S(ip), ST_S(user_agent),
-                ST_I(now), ST_I(now)),
-        ST_STEP("DELETE FROM access_tokens WHERE user_id = ? AND device_id = ?", ST_S(user_id),
-                ST_S(device_id)),
-        ST_STEP("INSERT INTO access_tokens (token_hash, user_id, device_id, created_ts) "
-                "VALUES (?, ?, ?, ?)",
-                ST_S(token_hash), ST_S(user_id), ST_S(device_id), ST_I(now)));
+        ST_WRITE(
+            st,
+            ST_STEP("INSERT INTO devices (user_id, device_id, display_name, last_seen_ip, "
+                    "last_seen_user_agent, last_seen_ts, created_ts) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (user_id, device_id) DO UPDATE SET "
+                    "last_seen_ip = excluded.last_seen_ip, "
+                    "last_seen_user_agent = excluded.last_seen_user_agent, "
+                    "last_seen_ts = excluded.last_seen_ts",
+                    ST_S(user_id), ST_S(device_id), ST_S(display_name), ST_S(ip), ST_S(user_agent),
+                    ST_I(now), ST_I(now)),
+            ST_STEP("DELETE FROM access_tokens WHERE user_id = ? AND device_id = ?", ST_S(user_id),
+                    ST_S(device_id)),
+            ST_STEP("INSERT INTO access_tokens (token_hash, user_id, device_id, created_ts) "
+                    "VALUES (?, ?, ?, ?)",
+                    ST_S(token_hash), ST_S(user_id), ST_S(device_id), ST_I(now))));
 }
 
 static void
@@ -464,33 +478,39 @@ store_device_set_display_name(struct store *st, const char *user_id, const char 
 enum store_rc
 store_device_delete(struct store *st, const char *user_id, const char *device_id)
 {
-    return ST_WRITE(st,
-                    ST_STEP_CHANGED("DELETE FROM devices WHERE user_id = ? AND device_id = ?",
-                                    ST_S(user_id), ST_S(device_id)),
-                    ST_STEP("DELETE FROM access_tokens WHERE user_id = ? AND device_id = ?",
-                            ST_S(user_id), ST_S(device_id)));
+    return tokens_changed(
+        st, ST_WRITE(st,
+                     ST_STEP_CHANGED("DELETE FROM devices WHERE user_id = ? AND device_id = ?",
+                                     ST_S(user_id), ST_S(device_id)),
+                     ST_STEP("DELETE FROM access_tokens WHERE user_id = ? AND device_id = ?",
+                             ST_S(user_id), ST_S(device_id))));
 }
 
 enum store_rc
 store_device_delete_all_except(struct store *st, const char *user_id, const char *keep)
 {
     /* A NULL `keep` binds SQL NULL, and `device_id IS DISTINCT FROM NULL` keeps nothing. */
-    return ST_WRITE(
+    return tokens_changed(
         st,
-        ST_STEP("DELETE FROM devices WHERE user_id = ? AND device_id IS DISTINCT FROM ?",
-                ST_S(user_id), ST_S(keep)),
-        ST_STEP("DELETE FROM access_tokens WHERE user_id = ? AND device_id IS DISTINCT FROM ?",
-                ST_S(user_id), ST_S(keep)));
+        ST_WRITE(
+            st,
+            ST_STEP("DELETE FROM devices WHERE user_id = ? AND device_id IS DISTINCT FROM ?",
+                    ST_S(user_id), ST_S(keep)),
+            ST_STEP("DELETE FROM access_tokens WHERE user_id = ? AND device_id IS DISTINCT FROM ?",
+                    ST_S(user_id), ST_S(keep))));
 }
 
 enum store_rc
 store_device_touch(struct store *st, const char *user_id, const char *device_id, const char *ip,
                    const char *user_agent, int64_t now)
 {
-    return ST_WRITE(st,
-                    ST_STEP("UPDATE devices SET last_seen_ip = ?, last_seen_user_agent = ?, "
-                            "last_seen_ts = ? WHERE user_id = ? AND device_id = ?",
-                            ST_S(ip), ST_S(user_agent), ST_I(now), ST_S(user_id), ST_S(device_id)));
+    enum store_rc rc = ST_WRITE(
+        st, ST_STEP("UPDATE devices SET last_seen_ip = ?, last_seen_user_agent = ?, "
+                    "last_seen_ts = ? WHERE user_id = ? AND device_id = ?",
+                    ST_S(ip), ST_S(user_agent), ST_I(now), ST_S(user_id), ST_S(device_id)));
+    if (rc == STORE_OK)
+        st_tokens_touch(st->tokens, user_id, device_id, ip, user_agent, now);
+    return rc;
 }
 
 /* ---- tokens ---- */
@@ -508,12 +528,16 @@ store_auth_clear(struct store_auth *a)
 enum store_rc
 store_token_lookup(struct store *st, const char *token_hash, struct store_auth *out)
 {
-    struct db *db = st_reader_get(st);
+    struct db *db;
     struct db_stmt *s = NULL;
     enum store_rc rc = STORE_ERR;
     enum db_rc r;
+    uint64_t gen = st_tokens_gen(st->tokens);
 
     memset(out, 0, sizeof(*out));
+    if (st_tokens_get(st->tokens, token_hash, out))
+        return STORE_OK;
+    db = st_reader_get(st);
     if (!db)
         return STORE_ERR;
     if (st_prep(st, db, &s,
@@ -532,6 +556,7 @@ store_token_lookup(struct store *st, const char *token_hash, struct store_auth *
         out->last_seen_ip = st_dup_col(st, s, 3);
         out->last_seen_ts = st->drv->col_int64(s, 4);
         out->last_seen_user_agent = st_dup_col(st, s, 5);
+        st_tokens_put(st->tokens, token_hash, out, gen);
         rc = STORE_OK;
     } else if (r == DB_DONE) {
         rc = STORE_NOT_FOUND;

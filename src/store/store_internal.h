@@ -24,6 +24,7 @@ struct store {
      * position stored, so a crash can leave gaps but never reuse a position. */
     int64_t stream_next;
     _Atomic int64_t stream_committed;
+    struct token_cache *tokens; /* token_cache.c */
     pthread_mutex_t plock;
     struct db **pool;
     size_t npool, cappool;
@@ -121,6 +122,19 @@ typedef void (*st_clear_fn)(void *item);
 enum store_rc st_read_list(struct store *st, const char *sql, const struct st_arg *args,
                            size_t nargs, size_t elem, st_fill_fn fill, st_clear_fn clear,
                            void **out, size_t *n);
+/* The access-token cache (token_cache.c). */
+struct token_cache *st_tokens_new(void);
+void st_tokens_free(struct token_cache *c);
+uint64_t st_tokens_gen(struct token_cache *c);
+/* Copies a cached entry into out (free with store_auth_clear); false when absent. */
+bool st_tokens_get(struct token_cache *c, const char *hash, struct store_auth *out);
+/* Caches a lookup made at generation gen, unless tokens were deleted since. */
+void st_tokens_put(struct token_cache *c, const char *hash, const struct store_auth *a,
+                   uint64_t gen);
+/* After a write that deleted tokens: forget everything. */
+void st_tokens_invalidate(struct token_cache *c);
+void st_tokens_touch(struct token_cache *c, const char *user_id, const char *device_id,
+                     const char *ip, const char *user_agent, int64_t now);
 /* A copy of a text column, or NULL. */
 char *st_dup_col(struct store *st, struct db_stmt *s, int col);
 
