@@ -6,44 +6,25 @@
  * same engine; then each phase sends PUT /rooms/{roomId}/send/m.room.message/{txnId} until it
  * reaches its request cap or its time limit, and prints one `RESULT` line.
  *
- * Build: cc -O2 -std=c17 -Wall -Wextra bench/send_bench.c -lcurl -o bench/build/send_bench
+ * Build: cc -O2 -std=c17 -Wall -Wextra bench/send_bench.c bench/benchlib.c -lcurl \
+ *            -o bench/build/send_bench
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include <curl/curl.h>
+#include "benchlib.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <stdarg.h>
-#include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
 #define RESP_MAX (256 * 1024) /* bytes of a response body kept; the rest is dropped */
-#define URL_MAX 1024
-#define BODY_MAX 1024
-#define ID_MAX 256
-#define REQ_TIMEOUT_MS 30000L /* bounds the drain at the end of a phase */
-#define POLL_MS 100
 
-struct buf {
-    char *p;
-    size_t len, cap, max;
-};
-
-struct req {
-    const char *method; /* "GET", "POST" or "PUT" */
-    char url[URL_MAX];
-    char body[BODY_MAX];
-    const char *token; /* borrowed; NULL: no Authorization header */
-};
-
-struct slot {
+struct pslot {
     CURL *easy;
     struct curl_slist *hdrs;
     const char *hdrs_token; /* the token `hdrs` was built for */
@@ -54,17 +35,17 @@ struct slot {
     bool busy;
 };
 
-struct engine {
+struct pengine {
     CURLM *multi;
-    struct slot *slots;
+    struct pslot *slots;
     int nslots;
 };
 
 /* Fills `rq` for the next request of `slot` and sets `tag`; false when there is no more work. */
-typedef bool (*next_fn)(void *ctx, int slot, struct req *rq, long *tag);
+typedef bool (*pnext_fn)(void *ctx, int slot, struct req *rq, long *tag);
 /* One finished request: HTTP status (0 on a transport error), body, latency in ms. */
-typedef void (*done_fn)(void *ctx, int slot, long tag, long status, const struct buf *body,
-                        double ms);
+typedef void (*pdone_fn)(void *ctx, int slot, long tag, long status, const struct buf *body,
+                         double ms);
 
 struct bench {
     const char *base; /* base URL, no trailing slash */
@@ -76,252 +57,21 @@ struct bench {
     char nonce[32];
     long txn;
     long server_pid; /* 0: not watched */
-    struct engine eng;
+    struct pengine eng;
 };
 
-static void die(const char *f, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void fmt(char *out, size_t size, const char *f, ...) __attribute__((format(printf, 3, 4)));
+const char *bench_prog = "send_bench";
 
-static void
-die(const char *f, ...)
-{
-    va_list ap;
-
-    va_start(ap, f);
-    fputs("send_bench: ", stderr);
-    vfprintf(stderr, f, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    exit(1);
-}
-
-static void *
-xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size ? size : 1);
-
-    if (!p)
-        die("out of memory");
-    return p;
-}
-
-static char *
-xstrdup(const char *s)
-{
-    char *p = strdup(s);
-
-    if (!p)
-        die("out of memory");
-    return p;
-}
-
-static double
-now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double
-cpu_s(void)
-{
-    struct rusage ru;
-
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
-/* ---- the server's figures from /proc, when it runs on this machine (-P) ---- */
-
-/* The value of a "Key:  123 kB" line of /proc/PID/status, or -1. */
-static long
-proc_status_kb(long pid, const char *key)
-{
-    char path[64], line[256];
-    size_t klen = strlen(key);
-    long v = -1;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/%ld/status", pid);
-    f = fopen(path, "r");
-    if (!f)
-        return -1;
-    while (fgets(line, sizeof(line), f)) {
-        if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
-            v = strtol(line + klen + 1, NULL, 10);
-            break;
-        }
-    }
-    fclose(f);
-    return v;
-}
-
-/* utime + stime of a process in seconds, or -1. */
-static double
-proc_cpu_s(long pid)
-{
-    char path[64], text[1024];
-    unsigned long long ut, st;
-    const char *p;
-    size_t n;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-    f = fopen(path, "r");
-    if (!f)
-        return -1;
-    n = fread(text, 1, sizeof(text) - 1, f);
-    fclose(f);
-    text[n] = '\0';
-    p = strrchr(text, ')'); /* the command name may hold spaces */
-    /* after ")": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
-     */
-    if (!p ||
-        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-        return -1;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-/* Resets the process's peak RSS (VmHWM) to its current RSS; needs the right to write there. */
-static void
-proc_reset_hwm(long pid)
-{
-    char path[64];
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/%ld/clear_refs", pid);
-    f = fopen(path, "w");
-    if (!f)
-        return;
-    fputs("5", f);
-    fclose(f);
-}
-
-/* snprintf that dies on truncation: every URL and body here has a fixed bound. */
-static void
-fmt(char *out, size_t size, const char *f, ...)
-{
-    va_list ap;
-    int n;
-
-    va_start(ap, f);
-    n = vsnprintf(out, size, f, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= size)
-        die("internal buffer too small (%zu bytes)", size);
-}
-
-static bool
-parse_long(const char *s, long min, long max, long *out)
-{
-    char *end;
-    long v;
-
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < min || v > max)
-        return false;
-    *out = v;
-    return true;
-}
-
-/* Percent-encodes one path segment (room IDs hold '!' and ':'). */
-static void
-path_escape(char *out, size_t size, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t o = 0;
-
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                     c == '-' || c == '.' || c == '_' || c == '~';
-        if (o + 4 > size)
-            die("path segment too long: %s", s);
-        if (plain) {
-            out[o++] = (char)c;
-        } else {
-            out[o++] = '%';
-            out[o++] = hex[c >> 4];
-            out[o++] = hex[c & 15];
-        }
-    }
-    out[o] = '\0';
-}
-
-/* Finds the string value of the first `"key": "..."` in a JSON text. Good enough for the
- * IDs, tokens and sessions read here: simple escapes are copied, \u escapes refused. */
-static bool
-json_str(const char *json, const char *key, char *out, size_t size)
-{
-    char pat[64];
-    const char *p = json;
-    size_t o = 0;
-
-    if (!json)
-        return false;
-    fmt(pat, sizeof(pat), "\"%s\"", key);
-    while ((p = strstr(p, pat)) != NULL) {
-        p += strlen(pat);
-        while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
-            p++;
-        if (*p != ':')
-            continue;
-        p++;
-        while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
-            p++;
-        if (*p != '"')
-            return false;
-        for (p++; *p && *p != '"'; p++) {
-            if (*p == '\\') {
-                p++;
-                if (!*p || *p == 'u')
-                    return false;
-            }
-            if (o + 1 >= size)
-                return false;
-            out[o++] = *p;
-        }
-        out[o] = '\0';
-        return *p == '"';
-    }
-    return false;
-}
+/* ---- the engine: one multi handle, curl_multi_perform/curl_multi_poll ---- */
 
 static size_t
 on_write(char *data, size_t size, size_t nmemb, void *userdata)
 {
-    struct buf *b = userdata;
-    size_t n = size * nmemb, room, take;
-
-    if (b->len + 1 >= b->max)
-        return n; /* over the cap: keep the transfer going, drop the bytes */
-    room = b->max - 1 - b->len;
-    take = n < room ? n : room;
-    if (b->len + take + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        char *p;
-        while (cap < b->len + take + 1)
-            cap *= 2;
-        if (cap > b->max)
-            cap = b->max;
-        p = realloc(b->p, cap);
-        if (!p)
-            die("out of memory");
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, data, take);
-    b->len += take;
-    b->p[b->len] = '\0';
-    return n;
+    return buf_append(userdata, data, size * nmemb);
 }
 
 static void
-engine_init(struct engine *e, int nslots)
+pengine_init(struct pengine *e, int nslots)
 {
     e->multi = curl_multi_init();
     if (!e->multi)
@@ -331,7 +81,7 @@ engine_init(struct engine *e, int nslots)
     e->slots = xcalloc((size_t)nslots, sizeof(*e->slots));
     e->nslots = nslots;
     for (int i = 0; i < nslots; i++) {
-        struct slot *s = &e->slots[i];
+        struct pslot *s = &e->slots[i];
         s->easy = curl_easy_init();
         if (!s->easy)
             die("curl_easy_init failed");
@@ -340,7 +90,7 @@ engine_init(struct engine *e, int nslots)
 }
 
 static void
-engine_free(struct engine *e)
+pengine_free(struct pengine *e)
 {
     for (int i = 0; i < e->nslots; i++) {
         curl_easy_cleanup(e->slots[i].easy);
@@ -352,45 +102,19 @@ engine_free(struct engine *e)
 }
 
 static void
-slot_start(struct engine *e, int i)
+pslot_start(struct pengine *e, int i)
 {
-    struct slot *s = &e->slots[i];
+    struct pslot *s = &e->slots[i];
     CURL *h = s->easy;
     CURLMcode mc;
 
-    if (!s->hdrs || s->hdrs_token != s->req.token) {
-        char auth[URL_MAX];
-        curl_slist_free_all(s->hdrs);
-        s->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-        s->hdrs = curl_slist_append(s->hdrs, "Expect:");
-        if (s->req.token) {
-            fmt(auth, sizeof(auth), "Authorization: Bearer %s", s->req.token);
-            s->hdrs = curl_slist_append(s->hdrs, auth);
-        }
-        if (!s->hdrs)
-            die("out of memory");
-        s->hdrs_token = s->req.token;
-    }
     s->resp.len = 0;
     if (s->resp.p)
         s->resp.p[0] = '\0';
-    curl_easy_setopt(h, CURLOPT_URL, s->req.url);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, s->hdrs);
+    req_apply(h, &s->hdrs, &s->hdrs_token, &s->req);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &s->resp);
     curl_easy_setopt(h, CURLOPT_PRIVATE, (void *)s);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, REQ_TIMEOUT_MS);
-    if (strcmp(s->req.method, "GET") == 0) {
-        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
-        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-    } else {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, s->req.body);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(s->req.body));
-        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST,
-                         strcmp(s->req.method, "POST") == 0 ? NULL : s->req.method);
-    }
     s->t0 = now_s();
     s->busy = true;
     mc = curl_multi_add_handle(e->multi, h);
@@ -401,7 +125,7 @@ slot_start(struct engine *e, int i)
 /* Runs requests on `nslots` clients until `next` has no more work and all have finished.
  * Returns the number of connections opened. */
 static long
-engine_run(struct engine *e, int nslots, next_fn next, done_fn done, void *ctx)
+pengine_run(struct pengine *e, int nslots, pnext_fn next, pdone_fn done, void *ctx)
 {
     int active = 0, still;
     long conns = 0;
@@ -411,7 +135,7 @@ engine_run(struct engine *e, int nslots, next_fn next, done_fn done, void *ctx)
     for (int i = 0; i < nslots; i++) {
         if (!next(ctx, i, &e->slots[i].req, &e->slots[i].tag))
             break;
-        slot_start(e, i);
+        pslot_start(e, i);
         active++;
     }
     while (active > 0) {
@@ -422,7 +146,7 @@ engine_run(struct engine *e, int nslots, next_fn next, done_fn done, void *ctx)
         if (mc != CURLM_OK)
             die("curl_multi_perform: %s", curl_multi_strerror(mc));
         while ((msg = curl_multi_info_read(e->multi, &left)) != NULL) {
-            struct slot *s = NULL;
+            struct pslot *s = NULL;
             long status = 0, nc = 0;
             int i;
             if (msg->msg != CURLMSG_DONE)
@@ -441,7 +165,7 @@ engine_run(struct engine *e, int nslots, next_fn next, done_fn done, void *ctx)
             active--;
             done(ctx, i, s->tag, status, &s->resp, (now_s() - s->t0) * 1000.0);
             if (next(ctx, i, &s->req, &s->tag)) {
-                slot_start(e, i);
+                pslot_start(e, i);
                 active++;
             }
         }
@@ -505,7 +229,7 @@ batch_run(struct bench *b, struct batch *bt, int concurrency)
 
     bt->b = b;
     bt->next = bt->failed = 0;
-    engine_run(&b->eng, concurrency, batch_next, batch_done, bt);
+    pengine_run(&b->eng, concurrency, batch_next, batch_done, bt);
     if (bt->failed)
         die("%s: %d of %d requests failed", bt->what, bt->failed, bt->n);
     fprintf(stderr, "# setup: %s: %d requests in %.2f s\n", bt->what, bt->n, now_s() - t0);
@@ -529,48 +253,27 @@ take_200(struct batch *bt, int i, long status, const char *body)
 }
 
 static void
-register_body(struct batch *bt, int i, struct req *rq, const char *session)
-{
-    char auth[ID_MAX + 64] = "";
-
-    if (session)
-        fmt(auth, sizeof(auth), ", \"auth\": {\"type\": \"m.login.dummy\", \"session\": \"%s\"}",
-            session);
-    rq->method = "POST";
-    fmt(rq->url, sizeof(rq->url), "%s/_matrix/client/v3/register", bt->b->base);
-    fmt(rq->body, sizeof(rq->body),
-        "{\"username\": \"bench%su%d\", \"password\": \"bench-password-%s\", "
-        "\"initial_device_display_name\": \"send_bench\"%s}",
-        bt->b->nonce, i, bt->b->nonce, auth);
-}
-
-static void
 make_register1(struct batch *bt, int i, struct req *rq)
 {
-    register_body(bt, i, rq, NULL);
+    register_req(rq, bt->b->base, "bench", bt->b->nonce, i, "send_bench", NULL);
 }
 
 static bool
 take_register1(struct batch *bt, int i, long status, const char *body)
 {
-    return status == 401 && json_str(body, "session", bt->sessions[i], ID_MAX);
+    return register_take_session(status, body, bt->sessions[i], ID_MAX);
 }
 
 static void
 make_register2(struct batch *bt, int i, struct req *rq)
 {
-    register_body(bt, i, rq, bt->sessions[i]);
+    register_req(rq, bt->b->base, "bench", bt->b->nonce, i, "send_bench", bt->sessions[i]);
 }
 
 static bool
 take_register2(struct batch *bt, int i, long status, const char *body)
 {
-    char token[ID_MAX];
-
-    if (status != 200 || !json_str(body, "access_token", token, sizeof(token)))
-        return false;
-    bt->b->tokens[i] = xstrdup(token);
-    return true;
+    return (bt->b->tokens[i] = register_take_token(status, body)) != NULL;
 }
 
 static void
@@ -681,26 +384,6 @@ phase_done(void *ctx, int slot, long tag, long status, const struct buf *body, d
     }
 }
 
-static int
-cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return (x > y) - (x < y);
-}
-
-/* Nearest-rank percentile of sorted values; `permille` 500 is the median. */
-static double
-percentile(const double *v, long n, long permille)
-{
-    long k;
-
-    if (n == 0)
-        return 0;
-    k = (n * permille + 999) / 1000 - 1;
-    return v[k < 0 ? 0 : k];
-}
-
 static void
 phase_run(struct bench *b, const char *name, int clients, bool spread, long max_requests,
           double seconds)
@@ -726,7 +409,7 @@ phase_run(struct bench *b, const char *name, int clients, bool spread, long max_
     c0 = cpu_s();
     t0 = now_s();
     ph.deadline = t0 + seconds;
-    conns = engine_run(&b->eng, clients, phase_next, phase_done, &ph);
+    conns = pengine_run(&b->eng, clients, phase_next, phase_done, &ph);
     elapsed = now_s() - t0;
     cpu = cpu_s() - c0;
     if (b->server_pid) {
@@ -866,7 +549,7 @@ main(int argc, char **argv)
 
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         die("curl_global_init failed");
-    engine_init(&b.eng, (int)(clients > 10 ? clients : 10));
+    pengine_init(&b.eng, (int)(clients > 10 ? clients : 10));
 
     {
         struct batch bt = {
@@ -929,7 +612,7 @@ main(int argc, char **argv)
         phase_run(&b, name, (int)clients, true, max_requests, (double)seconds);
     }
 
-    engine_free(&b.eng);
+    pengine_free(&b.eng);
     curl_global_cleanup();
     for (int i = 0; i < b.nusers; i++)
         free(b.tokens[i]);

@@ -1,15 +1,15 @@
 /* sync_bench: /sync benchmark for a Matrix homeserver (issue 4, "Speed").
  *
  * One thread, one easy handle per simulated client, keep-alive connections throughout (the
- * style and helpers of send_bench.c). Unlike send_bench, the transfers run on libcurl's socket
- * interface (curl_multi_socket_action) over epoll, so a thousand parked long-polls cost the
- * generator nothing per event: curl_multi_perform and curl_multi_poll walk every transfer on
- * each call, which made the client, not the server, the bottleneck. The waiters, the measuring
- * clients (sender, incremental syncer) and the capacity probe each have their own multi handle,
- * so they never take each other's cached connections. Setup (not measured):
- * registers ROOM_USERS + WAITERS users, user 0 creates ROOMS public rooms that the other room
- * users join, EVENTS messages per room spread over the members; one shared room that every
- * waiter joins, and one room per waiter shared with the sender (user 1). Then:
+ * style of send_bench.c; the helpers and the engine are in benchlib.c). Unlike send_bench, the
+ * transfers run on libcurl's socket interface (curl_multi_socket_action) over epoll, so a
+ * thousand parked long-polls cost the generator nothing per event: curl_multi_perform and
+ * curl_multi_poll walk every transfer on each call, which made the client, not the server, the
+ * bottleneck. The waiters, the measuring clients (sender, incremental syncer) and the capacity
+ * probe each have their own multi handle, so they never take each other's cached connections.
+ * Setup (not measured): registers ROOM_USERS + WAITERS users, user 0 creates ROOMS public rooms
+ * that the other room users join, EVENTS messages per room spread over the members; one shared
+ * room that every waiter joins, and one room per waiter shared with the sender (user 1). Then:
  *
  *   INITIAL_SYNC      user 0's initial /sync (timeline limit 10, lazy-loaded members), repeated
  *   INCREMENTAL_SYNC  user 0's /sync?since=...&timeout=0 in a closed loop, with 0 and with
@@ -21,96 +21,27 @@
  *
  * Every loop is bounded: request caps, phase deadlines, per-request timeouts.
  *
- * Build: cc -O2 -std=c17 -Wall -Wextra bench/sync_bench.c -lcurl -o bench/build/sync_bench
+ * Build: cc -O2 -std=c17 -Wall -Wextra bench/sync_bench.c bench/benchlib.c -lcurl \
+ *            -o bench/build/sync_bench
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include <curl/curl.h>
-#include <dirent.h>
+#include "benchlib.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <stdarg.h>
-#include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
-#define RESP_MAX (64L * 1024 * 1024) /* bytes of a response body kept; the rest is dropped */
-#define URL_MAX 2048
-#define BODY_MAX 1024
-#define ID_MAX 256
-#define REQ_TIMEOUT_MS 30000L /* ordinary requests */
-#define LP_TIMEOUT_MS 30000L  /* the long-polls' timeout= */
+#define LP_TIMEOUT_MS 30000L /* the long-polls' timeout= */
 #define LP_CURL_TIMEOUT_MS 60000L
 #define PROBE_TIMEOUT_MS 3000L
-#define POLL_MS 100
 #define ROUND_LIMIT_S 10.0 /* a wake round gives up on missing wakes after this */
 #define FILTER "{\"room\":{\"timeline\":{\"limit\":10},\"state\":{\"lazy_load_members\":true}}}"
-
-struct buf {
-    char *p;
-    size_t len, cap, max;
-};
-
-struct req {
-    const char *method; /* "GET", "POST" or "PUT" */
-    char url[URL_MAX];
-    char body[BODY_MAX];
-    const char *token; /* borrowed; NULL: no Authorization header */
-    long timeout_ms;   /* 0: REQ_TIMEOUT_MS */
-    bool fresh;        /* a new connection, closed afterwards (the capacity probe) */
-};
-
-struct slot {
-    CURL *easy;
-    struct curl_slist *hdrs;
-    const char *hdrs_token; /* the token `hdrs` was built for */
-    struct buf resp;
-    struct req req;
-    double t0;     /* handed to libcurl */
-    double t_data; /* last body bytes read */
-    long tag;
-    int group; /* which of the engine's multi handles it runs on */
-    bool busy;
-};
-
-#define NGROUPS 3
-enum { G_MAIN, G_MEASURE, G_PROBE }; /* setup and waiters; sender and syncer; probe */
-
-struct engine;
-struct group {
-    struct engine *e;
-    CURLM *multi;
-    double timer_at; /* when libcurl wants curl_multi_socket_action(TIMEOUT); < 0: never */
-};
-
-struct engine {
-    struct group g[NGROUPS];
-    int epfd;
-    struct slot *slots;
-    int nslots;
-    int active;
-    long conns; /* connections opened so far */
-};
-
-/* One finished request. */
-struct done_info {
-    long status;     /* HTTP status, 0 on a transport error */
-    CURLcode result; /* libcurl's result */
-    long os_errno;   /* errno of the failed transport call, if any */
-    const struct buf *body;
-    double t0, t_end; /* t_end: last body bytes read (or completion if no body) */
-};
-
-typedef void (*done_fn)(void *ctx, int slot, long tag, const struct done_info *d);
-/* Fills `rq` for the next request of `slot` and sets `tag`; false when there is no more work. */
-typedef bool (*next_fn)(void *ctx, int slot, struct req *rq, long *tag);
 
 struct bench {
     const char *base; /* base URL, no trailing slash */
@@ -130,614 +61,7 @@ struct bench {
 
 #define SENDER 1 /* user index of the sender of the wake-up phases */
 
-static void die(const char *f, ...) __attribute__((format(printf, 1, 2), noreturn));
-static void fmt(char *out, size_t size, const char *f, ...) __attribute__((format(printf, 3, 4)));
-
-static void
-die(const char *f, ...)
-{
-    va_list ap;
-
-    va_start(ap, f);
-    fputs("sync_bench: ", stderr);
-    vfprintf(stderr, f, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    exit(1);
-}
-
-static void *
-xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size ? size : 1);
-
-    if (!p)
-        die("out of memory");
-    return p;
-}
-
-static char *
-xstrdup(const char *s)
-{
-    char *p = strdup(s);
-
-    if (!p)
-        die("out of memory");
-    return p;
-}
-
-static double
-now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double
-cpu_s(void)
-{
-    struct rusage ru;
-
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
-/* ---- the server's figures from /proc, when it runs on this machine (-P) ---- */
-
-/* The value of a "Key:  123 kB" line of /proc/PID/status, or -1. */
-static long
-proc_status_kb(long pid, const char *key)
-{
-    char path[64], line[256];
-    size_t klen = strlen(key);
-    long v = -1;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/%ld/status", pid);
-    f = fopen(path, "r");
-    if (!f)
-        return -1;
-    while (fgets(line, sizeof(line), f)) {
-        if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
-            v = strtol(line + klen + 1, NULL, 10);
-            break;
-        }
-    }
-    fclose(f);
-    return v;
-}
-
-/* utime + stime of a process in seconds, or -1. */
-static double
-proc_cpu_s(long pid)
-{
-    char path[64], text[1024];
-    unsigned long long ut, st;
-    const char *p;
-    size_t n;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-    f = fopen(path, "r");
-    if (!f)
-        return -1;
-    n = fread(text, 1, sizeof(text) - 1, f);
-    fclose(f);
-    text[n] = '\0';
-    p = strrchr(text, ')'); /* the command name may hold spaces */
-    /* after ")": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime
-     */
-    if (!p ||
-        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-        return -1;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-/* Open sockets of a process (its listening socket included), or -1. */
-static long
-proc_sockets(long pid)
-{
-    char path[64], link[320], target[64];
-    struct dirent *de;
-    long n = 0;
-    DIR *d;
-
-    snprintf(path, sizeof(path), "/proc/%ld/fd", pid);
-    d = opendir(path);
-    if (!d)
-        return -1;
-    while ((de = readdir(d)) != NULL) {
-        ssize_t len;
-        if (de->d_name[0] == '.')
-            continue;
-        snprintf(link, sizeof(link), "%s/%s", path, de->d_name);
-        len = readlink(link, target, sizeof(target) - 1);
-        if (len > 0) {
-            target[len] = '\0';
-            if (strncmp(target, "socket:", 7) == 0)
-                n++;
-        }
-    }
-    closedir(d);
-    return n;
-}
-
-/* snprintf that dies on truncation: every URL and body here has a fixed bound. */
-static void
-fmt(char *out, size_t size, const char *f, ...)
-{
-    va_list ap;
-    int n;
-
-    va_start(ap, f);
-    n = vsnprintf(out, size, f, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= size)
-        die("internal buffer too small (%zu bytes)", size);
-}
-
-static bool
-parse_long(const char *s, long min, long max, long *out)
-{
-    char *end;
-    long v;
-
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < min || v > max)
-        return false;
-    *out = v;
-    return true;
-}
-
-/* Percent-encodes a path segment or query value (room IDs hold '!' and ':'). */
-static void
-path_escape(char *out, size_t size, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t o = 0;
-
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                     c == '-' || c == '.' || c == '_' || c == '~';
-        if (o + 4 > size)
-            die("value too long to escape: %s", s);
-        if (plain) {
-            out[o++] = (char)c;
-        } else {
-            out[o++] = '%';
-            out[o++] = hex[c >> 4];
-            out[o++] = hex[c & 15];
-        }
-    }
-    out[o] = '\0';
-}
-
-/* Finds the string value of the first `"key": "..."` in a JSON text. Good enough for the
- * IDs, tokens and sessions read here: simple escapes are copied, \u escapes refused. */
-static bool
-json_str(const char *json, const char *key, char *out, size_t size)
-{
-    char pat[64];
-    const char *p = json;
-    size_t o = 0;
-
-    if (!json)
-        return false;
-    fmt(pat, sizeof(pat), "\"%s\"", key);
-    while ((p = strstr(p, pat)) != NULL) {
-        p += strlen(pat);
-        while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
-            p++;
-        if (*p != ':')
-            continue;
-        p++;
-        while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
-            p++;
-        if (*p != '"')
-            return false;
-        for (p++; *p && *p != '"'; p++) {
-            if (*p == '\\') {
-                p++;
-                if (!*p || *p == 'u')
-                    return false;
-            }
-            if (o + 1 >= size)
-                return false;
-            out[o++] = *p;
-        }
-        out[o] = '\0';
-        return *p == '"';
-    }
-    return false;
-}
-
-/* Occurrences of `needle` in `hay`. */
-static long
-count_str(const char *hay, const char *needle)
-{
-    size_t nl = strlen(needle);
-    long n = 0;
-
-    if (!hay)
-        return 0;
-    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += nl)
-        n++;
-    return n;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return (x > y) - (x < y);
-}
-
-/* Nearest-rank percentile of sorted values; `permille` 500 is the median. */
-static double
-percentile(const double *v, long n, long permille)
-{
-    long k;
-
-    if (n == 0)
-        return 0;
-    k = (n * permille + 999) / 1000 - 1;
-    return v[k < 0 ? 0 : k];
-}
-
-/* A growing list of latencies (ms), bounded by `cap`. */
-struct lat {
-    double *v;
-    long n, cap;
-};
-
-static void
-lat_init(struct lat *l, long cap)
-{
-    l->v = xcalloc((size_t)cap, sizeof(*l->v));
-    l->n = 0;
-    l->cap = cap;
-}
-
-static void
-lat_add(struct lat *l, double ms)
-{
-    if (l->n < l->cap)
-        l->v[l->n++] = ms;
-}
-
-static void
-lat_sort(struct lat *l)
-{
-    qsort(l->v, (size_t)l->n, sizeof(*l->v), cmp_double);
-}
-
-static double
-lat_max(const struct lat *l)
-{
-    return l->n ? l->v[l->n - 1] : 0.0;
-}
-
-/* ---- the engine: easy handles on one multi handle ---- */
-
-static size_t
-on_write(char *data, size_t size, size_t nmemb, void *userdata)
-{
-    struct slot *s = userdata;
-    struct buf *b = &s->resp;
-    size_t n = size * nmemb, room, take;
-
-    s->t_data = now_s();
-    if (b->len + 1 >= b->max)
-        return n; /* over the cap: keep the transfer going, drop the bytes */
-    room = b->max - 1 - b->len;
-    take = n < room ? n : room;
-    if (b->len + take + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        char *p;
-        while (cap < b->len + take + 1)
-            cap *= 2;
-        if (cap > b->max)
-            cap = b->max;
-        p = realloc(b->p, cap);
-        if (!p)
-            die("out of memory");
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, data, take);
-    b->len += take;
-    b->p[b->len] = '\0';
-    return n;
-}
-
-/* libcurl tells which sockets to watch: epoll, keyed by group and descriptor (no pointer, so
- * an event for a socket removed earlier in the same batch is harmless). */
-static int
-on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
-{
-    struct group *g = userp;
-    struct epoll_event ev = {0};
-
-    (void)easy;
-    if (what == CURL_POLL_REMOVE) {
-        epoll_ctl(g->e->epfd, EPOLL_CTL_DEL, fd, NULL); /* may already be closed */
-        curl_multi_assign(g->multi, fd, NULL);
-        return 0;
-    }
-    ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
-    ev.data.u64 = ((uint64_t)(g - g->e->g) << 32) | (uint32_t)fd;
-    if (socketp) {
-        if (epoll_ctl(g->e->epfd, EPOLL_CTL_MOD, fd, &ev) != 0)
-            die("epoll_ctl MOD: %s", strerror(errno));
-    } else {
-        if (epoll_ctl(g->e->epfd, EPOLL_CTL_ADD, fd, &ev) != 0 &&
-            (errno != EEXIST || epoll_ctl(g->e->epfd, EPOLL_CTL_MOD, fd, &ev) != 0))
-            die("epoll_ctl ADD: %s", strerror(errno));
-        curl_multi_assign(g->multi, fd, (void *)1);
-    }
-    return 0;
-}
-
-static int
-on_timer(CURLM *multi, long timeout_ms, void *userp)
-{
-    struct group *g = userp;
-
-    (void)multi;
-    g->timer_at = timeout_ms < 0 ? -1.0 : now_s() + (double)timeout_ms / 1000.0;
-    return 0;
-}
-
-static void
-group_init(struct engine *e, int k)
-{
-    struct group *g = &e->g[k];
-
-    g->e = e;
-    g->timer_at = -1;
-    g->multi = curl_multi_init();
-    if (!g->multi)
-        die("curl_multi_init failed");
-    /* Enough cached connections that no client loses its keep-alive connection. */
-    curl_multi_setopt(g->multi, CURLMOPT_MAXCONNECTS, (long)e->nslots + 8);
-    curl_multi_setopt(g->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(g->multi, CURLMOPT_SOCKETDATA, (void *)g);
-    curl_multi_setopt(g->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-    curl_multi_setopt(g->multi, CURLMOPT_TIMERDATA, (void *)g);
-}
-
-/* Cancels the group's transfers and closes its cached connections. */
-static void
-group_reset(struct engine *e, int k)
-{
-    for (int i = 0; i < e->nslots; i++) {
-        if (e->slots[i].group == k && e->slots[i].busy) {
-            curl_multi_remove_handle(e->g[k].multi, e->slots[i].easy);
-            e->slots[i].busy = false;
-            e->active--;
-        }
-    }
-    curl_multi_cleanup(e->g[k].multi);
-    group_init(e, k);
-}
-
-static void
-engine_init(struct engine *e, int nslots)
-{
-    memset(e, 0, sizeof(*e));
-    e->epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (e->epfd < 0)
-        die("epoll_create1: %s", strerror(errno));
-    e->slots = xcalloc((size_t)nslots, sizeof(*e->slots));
-    e->nslots = nslots;
-    for (int k = 0; k < NGROUPS; k++)
-        group_init(e, k);
-    for (int i = 0; i < nslots; i++) {
-        struct slot *s = &e->slots[i];
-        s->easy = curl_easy_init();
-        if (!s->easy)
-            die("curl_easy_init failed");
-        s->resp.max = RESP_MAX;
-    }
-}
-
-/* Closes every connection: the server sees them all go. */
-static void
-engine_free(struct engine *e)
-{
-    for (int i = 0; i < e->nslots; i++) {
-        if (e->slots[i].busy)
-            curl_multi_remove_handle(e->g[e->slots[i].group].multi, e->slots[i].easy);
-        curl_easy_cleanup(e->slots[i].easy);
-        curl_slist_free_all(e->slots[i].hdrs);
-        free(e->slots[i].resp.p);
-    }
-    free(e->slots);
-    for (int k = 0; k < NGROUPS; k++)
-        curl_multi_cleanup(e->g[k].multi);
-    close(e->epfd);
-    memset(e, 0, sizeof(*e));
-}
-
-static void
-slot_start(struct engine *e, int i)
-{
-    struct slot *s = &e->slots[i];
-    CURL *h = s->easy;
-    CURLMcode mc;
-
-    if (s->busy)
-        die("internal: slot %d started twice", i);
-    if (!s->hdrs || s->hdrs_token != s->req.token) {
-        char auth[URL_MAX];
-        curl_slist_free_all(s->hdrs);
-        s->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-        s->hdrs = curl_slist_append(s->hdrs, "Expect:");
-        if (s->req.token) {
-            fmt(auth, sizeof(auth), "Authorization: Bearer %s", s->req.token);
-            s->hdrs = curl_slist_append(s->hdrs, auth);
-        }
-        if (!s->hdrs)
-            die("out of memory");
-        s->hdrs_token = s->req.token;
-    }
-    s->resp.len = 0;
-    if (s->resp.p)
-        s->resp.p[0] = '\0';
-    curl_easy_setopt(h, CURLOPT_URL, s->req.url);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, s->hdrs);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, (void *)s);
-    curl_easy_setopt(h, CURLOPT_PRIVATE, (void *)s);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, s->req.timeout_ms ? s->req.timeout_ms : REQ_TIMEOUT_MS);
-    curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, s->req.fresh ? 1L : 0L);
-    if (strcmp(s->req.method, "GET") == 0) {
-        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, NULL);
-        curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-    } else {
-        curl_easy_setopt(h, CURLOPT_POSTFIELDS, s->req.body);
-        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(s->req.body));
-        curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST,
-                         strcmp(s->req.method, "POST") == 0 ? NULL : s->req.method);
-    }
-    s->t0 = now_s();
-    s->t_data = 0;
-    s->busy = true;
-    e->active++;
-    mc = curl_multi_add_handle(e->g[s->group].multi, h);
-    if (mc != CURLM_OK)
-        die("curl_multi_add_handle: %s", curl_multi_strerror(mc));
-}
-
-static void
-socket_action(struct group *g, curl_socket_t fd, int flags)
-{
-    int running;
-    CURLMcode mc = curl_multi_socket_action(g->multi, fd, flags, &running);
-
-    if (mc != CURLM_OK)
-        die("curl_multi_socket_action: %s", curl_multi_strerror(mc));
-}
-
-/* Waits up to wait_ms for network activity or a libcurl timer, does the ready transfers' work,
- * and calls `done` for each finished one (which may start the slot again). */
-static void
-engine_step(struct engine *e, int wait_ms, done_fn done, void *ctx)
-{
-    struct epoll_event evs[256];
-    double now = now_s();
-    int timeout = wait_ms < 0 ? 0 : wait_ms, n;
-
-    for (int k = 0; k < NGROUPS; k++) {
-        if (e->g[k].timer_at >= 0) {
-            double ms = (e->g[k].timer_at - now) * 1000.0;
-            int t = ms <= 0 ? 0 : (int)ms + 1;
-            if (t < timeout)
-                timeout = t;
-        }
-    }
-    n = epoll_wait(e->epfd, evs, (int)(sizeof(evs) / sizeof(evs[0])), timeout);
-    if (n < 0 && errno != EINTR)
-        die("epoll_wait: %s", strerror(errno));
-    for (int j = 0; j < n; j++) {
-        int k = (int)(evs[j].data.u64 >> 32), flags = 0;
-        curl_socket_t fd = (curl_socket_t)(uint32_t)evs[j].data.u64;
-        if (evs[j].events & EPOLLIN)
-            flags |= CURL_CSELECT_IN;
-        if (evs[j].events & EPOLLOUT)
-            flags |= CURL_CSELECT_OUT;
-        if (evs[j].events & (EPOLLERR | EPOLLHUP))
-            flags |= CURL_CSELECT_ERR;
-        socket_action(&e->g[k], fd, flags);
-    }
-    now = now_s();
-    for (int k = 0; k < NGROUPS; k++) {
-        if (e->g[k].timer_at >= 0 && e->g[k].timer_at <= now) {
-            e->g[k].timer_at = -1; /* socket_action may set it again */
-            socket_action(&e->g[k], CURL_SOCKET_TIMEOUT, 0);
-        }
-    }
-    for (int k = 0; k < NGROUPS; k++) {
-        CURLMsg *msg;
-        int left;
-        while ((msg = curl_multi_info_read(e->g[k].multi, &left)) != NULL) {
-            struct slot *s = NULL;
-            struct done_info d = {0};
-            long nc = 0;
-            if (msg->msg != CURLMSG_DONE)
-                continue;
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&s);
-            d.result = msg->data.result;
-            if (d.result == CURLE_OK)
-                curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &d.status);
-            else
-                curl_easy_getinfo(s->easy, CURLINFO_OS_ERRNO, &d.os_errno);
-            curl_easy_getinfo(s->easy, CURLINFO_NUM_CONNECTS, &nc);
-            e->conns += nc;
-            curl_multi_remove_handle(e->g[k].multi, s->easy);
-            s->busy = false;
-            e->active--;
-            d.body = &s->resp;
-            d.t0 = s->t0;
-            d.t_end = s->t_data > s->t0 ? s->t_data : now_s();
-            done(ctx, (int)(s - e->slots), s->tag, &d);
-        }
-    }
-}
-
-/* Keeps `nslots` clients busy until `next` has no more work and all have finished. */
-struct runner {
-    struct engine *e;
-    next_fn next;
-    done_fn done;
-    void *ctx;
-};
-
-static void
-runner_done(void *arg, int i, long tag, const struct done_info *d)
-{
-    struct runner *r = arg;
-    struct slot *s = &r->e->slots[i];
-
-    r->done(r->ctx, i, tag, d);
-    if (r->next(r->ctx, i, &s->req, &s->tag))
-        slot_start(r->e, i);
-}
-
-static void
-engine_run(struct engine *e, int nslots, next_fn next, done_fn done, void *ctx)
-{
-    struct runner r = {e, next, done, ctx};
-
-    if (nslots > e->nslots)
-        nslots = e->nslots;
-    for (int i = 0; i < nslots; i++) {
-        if (!next(ctx, i, &e->slots[i].req, &e->slots[i].tag))
-            break;
-        slot_start(e, i);
-    }
-    while (e->active > 0)
-        engine_step(e, POLL_MS, runner_done, &r);
-}
-
-static void
-describe_failure(char *out, size_t size, const struct done_info *d)
-{
-    if (d->result != CURLE_OK)
-        fmt(out, size, "curl %d (%s), errno %ld (%s)", (int)d->result,
-            curl_easy_strerror(d->result), d->os_errno,
-            d->os_errno ? strerror((int)d->os_errno) : "-");
-    else
-        fmt(out, size, "HTTP %ld: %.150s", d->status, d->body->p ? d->body->p : "");
-}
+const char *bench_prog = "sync_bench";
 
 /* ---- setup: batches of independent requests, each checked by a `take` function ---- */
 
@@ -814,48 +138,27 @@ take_200(struct batch *bt, int i, long status, const char *body)
 }
 
 static void
-register_body(struct batch *bt, int i, struct req *rq, const char *session)
-{
-    char auth[ID_MAX + 64] = "";
-
-    if (session)
-        fmt(auth, sizeof(auth), ", \"auth\": {\"type\": \"m.login.dummy\", \"session\": \"%s\"}",
-            session);
-    rq->method = "POST";
-    fmt(rq->url, sizeof(rq->url), "%s/_matrix/client/v3/register", bt->b->base);
-    fmt(rq->body, sizeof(rq->body),
-        "{\"username\": \"sb%su%d\", \"password\": \"bench-password-%s\", "
-        "\"initial_device_display_name\": \"sync_bench\"%s}",
-        bt->b->nonce, i, bt->b->nonce, auth);
-}
-
-static void
 make_register1(struct batch *bt, int i, struct req *rq)
 {
-    register_body(bt, i, rq, NULL);
+    register_req(rq, bt->b->base, "sb", bt->b->nonce, i, "sync_bench", NULL);
 }
 
 static bool
 take_register1(struct batch *bt, int i, long status, const char *body)
 {
-    return status == 401 && json_str(body, "session", bt->sessions[i], ID_MAX);
+    return register_take_session(status, body, bt->sessions[i], ID_MAX);
 }
 
 static void
 make_register2(struct batch *bt, int i, struct req *rq)
 {
-    register_body(bt, i, rq, bt->sessions[i]);
+    register_req(rq, bt->b->base, "sb", bt->b->nonce, i, "sync_bench", bt->sessions[i]);
 }
 
 static bool
 take_register2(struct batch *bt, int i, long status, const char *body)
 {
-    char token[ID_MAX];
-
-    if (status != 200 || !json_str(body, "access_token", token, sizeof(token)))
-        return false;
-    bt->b->tokens[i] = xstrdup(token);
-    return true;
+    return (bt->b->tokens[i] = register_take_token(status, body)) != NULL;
 }
 
 static void
