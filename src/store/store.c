@@ -136,6 +136,32 @@ out:
     return rc;
 }
 
+enum store_rc
+st_read_one(struct store *st, const char *sql, const struct st_arg *args, size_t nargs,
+            st_fill_fn fill, void *item)
+{
+    struct db *db = st_reader_get(st);
+    struct db_stmt *s = NULL;
+    enum store_rc rc = STORE_ERR;
+    enum db_rc r;
+
+    if (!db)
+        return STORE_ERR;
+    if (st_prep(st, db, &s, sql, args, nargs) != DB_OK)
+        goto out;
+    r = st->drv->step(s);
+    if (r == DB_ROW) {
+        fill(st, s, item);
+        rc = STORE_OK;
+    } else if (r == DB_DONE) {
+        rc = STORE_NOT_FOUND;
+    }
+out:
+    st->drv->finalize(s);
+    st_reader_put(st, db);
+    return rc;
+}
+
 char *
 st_dup_col(struct store *st, struct db_stmt *s, int col)
 {
@@ -273,40 +299,26 @@ store_user_create(struct store *st, const char *user_id, const char *password_ha
                                 ST_I(now)));
 }
 
+static void
+fill_user(struct store *st, struct db_stmt *s, void *item)
+{
+    struct store_user *u = item;
+    u->user_id = st_dup_col(st, s, 0);
+    u->password_hash = st_dup_col(st, s, 1);
+    u->is_guest = st->drv->col_int64(s, 2) != 0;
+    u->is_admin = st->drv->col_int64(s, 3) != 0;
+    u->deactivated = st->drv->col_int64(s, 4) != 0;
+    u->created_ts = st->drv->col_int64(s, 5);
+}
+
 enum store_rc
 store_user_get(struct store *st, const char *user_id, struct store_user *out)
 {
-    struct db *db = st_reader_get(st);
-    struct db_stmt *s = NULL;
-    enum store_rc rc = STORE_ERR;
-    enum db_rc r;
-
     memset(out, 0, sizeof(*out));
-    if (!db)
-        return STORE_ERR;
-    if (st_prep(st, db, &s,
-                "SELECT user_id, password_hash, is_guest, is_admin, deactivated, created_ts "
-                "FROM users WHERE user_id = ?",
-                ST_ARGS(ST_S(user_id))) != DB_OK)
-        goto out;
-    r = st->drv->step(s);
-    if (r == DB_DONE) {
-        rc = STORE_NOT_FOUND;
-        goto out;
-    }
-    if (r != DB_ROW)
-        goto out;
-    out->user_id = st_dup_col(st, s, 0);
-    out->password_hash = st_dup_col(st, s, 1);
-    out->is_guest = st->drv->col_int64(s, 2) != 0;
-    out->is_admin = st->drv->col_int64(s, 3) != 0;
-    out->deactivated = st->drv->col_int64(s, 4) != 0;
-    out->created_ts = st->drv->col_int64(s, 5);
-    rc = STORE_OK;
-out:
-    st->drv->finalize(s);
-    st_reader_put(st, db);
-    return rc;
+    return st_read_one(st,
+                       "SELECT user_id, password_hash, is_guest, is_admin, deactivated, "
+                       "created_ts FROM users WHERE user_id = ?",
+                       ST_ARGS(ST_S(user_id)), fill_user, out);
 }
 
 enum store_rc
@@ -439,31 +451,11 @@ enum store_rc
 store_device_get(struct store *st, const char *user_id, const char *device_id,
                  struct store_device *out)
 {
-    struct db *db = st_reader_get(st);
-    struct db_stmt *s = NULL;
-    enum store_rc rc = STORE_ERR;
-    enum db_rc r;
-
     memset(out, 0, sizeof(*out));
-    if (!db)
-        return STORE_ERR;
-    if (st_prep(st, db, &s,
-                "SELECT device_id, display_name, last_seen_ip, last_seen_ts, "
-                "last_seen_user_agent FROM devices "
-                "WHERE user_id = ? AND device_id = ?",
-                ST_ARGS(ST_S(user_id), ST_S(device_id))) != DB_OK)
-        goto out;
-    r = st->drv->step(s);
-    if (r == DB_ROW) {
-        read_device(st, s, out);
-        rc = STORE_OK;
-    } else if (r == DB_DONE) {
-        rc = STORE_NOT_FOUND;
-    }
-out:
-    st->drv->finalize(s);
-    st_reader_put(st, db);
-    return rc;
+    return st_read_one(st,
+                       "SELECT device_id, display_name, last_seen_ip, last_seen_ts, "
+                       "last_seen_user_agent FROM devices WHERE user_id = ? AND device_id = ?",
+                       ST_ARGS(ST_S(user_id), ST_S(device_id)), fill_device, out);
 }
 
 enum store_rc

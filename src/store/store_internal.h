@@ -135,6 +135,10 @@ void st_tokens_put(struct token_cache *c, const char *hash, const struct store_a
 void st_tokens_invalidate(struct token_cache *c);
 void st_tokens_touch(struct token_cache *c, const char *user_id, const char *device_id,
                      const char *ip, const char *user_agent, int64_t now);
+/* Reads the first row of a query into item with fill: STORE_OK, STORE_NOT_FOUND when there is
+ * no row, STORE_ERR. */
+enum store_rc st_read_one(struct store *st, const char *sql, const struct st_arg *args,
+                          size_t nargs, st_fill_fn fill, void *item);
 /* A copy of a text column, or NULL. */
 char *st_dup_col(struct store *st, struct db_stmt *s, int col);
 

@@ -15,34 +15,22 @@ store_profile_clear(struct store_profile *p)
     memset(p, 0, sizeof(*p));
 }
 
+static void
+fill_profile(struct store *st, struct db_stmt *s, void *item)
+{
+    struct store_profile *p = item;
+    p->displayname = st_dup_col(st, s, 0);
+    p->avatar_url = st_dup_col(st, s, 1);
+}
+
 enum store_rc
 store_profile_get(struct store *st, const char *user_id, struct store_profile *out)
 {
-    struct db *db = st_reader_get(st);
-    struct db_stmt *s = NULL;
-    enum store_rc rc = STORE_ERR;
-    enum db_rc r;
-
     memset(out, 0, sizeof(*out));
-    if (!db)
-        return STORE_ERR;
-    if (st_prep(st, db, &s,
-                "SELECT p.displayname, p.avatar_url FROM users u "
-                "LEFT JOIN profiles p ON p.user_id = u.user_id WHERE u.user_id = ?",
-                ST_ARGS(ST_S(user_id))) != DB_OK)
-        goto out;
-    r = st->drv->step(s);
-    if (r == DB_ROW) {
-        out->displayname = st_dup_col(st, s, 0);
-        out->avatar_url = st_dup_col(st, s, 1);
-        rc = STORE_OK;
-    } else if (r == DB_DONE) {
-        rc = STORE_NOT_FOUND;
-    }
-out:
-    st->drv->finalize(s);
-    st_reader_put(st, db);
-    return rc;
+    return st_read_one(st,
+                       "SELECT p.displayname, p.avatar_url FROM users u "
+                       "LEFT JOIN profiles p ON p.user_id = u.user_id WHERE u.user_id = ?",
+                       ST_ARGS(ST_S(user_id)), fill_profile, out);
 }
 
 /* The SELECT from users makes a missing account change no row (STORE_NOT_FOUND); its WHERE

@@ -94,6 +94,33 @@ clear_string(void *item)
     free(*(char **)item);
 }
 
+struct two_strings {
+    char *a, *b;
+    bool want_b;
+};
+
+static void
+fill_two_strings(struct store *st, struct db_stmt *s, void *item)
+{
+    struct two_strings *t = item;
+    t->a = st_dup_col(st, s, 0);
+    if (t->want_b)
+        t->b = st_dup_col(st, s, 1);
+}
+
+/* The first column (and the second, with out2) of the first row. */
+static enum store_rc
+one_string(struct store *st, char **out, char **out2, const char *sql, const struct st_arg *args,
+           size_t nargs)
+{
+    struct two_strings t = {NULL, NULL, out2 != NULL};
+    enum store_rc rc = st_read_one(st, sql, args, nargs, fill_two_strings, &t);
+    *out = t.a;
+    if (out2)
+        *out2 = t.b;
+    return rc;
+}
+
 static enum store_rc
 next_position(struct store *st, int64_t *pos)
 {
@@ -219,33 +246,18 @@ store_events_persist(struct store *st, const char *room_id, const char *new_room
 enum store_rc
 store_room_get(struct store *st, const char *room_id, char **version, char **creator)
 {
-    struct db *db = st_reader_get(st);
-    struct db_stmt *s = NULL;
-    enum store_rc rc = STORE_ERR;
-    enum db_rc r;
-
+    char *v = NULL, *c = NULL;
+    enum store_rc rc =
+        one_string(st, &v, &c, "SELECT room_version, creator FROM rooms WHERE room_id = ?",
+                   ST_ARGS(ST_S(room_id)));
     if (version)
-        *version = NULL;
+        *version = v;
+    else
+        free(v);
     if (creator)
-        *creator = NULL;
-    if (!db)
-        return STORE_ERR;
-    if (st_prep(st, db, &s, "SELECT room_version, creator FROM rooms WHERE room_id = ?",
-                ST_ARGS(ST_S(room_id))) != DB_OK)
-        goto out;
-    r = st->drv->step(s);
-    if (r == DB_ROW) {
-        if (version)
-            *version = st_dup_col(st, s, 0);
-        if (creator)
-            *creator = st_dup_col(st, s, 1);
-        rc = STORE_OK;
-    } else if (r == DB_DONE) {
-        rc = STORE_NOT_FOUND;
-    }
-out:
-    st->drv->finalize(s);
-    st_reader_put(st, db);
+        *creator = c;
+    else
+        free(c);
     return rc;
 }
 
@@ -254,27 +266,8 @@ static enum store_rc
 one_event(struct store *st, struct store_event *out, const char *sql, const struct st_arg *args,
           size_t nargs)
 {
-    struct db *db = st_reader_get(st);
-    struct db_stmt *s = NULL;
-    enum store_rc rc = STORE_ERR;
-    enum db_rc r;
-
     memset(out, 0, sizeof(*out));
-    if (!db)
-        return STORE_ERR;
-    if (st_prep(st, db, &s, sql, args, nargs) != DB_OK)
-        goto out;
-    r = st->drv->step(s);
-    if (r == DB_ROW) {
-        read_event(st, s, out);
-        rc = STORE_OK;
-    } else if (r == DB_DONE) {
-        rc = STORE_NOT_FOUND;
-    }
-out:
-    st->drv->finalize(s);
-    st_reader_put(st, db);
-    return rc;
+    return st_read_one(st, sql, args, nargs, fill_event, out);
 }
 
 enum store_rc
@@ -411,36 +404,6 @@ store_stream_position(struct store *st, int64_t *pos)
 }
 
 /* A single-row, single-text-column lookup. */
-static enum store_rc
-one_string(struct store *st, char **out, char **out2, const char *sql, const struct st_arg *args,
-           size_t nargs)
-{
-    struct db *db = st_reader_get(st);
-    struct db_stmt *s = NULL;
-    enum store_rc rc = STORE_ERR;
-    enum db_rc r;
-
-    *out = NULL;
-    if (out2)
-        *out2 = NULL;
-    if (!db)
-        return STORE_ERR;
-    if (st_prep(st, db, &s, sql, args, nargs) != DB_OK)
-        goto out;
-    r = st->drv->step(s);
-    if (r == DB_ROW) {
-        *out = st_dup_col(st, s, 0);
-        if (out2)
-            *out2 = st_dup_col(st, s, 1);
-        rc = STORE_OK;
-    } else if (r == DB_DONE) {
-        rc = STORE_NOT_FOUND;
-    }
-out:
-    st->drv->finalize(s);
-    st_reader_put(st, db);
-    return rc;
-}
 
 enum store_rc
 store_txn_get(struct store *st, const char *token_hash, const char *txn_key, char **event_id)
