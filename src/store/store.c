@@ -517,45 +517,36 @@ store_auth_clear(struct store_auth *a)
     memset(a, 0, sizeof(*a));
 }
 
+static void
+fill_auth(struct store *st, struct db_stmt *s, void *item)
+{
+    struct store_auth *a = item;
+    a->user_id = st_dup_col(st, s, 0);
+    a->device_id = st_dup_col(st, s, 1);
+    a->is_guest = st->drv->col_int64(s, 2) != 0;
+    a->last_seen_ip = st_dup_col(st, s, 3);
+    a->last_seen_ts = st->drv->col_int64(s, 4);
+    a->last_seen_user_agent = st_dup_col(st, s, 5);
+}
+
 enum store_rc
 store_token_lookup(struct store *st, const char *token_hash, struct store_auth *out)
 {
-    struct db *db;
-    struct db_stmt *s = NULL;
-    enum store_rc rc = STORE_ERR;
-    enum db_rc r;
     uint64_t gen = st_tokens_gen(st->tokens);
+    enum store_rc rc;
 
     memset(out, 0, sizeof(*out));
     if (st_tokens_get(st->tokens, token_hash, out))
         return STORE_OK;
-    db = st_reader_get(st);
-    if (!db)
-        return STORE_ERR;
-    if (st_prep(st, db, &s,
-                "SELECT t.user_id, t.device_id, u.is_guest, d.last_seen_ip, d.last_seen_ts, "
-                "d.last_seen_user_agent "
-                "FROM access_tokens t JOIN users u ON u.user_id = t.user_id "
-                "LEFT JOIN devices d ON d.user_id = t.user_id AND d.device_id = t.device_id "
-                "WHERE t.token_hash = ? AND u.deactivated = 0",
-                ST_ARGS(ST_S(token_hash))) != DB_OK)
-        goto out;
-    r = st->drv->step(s);
-    if (r == DB_ROW) {
-        out->user_id = st_dup_col(st, s, 0);
-        out->device_id = st_dup_col(st, s, 1);
-        out->is_guest = st->drv->col_int64(s, 2) != 0;
-        out->last_seen_ip = st_dup_col(st, s, 3);
-        out->last_seen_ts = st->drv->col_int64(s, 4);
-        out->last_seen_user_agent = st_dup_col(st, s, 5);
+    rc = st_read_one(st,
+                     "SELECT t.user_id, t.device_id, u.is_guest, d.last_seen_ip, d.last_seen_ts, "
+                     "d.last_seen_user_agent FROM access_tokens t "
+                     "JOIN users u ON u.user_id = t.user_id "
+                     "LEFT JOIN devices d ON d.user_id = t.user_id AND d.device_id = t.device_id "
+                     "WHERE t.token_hash = ? AND u.deactivated = 0",
+                     ST_ARGS(ST_S(token_hash)), fill_auth, out);
+    if (rc == STORE_OK)
         st_tokens_put(st->tokens, token_hash, out, gen);
-        rc = STORE_OK;
-    } else if (r == DB_DONE) {
-        rc = STORE_NOT_FOUND;
-    }
-out:
-    st->drv->finalize(s);
-    st_reader_put(st, db);
     return rc;
 }
 
