@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 DATA ?= data
 SERVER_NAME ?= localhost
 
-.PHONY: all build deps run test unit api interop test-build format clean
+.PHONY: all build deps run test unit api api-pg interop test-build format clean
 
 all: build
 
@@ -37,6 +37,11 @@ unit: test-build
 api: test-build
 	HEARTH_BIN=$(abspath build-test/hearth) $(PYTHON) -m pytest -q tests/api
 
+# The API suite again on PostgreSQL: a private cluster on a free port (scripts/with-pg).
+api-pg: test-build
+	HEARTH_BIN=$(abspath build-test/hearth) scripts/with-pg sh -c \
+	    'build-test/test_store && $(PYTHON) -m pytest -q tests/api'
+
 interop: test-build tests/interop/js/node_modules
 	HEARTH_BIN=$(abspath build-test/hearth) $(PYTHON) -m pytest -q tests/interop
 
@@ -47,6 +52,8 @@ tests/interop/js/node_modules: tests/interop/js/package-lock.json
 test: deps test-build tests/interop/js/node_modules
 	cd build-test && ctest --output-on-failure -j $(JOBS)
 	HEARTH_BIN=$(abspath build-test/hearth) $(PYTHON) -m pytest -q -p no:cacheprovider tests/api tests/interop
+	HEARTH_BIN=$(abspath build-test/hearth) scripts/with-pg sh -c \
+	    'build-test/test_store && $(PYTHON) -m pytest -q -p no:cacheprovider tests/api'
 
 format:
 	clang-format -i $$(find src tests/unit -name '*.[ch]')

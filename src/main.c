@@ -30,6 +30,7 @@ usage(void)
     fputs("usage: hearth serve --config FILE\n"
           "       hearth generate-config --server-name NAME --data-dir DIR\n"
           "       hearth register-user --config FILE [--admin] USER PASSWORD\n"
+          "       hearth port-db --from sqlite:PATH --to postgres:DSN\n"
           "       hearth version\n",
           stderr);
     return 2;
@@ -216,6 +217,30 @@ out:
     return rc;
 }
 
+/* hearth port-db --from sqlite:PATH --to postgres:DSN */
+static int
+cmd_port_db(int argc, char **argv)
+{
+    const char *from = NULL, *to = NULL;
+
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--from") == 0 && i + 1 < argc)
+            from = argv[++i];
+        else if (strcmp(argv[i], "--to") == 0 && i + 1 < argc)
+            to = argv[++i];
+        else
+            return usage();
+    }
+    if (!from || !to || strncmp(from, "sqlite:", 7) != 0 || strncmp(to, "postgres:", 9) != 0) {
+        fputs("usage: hearth port-db --from sqlite:PATH --to postgres:DSN\n"
+              "  DSN is a libpq connection string (\"host=... dbname=... user=...\") or URI\n",
+              stderr);
+        return 2;
+    }
+    /* "postgres:postgresql://..." keeps the URI whole; "postgres:host=..." is a conninfo. */
+    return store_port_db(from + 7, to + 9);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -232,6 +257,8 @@ main(int argc, char **argv)
         return cmd_serve(argc - 2, argv + 2);
     if (strcmp(argv[1], "generate-config") == 0)
         return cmd_generate_config(argc - 2, argv + 2);
+    if (strcmp(argv[1], "port-db") == 0)
+        return cmd_port_db(argc - 2, argv + 2);
     if (strcmp(argv[1], "register-user") == 0)
         return cmd_register_user(argc - 2, argv + 2);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {

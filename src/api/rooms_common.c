@@ -155,8 +155,15 @@ api_room_or_reply(struct req *r, const char *room_id)
 
     if (!api_room_id_ok_or_reply(r, room_id))
         return NULL;
-    v = rooms_version(r->hs->rooms, room_id);
-    if (!v)
+    switch (rooms_lookup(r->hs->rooms, room_id, &v)) {
+    case ROOMS_OK:
+        break;
+    case ROOMS_UNKNOWN_ROOM:
         reply_error(r, MERR_NOT_FOUND, "Unknown room");
+        break;
+    default:
+        reply_internal(r, "storage failed");
+        break;
+    }
     return v;
 }

@@ -1006,6 +1006,18 @@ load_pg_port(struct loader *ld, yaml_node_t *v, const char *path, void *field)
     return load_port(ld, v, path, &port);
 }
 
+/* cp_min / cp_max: Synapse's pool bounds (Twisted adbapi), here the reader pool's. */
+static int
+load_pool_size(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    long long n;
+
+    if (get_int(ld, v, path, 1, 1000, &n) < 0)
+        return -1;
+    *(int *)field = (int)n;
+    return 0;
+}
+
 static const struct key_spec database_keys[] = {
     {"name", load_db_name, offsetof(struct config, database_name)},
     {"args", NULL, 0}, /* read once the name is known */
@@ -1042,8 +1054,8 @@ static const struct key_spec psycopg2_keys[] = {
     {"options", load_pg_value, 0},
     {"passfile", load_pg_value, 0},
     {"target_session_attrs", load_pg_value, 0},
-    {"cp_min", NULL, 0},
-    {"cp_max", NULL, 0},
+    {"cp_min", load_pool_size, offsetof(struct config, database_cp_min)},
+    {"cp_max", load_pool_size, offsetof(struct config, database_cp_max)},
     {"cp_reconnect", NULL, 0},
 };
 
@@ -1085,7 +1097,7 @@ load_psycopg2_args(struct loader *ld, yaml_node_t *args, const char *path)
         const char *name = (const char *)k->data.scalar.value;
         const struct key_spec *spec = find_spec(psycopg2_keys, NKEYS(psycopg2_keys), name);
 
-        if (!spec || !spec->load || is_null(v))
+        if (!spec || !spec->load || spec->load == load_pool_size || is_null(v))
             continue;
         if (strcmp(name, "database") == 0)
             name = "dbname";
@@ -1110,8 +1122,13 @@ load_database(struct loader *ld, yaml_node_t *v, const char *path, void *field)
     if (!args)
         return 0;
     key_path(sub, sizeof(sub), path, "args");
-    if (strcmp(cfg->database_name, "psycopg2") == 0)
-        return load_psycopg2_args(ld, args, sub);
+    if (strcmp(cfg->database_name, "psycopg2") == 0) {
+        if (load_psycopg2_args(ld, args, sub) < 0)
+            return -1;
+        if (cfg->database_cp_min > cfg->database_cp_max)
+            cfg->database_cp_min = cfg->database_cp_max;
+        return 0;
+    }
     return load_mapping(ld, args, sub, sqlite_keys, NKEYS(sqlite_keys), cfg);
 }
 
@@ -1164,6 +1181,8 @@ set_defaults(struct config *cfg)
     cfg->turn_user_lifetime_ms = 3600000;
     cfg->turn_allow_guests = true;
     cfg->presence_enabled = true;
+    cfg->database_cp_min = 5;
+    cfg->database_cp_max = 10;
 }
 
 /* Fills what the file left unset; some defaults depend on server_name and the base dir. */

@@ -28,6 +28,8 @@ struct config {
     char *database_path;             /* database.args.database (sqlite3) */
     char *database_conninfo;         /* psycopg2: built from database.args (user, password,
                                         database/dbname, host, port) as a libpq conninfo string */
+    int database_cp_min;             /* psycopg2: connections opened at start (default 5) */
+    int database_cp_max;             /* psycopg2: most connections at once (default 10) */
     char *media_store_path;          /* default "<dir of config>/media_store" */
     char *signing_key_path;          /* default "<dir of config>/<server_name>.signing.key" */
     char *log_level;                 /* "debug", "info" (default), "warning", "error" */

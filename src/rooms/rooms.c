@@ -128,9 +128,10 @@ state_lookup(void *ctx, const char *type, const char *state_key)
     return entry ? json_object_get(entry, "event") : NULL;
 }
 
-/* Loads a room's cache from storage; NULL if the room does not exist. */
+/* Loads a room's cache from storage; NULL if the room does not exist (*why: STORE_NOT_FOUND)
+ * or storage failed (*why: STORE_ERR). */
 static struct room *
-room_load(struct rooms *rs, const char *room_id)
+room_load(struct rooms *rs, const char *room_id, enum store_rc *why)
 {
     struct store_event *list = NULL, last = {0};
     size_t n = 0;
@@ -138,8 +139,10 @@ room_load(struct rooms *rs, const char *room_id)
     struct room *r = NULL;
     const struct room_version *v;
 
-    if (store_room_get(rs->st, room_id, &version, NULL) != STORE_OK)
+    *why = store_room_get(rs->st, room_id, &version, NULL);
+    if (*why != STORE_OK)
         goto out;
+    *why = STORE_ERR;
     v = room_version_get(version);
     if (!v) {
         log_error("room %s has unknown version %s", room_id, version);
@@ -172,6 +175,7 @@ room_load(struct rooms *rs, const char *room_id)
     r->last_ev = json_loads(last.json, 0, NULL);
     r->last_depth = last.depth;
     r->last_pos = last.pos;
+    *why = STORE_OK;
 out:
     store_event_list_free(list, n);
     store_event_clear(&last);
@@ -179,12 +183,14 @@ out:
     return r;
 }
 
-/* Finds (loading if needed) and locks the room. NULL if unknown. */
+/* Finds (loading if needed) and locks the room. NULL if unknown or unreadable; *why (when
+ * not NULL) tells which, as room_load. */
 static struct room *
-room_acquire(struct rooms *rs, const char *room_id)
+room_acquire_why(struct rooms *rs, const char *room_id, enum store_rc *why)
 {
     size_t b = hash(room_id);
     struct room *r, *loaded;
+    enum store_rc rc = STORE_OK;
 
     pthread_mutex_lock(&rs->lock);
     for (r = rs->buckets[b]; r; r = r->next)
@@ -193,10 +199,15 @@ room_acquire(struct rooms *rs, const char *room_id)
     if (r)
         r->refs++;
     pthread_mutex_unlock(&rs->lock);
+    if (why)
+        *why = STORE_OK;
     if (!r) {
-        loaded = room_load(rs, room_id);
-        if (!loaded)
+        loaded = room_load(rs, room_id, &rc);
+        if (!loaded) {
+            if (why)
+                *why = rc;
             return NULL;
+        }
         pthread_mutex_lock(&rs->lock);
         for (r = rs->buckets[b]; r; r = r->next)
             if (strcmp(r->room_id, room_id) == 0)
@@ -214,6 +225,12 @@ room_acquire(struct rooms *rs, const char *room_id)
     }
     pthread_mutex_lock(&r->lock);
     return r;
+}
+
+static struct room *
+room_acquire(struct rooms *rs, const char *room_id)
+{
+    return room_acquire_why(rs, room_id, NULL);
 }
 
 static void
@@ -538,7 +555,8 @@ enum rooms_rc
 rooms_send(struct rooms *rs, const char *room_id, const struct rooms_proto *protos, size_t n,
            const struct store_txn_ref *txn, char ***event_ids, char *reason, size_t reasonlen)
 {
-    struct room *r = room_acquire(rs, room_id);
+    enum store_rc why;
+    struct room *r = room_acquire_why(rs, room_id, &why);
     struct store_pending *pending = NULL;
     struct batch b = {0};
     enum rooms_rc rc;
@@ -548,6 +566,10 @@ rooms_send(struct rooms *rs, const char *room_id, const struct rooms_proto *prot
 
     if (event_ids)
         *event_ids = NULL;
+    if (!r && why == STORE_ERR) {
+        snprintf(reason, reasonlen, "storage failed");
+        return ROOMS_ERR;
+    }
     if (!r) {
         snprintf(reason, reasonlen, "Unknown room");
         return ROOMS_UNKNOWN_ROOM;
@@ -628,14 +650,23 @@ rooms_create(struct rooms *rs, const char *room_id, const struct room_version *v
 const struct room_version *
 rooms_version(struct rooms *rs, const char *room_id)
 {
-    struct room *r = room_acquire(rs, room_id);
-    const struct room_version *v;
-
-    if (!r)
-        return NULL;
-    v = r->v;
-    room_release(rs, r);
+    const struct room_version *v = NULL;
+    rooms_lookup(rs, room_id, &v);
     return v;
+}
+
+enum rooms_rc
+rooms_lookup(struct rooms *rs, const char *room_id, const struct room_version **v)
+{
+    enum store_rc why;
+    struct room *r = room_acquire_why(rs, room_id, &why);
+
+    *v = NULL;
+    if (!r)
+        return why == STORE_ERR ? ROOMS_ERR : ROOMS_UNKNOWN_ROOM;
+    *v = r->v;
+    room_release(rs, r);
+    return ROOMS_OK;
 }
 
 json_t *

@@ -59,6 +59,9 @@ void rooms_ids_free(char **ids, size_t n);
 
 /* The room's version, or NULL for an unknown room. */
 const struct room_version *rooms_version(struct rooms *rs, const char *room_id);
+/* The room's version in *v: ROOMS_OK, ROOMS_UNKNOWN_ROOM, or ROOMS_ERR when storage failed
+ * (which rooms_version cannot tell from an unknown room). */
+enum rooms_rc rooms_lookup(struct rooms *rs, const char *room_id, const struct room_version **v);
 /* A copy of the current state event (full event) for (type, state_key), or NULL. */
 json_t *rooms_state_get(struct rooms *rs, const char *room_id, const char *type,
                         const char *state_key);

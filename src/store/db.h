@@ -38,8 +38,14 @@ struct db_driver {
     void (*finalize)(struct db_stmt *st);
     /* Rows changed by the last statement on this connection. */
     int64_t (*changes)(struct db *db);
+    /* ---- dialect differences, one named place each ---- */
+    /* Allocates the next event stream position inside the writer's transaction; NULL: the
+     * single writer counts in memory. PostgreSQL uses a sequence, so several writers could
+     * share the database and still never reuse a position. */
+    const char *next_stream_pos_sql;
 };
 
 extern const struct db_driver db_sqlite_driver;
+extern const struct db_driver db_pg_driver;
 
 #endif

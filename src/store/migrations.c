@@ -135,6 +135,22 @@ const struct migration store_migrations[] = {
         "CREATE TABLE server_notice_rooms ("
         "  user_id TEXT PRIMARY KEY,"
         "  room_id TEXT NOT NULL);"},
+    /* Event stream positions: PostgreSQL hands them out from a sequence (db.h,
+     * next_stream_pos_sql); SQLite's single writer counts in memory. */
+    {12, ""},
 };
 
 const size_t store_n_migrations = sizeof(store_migrations) / sizeof(store_migrations[0]);
+
+/* ---- PostgreSQL's variants ---- */
+const struct migration store_migrations_pg[] = {
+    {12, "CREATE SEQUENCE events_stream_pos;"
+         "SELECT setval('events_stream_pos', (SELECT COALESCE(MAX(stream_pos), 0) + 1 "
+         "FROM events), false);"},
+};
+
+const size_t store_n_migrations_pg = sizeof(store_migrations_pg) / sizeof(store_migrations_pg[0]);
+
+const char *const store_port_pg_fixups =
+    "SELECT setval('events_stream_pos', (SELECT COALESCE(MAX(stream_pos), 0) + 1 FROM events), "
+    "false);";

@@ -21,11 +21,21 @@ st_reader_get(struct store *st)
     struct db *db = NULL;
 
     pthread_mutex_lock(&st->plock);
+    /* With a bounded pool (PostgreSQL's cp_max), wait for a connection to come back. */
+    while (st->npool == 0 && st->pool_max > 0 && st->nopen >= st->pool_max)
+        pthread_cond_wait(&st->pcond, &st->plock);
     if (st->npool > 0)
         db = st->pool[--st->npool];
+    else
+        st->nopen++;
     pthread_mutex_unlock(&st->plock);
-    if (!db && st->drv->open(st->target, false, &db) != DB_OK)
+    if (!db && st->drv->open(st->target, false, &db) != DB_OK) {
+        pthread_mutex_lock(&st->plock);
+        st->nopen--;
+        pthread_cond_signal(&st->pcond);
+        pthread_mutex_unlock(&st->plock);
         return NULL;
+    }
     return db;
 }
 
@@ -40,6 +50,7 @@ st_reader_put(struct store *st, struct db *db)
         st->pool = xrealloc(st->pool, st->cappool * sizeof(*st->pool));
     }
     st->pool[st->npool++] = db;
+    pthread_cond_signal(&st->pcond);
     pthread_mutex_unlock(&st->plock);
 }
 
@@ -175,7 +186,14 @@ static enum store_rc
 migration_job(struct store *st, void *ctx)
 {
     const struct migration *m = ctx;
-    enum store_rc rc = st_rc(st->drv->exec(st->writer, m->sql));
+    const char *sql = m->sql;
+    enum store_rc rc;
+
+    if (st->drv == &db_pg_driver)
+        for (size_t i = 0; i < store_n_migrations_pg; i++)
+            if (store_migrations_pg[i].version == m->version)
+                sql = store_migrations_pg[i].sql;
+    rc = *sql ? st_rc(st->drv->exec(st->writer, sql)) : STORE_OK;
     if (rc == STORE_OK)
         rc = st_rc(st_run(st, st->writer, "INSERT INTO schema_version (version) VALUES (?)",
                           ST_ARGS(ST_I((int64_t)m->version))));
@@ -233,22 +251,33 @@ store_open(const struct config *cfg, struct store **out)
 {
     struct store *st = xcalloc(1, sizeof(*st));
 
-    if (cfg->database_name && strcmp(cfg->database_name, "sqlite3") != 0) {
-        log_error("database.name: '%s' is not supported by this build (use sqlite3)",
-                  cfg->database_name);
-        free(st);
-        return STORE_ERR;
+    if (cfg->database_name && strcmp(cfg->database_name, "psycopg2") == 0) {
+        st->drv = &db_pg_driver;
+        st->target = xstrdup(cfg->database_conninfo ? cfg->database_conninfo : "");
+        st->pool_max = (size_t)cfg->database_cp_max;
+    } else {
+        st->drv = &db_sqlite_driver;
+        st->target = xstrdup(cfg->database_path);
     }
-    st->drv = &db_sqlite_driver;
-    st->target = xstrdup(cfg->database_path);
     st->tokens = st_tokens_new();
     pthread_mutex_init(&st->qlock, NULL);
     pthread_cond_init(&st->qcond, NULL);
     pthread_mutex_init(&st->plock, NULL);
+    pthread_cond_init(&st->pcond, NULL);
     if (st->drv->open(st->target, true, &st->writer) != DB_OK || migrate(st) != STORE_OK ||
         load_positions(st) != STORE_OK) {
         store_close(st);
         return STORE_ERR;
+    }
+    /* cp_min: connections ready before the first request. */
+    if (st->pool_max > 0) {
+        struct db *warm[1000];
+        size_t n = 0;
+        while (n < (size_t)cfg->database_cp_min && n < sizeof(warm) / sizeof(warm[0]) &&
+               (warm[n] = st_reader_get(st)) != NULL)
+            n++;
+        while (n > 0)
+            st_reader_put(st, warm[--n]);
     }
     *out = st;
     return STORE_OK;
@@ -267,6 +296,7 @@ store_close(struct store *st)
     pthread_mutex_destroy(&st->qlock);
     pthread_cond_destroy(&st->qcond);
     pthread_mutex_destroy(&st->plock);
+    pthread_cond_destroy(&st->pcond);
     free(st->target);
     free(st);
 }

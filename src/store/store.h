@@ -19,6 +19,10 @@ enum store_rc {
 /* Opens the database named by the config and applies pending migrations. */
 enum store_rc store_open(const struct config *cfg, struct store **out);
 void store_close(struct store *st);
+/* hearth port-db: copies the SQLite database at sqlite_path into the empty PostgreSQL database
+ * named by a libpq conninfo or URI, checks the copy, and prints a summary. 0 on success; on
+ * failure the target is left as it was (one transaction) and the reason is on stderr. */
+int store_port_db(const char *sqlite_path, const char *pg_conninfo);
 
 /* ---- accounts ---- */
 struct store_user {

@@ -26,8 +26,11 @@ struct store {
     _Atomic int64_t stream_committed;
     struct token_cache *tokens; /* token_cache.c */
     pthread_mutex_t plock;
+    pthread_cond_t pcond;
     struct db **pool;
     size_t npool, cappool;
+    size_t nopen;    /* reader connections open (pooled or lent out) */
+    size_t pool_max; /* 0: unbounded (SQLite); PostgreSQL: cp_max */
 };
 
 /* A typed query argument. Build lists with ST_ARGS(ST_S(text), ST_I(number), ST_B(flag)):

@@ -124,9 +124,23 @@ one_string(struct store *st, char **out, char **out2, const char *sql, const str
 static enum store_rc
 next_position(struct store *st, int64_t *pos)
 {
+    struct db_stmt *s = NULL;
+    enum store_rc rc = STORE_ERR;
+
     /* Only the batch leader runs jobs, so no lock is needed. */
-    *pos = ++st->stream_next;
-    return STORE_OK;
+    if (!st->drv->next_stream_pos_sql) {
+        *pos = ++st->stream_next;
+        return STORE_OK;
+    }
+    if (st_prep(st, st->writer, &s, st->drv->next_stream_pos_sql, ST_NOARGS) == DB_OK &&
+        st->drv->step(s) == DB_ROW) {
+        *pos = st->drv->col_int64(s, 0);
+        if (*pos > st->stream_next)
+            st->stream_next = *pos;
+        rc = STORE_OK;
+    }
+    st->drv->finalize(s);
+    return rc;
 }
 
 static enum store_rc

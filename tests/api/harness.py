@@ -49,6 +49,40 @@ SANITIZER_MARKERS = (
 
 GENEROUS_RC = {"per_second": 1000, "burst_count": 1000}
 
+# HEARTH_TEST_PG="host=DIR port=N user=postgres dbname=D": every server gets its own schema in
+# that PostgreSQL database instead of an SQLite file (make test runs the suite both ways).
+TEST_PG = os.environ.get("HEARTH_TEST_PG", "")
+
+
+def pg_params():
+    """The HEARTH_TEST_PG conninfo as a dict (simple key=value words only)."""
+    return dict(w.split("=", 1) for w in TEST_PG.split())
+
+
+def pg_psql(sql, dbname=None):
+    p = pg_params()
+    cmd = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", p.get("host", ""), "-p",
+           p.get("port", "5432"), "-U", p.get("user", "postgres"), "-d",
+           dbname or p.get("dbname", "postgres"), "-tA", "-c", sql]
+    return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+
+
+def pg_schema_for(data_dir):
+    """One schema per data dir, so a server restarted on the same dir finds its data."""
+    name = "h_" + hashlib.sha256(os.path.abspath(data_dir).encode()).hexdigest()[:20]
+    pg_psql("CREATE SCHEMA IF NOT EXISTS %s" % name)
+    return name
+
+
+def database_config(data_dir):
+    if not TEST_PG:
+        return {"name": "sqlite3", "args": {"database": os.path.join(data_dir, "homeserver.db")}}
+    args = pg_params()
+    args["options"] = "-c search_path=%s" % pg_schema_for(data_dir)
+    args["cp_min"] = 1
+    args["cp_max"] = 20
+    return {"name": "psycopg2", "args": args}
+
 DELETE = object()  # in config overrides: remove this key
 
 
@@ -85,7 +119,7 @@ def default_config(data_dir, port, server_name=SERVER_NAME):
     return {
         "server_name": server_name,
         "listeners": [{"port": port, "bind_addresses": ["127.0.0.1"], "type": "http"}],
-        "database": {"name": "sqlite3", "args": {"database": os.path.join(data_dir, "homeserver.db")}},
+        "database": database_config(data_dir),
         "media_store_path": os.path.join(data_dir, "media_store"),
         "signing_key_path": os.path.join(data_dir, server_name + ".signing.key"),
         "enable_registration": True,

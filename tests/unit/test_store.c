@@ -5,6 +5,7 @@
 #include <cmocka.h>
 
 #include "core/config.h"
+#include "core/util.h"
 #include "store/migrations.h"
 #include "store/store.h"
 
@@ -15,15 +16,62 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+
 #define ALICE "@alice:example.org"
 #define BOB "@bob:example.org"
 
 struct fixture {
     char dir[64];
     char path[128];
+    char schema[32];
+    char *conninfo;
     struct config cfg;
     struct store *st;
 };
+
+/* HEARTH_TEST_PG (make test's second pass, scripts/with-pg): the same tests on PostgreSQL,
+ * each in a schema of its own. */
+static void
+quiet(void *arg, const char *msg)
+{
+    (void)arg;
+    (void)msg;
+}
+
+static int
+pg_sql(const char *sql)
+{
+    PGconn *c = PQconnectdb(getenv("HEARTH_TEST_PG"));
+    PGresult *r;
+
+    PQsetNoticeProcessor(c, quiet, NULL); /* "drop cascades to ..." */
+    r = PQstatus(c) == CONNECTION_OK ? PQexec(c, sql) : NULL;
+    int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok)
+        fprintf(stderr, "test_store: %s: %s\n", sql, PQerrorMessage(c));
+    PQclear(r);
+    PQfinish(c);
+    return ok ? 0 : -1;
+}
+
+static int
+pg_setup(struct fixture *f)
+{
+    static unsigned n;
+    char sql[96];
+
+    snprintf(f->schema, sizeof(f->schema), "ts_%d_%u", (int)getpid(), n++);
+    snprintf(sql, sizeof(sql), "CREATE SCHEMA %s", f->schema);
+    if (pg_sql(sql) != 0)
+        return -1;
+    f->conninfo = xasprintf("%s options='-c search_path=%s'", getenv("HEARTH_TEST_PG"), f->schema);
+    f->cfg.database_name = "psycopg2";
+    f->cfg.database_conninfo = f->conninfo;
+    f->cfg.database_cp_min = 1;
+    f->cfg.database_cp_max = 8;
+    return 0;
+}
 
 static int
 setup(void **state)
@@ -40,7 +88,7 @@ setup(void **state)
     f->cfg.server_name = "example.org";
     f->cfg.database_name = "sqlite3";
     f->cfg.database_path = f->path;
-    if (store_open(&f->cfg, &f->st) != STORE_OK) {
+    if ((getenv("HEARTH_TEST_PG") && pg_setup(f) != 0) || store_open(&f->cfg, &f->st) != STORE_OK) {
         rmdir(f->dir);
         free(f);
         return -1;
@@ -57,6 +105,11 @@ teardown(void **state)
     char p[160];
 
     store_close(f->st);
+    if (f->conninfo) {
+        snprintf(p, sizeof(p), "DROP SCHEMA %s CASCADE", f->schema);
+        pg_sql(p);
+        free(f->conninfo);
+    }
     for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
         snprintf(p, sizeof(p), "%s%s", f->path, suffixes[i]);
         unlink(p);
@@ -620,9 +673,27 @@ test_login_token(void **state)
 
 /* ---- open, reopen, migrations ------------------------------------------------------------- */
 
+/* COUNT(*) and MAX(version) of schema_version in the fixture's PostgreSQL schema. */
 static int64_t
-schema_rows(const char *path)
+schema_rows_pg(struct fixture *f)
 {
+    PGconn *c = PQconnectdb(f->conninfo);
+    PGresult *r = PQexec(c, "SELECT COUNT(*), MAX(version) FROM schema_version");
+    int64_t n;
+
+    assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+    n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    assert_int_equal(strtoll(PQgetvalue(r, 0, 1), NULL, 10),
+                     store_migrations[store_n_migrations - 1].version);
+    PQclear(r);
+    PQfinish(c);
+    return n;
+}
+
+static int64_t
+schema_rows(struct fixture *f)
+{
+    const char *path = f->path;
     sqlite3 *db = NULL;
     sqlite3_stmt *s = NULL;
     int64_t n = -1;
@@ -639,6 +710,12 @@ schema_rows(const char *path)
     return n;
 }
 
+static int64_t
+schema_rows_any(struct fixture *f)
+{
+    return f->conninfo ? schema_rows_pg(f) : schema_rows(f);
+}
+
 static void
 test_reopen_persists(void **state)
 {
@@ -647,7 +724,7 @@ test_reopen_persists(void **state)
     struct store_device d;
     char *user = NULL;
 
-    assert_int_equal(schema_rows(f->path), (int64_t)store_n_migrations);
+    assert_int_equal(schema_rows_any(f), (int64_t)store_n_migrations);
     assert_int_equal(store_user_create(f->st, ALICE, "pw", false, true, 42), STORE_OK);
     assert_int_equal(store_device_login(f->st, ALICE, "DEV", "Phone", "tok", "1.2.3.4", NULL, 100),
                      STORE_OK);
@@ -656,7 +733,7 @@ test_reopen_persists(void **state)
     for (int i = 0; i < 3; i++) {
         reopen(f);
         /* Migrations are applied once, whatever the number of opens. */
-        assert_int_equal(schema_rows(f->path), (int64_t)store_n_migrations);
+        assert_int_equal(schema_rows_any(f), (int64_t)store_n_migrations);
     }
 
     assert_int_equal(store_user_get(f->st, ALICE, &u), STORE_OK);
@@ -682,7 +759,10 @@ test_open_errors(void **state)
     struct store *st = NULL;
     char path[160];
 
+    /* No PostgreSQL there. */
     cfg.database_name = "psycopg2";
+    cfg.database_conninfo = "host=/nonexistent port=1 connect_timeout=2";
+    cfg.database_cp_max = 1;
     assert_int_equal(store_open(&cfg, &st), STORE_ERR);
     assert_null(st);
 
