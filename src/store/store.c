@@ -200,29 +200,41 @@ migration_job(struct store *st, void *ctx)
     return rc;
 }
 
+/* Applies every migration not yet recorded. By membership, not by the highest number, so a
+ * migration merged with a lower number than one already applied still runs. */
 static enum store_rc
 migrate(struct store *st)
 {
     struct db_stmt *s = NULL;
-    int64_t have = 0;
+    int64_t *have = NULL;
+    size_t nhave = 0;
     enum store_rc rc = STORE_OK;
+    enum db_rc r;
 
     if (st->drv->exec(st->writer, "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT)") !=
         DB_OK)
         return STORE_ERR;
-    if (st_prep(st, st->writer, &s, "SELECT MAX(version) FROM schema_version", ST_NOARGS) != DB_OK)
+    if (st_prep(st, st->writer, &s, "SELECT version FROM schema_version", ST_NOARGS) != DB_OK)
         return STORE_ERR;
-    if (st->drv->step(s) == DB_ROW && !st->drv->col_is_null(s, 0))
-        have = st->drv->col_int64(s, 0);
+    while ((r = st->drv->step(s)) == DB_ROW) {
+        have = xrealloc(have, (nhave + 1) * sizeof(*have));
+        have[nhave++] = st->drv->col_int64(s, 0);
+    }
     st->drv->finalize(s);
+    if (r != DB_DONE)
+        rc = STORE_ERR;
 
     for (size_t i = 0; i < store_n_migrations && rc == STORE_OK; i++) {
         const struct migration *m = &store_migrations[i];
-        if (m->version <= have)
+        bool done = false;
+        for (size_t j = 0; j < nhave && !done; j++)
+            done = have[j] == m->version;
+        if (done)
             continue;
         log_info("store: applying migration %d", m->version);
         rc = st_write(st, migration_job, (void *)m);
     }
+    free(have);
     return rc;
 }
 
