@@ -1,4 +1,4 @@
-/* Command line: serve, generate-config, register-user, version. */
+/* Command line: serve, generate-config, register-user, quarantine-media, version. */
 #include <malloc.h>
 #include <signal.h>
 #include <sodium.h>

@@ -11,8 +11,10 @@ import io
 import os
 import re
 import secrets
+import socket
 import struct
 import threading
+import time
 import zlib
 
 import pytest
@@ -350,6 +352,39 @@ def test_upload_too_large_chunked(small):
     assert content_files(srv) == before
     # The server is still there for the next upload.
     upload(user.api(), b"fine")
+
+
+def raw_upload_headers(srv, token, length, extra=""):
+    return ("POST /_matrix/media/r0/upload HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            "Authorization: Bearer %s\r\nContent-Type: application/octet-stream\r\n"
+            "Content-Length: %d\r\n%s\r\n" % (token, length, extra)).encode()
+
+
+def test_upload_too_large_answered_before_the_body(small):
+    """With Expect: 100-continue the 413 comes before a byte of the body is sent."""
+    srv, user = small
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+        s.sendall(raw_upload_headers(srv, user.access_token, 10 * 1024 * 1024 * 1024,
+                                     "Expect: 100-continue\r\n"))
+        head = s.recv(4096).decode("latin-1")
+    assert head.startswith("HTTP/1.1 413"), head
+    assert '"errcode":"M_TOO_LARGE"' in head
+
+
+def test_interrupted_upload_leaves_nothing(small):
+    srv, user = small
+    before = content_files(srv)
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+        s.sendall(raw_upload_headers(srv, user.access_token, 50000))
+        s.sendall(secrets.token_bytes(20000))
+        time.sleep(0.2)
+    for _ in range(100):
+        if not tmp_files(srv):
+            break
+        time.sleep(0.05)
+    assert tmp_files(srv) == []
+    assert content_files(srv) == before
+    srv.assert_alive()
 
 
 def test_thumbnail_of_image_over_max_image_pixels(small):
