@@ -4,8 +4,8 @@
  * the target is a few MB at most).
  *
  * Build: cc -O2 -std=c17 -Wall -Wextra bench/media_bench.c bench/benchlib.c -lcurl
- * Usage: media_bench [-n SMALL_FILES] [-N LARGE_FILES] [-k VARIANTS] [-i IMAGE]... [-P PID] BASE_URL
- * One client, one keep-alive connection, one request at a time: these are per-request
+ * Usage: media_bench [-n SMALL_FILES] [-N LARGE_FILES] [-k VARIANTS] [-i IMAGE]... [-P PID]
+ * BASE_URL One client, one keep-alive connection, one request at a time: these are per-request
  * figures (how fast one transfer goes), not a concurrency test.
  */
 #define _GNU_SOURCE
@@ -120,8 +120,7 @@ upload(const char *data, size_t len, const char *ctype, char *sid, size_t sid_si
     if (resp.p)
         resp.p[resp.len < resp.cap ? resp.len : resp.cap - 1] = '\0';
     if (cc != CURLE_OK || status != 200 || !resp.p ||
-        !json_str(resp.p, "content_uri", mxc, sizeof(mxc)) ||
-        strncmp(mxc, "mxc://", 6) != 0)
+        !json_str(resp.p, "content_uri", mxc, sizeof(mxc)) || strncmp(mxc, "mxc://", 6) != 0)
         die("upload failed: %s, HTTP %ld: %s", curl_easy_strerror(cc), status,
             resp.p ? resp.p : "");
     fmt(sid, sid_size, "%s", mxc + 6);
@@ -174,7 +173,7 @@ transfer_phase(long size_mb, int files)
 {
     size_t len = (size_t)(size_mb * MB);
     char *data = malloc(len);
-    char (*sids)[MXC_MAX] = calloc((size_t)files, MXC_MAX);
+    char(*sids)[MXC_MAX] = calloc((size_t)files, MXC_MAX);
     struct lat up_ms, down_ms;
     double up_total = 0, down_total = 0;
     long rss_delta_max = -1, down_delta_max = -1;
@@ -268,7 +267,7 @@ thumbnail_phase(const char *path, int variants)
     const char *ctype = ext && strcmp(ext, ".png") == 0 ? "image/png" : "image/jpeg";
     size_t len;
     char *img = read_file(path, &len);
-    char (*sids)[MXC_MAX] = calloc((size_t)variants, MXC_MAX);
+    char(*sids)[MXC_MAX] = calloc((size_t)variants, MXC_MAX);
 
     if (!sids)
         die("out of memory");
