@@ -170,6 +170,16 @@ void tags_delete(struct req *r);
 json_t *api_ignored_users(struct hs *hs, const char *user_id);
 /* (end of helper B) */
 
+/* content-repo.yaml and Synapse's media quarantine admin API (content_repo.c; issue 7) */
+void content_upload(struct req *r);
+void content_download(struct req *r);
+void content_thumbnail(struct req *r);
+void content_preview_url(struct req *r);
+void content_config(struct req *r);
+void content_quarantine(struct req *r);
+void content_unquarantine(struct req *r);
+/* (end of content repository) */
+
 /* versions.yaml */
 void versions_get(struct req *r);
 /* wellknown.yaml */

@@ -162,6 +162,20 @@ const struct route api_routes[] = {
      AUTH_REQUIRED, JSON_OPT},
     /* (end of helper B routes) */
 
+    /* content repository (issue 7) */
+    {HTTP_POST, PFX_MEDIA, "/upload", content_upload, AUTH_REQUIRED, ROUTE_STREAM},
+    {HTTP_GET, PFX_MEDIA, "/download/{serverName}/{mediaId}", content_download, AUTH_NONE, 0},
+    {HTTP_GET, PFX_MEDIA, "/download/{serverName}/{mediaId}/{fileName}", content_download,
+     AUTH_NONE, 0},
+    {HTTP_GET, PFX_MEDIA, "/thumbnail/{serverName}/{mediaId}", content_thumbnail, AUTH_NONE, 0},
+    {HTTP_GET, PFX_MEDIA, "/preview_url", content_preview_url, AUTH_REQUIRED, 0},
+    {HTTP_GET, PFX_MEDIA, "/config", content_config, AUTH_REQUIRED, 0},
+    {HTTP_POST, PFX_EXACT, "/_synapse/admin/v1/media/quarantine/{serverName}/{mediaId}",
+     content_quarantine, AUTH_REQUIRED, JSON_OPT},
+    {HTTP_POST, PFX_EXACT, "/_synapse/admin/v1/media/unquarantine/{serverName}/{mediaId}",
+     content_unquarantine, AUTH_REQUIRED, JSON_OPT},
+    /* (end of content repository) */
+
     {HTTP_GET, PFX_EXACT, "/_synapse/admin/v1/register", synapse_admin_register_nonce, AUTH_NONE,
      0},
     {HTTP_POST, PFX_EXACT, "/_synapse/admin/v1/register", synapse_admin_register, AUTH_NONE, JSON},

@@ -135,6 +135,24 @@ const struct migration store_migrations[] = {
         "CREATE TABLE server_notice_rooms ("
         "  user_id TEXT PRIMARY KEY,"
         "  room_id TEXT NOT NULL);"},
+    /* Content repository (issue 7): local media (the file is stored once per sha256, so
+     * identical uploads share it; quarantined_by non-NULL makes the media unavailable), and
+     * URL preview results (og: the JSON answer) until expires_ts. */
+    {9, "CREATE TABLE local_media ("
+        "  media_id TEXT PRIMARY KEY,"
+        "  media_type TEXT NOT NULL,"
+        "  upload_name TEXT,"
+        "  media_length BIGINT NOT NULL,"
+        "  sha256 TEXT NOT NULL,"
+        "  user_id TEXT,"
+        "  created_ts BIGINT NOT NULL,"
+        "  quarantined_by TEXT);"
+        "CREATE INDEX local_media_by_hash ON local_media (sha256);"
+        "CREATE TABLE url_previews ("
+        "  url TEXT PRIMARY KEY,"
+        "  og TEXT NOT NULL,"
+        "  fetched_ts BIGINT NOT NULL,"
+        "  expires_ts BIGINT NOT NULL);"},
     /* Event stream positions: PostgreSQL hands them out from a sequence (db.h,
      * next_stream_pos_sql); SQLite's single writer counts in memory. */
     {12, ""},

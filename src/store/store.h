@@ -326,4 +326,29 @@ enum store_rc store_receipts_in_room(struct store *st, const char *room_id, int6
                                      struct store_receipt **out, size_t *n);
 /* ---- (end of helper B) ---- */
 
+/* ---- content repository (issue 7; store_media.c) ---- */
+/* A local media item. Strings owned (free with store_media_clear). */
+struct store_media {
+    char *media_id;
+    char *media_type;
+    char *upload_name; /* NULL when none was given */
+    int64_t length;
+    char *sha256;  /* hex of the content: names the file in the media store */
+    char *user_id; /* the uploader; NULL for media the server fetched (URL previews) */
+    int64_t created_ts;
+    char *quarantined_by; /* NULL unless quarantined */
+};
+void store_media_clear(struct store_media *m);
+/* Records new media (borrows m); STORE_EXISTS if the media ID is taken. */
+enum store_rc store_media_add(struct store *st, const struct store_media *m);
+enum store_rc store_media_get(struct store *st, const char *media_id, struct store_media *out);
+/* Quarantines the media and every other local media with the same content (by: who did it),
+ * or lifts that with by NULL. STORE_NOT_FOUND for unknown media. */
+enum store_rc store_media_quarantine(struct store *st, const char *media_id, const char *by);
+/* A cached URL preview (new string of JSON) not expired at now; STORE_NOT_FOUND otherwise. */
+enum store_rc store_url_preview_get(struct store *st, const char *url, int64_t now, char **og);
+enum store_rc store_url_preview_put(struct store *st, const char *url, const char *og,
+                                    int64_t fetched_ts, int64_t expires_ts);
+/* ---- (end of content repository) ---- */
+
 #endif
