@@ -5,9 +5,17 @@ Two users hold an encrypted conversation both ways; one logs in a new device, wh
 learns of through device_lists and /keys/query, and the conversation goes on with all three
 devices decrypting; the server is restarted mid-conversation and it still goes on. The server
 only ever stores m.room.encrypted events (checked). Every wait is bounded; a message that
-arrives undecryptable fails the test."""
+arrives undecryptable fails the test.
+
+Then matrix-js-sdk with its Rust crypto (@matrix-org/matrix-sdk-crypto-wasm from npm, in
+memory; tests/interop/js/e2e_bot.mjs) decrypts a message nio sent, and nio decrypts its answer.
+Needs node and `npm ci --prefix tests/interop/js` (a failure, not a skip, without them)."""
 
 import asyncio
+import os
+import shutil
+import subprocess
+import threading
 import time
 
 import nio
@@ -206,5 +214,106 @@ def test_nio_encrypted_conversation_across_devices_and_restart(e2e_server, tmp_p
             for d in (a, b, b2):
                 if d is not None:
                     await d.stop()
+
+    asyncio.run(scenario())
+
+
+# ---- matrix-js-sdk (Rust crypto) <-> matrix-nio ----
+
+JS_DIR = os.path.join(harness.REPO, "tests", "interop", "js")
+INSTALL = "npm ci --prefix tests/interop/js"
+
+
+def _node():
+    node = shutil.which("node") or shutil.which("nodejs")
+    if node is None:
+        pytest.fail("node is not installed (Debian: apt-get install nodejs npm), then run: " + INSTALL,
+                    pytrace=False)
+    if not os.path.isdir(os.path.join(JS_DIR, "node_modules", "@matrix-org", "matrix-sdk-crypto-wasm")):
+        pytest.fail("matrix-js-sdk's crypto is not installed under tests/interop/js/node_modules; run: "
+                    + INSTALL, pytrace=False)
+    return node
+
+
+class JsBot:
+    """tests/interop/js/e2e_bot.mjs for one user and device; collects its output lines."""
+
+    def __init__(self, server, user):
+        env = dict(os.environ, HEARTH_BASE_URL=server.base_url, BOT_USER_ID=user.user_id,
+                   BOT_ACCESS_TOKEN=user.access_token, BOT_DEVICE_ID=user.device_id, NODE_NO_WARNINGS="1")
+        self.proc = subprocess.Popen([_node(), os.path.join(JS_DIR, "e2e_bot.mjs")], cwd=JS_DIR, env=env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.lines = []
+        self.err = []
+        for stream, out in ((self.proc.stdout, self.lines), (self.proc.stderr, self.err)):
+            threading.Thread(target=self._read, args=(stream, out), daemon=True).start()
+
+    @staticmethod
+    def _read(stream, out):
+        for line in stream:
+            out.append(line.rstrip("\n"))
+
+    def output(self):
+        tagged = [line for line in self.lines if line.split(" ", 1)[0] in ("READY", "DECRYPTED", "UNDECRYPTABLE")]
+        return "tagged stdout:\n%s\nstderr:\n%s\nstdout tail:\n%s" % (
+            "\n".join(tagged), "\n".join(self.err[-40:]), "\n".join(self.lines[-60:]))
+
+    async def wait_line(self, line, timeout=WAIT):
+        end = time.monotonic() + timeout
+        while True:
+            found = [x for x in self.lines if x == line or (line.endswith(" ") and x.startswith(line))]
+            if found:
+                return found[0]
+            bad = [x for x in self.lines if x.startswith("UNDECRYPTABLE")]
+            if bad:
+                raise AssertionError("js could not decrypt: %r\n%s" % (bad, self.output()))
+            if self.proc.poll() is not None:
+                raise AssertionError("e2e_bot exited (%s) before %r\n%s" % (self.proc.returncode, line, self.output()))
+            if time.monotonic() > end:
+                raise AssertionError("e2e_bot did not print %r within %ss\n%s" % (line, timeout, self.output()))
+            await asyncio.sleep(0.05)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
+def test_js_sdk_rust_crypto_and_nio(e2e_server, tmp_path):
+    srv = e2e_server
+    api = srv.api("r0")
+    alice = api.register(password="alice-pw-" + harness.unique_localpart())
+    carol = api.register()
+
+    async def scenario():
+        bot = JsBot(srv, carol)
+        a = Device(srv, alice, tmp_path / "a", "alice nio")
+        try:
+            ready = await bot.wait_line("READY ")
+            await a.start()
+            r = _ok(await a.client.room_create(
+                invite=[carol.user_id], preset=nio.RoomPreset.private_chat,
+                initial_state=[{"type": "m.room.encryption", "state_key": "",
+                                "content": {"algorithm": "m.megolm.v1.aes-sha2"}}]),
+                nio.RoomCreateResponse)
+            room = r.room_id
+            # The bot joins on the invite; nio learns of its device from device_lists.
+            await a.wait(lambda: room in a.client.rooms and carol.user_id in a.client.rooms[room].users
+                         and not a.client.rooms[room].users[carol.user_id].invited, "carol's join")
+            await a.wait(lambda: a.knows_device(carol.user_id, carol.device_id), "carol's device")
+            dev = [d for d in a.client.device_store.active_user_devices(carol.user_id)
+                   if d.id == carol.device_id][0]
+            assert dev.ed25519 == ready.split(" ", 1)[1], "the keys nio got are not the js device's"
+            await a.send(room, "ping from nio")
+            await bot.wait_line("DECRYPTED %s ping from nio" % alice.user_id)
+            # The SDK's encrypted answer, decrypted by nio.
+            await a.wait_text(room, carol.user_id, "pong ping from nio")
+            await a.send(room, "ping again")
+            await bot.wait_line("DECRYPTED %s ping again" % alice.user_id)
+            await a.wait_text(room, carol.user_id, "pong ping again")
+            assert not a.undecrypted, a.undecrypted
+        finally:
+            bot.stop()
+            await a.stop()
 
     asyncio.run(scenario())
