@@ -113,7 +113,8 @@ sync_e2e_device_lists(struct hs *hs, const char *user_id, int64_t ev_since, int6
     int rc = -1;
 
     *changed_out = *left_out = NULL;
-    if (store_device_list_changes(hs->store, user_id, dl_since, dl_upto, &users, &n) != STORE_OK)
+    if (dl_upto > dl_since &&
+        store_device_list_changes(hs->store, user_id, dl_since, dl_upto, &users, &n) != STORE_OK)
         goto out;
     for (size_t i = 0; i < n; i++)
         json_object_set_new(changed, users[i], json_true());
@@ -178,6 +179,9 @@ to_device(struct req *r, const struct sync_token *since, struct sync_e2e *e)
      * that response have been delivered successfully, and delete them from the store." */
     if (after > 0 && store_to_device_ack(r->hs->store, r->user_id, r->device_id, after) != STORE_OK)
         return -1;
+    /* Nothing was sent since the token: the usual long-poll needs no second query. */
+    if (after >= now)
+        return 0;
     if (store_to_device_pending(r->hs->store, r->user_id, r->device_id, after, now,
                                 SYNC_TO_DEVICE_LIMIT, &list, &n) != STORE_OK)
         return -1;
