@@ -12,7 +12,7 @@
  *   WAKE     the receiver keeps one /sync long-poll parked; a sender sends it one to-device
  *            message (PUT /sendToDevice) per round; the latency is from handing the PUT to
  *            libcurl to reading the sync answer that holds the message. ROUNDS (default 200).
- *   LOAD     every claimer sends MESSAGES (default 20) to-device messages to the receiver's
+ *   LOAD     every claimer sends MESSAGES (default 50) to-device messages to the receiver's
  *            device, closed loop, while the receiver syncs as a client does (long-poll,
  *            next_batch each time). Checks that each message arrives exactly once and each
  *            sender's messages in order, and that no answer holds more than 100.
@@ -613,7 +613,7 @@ usage(void)
 int
 main(int argc, char **argv)
 {
-    struct bench b = {.claimers = 100, .keys = 20000, .rounds = 200, .messages = 20};
+    struct bench b = {.claimers = 100, .keys = 20000, .rounds = 200, .messages = 50};
     struct td t = {0};
     long v;
     int opt;

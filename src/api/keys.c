@@ -10,7 +10,6 @@
 #include "api/hs.h"
 #include "api/sync_e2e.h"
 #include "core/config.h"
-#include "core/log.h"
 #include "core/util.h"
 #include "json/canonical.h"
 #include "json/json.h"
@@ -49,6 +48,7 @@ is_local(struct req *r, const char *user_id, const char **server)
     const char *lp;
     size_t lplen;
 
+    *server = "";
     if (!id_user_id_split(user_id, &lp, &lplen, server))
         return false;
     return strcmp(*server, r->hs->cfg->server_name) == 0;
