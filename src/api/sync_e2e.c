@@ -160,26 +160,25 @@ otk_counts(struct hs *hs, const char *user_id, const char *device_id)
 }
 
 static int
-to_device(struct req *r, const struct sync_token *since, struct sync_e2e *e)
+to_device(struct req *r, const struct sync_token *since, const struct store_e2e_heads *h,
+          struct sync_e2e *e)
 {
     struct store_to_device *list = NULL;
     size_t n = 0;
-    int64_t now, after;
+    int64_t now = h->to_device, after;
     int rc = -1;
 
-    /* The position first: a message committed after it waits for the next sync. */
-    if (store_counter(r->hs->store, "to_device", &now) != STORE_OK)
-        return -1;
     e->to_device_next = now;
-    if (!r->device_id)
+    /* Messages committed after the position wait for the next sync. */
+    if (!r->device_id || h->inbox_min < 0 || h->inbox_min > now)
         return 0;
     after = since ? clamp(since->pos[STREAM_TO_DEVICE], now) : 0;
     /* SPEC: send_to_device.rst: "When the client calls /sync again with the next_batch token
      * from the first response, the server should infer that any send-to-device messages in
      * that response have been delivered successfully, and delete them from the store." */
-    if (after > 0 && store_to_device_ack(r->hs->store, r->user_id, r->device_id, after) != STORE_OK)
+    if (h->inbox_min <= after &&
+        store_to_device_ack(r->hs->store, r->user_id, r->device_id, after) != STORE_OK)
         return -1;
-    /* Nothing was sent since the token: the usual long-poll needs no second query. */
     if (after >= now)
         return 0;
     if (store_to_device_pending(r->hs->store, r->user_id, r->device_id, after, now,
@@ -205,12 +204,15 @@ int
 sync_e2e_collect(struct req *r, const struct sync_token *since, int64_t events_now,
                  struct sync_e2e *e)
 {
+    struct store_e2e_heads h;
+
     memset(e, 0, sizeof(*e));
     e->to_device = json_array();
-    if (to_device(r, since, e) != 0)
+    /* The positions first: anything committed later is left for the next sync. */
+    if (store_e2e_heads(r->hs->store, r->user_id, r->device_id, &h) != STORE_OK ||
+        to_device(r, since, &h, e) != 0)
         return -1;
-    if (store_counter(r->hs->store, "device_lists", &e->device_lists_now) != STORE_OK)
-        return -1;
+    e->device_lists_now = h.device_lists;
     if (!r->device_id || !(e->otk_counts = otk_counts(r->hs, r->user_id, r->device_id)))
         e->otk_counts = json_object();
     /* SPEC: "The server need only populate this property for an incremental /sync". */

@@ -395,10 +395,16 @@ enum store_rc store_to_device_pending(struct store *st, const char *user_id, con
                                       int64_t after, int64_t upto, size_t limit,
                                       struct store_to_device **out, size_t *n);
 void store_to_device_free(struct store_to_device *list, size_t n);
-/* Deletes the device's messages at positions <= upto (delivered and acknowledged); writes
- * only when there are some. */
+/* Deletes the device's messages at positions <= upto (delivered and acknowledged). */
 enum store_rc store_to_device_ack(struct store *st, const char *user_id, const char *device_id,
                                   int64_t upto);
+/* What a sync needs first, in one read: the to-device and device-list positions and the
+ * device's oldest waiting message (*inbox_min, or -1 when its inbox is empty). */
+struct store_e2e_heads {
+    int64_t to_device, device_lists, inbox_min;
+};
+enum store_rc store_e2e_heads(struct store *st, const char *user_id, const char *device_id,
+                              struct store_e2e_heads *out);
 
 /* Logs a change to the user's device list (e.g. a device renamed). */
 enum store_rc store_device_list_changed(struct store *st, const char *user_id);

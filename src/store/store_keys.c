@@ -393,28 +393,35 @@ store_to_device_free(struct store_to_device *list, size_t n)
     free(list);
 }
 
-static void
-fill_nothing(struct store *st, struct db_stmt *s, void *item)
-{
-    (void)st;
-    (void)s;
-    (void)item;
-}
-
 enum store_rc
 store_to_device_ack(struct store *st, const char *user_id, const char *device_id, int64_t upto)
 {
-    /* Most syncs acknowledge nothing new: a read decides whether a write is needed. */
-    enum store_rc rc =
-        st_read_one(st,
-                    "SELECT stream_pos FROM to_device_inbox WHERE user_id = ? AND "
-                    "device_id = ? AND stream_pos <= ? LIMIT 1",
-                    ST_ARGS(ST_S(user_id), ST_S(device_id), ST_I(upto)), fill_nothing, NULL);
-    if (rc != STORE_OK)
-        return rc == STORE_NOT_FOUND ? STORE_OK : rc;
     return ST_WRITE(st, ST_STEP("DELETE FROM to_device_inbox WHERE user_id = ? AND device_id = ? "
                                 "AND stream_pos <= ?",
                                 ST_S(user_id), ST_S(device_id), ST_I(upto)));
+}
+
+static void
+fill_heads(struct store *st, struct db_stmt *s, void *item)
+{
+    struct store_e2e_heads *h = item;
+    h->to_device = st->drv->col_int64(s, 0);
+    h->device_lists = st->drv->col_int64(s, 1);
+    h->inbox_min = st->drv->col_is_null(s, 2) ? -1 : st->drv->col_int64(s, 2);
+}
+
+enum store_rc
+store_e2e_heads(struct store *st, const char *user_id, const char *device_id,
+                struct store_e2e_heads *out)
+{
+    /* One statement, so the positions and the inbox are read at the same instant. */
+    enum store_rc rc = st_read_one(
+        st,
+        "SELECT (SELECT value FROM counters WHERE name = 'to_device'), (SELECT value FROM "
+        "counters WHERE name = 'device_lists'), (SELECT MIN(stream_pos) FROM to_device_inbox "
+        "WHERE user_id = ? AND device_id = ?)",
+        ST_ARGS(ST_S(user_id), ST_S(device_id)), fill_heads, out);
+    return rc == STORE_NOT_FOUND ? STORE_ERR : rc;
 }
 
 /* ---- device lists ---- */
