@@ -7,6 +7,7 @@
 //   "ping ..." (decrypted)  -> reply "pong <the message>" (encrypted by the SDK)
 // Environment: HEARTH_BASE_URL, BOT_USER_ID, BOT_ACCESS_TOKEN, BOT_DEVICE_ID. Prints
 // "READY <ed25519 key>" once the first sync is done and the device's keys are uploaded.
+import * as RustSdkCryptoJs from "@matrix-org/matrix-sdk-crypto-wasm";
 import * as sdk from "matrix-js-sdk";
 import { logger } from "matrix-js-sdk/lib/logger.js";
 
@@ -75,4 +76,6 @@ client.on(sdk.ClientEvent.Sync, (state, prev, data) => {
 
 setTimeout(() => die("still running after 150 s"), 150000).unref();
 await client.initRustCrypto({ useIndexedDB: false });
+// initRustCrypto turns the crypto library's tracing on at debug level; errors are enough here.
+new RustSdkCryptoJs.Tracing(RustSdkCryptoJs.LoggerLevel.Error).turnOn();
 await client.startClient({ initialSyncLimit: 20, pollTimeout: 3000, lazyLoadMembers: true });
