@@ -179,6 +179,18 @@ void content_config(struct req *r);
 void content_quarantine(struct req *r);
 void content_unquarantine(struct req *r);
 /* (end of content repository) */
+/* end-to-end encryption, send-to-device (issue 6: keys.c, to_device.c, sync_e2e.c) */
+/* keys.yaml */
+void keys_upload(struct req *r);
+void keys_query(struct req *r);
+void keys_claim(struct req *r);
+void keys_changes(struct req *r);
+/* The user's devices or keys changed (logged by the store): wakes the syncs of the user and
+ * of everyone sharing a room, whose device_lists.changed now name the user. */
+void api_device_list_changed(struct hs *hs, const char *user_id);
+/* to_device.yaml */
+void to_device_send(struct req *r);
+/* (end of end-to-end encryption) */
 
 /* versions.yaml */
 void versions_get(struct req *r);

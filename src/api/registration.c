@@ -276,6 +276,7 @@ registration_password(struct req *r)
             reply_internal(r, "device logout failed");
             goto out;
         }
+        api_device_list_changed(r->hs, r->user_id); /* e2e */
     }
     reply_empty(r);
 out:
@@ -300,6 +301,7 @@ registration_deactivate(struct req *r)
         reply_internal(r, "deactivation failed");
         return;
     }
+    api_device_list_changed(r->hs, r->user_id); /* e2e: its devices are gone */
     log_info("deactivated %s", r->user_id);
     /* SPEC: "must be success if the homeserver has no identifiers to unbind". */
     reply_json(r, 200, json_pack("{s:s}", "id_server_unbind_result", "success"));

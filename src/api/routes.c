@@ -161,6 +161,15 @@ const struct route api_routes[] = {
     {HTTP_DELETE, PFX_CLIENT, "/user/{userId}/rooms/{roomId}/tags/{tag}", tags_delete,
      AUTH_REQUIRED, JSON_OPT},
     /* (end of helper B routes) */
+    /* end-to-end encryption, send-to-device (issue 6); SPEC: guest_access.rst allows guests
+     * upload, query, claim and sendToDevice, not keys/changes */
+    {HTTP_POST, PFX_CLIENT, "/keys/upload", keys_upload, AUTH_REQUIRED, JSON | GUEST},
+    {HTTP_POST, PFX_CLIENT, "/keys/query", keys_query, AUTH_REQUIRED, JSON | GUEST},
+    {HTTP_POST, PFX_CLIENT, "/keys/claim", keys_claim, AUTH_REQUIRED, JSON | GUEST},
+    {HTTP_GET, PFX_CLIENT, "/keys/changes", keys_changes, AUTH_REQUIRED, 0},
+    {HTTP_PUT, PFX_CLIENT, "/sendToDevice/{eventType}/{txnId}", to_device_send, AUTH_REQUIRED,
+     JSON | GUEST},
+    /* (end of end-to-end encryption routes) */
 
     /* content repository (issue 7) */
     {HTTP_POST, PFX_MEDIA, "/upload", content_upload, AUTH_REQUIRED, ROUTE_STREAM},

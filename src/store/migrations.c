@@ -135,6 +135,39 @@ const struct migration store_migrations[] = {
         "CREATE TABLE server_notice_rooms ("
         "  user_id TEXT PRIMARY KEY,"
         "  room_id TEXT NOT NULL);"},
+    /* End-to-end encryption (issue 6; store_keys.c): each device's identity keys (the signed
+     * object as uploaded, canonical JSON), its unclaimed one-time keys, its to-device inbox
+     * (positions of the counter 'to_device'; a message is deleted once the device's sync
+     * acknowledges it) and the device-list log: one row per change to a user's devices or
+     * keys, at positions of the counter 'device_lists'. The room_state index finds the
+     * membership changes of a room after a position (device_lists in /sync). */
+    {8, "CREATE TABLE e2e_device_keys ("
+        "  user_id TEXT NOT NULL,"
+        "  device_id TEXT NOT NULL,"
+        "  key_json TEXT NOT NULL,"
+        "  PRIMARY KEY (user_id, device_id));"
+        "CREATE TABLE e2e_one_time_keys ("
+        "  user_id TEXT NOT NULL,"
+        "  device_id TEXT NOT NULL,"
+        "  algorithm TEXT NOT NULL,"
+        "  key_id TEXT NOT NULL,"
+        "  key_json TEXT NOT NULL,"
+        "  PRIMARY KEY (user_id, device_id, algorithm, key_id));"
+        "CREATE TABLE to_device_inbox ("
+        "  user_id TEXT NOT NULL,"
+        "  device_id TEXT NOT NULL,"
+        "  stream_pos BIGINT NOT NULL,"
+        "  sender TEXT NOT NULL,"
+        "  type TEXT NOT NULL,"
+        "  content TEXT NOT NULL,"
+        "  PRIMARY KEY (user_id, device_id, stream_pos));"
+        "CREATE TABLE device_list_changes ("
+        "  stream_pos BIGINT NOT NULL,"
+        "  user_id TEXT NOT NULL,"
+        "  PRIMARY KEY (stream_pos, user_id));"
+        "CREATE INDEX room_state_by_pos ON room_state (room_id, type, from_pos);"
+        "INSERT INTO counters (name, value) VALUES ('to_device', 0);"
+        "INSERT INTO counters (name, value) VALUES ('device_lists', 0);"},
     /* Content repository (issue 7): local media (the file is stored once per sha256, so
      * identical uploads share it; quarantined_by non-NULL makes the media unavailable), and
      * URL preview results (og: the JSON answer) until expires_ts. */

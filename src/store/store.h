@@ -350,5 +350,106 @@ enum store_rc store_url_preview_get(struct store *st, const char *url, int64_t n
 enum store_rc store_url_preview_put(struct store *st, const char *url, const char *og,
                                     int64_t fetched_ts, int64_t expires_ts);
 /* ---- (end of content repository) ---- */
+/* ---- end-to-end encryption: keys, to-device messages, device lists (issue 6; store_keys.c) ----
+ * Deleting devices (store_device_delete*, store_user_deactivate) also deletes their keys and
+ * inboxes and logs a device-list change in the same transaction; so does a login that creates
+ * a device. */
+struct store_otk {
+    const char *algorithm, *key_id; /* "<algorithm>:<key_id>" as uploaded */
+    const char *key_json;           /* canonical JSON of the key (a string or an object) */
+};
+/* One upload of a device's keys, in one transaction. Strings are borrowed. */
+struct store_keys_upload {
+    const char *user_id, *device_id;
+    const char *device_keys; /* canonical JSON of the signed device keys, or NULL */
+    const struct store_otk *otks;
+    size_t n_otks;
+    bool device_keys_changed; /* out: new or different device keys (a device-list change) */
+    char *conflict;           /* out (owned): "<algorithm>:<key_id>" held with other content */
+};
+/* STORE_EXISTS (nothing stored, u->conflict set) when a one-time key ID is already held with
+ * different content; the same content again is accepted. */
+enum store_rc store_keys_upload(struct store *st, struct store_keys_upload *u);
+struct store_otk_count {
+    char *algorithm;
+    int64_t count;
+};
+/* The device's unclaimed one-time keys per algorithm. New array. */
+enum store_rc store_otk_counts(struct store *st, const char *user_id, const char *device_id,
+                               struct store_otk_count **out, size_t *n);
+void store_otk_counts_free(struct store_otk_count *list, size_t n);
+struct store_device_keys {
+    char *device_id;
+    char *key_json;
+    char *display_name; /* may be NULL */
+};
+/* The devices of a user that have uploaded identity keys, with their display names. */
+enum store_rc store_device_keys_list(struct store *st, const char *user_id,
+                                     struct store_device_keys **out, size_t *n);
+void store_device_keys_free(struct store_device_keys *list, size_t n);
+/* Claims: for each, one one-time key of (user, device, algorithm) is taken and deleted (the
+ * lowest key ID), all in one transaction, so no key is handed out twice. key_id and key_json
+ * are set (owned) for those that found one, else left NULL. */
+struct store_claim {
+    const char *user_id, *device_id, *algorithm;
+    char *key_id, *key_json;
+};
+enum store_rc store_otks_claim(struct store *st, struct store_claim *claims, size_t n);
+void store_claims_clear(struct store_claim *claims, size_t n);
+
+/* Send-to-device: one message per (user, device); device "*" is every device of the user at
+ * the time. Unknown users and devices get nothing. With txn_key non-NULL, a second call with
+ * the same (token_hash, txn_key) stores nothing and sets *replayed. *pos: the position the
+ * messages got. */
+struct store_to_device_msg {
+    const char *user_id, *device_id, *content;
+};
+struct store_to_device_send {
+    const char *sender, *type;
+    const struct store_to_device_msg *msgs;
+    size_t n;
+    const char *token_hash, *txn_key, *txn_id;
+    int64_t now;
+    bool replayed; /* out */
+    int64_t pos;   /* out */
+};
+enum store_rc store_to_device_send(struct store *st, struct store_to_device_send *s);
+struct store_to_device {
+    int64_t pos;
+    char *sender, *type, *content;
+};
+/* The device's messages at positions in (after, upto], oldest first, at most limit. */
+enum store_rc store_to_device_pending(struct store *st, const char *user_id, const char *device_id,
+                                      int64_t after, int64_t upto, size_t limit,
+                                      struct store_to_device **out, size_t *n);
+void store_to_device_free(struct store_to_device *list, size_t n);
+/* Deletes the device's messages at positions <= upto (delivered and acknowledged). */
+enum store_rc store_to_device_ack(struct store *st, const char *user_id, const char *device_id,
+                                  int64_t upto);
+/* What a sync needs first, in one read: the to-device and device-list positions and the
+ * device's oldest waiting message (*inbox_min, or -1 when its inbox is empty). */
+struct store_e2e_heads {
+    int64_t to_device, device_lists, inbox_min;
+};
+enum store_rc store_e2e_heads(struct store *st, const char *user_id, const char *device_id,
+                              struct store_e2e_heads *out);
+
+/* Logs a change to the user's device list (e.g. a device renamed). */
+enum store_rc store_device_list_changed(struct store *st, const char *user_id);
+/* Users whose device lists changed at positions in (since, upto] among user_id and those
+ * sharing a joined room with user_id. New array of new strings (store_strings_free). */
+enum store_rc store_device_list_changes(struct store *st, const char *user_id, int64_t since,
+                                        int64_t upto, char ***users, size_t *n);
+/* The m.room.member changes of a room at event positions in (since, upto]: who, the
+ * membership, whether it is still current, and whether that user was joined at `since`. */
+struct store_member_change {
+    char *user_id;
+    char *membership;
+    bool current, joined_before;
+};
+enum store_rc store_room_member_changes(struct store *st, const char *room_id, int64_t since,
+                                        int64_t upto, struct store_member_change **out, size_t *n);
+void store_member_changes_free(struct store_member_change *list, size_t n);
+/* ---- (end of end-to-end encryption) ---- */
 
 #endif
