@@ -164,6 +164,10 @@ enum store_rc store_room_state_at(struct store *st, const char *room_id, int64_t
 /* The same without m.room.member events (lazy-loading members fetches those one by one). */
 enum store_rc store_room_state_at_nonmembers(struct store *st, const char *room_id, int64_t pos,
                                              struct store_event **out, size_t *n);
+/* The state event (type, state_key) in force at position pos, in one query. */
+enum store_rc store_state_full_event_at(struct store *st, const char *room_id, const char *type,
+                                        const char *state_key, int64_t pos,
+                                        struct store_event *out);
 /* The event ID of the state (type, state_key) in force at position pos (new string). */
 enum store_rc store_state_event_at(struct store *st, const char *room_id, const char *type,
                                    const char *state_key, int64_t pos, char **event_id);

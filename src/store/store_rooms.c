@@ -317,6 +317,18 @@ store_room_state_at(struct store *st, const char *room_id, int64_t pos, struct s
 }
 
 enum store_rc
+store_state_full_event_at(struct store *st, const char *room_id, const char *type,
+                          const char *state_key, int64_t pos, struct store_event *out)
+{
+    return one_event(
+        st, out,
+        "SELECT " STATE_EVENT_COLS " FROM room_state rs JOIN events e ON e.event_id = rs.event_id "
+        "WHERE rs.room_id = ? AND rs.type = ? AND rs.state_key = ? AND rs.from_pos <= ? AND "
+        "(rs.to_pos IS NULL OR rs.to_pos > ?)",
+        ST_ARGS(ST_S(room_id), ST_S(type), ST_S(state_key), ST_I(pos), ST_I(pos)));
+}
+
+enum store_rc
 store_room_state_at_nonmembers(struct store *st, const char *room_id, int64_t pos,
                                struct store_event **out, size_t *n)
 {
