@@ -170,6 +170,10 @@ void tags_delete(struct req *r);
 json_t *api_ignored_users(struct hs *hs, const char *user_id);
 /* (end of helper B) */
 
+/* server-side search (issue 9): search.yaml */
+void search_post(struct req *r);
+/* (end of server-side search) */
+
 /* versions.yaml */
 void versions_get(struct req *r);
 /* wellknown.yaml */

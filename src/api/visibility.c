@@ -160,3 +160,67 @@ visibility_state_pos(const struct visibility *vis)
     }
     return -1;
 }
+
+static int
+cmp_pos(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Whether an ordinary event at pos is visible (what visibility_allows says for it). */
+static bool
+ordinary_visible(const struct visibility *vis, int64_t pos)
+{
+    struct store_event e = {.type = (char *)"m.room.message", .pos = pos};
+    return visibility_allows(vis, &e);
+}
+
+static void
+add_range(struct visibility_range **out, size_t *n, int64_t after, int64_t upto)
+{
+    if (after >= upto)
+        return;
+    if (*n > 0 && (*out)[*n - 1].upto == after) {
+        (*out)[*n - 1].upto = upto;
+        return;
+    }
+    *out = xrealloc(*out, (*n + 1) * sizeof(**out));
+    (*out)[(*n)++] = (struct visibility_range){after, upto};
+}
+
+size_t
+visibility_ranges(const struct visibility *vis, struct visibility_range **out)
+{
+    size_t nb = 0, n = 0;
+    int64_t *b = xcalloc(2 * (vis->n_membership + vis->n_history) + 1, sizeof(*b));
+    int64_t prev = 0;
+
+    *out = NULL;
+    /* The answer only changes at the positions where an interval starts or ends: between
+     * two of them (and at each) it is the same for every position, so one probe each. */
+    for (size_t i = 0; i < vis->n_membership; i++) {
+        b[nb++] = vis->membership[i].from_pos;
+        if (vis->membership[i].to_pos != INT64_MAX)
+            b[nb++] = vis->membership[i].to_pos;
+    }
+    for (size_t i = 0; i < vis->n_history; i++) {
+        b[nb++] = vis->history[i].from_pos;
+        if (vis->history[i].to_pos != INT64_MAX)
+            b[nb++] = vis->history[i].to_pos;
+    }
+    qsort(b, nb, sizeof(*b), cmp_pos);
+    for (size_t i = 0; i < nb; i++) {
+        if (b[i] <= prev)
+            continue; /* duplicates, and positions before the first event */
+        if (b[i] - prev > 1 && ordinary_visible(vis, prev + 1))
+            add_range(out, &n, prev, b[i] - 1);
+        if (ordinary_visible(vis, b[i]))
+            add_range(out, &n, b[i] - 1, b[i]);
+        prev = b[i];
+    }
+    if (prev < INT64_MAX && ordinary_visible(vis, prev + 1))
+        add_range(out, &n, prev, INT64_MAX);
+    free(b);
+    return n;
+}

@@ -32,5 +32,14 @@ bool visibility_any(const struct visibility *vis);
 /* The position whose state the user may read: INT64_MAX (current state) when joined or the
  * room is world_readable; the position of their leaving when they left; -1 if none. */
 int64_t visibility_state_pos(const struct visibility *vis);
+/* Server-side search: the positions at which the user may see an ordinary event (any type but
+ * m.room.member and m.room.history_visibility, which have rules of their own), as sorted,
+ * disjoint ranges (after, upto] (upto INT64_MAX: onwards). Exactly the positions where
+ * visibility_allows says yes for such an event. Returns the number of ranges; *out is a new
+ * array (free()), NULL when there are none. */
+struct visibility_range {
+    int64_t after, upto;
+};
+size_t visibility_ranges(const struct visibility *vis, struct visibility_range **out);
 
 #endif

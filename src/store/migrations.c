@@ -1,5 +1,7 @@
 #include "store/migrations.h"
 
+#include "store/store_search.h" /* server-side search: migration 11 */
+
 const struct migration store_migrations[] = {
     {1, "CREATE TABLE users ("
         "  user_id TEXT PRIMARY KEY,"
@@ -135,6 +137,10 @@ const struct migration store_migrations[] = {
         "CREATE TABLE server_notice_rooms ("
         "  user_id TEXT PRIMARY KEY,"
         "  room_id TEXT NOT NULL);"},
+    /* Server-side search (issue 9): the full-text index and its backfill. The SQL is SQLite's
+     * (an FTS5 table), kept with the rest of the dialect in store_search.c; PostgreSQL needs
+     * its own migration 11 (a tsvector table). */
+    {11, st_search_migration_sqlite},
 };
 
 const size_t store_n_migrations = sizeof(store_migrations) / sizeof(store_migrations[0]);
