@@ -54,9 +54,9 @@ struct search_req {
 
 /* One room the user may search, with what it takes to read it. */
 struct search_room {
-    const char *room_id; /* borrowed from the rooms list */
+    const char *room_id; /* borrowed from the visibility list */
     const struct room_version *v;
-    struct visibility vis;
+    struct visibility *vis; /* borrowed from the visibility list */
 };
 
 /* ---- request ---- */
@@ -345,11 +345,11 @@ listed(const json_t *list, const char *value)
     return false;
 }
 
-/* The rooms to search and their visible ranges. 0, or -1 on storage failure. */
-static int
-load_rooms(struct req *r, const struct search_req *q, char **room_ids, size_t n,
-           struct search_room *rooms, size_t *nrooms, struct store_search_range **ranges,
-           size_t *nranges)
+/* The rooms to search (those of vrooms that the request allows) and their visible ranges. */
+static void
+choose_rooms(struct req *r, const struct search_req *q, struct visibility_room *vrooms, size_t n,
+             struct search_room *rooms, size_t *nrooms, struct store_search_range **ranges,
+             size_t *nranges)
 {
     const json_t *yes = json_object_get(q->filter.json, "rooms");
     const json_t *no = json_object_get(q->filter.json, "not_rooms");
@@ -357,37 +357,39 @@ load_rooms(struct req *r, const struct search_req *q, char **room_ids, size_t n,
     *nrooms = 0;
     *nranges = 0;
     for (size_t i = 0; i < n; i++) {
+        const char *room_id = vrooms[i].room_id;
         struct search_room *sr = &rooms[*nrooms];
         struct visibility_range *vr = NULL;
         size_t nvr;
         /* SPEC: filter.rooms / not_rooms (room_event_filter.yaml) choose the rooms. */
-        bool skip = (q->only_room && strcmp(q->only_room, room_ids[i]) != 0) ||
-                    (yes && !listed(yes, room_ids[i])) || listed(no, room_ids[i]);
-        if (skip || !(sr->v = rooms_version(r->hs->rooms, room_ids[i])))
+        if ((q->only_room && strcmp(q->only_room, room_id) != 0) ||
+            (yes && !listed(yes, room_id)) || listed(no, room_id) ||
+            !(sr->v = rooms_version(r->hs->rooms, room_id)))
             continue;
-        sr->room_id = room_ids[i];
-        if (visibility_load(r, room_ids[i], r->user_id, &sr->vis) != 0) {
-            visibility_clear(&sr->vis);
-            return -1;
-        }
+        sr->room_id = room_id;
+        sr->vis = &vrooms[i].vis;
         (*nrooms)++;
-        nvr = visibility_ranges(&sr->vis, &vr);
+        nvr = visibility_ranges(sr->vis, &vr);
         *ranges = xrealloc(*ranges, (*nranges + nvr + 1) * sizeof(**ranges));
         for (size_t k = 0; k < nvr; k++)
-            (*ranges)[(*nranges)++] =
-                (struct store_search_range){room_ids[i], vr[k].after, vr[k].upto};
+            (*ranges)[(*nranges)++] = (struct store_search_range){room_id, vr[k].after, vr[k].upto};
         free(vr);
     }
-    return 0;
 }
 
+static int
+cmp_search_room(const void *a, const void *b)
+{
+    return strcmp(((const struct search_room *)a)->room_id,
+                  ((const struct search_room *)b)->room_id);
+}
+
+/* rooms is sorted by room ID (as the visibility list it comes from). */
 static struct search_room *
 room_of(struct search_room *rooms, size_t n, const char *room_id)
 {
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(rooms[i].room_id, room_id) == 0)
-            return &rooms[i];
-    return NULL;
+    struct search_room key = {room_id, NULL, NULL};
+    return n ? bsearch(&key, rooms, n, sizeof(*rooms), cmp_search_room) : NULL;
 }
 
 /* ---- results ---- */
@@ -439,9 +441,9 @@ context_of(struct req *r, const struct search_req *q, struct search_room *sr,
     char tok[32];
 
     /* As /context: going back from the event's position excludes it, forward too. */
-    if (api_room_events_page(r, sr->room_id, sr->v, &sr->vis, &q->filter, e->pos - 1, 0, true,
+    if (api_room_events_page(r, sr->room_id, sr->v, sr->vis, &q->filter, e->pos - 1, 0, true,
                              (size_t)q->before_limit, before, &start) != 0 ||
-        api_room_events_page(r, sr->room_id, sr->v, &sr->vis, &q->filter, e->pos, INT64_MAX, false,
+        api_room_events_page(r, sr->room_id, sr->v, sr->vis, &q->filter, e->pos, INT64_MAX, false,
                              (size_t)q->after_limit, after, &end) != 0)
         goto out;
     ctx = json_object();
@@ -451,7 +453,7 @@ context_of(struct req *r, const struct search_req *q, struct search_room *sr,
     json_object_set_new(ctx, "end", json_string(tok));
     if (q->include_profile) {
         /* Never the state after the user left the room. */
-        state_pos = end < visibility_state_pos(&sr->vis) ? end : visibility_state_pos(&sr->vis);
+        state_pos = end < visibility_state_pos(sr->vis) ? end : visibility_state_pos(sr->vis);
         all = json_array();
         json_array_extend(all, before);
         json_array_append(all, (json_t *)ev);
@@ -474,7 +476,7 @@ room_state(struct req *r, struct search_room *sr)
 {
     struct store_event *list = NULL;
     size_t n = 0;
-    int64_t pos = visibility_state_pos(&sr->vis);
+    int64_t pos = visibility_state_pos(sr->vis);
     json_t *out = json_array(), *ev;
 
     if (pos < 0 || store_room_state_at(r->hs->store, sr->room_id, pos, &list, &n) != STORE_OK)
@@ -543,7 +545,7 @@ accept_hit(struct req *r, const struct search_req *q, struct search_room *sr, co
            const struct store_event *e, json_t **ev)
 {
     *ev = NULL;
-    if (strcmp(e->room_id, sr->room_id) != 0 || e->redacted_by || !visibility_allows(&sr->vis, e))
+    if (strcmp(e->room_id, sr->room_id) != 0 || e->redacted_by || !visibility_allows(sr->vis, e))
         return false;
     /* SPEC: ignore_users.rst: ignored users' events are hidden, "with the exception of state
      * events". */
@@ -565,8 +567,9 @@ accept_hit(struct req *r, const struct search_req *q, struct search_room *sr, co
 static json_t *
 search_room_events(struct req *r, struct search_req *q)
 {
-    char **room_ids = NULL, **words = NULL;
-    size_t nids = 0, nrooms = 0, nranges = 0, nwords = 0, naccepted = 0, scanned = 0;
+    char **words = NULL;
+    struct visibility_room *vrooms = NULL;
+    size_t nvrooms = 0, nrooms = 0, nranges = 0, nwords = 0, naccepted = 0, scanned = 0;
     struct search_room *rooms = NULL;
     struct store_search_range *ranges = NULL;
     struct store_search_hit *accepted = NULL;
@@ -576,11 +579,10 @@ search_room_events(struct req *r, struct search_req *q)
     int64_t count = 0, cursor;
     bool more = false, failed = true;
 
-    if (store_user_rooms_ever(r->hs->store, r->user_id, &room_ids, &nids) != STORE_OK)
+    if (visibility_load_user_rooms(r, r->user_id, &vrooms, &nvrooms) != 0)
         goto out;
-    rooms = xcalloc(nids + 1, sizeof(*rooms));
-    if (load_rooms(r, q, room_ids, nids, rooms, &nrooms, &ranges, &nranges) != 0)
-        goto out;
+    rooms = xcalloc(nvrooms + 1, sizeof(*rooms));
+    choose_rooms(r, q, vrooms, nvrooms, rooms, &nrooms, &ranges, &nranges);
     sq = (struct store_search_query){q->term,    q->keys, ranges,        nranges,
                                      q->by_rank, q->skip, q->before_pos, 0};
     accepted = xcalloc((size_t)q->limit + 1, sizeof(*accepted));
@@ -684,12 +686,10 @@ out:
     json_decref(state);
     json_decref(groups);
     json_decref(ignored);
-    for (size_t i = 0; i < nrooms; i++)
-        visibility_clear(&rooms[i].vis);
     free(rooms);
+    visibility_rooms_free(vrooms, nvrooms);
     free(ranges);
     free(accepted);
-    store_strings_free(room_ids, nids);
     store_strings_free(words, nwords);
     return out;
 }

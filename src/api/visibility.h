@@ -41,5 +41,15 @@ struct visibility_range {
     int64_t after, upto;
 };
 size_t visibility_ranges(const struct visibility *vis, struct visibility_range **out);
+/* Every room where the user has or had a membership, with its visibility, read in a few
+ * queries whatever the number of rooms (search). *out is a new array, sorted by room ID (free
+ * with visibility_rooms_free). 0, or -1 on storage failure. */
+struct visibility_room {
+    char *room_id;
+    struct visibility vis;
+};
+int visibility_load_user_rooms(struct req *r, const char *user_id, struct visibility_room **out,
+                               size_t *n);
+void visibility_rooms_free(struct visibility_room *rooms, size_t n);
 
 #endif

@@ -358,12 +358,25 @@ enum store_rc store_search_events(struct store *st, const struct store_search_qu
 /* The words of these hits that the query matched, as they are written there (no
  * duplicates). New array of new strings (store_strings_free). */
 enum store_rc store_search_highlights(struct store *st, const struct store_search_query *q,
-                                      const struct store_search_hit *hits, size_t n,
-                                      char ***words, size_t *nwords);
-/* Rooms where the user has or had a membership of any kind (joined, left, invited, banned).
- * New array of new strings. */
-enum store_rc store_user_rooms_ever(struct store *st, const char *user_id, char ***room_ids,
-                                    size_t *n);
+                                      const struct store_search_hit *hits, size_t n, char ***words,
+                                      size_t *nwords);
+/* What history visibility needs, for every room where the user has or had a membership of
+ * any kind (joined, left, invited, banned), in three queries whatever the number of rooms:
+ * the user's m.room.member intervals (value: the membership), the rooms'
+ * m.room.history_visibility intervals (value: the event's JSON; redacted: whether it was),
+ * and the rooms the user forgot. Rows come grouped by room, in order of position; to_pos is
+ * INT64_MAX while current. New arrays (store_history_rows_free, store_strings_free). */
+struct store_history_row {
+    char *room_id;
+    char *value;
+    bool redacted;
+    int64_t from_pos, to_pos;
+};
+enum store_rc store_user_room_histories(struct store *st, const char *user_id,
+                                        struct store_history_row **members, size_t *nmembers,
+                                        struct store_history_row **visibility, size_t *nvisibility,
+                                        char ***forgotten, size_t *nforgotten);
+void store_history_rows_free(struct store_history_row *rows, size_t n);
 /* The event at a stream position (free with store_event_clear). */
 enum store_rc store_event_at(struct store *st, int64_t pos, struct store_event *out);
 /* ---- (end of server-side search) ---- */

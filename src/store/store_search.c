@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/log.h"
 #include "core/util.h"
@@ -201,18 +202,88 @@ clear_string(void *item)
     free(*(char **)item);
 }
 
-enum store_rc
-store_user_rooms_ever(struct store *st, const char *user_id, char ***room_ids, size_t *n)
+void
+store_history_rows_free(struct store_history_row *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(rows[i].room_id);
+        free(rows[i].value);
+    }
+    free(rows);
+}
+
+static void
+fill_history_row(struct store *st, struct db_stmt *s, void *item)
+{
+    struct store_history_row *h = item;
+    h->room_id = st_dup_col(st, s, 0);
+    h->value = st_dup_col(st, s, 1);
+    h->redacted = !st->drv->col_is_null(s, 2);
+    h->from_pos = st->drv->col_int64(s, 3);
+    h->to_pos = st->drv->col_is_null(s, 4) ? INT64_MAX : st->drv->col_int64(s, 4);
+}
+
+static void
+clear_history_row(void *item)
+{
+    struct store_history_row *h = item;
+    free(h->room_id);
+    free(h->value);
+}
+
+static enum store_rc
+history_rows(struct store *st, const char *sql, const struct st_arg *args, size_t nargs,
+             struct store_history_row **out, size_t *n)
 {
     void *list = NULL;
-    /* Every membership ever leaves a current row (a "leave" after leaving), so the current
-     * rows, which have an index, are enough. */
-    enum store_rc rc =
-        st_read_list(st,
-                     "SELECT room_id FROM room_state WHERE state_key = ? AND "
-                     "type = 'm.room.member' AND to_pos IS NULL ORDER BY from_pos",
-                     ST_ARGS(ST_S(user_id)), sizeof(char *), fill_string, clear_string, &list, n);
-    *room_ids = list;
+    enum store_rc rc = st_read_list(st, sql, args, nargs, sizeof(**out), fill_history_row,
+                                    clear_history_row, &list, n);
+    *out = list;
+    return rc;
+}
+
+enum store_rc
+store_user_room_histories(struct store *st, const char *user_id, struct store_history_row **members,
+                          size_t *nmembers, struct store_history_row **visibility,
+                          size_t *nvisibility, char ***forgotten, size_t *nforgotten)
+{
+    void *list = NULL;
+    enum store_rc rc;
+
+    *visibility = NULL;
+    *nvisibility = 0;
+    *forgotten = NULL;
+    *nforgotten = 0;
+    /* Every membership ever leaves a current row (a "leave" after leaving), so the rooms come
+     * from the current rows, which have an index; each room's history then from
+     * room_state_history. */
+    rc = history_rows(st,
+                      "SELECT room_id, membership, NULL, from_pos, to_pos FROM room_state "
+                      "WHERE type = 'm.room.member' AND state_key = ? AND room_id IN "
+                      "(SELECT room_id FROM room_state WHERE state_key = ? AND "
+                      "type = 'm.room.member' AND to_pos IS NULL) ORDER BY room_id, from_pos",
+                      ST_ARGS(ST_S(user_id), ST_S(user_id)), members, nmembers);
+    if (rc == STORE_OK)
+        rc = history_rows(st,
+                          "SELECT rs.room_id, e.json, e.redacted_by, rs.from_pos, rs.to_pos "
+                          "FROM room_state rs JOIN events e ON e.event_id = rs.event_id "
+                          "WHERE rs.type = 'm.room.history_visibility' AND rs.state_key = '' "
+                          "AND rs.room_id IN (SELECT room_id FROM room_state WHERE "
+                          "state_key = ? AND type = 'm.room.member' AND to_pos IS NULL) "
+                          "ORDER BY rs.room_id, rs.from_pos",
+                          ST_ARGS(ST_S(user_id)), visibility, nvisibility);
+    if (rc == STORE_OK) {
+        rc = st_read_list(st, "SELECT room_id FROM room_forgotten WHERE user_id = ?",
+                          ST_ARGS(ST_S(user_id)), sizeof(char *), fill_string, clear_string, &list,
+                          nforgotten);
+        *forgotten = list;
+    }
+    if (rc != STORE_OK) {
+        store_history_rows_free(*members, *nmembers);
+        store_history_rows_free(*visibility, *nvisibility);
+        *members = *visibility = NULL;
+        *nmembers = *nvisibility = 0;
+    }
     return rc;
 }
 
