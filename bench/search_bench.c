@@ -13,13 +13,15 @@
  *       Zipf frequencies (word k has weight 1/k), seeded, so every run builds the same text.
  *       Prints "TOKEN <access token>" for the searcher.
  *
- *   search_bench query BASE_URL TOKEN DB_PATH [-n QUERIES]
+ *   search_bench query BASE_URL TOKEN DB_PATH [-n QUERIES] [-P SERVER_PID]
  *       Sizes from the database file (read-only; SQLite's dbstat), then timed POST /search
  *       requests, one at a time on one keep-alive connection, for one-word terms:
  *         random     words drawn uniformly from the vocabulary (most are rare, as most words
  *                    are), a new one per query
  *         top10 / top100 / top1000 / top10000   the word of that frequency rank, repeated
- *       each with order_by rank and recent, filter.limit 10, no context.
+ *       each with order_by rank and recent, filter.limit 10, no context. With -P, also the
+ *       server's CPU time per query (utime + stime from /proc), which a loaded machine
+ *       inflates much less than the latency.
  *
  * Build (bench/run-search does it): links build/libhearthcore.a, so it needs the release build.
  */
@@ -36,6 +38,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/config.h"
 #include "core/log.h"
@@ -324,7 +327,32 @@ struct client {
     CURL *h;
     struct curl_slist *hdrs;
     char url[512];
+    long server_pid; /* 0: not watched */
 };
+
+/* The server's CPU time so far (user + system), in seconds; -1 if unknown. */
+static double
+server_cpu_s(long pid)
+{
+    char path[64], buf[1024], *p;
+    unsigned long ut = 0, st = 0;
+    FILE *f;
+    size_t n;
+
+    if (pid <= 0)
+        return -1;
+    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+    if (!(f = fopen(path, "r")))
+        return -1;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* After the command name in parentheses: state is field 3, utime 14, stime 15. */
+    if (!(p = strrchr(buf, ')')) ||
+        sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
 
 /* One search; returns milliseconds, and the count and result count. */
 static double
@@ -368,20 +396,27 @@ run_class(struct client *c, const char *name, int fixed_rank, int n, const char 
     long count, results, empty = 0;
     const char *term = fixed_rank >= 0 ? vocab[fixed_rank] : NULL;
 
+    double cpu0;
+    char cpu[48] = "";
+
     /* Warm the connection and the statement caches. */
     one_search(c, term ? term : vocab[0], order, &count, &results);
+    cpu0 = server_cpu_s(c->server_pid);
     for (int i = 0; i < n; i++) {
         const char *t = term ? term : vocab[next_rand() % VOCAB];
         lat[i] = one_search(c, t, order, &count, &results);
         counts[i] = (double)count;
         empty += results == 0;
     }
+    if (cpu0 >= 0 && server_cpu_s(c->server_pid) >= 0)
+        snprintf(cpu, sizeof(cpu), " server_cpu_ms=%.2f",
+                 (server_cpu_s(c->server_pid) - cpu0) * 1000 / n);
     qsort(lat, (size_t)n, sizeof(*lat), cmp_double);
     qsort(counts, (size_t)n, sizeof(*counts), cmp_double);
     printf("RESULT words=%s order=%s queries=%d p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f "
-           "median_count=%.0f max_count=%.0f empty=%ld%s%s\n",
+           "median_count=%.0f max_count=%.0f empty=%ld%s%s%s\n",
            name, order, n, pct(lat, n, 500), pct(lat, n, 900), pct(lat, n, 990), lat[n - 1],
-           pct(counts, n, 500), counts[n - 1], empty, term ? " word=" : "", term ? term : "");
+           pct(counts, n, 500), counts[n - 1], empty, cpu, term ? " word=" : "", term ? term : "");
     fflush(stdout);
     free(lat);
     free(counts);
@@ -430,9 +465,18 @@ cmd_query(int argc, char **argv)
     static const char *const orders[] = {"rank", "recent"};
 
     if (argc < 3)
-        die("query BASE_URL TOKEN DB_PATH [-n QUERIES]");
-    if (argc >= 5 && strcmp(argv[3], "-n") == 0)
-        n = atoi(argv[4]) > 0 ? atoi(argv[4]) : n;
+        die("query BASE_URL TOKEN DB_PATH [-n QUERIES] [-P SERVER_PID]");
+    for (int i = 3; i + 1 < argc; i += 2) {
+        long v = strtol(argv[i + 1], NULL, 10);
+        if (v <= 0)
+            die("options take positive numbers");
+        if (strcmp(argv[i], "-n") == 0)
+            n = (int)v;
+        else if (strcmp(argv[i], "-P") == 0)
+            c.server_pid = v;
+        else
+            die("unknown option");
+    }
     vocab_init();
     sizes(argv[2]);
     curl_global_init(CURL_GLOBAL_DEFAULT);
