@@ -191,6 +191,9 @@ void api_device_list_changed(struct hs *hs, const char *user_id);
 /* to_device.yaml */
 void to_device_send(struct req *r);
 /* (end of end-to-end encryption) */
+/* server-side search (issue 9): search.yaml */
+void search_post(struct req *r);
+/* (end of server-side search) */
 
 /* versions.yaml */
 void versions_get(struct req *r);
