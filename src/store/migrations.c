@@ -201,6 +201,7 @@ const size_t store_n_migrations = sizeof(store_migrations) / sizeof(store_migrat
 
 /* ---- PostgreSQL's variants ---- */
 const struct migration store_migrations_pg[] = {
+    {11, st_search_migration_pg},
     {12, "CREATE SEQUENCE events_stream_pos;"
          "SELECT setval('events_stream_pos', (SELECT COALESCE(MAX(stream_pos), 0) + 1 "
          "FROM events), false);"},

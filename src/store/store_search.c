@@ -407,6 +407,63 @@ const char st_search_migration_sqlite[] =
     "      OR (e.type = 'm.room.topic' AND json_type(e.json, '$.content.topic') = 'text'))"
     "  ORDER BY 1;";
 
+/* ---- PostgreSQL's side of the same (the one other dialect) ----
+ * A table with the text per key and a tsvector weighted A (body), B (name), C (topic), so a
+ * query restricts keys by weight; a GIN index on it. The text search configuration is
+ * 'simple' (no stemming, case folded) behind the unaccent dictionary, which folds diacritics
+ * as SQLite's remove_diacritics does (unaccent ships with PostgreSQL and is a trusted
+ * extension: the database owner may create it). Same rowids as SQLite's. */
+#define PG_VEC                                                                                     \
+    "setweight(to_tsvector('hearth_search', COALESCE(?, '')), 'A') || "                            \
+    "setweight(to_tsvector('hearth_search', COALESCE(?, '')), 'B') || "                            \
+    "setweight(to_tsvector('hearth_search', COALESCE(?, '')), 'C')"
+
+#define PG_BACKFILL                                                                                \
+    "INSERT INTO event_search (rowid, body, name, topic, vec)"                                     \
+    "  SELECT rowid, body, name, topic,"                                                           \
+    "    setweight(to_tsvector('hearth_search', COALESCE(body, '')), 'A') ||"                      \
+    "    setweight(to_tsvector('hearth_search', COALESCE(name, '')), 'B') ||"                      \
+    "    setweight(to_tsvector('hearth_search', COALESCE(topic, '')), 'C')"                        \
+    "  FROM (SELECT r.nid * 1099511627776 + e.stream_pos AS rowid,"                                \
+    "      CASE WHEN e.type = 'm.room.message' THEN CAST(e.json AS jsonb) -> 'content' ->> "       \
+    "'body' END AS body,"                                                                          \
+    "      CASE WHEN e.type = 'm.room.name' THEN CAST(e.json AS jsonb) -> 'content' ->> "          \
+    "'name' END AS name,"                                                                          \
+    "      CASE WHEN e.type = 'm.room.topic' THEN CAST(e.json AS jsonb) -> 'content' ->> "         \
+    "'topic' END AS topic"                                                                         \
+    "    FROM events e JOIN event_search_rooms r ON r.room_id = e.room_id"                         \
+    "    WHERE e.redacted_by IS NULL AND e.stream_pos < 1099511627776 AND r.nid < 8388608"         \
+    "      AND e.type IN ('m.room.message', 'm.room.name', 'm.room.topic')) t"                     \
+    "  WHERE (body IS NOT NULL OR name IS NOT NULL OR topic IS NOT NULL)"                          \
+    "    AND NOT EXISTS (SELECT 1 FROM event_search s WHERE s.rowid = t.rowid);"
+
+const char st_search_migration_pg[] =
+    "CREATE EXTENSION IF NOT EXISTS unaccent SCHEMA public;"
+    "CREATE TEXT SEARCH CONFIGURATION hearth_search (COPY = pg_catalog.simple);"
+    "ALTER TEXT SEARCH CONFIGURATION hearth_search ALTER MAPPING FOR hword, hword_part, word "
+    "  WITH public.unaccent, pg_catalog.simple;"
+    "CREATE TABLE event_search_rooms ("
+    "  room_id TEXT PRIMARY KEY,"
+    "  nid BIGINT NOT NULL UNIQUE);"
+    "INSERT INTO event_search_rooms (room_id, nid)"
+    "  SELECT room_id, ROW_NUMBER() OVER (ORDER BY created_ts, room_id) FROM rooms;"
+    "CREATE TABLE event_search ("
+    "  rowid BIGINT PRIMARY KEY,"
+    "  body TEXT,"
+    "  name TEXT,"
+    "  topic TEXT,"
+    "  vec tsvector NOT NULL);"
+    "CREATE INDEX event_search_vec ON event_search USING GIN (vec);" PG_BACKFILL;
+
+/* port-db copies event_search_rooms but not the index: PostgreSQL builds its own. */
+const char st_search_port_pg[] = PG_BACKFILL;
+
+static bool
+is_pg(const struct store *st)
+{
+    return st->drv == &db_pg_driver;
+}
+
 /* A growing string. */
 struct sbuf {
     char *p;
@@ -500,6 +557,69 @@ st_search_fts5_query(const struct search_terms *t, unsigned keys)
     return b.p;
 }
 
+/* The same terms as a to_tsquery() text: each item a quoted string (to_tsquery makes the
+ * words of one a phrase; '' inside), ":*" for a prefix, weights for the keys asked. */
+static void
+tsq_item(struct sbuf *b, const struct search_item *it, const char *weights)
+{
+    sb_str(b, "'");
+    for (const char *p = it->text; *p; p++) {
+        if (*p == '\'' || *p == '\\')
+            sb_add(b, p, 1);
+        sb_add(b, p, 1);
+    }
+    sb_str(b, "'");
+    sb_str(b, it->prefix ? ":*" : ":");
+    sb_str(b, weights);
+}
+
+static char *
+st_search_tsquery(const struct search_terms *t, unsigned keys)
+{
+    char weights[4] = {0};
+    size_t nw = 0, written = 0;
+    struct sbuf b = {0};
+
+    if (keys & STORE_SEARCH_BODY)
+        weights[nw++] = 'A';
+    if (keys & STORE_SEARCH_NAME)
+        weights[nw++] = 'B';
+    if (keys & STORE_SEARCH_TOPIC)
+        weights[nw++] = 'C';
+    if (nw == 0)
+        return NULL;
+    for (size_t g = 0; g < t->n; g++) {
+        const struct search_group *grp = &t->groups[g];
+        bool first = true;
+        for (size_t i = 0; i < grp->n && first; i++)
+            first = grp->items[i].negated;
+        if (first)
+            continue; /* nothing positive: as FTS5's NOT, it matches nothing */
+        sb_str(&b, written++ ? " | (" : "(");
+        first = true;
+        for (size_t i = 0; i < grp->n; i++) {
+            if (!first)
+                sb_str(&b, " & ");
+            if (grp->items[i].negated)
+                sb_str(&b, "!");
+            tsq_item(&b, &grp->items[i], weights);
+            first = false;
+        }
+        sb_str(&b, ")");
+    }
+    if (written == 0) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}
+
+static char *
+search_query_text(const struct store *st, const struct search_terms *t, unsigned keys)
+{
+    return is_pg(st) ? st_search_tsquery(t, keys) : st_search_fts5_query(t, keys);
+}
+
 /* The room's number on the writer, made on first use. */
 static enum store_rc
 room_nid(struct store *st, const char *room_id, int64_t *nid)
@@ -542,11 +662,18 @@ fts_insert(struct store *st, const char *room_id, int64_t pos, unsigned key, con
                  (long long)pos, room_id);
         return STORE_OK;
     }
+    const char *body = key == STORE_SEARCH_BODY ? value : NULL;
+    const char *name = key == STORE_SEARCH_NAME ? value : NULL;
+    const char *topic = key == STORE_SEARCH_TOPIC ? value : NULL;
+    if (is_pg(st))
+        return st_rc(st_run(st, st->writer,
+                            "INSERT INTO event_search (rowid, body, name, topic, vec) VALUES "
+                            "(?, ?, ?, ?, " PG_VEC ")",
+                            ST_ARGS(ST_I(nid << ROOM_SHIFT | pos), ST_S(body), ST_S(name),
+                                    ST_S(topic), ST_S(body), ST_S(name), ST_S(topic))));
     return st_rc(st_run(
         st, st->writer, "INSERT INTO event_search (rowid, body, name, topic) VALUES (?, ?, ?, ?)",
-        ST_ARGS(ST_I(nid << ROOM_SHIFT | pos), ST_S(key == STORE_SEARCH_BODY ? value : NULL),
-                ST_S(key == STORE_SEARCH_NAME ? value : NULL),
-                ST_S(key == STORE_SEARCH_TOPIC ? value : NULL))));
+        ST_ARGS(ST_I(nid << ROOM_SHIFT | pos), ST_S(body), ST_S(name), ST_S(topic))));
 }
 
 enum store_rc
@@ -620,8 +747,10 @@ query_spans(struct store *st, const struct store_search_query *q, struct span **
     ids_text = json_dumps(ids, JSON_COMPACT);
     json_decref(ids);
     rc = st_read_list(st,
-                      "SELECT room_id, nid FROM event_search_rooms WHERE room_id IN "
-                      "(SELECT value FROM json_each(?))",
+                      is_pg(st) ? "SELECT room_id, nid FROM event_search_rooms WHERE room_id IN "
+                                  "(SELECT jsonb_array_elements_text(CAST(? AS jsonb)))"
+                                : "SELECT room_id, nid FROM event_search_rooms WHERE room_id IN "
+                                  "(SELECT value FROM json_each(?))",
                       ST_ARGS(ST_S(ids_text)), sizeof(*map), fill_room_nid, clear_room_nid, &list,
                       &nmap);
     free(ids_text);
@@ -688,6 +817,17 @@ store_search_events(struct store *st, const struct store_search_query *q,
         "SELECT rowid, bm25(event_search) FROM event_search WHERE event_search MATCH ? "
         "AND (rowid >> 40) IN (SELECT value FROM json_each(?)) "
         "ORDER BY rowid & 1099511627775 DESC";
+    /* PostgreSQL: ts_rank is higher for better matches; negated to sort as bm25 does. */
+    static const char *const pg_by_rank =
+        "SELECT rowid, -ts_rank(vec, q) AS score FROM event_search, "
+        "to_tsquery('hearth_search', ?) q WHERE vec @@ q AND (rowid >> 40) IN "
+        "(SELECT CAST(jsonb_array_elements_text(CAST(? AS jsonb)) AS BIGINT)) "
+        "ORDER BY score, rowid & 1099511627775 DESC";
+    static const char *const pg_by_recent =
+        "SELECT rowid, -ts_rank(vec, q) FROM event_search, to_tsquery('hearth_search', ?) q "
+        "WHERE vec @@ q AND (rowid >> 40) IN "
+        "(SELECT CAST(jsonb_array_elements_text(CAST(? AS jsonb)) AS BIGINT)) "
+        "ORDER BY rowid & 1099511627775 DESC";
     struct search_terms terms;
     struct span *spans = NULL;
     size_t nspans = 0, cap = 0;
@@ -703,7 +843,7 @@ store_search_events(struct store *st, const struct store_search_query *q,
     *n = 0;
     *count = 0;
     st_search_parse(q->term, &terms);
-    match = st_search_fts5_query(&terms, q->keys);
+    match = search_query_text(st, &terms, q->keys);
     st_search_terms_clear(&terms);
     if (!match || q->n_ranges == 0) {
         rc = STORE_OK;
@@ -715,7 +855,9 @@ store_search_events(struct store *st, const struct store_search_query *q,
         rc = STORE_OK;
         goto out;
     }
-    if (!(db = st_reader_get(st)) || st_prep(st, db, &s, q->by_rank ? by_rank : by_recent,
+    if (!(db = st_reader_get(st)) || st_prep(st, db, &s,
+                                             is_pg(st) ? (q->by_rank ? pg_by_rank : pg_by_recent)
+                                                       : (q->by_rank ? by_rank : by_recent),
                                              ST_ARGS(ST_S(match), ST_S(nids))) != DB_OK)
         goto out;
     while ((r = st->drv->step(s)) == DB_ROW) {
@@ -753,6 +895,9 @@ out:
     return rc;
 }
 
+/* ts_headline's options: the same markers as SQLite's highlight(), every match marked. */
+#define PG_MARKS "StartSel=\"\1\", StopSel=\"\2\", HighlightAll=true"
+
 /* Adds the spans between \1 and \2 of a highlight() text to words (a {word: true} set). */
 static void
 collect_marked(const char *text, json_t *words)
@@ -788,20 +933,32 @@ store_search_highlights(struct store *st, const struct store_search_query *q,
     *words = NULL;
     *nwords = 0;
     st_search_parse(q->term, &terms);
-    match = st_search_fts5_query(&terms, q->keys);
+    match = search_query_text(st, &terms, q->keys);
     st_search_terms_clear(&terms);
     if (match && n > 0 && !(db = st_reader_get(st)))
         rc = STORE_ERR;
     for (size_t h = 0; match && db && h < n && rc == STORE_OK; h++) {
         struct db_stmt *s = NULL;
         enum db_rc r;
-        if (st_prep(st, db, &s,
-                    "SELECT highlight(event_search, 0, char(1), char(2)), "
-                    "highlight(event_search, 1, char(1), char(2)), "
-                    "highlight(event_search, 2, char(1), char(2)) FROM event_search "
-                    "WHERE event_search MATCH ? AND rowid = (SELECT nid * 1099511627776 + ? "
-                    "FROM event_search_rooms WHERE room_id = ?)",
-                    ST_ARGS(ST_S(match), ST_I(hits[h].pos), ST_S(hits[h].room_id))) != DB_OK) {
+        enum db_rc pr;
+        if (is_pg(st))
+            pr = st_prep(
+                st, db, &s,
+                "SELECT ts_headline('hearth_search', body, q, ?), ts_headline('hearth_search', "
+                "name, q, ?), ts_headline('hearth_search', topic, q, ?) FROM event_search, "
+                "to_tsquery('hearth_search', ?) q WHERE rowid = (SELECT nid * 1099511627776 + ? "
+                "FROM event_search_rooms WHERE room_id = ?)",
+                ST_ARGS(ST_S(PG_MARKS), ST_S(PG_MARKS), ST_S(PG_MARKS), ST_S(match),
+                        ST_I(hits[h].pos), ST_S(hits[h].room_id)));
+        else
+            pr = st_prep(st, db, &s,
+                         "SELECT highlight(event_search, 0, char(1), char(2)), "
+                         "highlight(event_search, 1, char(1), char(2)), "
+                         "highlight(event_search, 2, char(1), char(2)) FROM event_search "
+                         "WHERE event_search MATCH ? AND rowid = (SELECT nid * 1099511627776 + ? "
+                         "FROM event_search_rooms WHERE room_id = ?)",
+                         ST_ARGS(ST_S(match), ST_I(hits[h].pos), ST_S(hits[h].room_id)));
+        if (pr != DB_OK) {
             rc = STORE_ERR;
             break;
         }

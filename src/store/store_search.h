@@ -53,6 +53,10 @@ bool st_search_token_char(uint32_t cp);
 char *st_search_fts5_query(const struct search_terms *t, unsigned keys);
 /* Migration 11 on SQLite: the FTS5 table and its backfill from existing events. */
 extern const char st_search_migration_sqlite[];
+/* PostgreSQL's migration 11 (a tsvector table), and the index backfill port-db runs after
+ * copying the rows. */
+extern const char st_search_migration_pg[];
+extern const char st_search_port_pg[];
 
 /* Write hooks, run by the event writer (store_rooms.c) inside its transaction on st->writer:
  * index a new event (does nothing for events that are not searchable), and drop the event a

@@ -16,6 +16,7 @@ import sqlite3
 
 import pytest
 
+import harness
 from harness import HearthServer, quote
 from roomlib import (create_room, invite, join, leave, put_state, redact, send, get_event)
 
@@ -686,10 +687,16 @@ def test_migration_backfills_existing_events(server_factory):
     before = search(a, w)
     assert before["count"] == 3
     srv.stop()
-    db = sqlite3.connect(os.path.join(srv.data_dir, "homeserver.db"))
-    db.executescript("DROP TABLE event_search; DROP TABLE event_search_rooms;"
-                     "DELETE FROM schema_version WHERE version = 11;")
-    db.close()
+    if harness.TEST_PG:
+        schema = harness.pg_schema_for(srv.data_dir)
+        harness.pg_psql("SET search_path = %s; DROP TABLE event_search; DROP TABLE event_search_rooms;"
+                        "DROP TEXT SEARCH CONFIGURATION hearth_search;"
+                        "DELETE FROM schema_version WHERE version = 11;" % schema)
+    else:
+        db = sqlite3.connect(os.path.join(srv.data_dir, "homeserver.db"))
+        db.executescript("DROP TABLE event_search; DROP TABLE event_search_rooms;"
+                         "DELETE FROM schema_version WHERE version = 11;")
+        db.close()
     srv.start()
     after = search(a, w)
     assert sorted(ids(after)) == sorted(ids(before))
