@@ -215,4 +215,23 @@ void synapse_admin_register(struct req *r);
 struct nonces *synapse_admin_nonces_new(void);
 void synapse_admin_nonces_free(struct nonces *ns);
 
+/* application services: Client-Server extensions (issue 13; appservice.c) */
+/* POST /register with type m.login.application_service: true when the request was that (and
+ * has been answered), false to let registration go on. */
+bool api_appservice_register(struct req *r);
+/* 400 M_EXCLUSIVE (false) when user_id is in a service's exclusive users namespace. */
+bool api_appservice_user_free_or_reply(struct req *r, const char *user_id);
+/* Creating an alias: a service only in its aliases namespaces, and nobody in another one's
+ * exclusive namespace (400 M_EXCLUSIVE, false). */
+bool api_appservice_alias_ok_or_reply(struct req *r, const char *alias);
+/* Is the request from a service whose aliases namespace covers alias (which it controls)? */
+bool api_appservice_owns_alias(struct req *r, const char *alias);
+/* An unknown local user or alias in a service's exclusive namespace: asks the service, which
+ * may create it (appservice.h). True when it now exists. */
+bool api_appservice_query_user(struct hs *hs, const char *user_id);
+bool api_appservice_query_alias(struct hs *hs, const char *alias);
+/* appservice_room_directory.yaml */
+void appservice_directory_put(struct req *r);
+/* (end of application services) */
+
 #endif

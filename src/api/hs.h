@@ -16,6 +16,7 @@ struct notifier;
 struct lazy_cache;
 struct typing;
 struct presence;
+struct appservices;
 
 struct hs {
     const struct config *cfg;
@@ -34,6 +35,7 @@ struct hs {
     struct uia *uia;
     struct nonces *admin_nonces;
     char *dummy_password_hash; /* verified against for unknown users, so timing says nothing */
+    struct appservices *appservices; /* application services (issue 13); main owns it */
 };
 
 /* Builds everything but the store and key, which main opens. */

@@ -161,6 +161,9 @@ const struct route api_routes[] = {
     {HTTP_DELETE, PFX_CLIENT, "/user/{userId}/rooms/{roomId}/tags/{tag}", tags_delete,
      AUTH_REQUIRED, JSON_OPT},
     /* (end of helper B routes) */
+    /* application services (issue 13) */
+    {HTTP_PUT, PFX_CLIENT, "/directory/list/appservice/{networkId}/{roomId}",
+     appservice_directory_put, AUTH_REQUIRED, JSON},
 
     {HTTP_GET, PFX_EXACT, "/_synapse/admin/v1/register", synapse_admin_register_nonce, AUTH_NONE,
      0},

@@ -664,6 +664,34 @@ load_turn_uris(struct loader *ld, yaml_node_t *v, const char *path, void *field)
     return 0;
 }
 
+/* app_service_config_files (issue 13): a list of paths, resolved like every path. */
+static int
+load_app_service_files(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    struct config *cfg = ld->cfg;
+    char sub[KEY_PATH_MAX];
+    size_t i = 0;
+
+    (void)field;
+    if (v->type != YAML_SEQUENCE_NODE)
+        return fail(ld, path, "must be a list of paths");
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+         it++, i++) {
+        yaml_node_t *item = node_at(ld, *it);
+        char *one = NULL;
+
+        snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+        if (!item || item->type != YAML_SCALAR_NODE)
+            return fail(ld, sub, "must be a path");
+        if (load_path(ld, item, sub, &one) < 0)
+            return -1;
+        cfg->app_service_config_files = xrealloc(
+            cfg->app_service_config_files, (cfg->n_app_service_config_files + 1) * sizeof(char *));
+        cfg->app_service_config_files[cfg->n_app_service_config_files++] = one;
+    }
+    return 0;
+}
+
 /* ---- mappings ----------------------------------------------------------------------------- */
 
 /* Synapse settings that Hearth has no use for. A Synapse config carries several of them, so
@@ -684,7 +712,6 @@ static const char *const synapse_unused[] = {
     "url_preview_ip_range_blacklist",
     "email",
     "password_config",
-    "app_service_config_files",
     "federation_domain_whitelist",
     "caches",
     "event_cache_size",
@@ -1164,6 +1191,7 @@ static const struct key_spec top_keys[] = {
     {"user_directory", load_user_directory, 0},
     {"presence", load_presence, 0},
     {"server_notices", load_server_notices, 0},
+    {"app_service_config_files", load_app_service_files, 0}, /* application services */
 };
 
 static void
@@ -1397,6 +1425,9 @@ config_free(struct config *cfg)
     free(cfg->server_notices_avatar_url);
     free(cfg->server_notices_room_name);
     free(cfg->default_room_version);
+    for (size_t i = 0; i < cfg->n_app_service_config_files; i++)
+        free(cfg->app_service_config_files[i]);
+    free(cfg->app_service_config_files);
     free(cfg);
 }
 
@@ -1547,6 +1578,12 @@ config_generate(const char *server_name, const char *data_dir)
                   "#  system_mxid_display_name: \"Server Notices\"\n"
                   "#  system_mxid_avatar_url: \"mxc://example.org/abc\"\n"
                   "#  room_name: \"Server Notices\"\n");
+    sbuf_puts(&b, "\n# Application services (bridges, bots): one registration file per "
+                  "service, in Synapse's\n# format (id, url, as_token, hs_token, "
+                  "sender_localpart, namespaces, rate_limited,\n# protocols). Each is "
+                  "checked at start; events of interest are pushed to its url.\n"
+                  "#app_service_config_files:\n"
+                  "#  - \"/etc/hearth/irc-bridge.yaml\"\n");
     text = sbuf_take(&b);
 out:
     sodium_memzero(secret, sizeof(secret));

@@ -63,6 +63,11 @@ struct config {
     char *server_notices_display_name; /* server_notices.system_mxid_display_name */
     char *server_notices_avatar_url;   /* server_notices.system_mxid_avatar_url */
     char *server_notices_room_name;    /* server_notices.room_name, default "Server Notices" */
+    /* Application services (issue 13): app_service_config_files, the registration files
+     * (Synapse's format), each resolved against the config's directory; read by
+     * src/appservice/ at start. */
+    char **app_service_config_files;
+    size_t n_app_service_config_files;
 };
 
 /* Reads and validates FILE. On success returns 0 and *out is a new config (free with
