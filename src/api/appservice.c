@@ -43,14 +43,10 @@ api_appservice_register(struct req *r)
 
     if (!wants_appservice(r->json))
         return false;
-    /* The route takes no token; the as_token is checked here (401 when missing or unknown). */
-    if (!auth_request_or_reply(r))
+    /* The route takes no token; the as_token is checked here (401 when missing or unknown).
+     * A user_id parameter (intents send the user being registered) plays no part. */
+    if (!auth_appservice_or_reply(r))
         return true;
-    if (!r->appservice) {
-        reply_error_status(r, 401, MERR_UNKNOWN_TOKEN,
-                           "m.login.application_service needs an application service's token");
-        return true;
-    }
     username = json_get_str(r->json, "username", &wrong);
     device_id = json_get_str(r->json, "device_id", &wrong);
     display_name = json_get_str(r->json, "initial_device_display_name", &wrong);
@@ -151,25 +147,84 @@ api_appservice_owns_alias(struct req *r, const char *alias)
     return r->appservice && appservice_matches(r->appservice, AS_NS_ALIASES, alias, false);
 }
 
+/* ---- waiting on a service without holding an HTTP thread ---- */
+
+static void
+job_free(void *p)
+{
+    struct api_as_job *j = p;
+    free(j->arg);
+    free(j->arg2);
+    json_decref(j->out);
+    free(j);
+}
+
+static void
+job_main(void *p)
+{
+    struct api_as_job *j = p;
+    j->work(j);
+    /* The last touch of the request: from here it belongs to its HTTP thread again. */
+    req_resume(j->r);
+}
+
+struct api_as_job *
+api_appservice_job(struct req *r, api_as_work work, const char *arg, const char *arg2)
+{
+    struct api_as_job *j;
+
+    if (r->ctx_free == job_free)
+        return r->ctx; /* called again: the job is done */
+    j = xcalloc(1, sizeof(*j));
+    *j = (struct api_as_job){
+        r, r->hs, work, arg ? xstrdup(arg) : NULL, arg2 ? xstrdup(arg2) : NULL, false, NULL};
+    r->ctx = j;
+    r->ctx_free = job_free;
+    if (appservices_count(r->hs->appservices) == 0) {
+        work(j); /* nobody to wait for */
+        return j;
+    }
+    /* Suspended before the thread starts, so its resume always follows. */
+    req_suspend(r);
+    if (appservices_run(r->hs->appservices, job_main, j) != 0)
+        job_main(j); /* stopping (calls to services fail at once) or no thread: here */
+    return NULL;
+}
+
+static void
+work_user(struct api_as_job *j)
+{
+    j->yes = appservices_query_user(j->hs->appservices, j->hs->store, j->arg);
+}
+
+static void
+work_alias(struct api_as_job *j)
+{
+    j->yes = appservices_query_alias(j->hs->appservices, j->arg);
+}
+
 bool
-api_appservice_query_user(struct hs *hs, const char *user_id)
+api_appservice_suspend_for_user(struct req *r, const char *user_id)
 {
     const char *lp, *server;
     size_t lp_len;
 
-    if (!id_user_id_split(user_id, &lp, &lp_len, &server) ||
-        strcmp(server, hs->cfg->server_name) != 0)
+    if (r->ctx_free == job_free || !id_user_id_split(user_id, &lp, &lp_len, &server) ||
+        strcmp(server, r->hs->cfg->server_name) != 0 ||
+        !appservices_exclusive(r->hs->appservices, AS_NS_USERS, user_id, NULL))
         return false;
-    return appservices_query_user(hs->appservices, hs->store, user_id);
+    return api_appservice_job(r, work_user, user_id, NULL) == NULL;
 }
 
 bool
-api_appservice_query_alias(struct hs *hs, const char *alias)
+api_appservice_suspend_for_alias(struct req *r, const char *alias)
 {
     const char *colon = strchr(alias, ':');
-    if (!colon || strcmp(colon + 1, hs->cfg->server_name) != 0)
+
+    if (r->ctx_free == job_free || !colon || strcmp(colon + 1, r->hs->cfg->server_name) != 0 ||
+        !appservices_exclusive(r->hs->appservices, AS_NS_ALIASES, alias, NULL))
         return false;
-    return appservices_query_alias(hs->appservices, alias);
+    return api_appservice_job(r, work_alias, alias, NULL) == NULL;
 }
 
 /* PUT /_matrix/client/r0/directory/list/appservice/{networkId}/{roomId} */

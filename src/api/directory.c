@@ -149,9 +149,10 @@ directory_get_alias(struct req *r)
         return;
     }
     rc = store_alias_get(r->hs->store, alias, &room_id, NULL);
-    /* An application service may create it when asked (issue 13). */
-    if (rc == STORE_NOT_FOUND && api_appservice_query_alias(r->hs, alias))
-        rc = store_alias_get(r->hs->store, alias, &room_id, NULL);
+    /* An application service may create it when asked (issue 13): this runs again once it
+     * answered. */
+    if (rc == STORE_NOT_FOUND && api_appservice_suspend_for_alias(r, alias))
+        return;
     if (rc == STORE_NOT_FOUND)
         reply_error(r, MERR_NOT_FOUND, "Room alias %s not found", alias);
     else if (rc != STORE_OK)

@@ -110,8 +110,14 @@ int appservices_ensure_senders(struct appservices *as, struct store *st);
 int appservices_start(struct appservices *as, struct store *st);
 /* New events were committed: wakes the senders. Safe from any thread. */
 void appservices_notify(struct appservices *as);
+/* Runs fn(arg) in a thread of its own, for a client request that waits on a service without
+ * holding an HTTP thread (a service answering a query calls the homeserver back, maybe on a
+ * connection that HTTP thread serves). -1 when stopping or no thread could start: the caller
+ * runs fn itself then (calls to services fail at once when stopping). */
+int appservices_run(struct appservices *as, void (*fn)(void *arg), void *arg);
 /* Aborts requests in flight to the services (queries included), stops the senders and waits
- * for them. The set stays usable for lookups; calls to the services fail from now on. */
+ * for them and for the threads of appservices_run. The set stays usable for lookups; calls to
+ * the services fail from now on. */
 void appservices_stop(struct appservices *as);
 
 /* Is the event (full event JSON) of interest to the service? aliases are the room's aliases

@@ -40,7 +40,8 @@ struct appservices {
     atomic_bool stopping; /* aborts calls to the services */
     pthread_mutex_t lock; /* guards gen and the senders' wake-ups */
     pthread_cond_t cond;
-    uint64_t gen; /* bumped by appservices_notify */
+    uint64_t gen;   /* bumped by appservices_notify */
+    size_t running; /* threads of appservices_run */
     struct as_sender *senders;
     size_t n_senders;
     bool curl_ready; /* curl_global_init done */

@@ -394,6 +394,53 @@ appservices_notify(struct appservices *as)
     pthread_mutex_unlock(&as->lock);
 }
 
+struct run {
+    struct appservices *as;
+    void (*fn)(void *arg);
+    void *arg;
+};
+
+static void *
+run_main(void *p)
+{
+    struct run *run = p;
+    struct appservices *as = run->as;
+
+    run->fn(run->arg);
+    free(run);
+    pthread_mutex_lock(&as->lock);
+    as->running--;
+    pthread_cond_broadcast(&as->cond);
+    pthread_mutex_unlock(&as->lock);
+    return NULL;
+}
+
+int
+appservices_run(struct appservices *as, void (*fn)(void *arg), void *arg)
+{
+    struct run *run;
+    pthread_attr_t attr;
+    pthread_t t;
+    int rc = -1;
+
+    if (!as)
+        return -1;
+    run = xcalloc(1, sizeof(*run));
+    *run = (struct run){as, fn, arg};
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_mutex_lock(&as->lock);
+    if (!stopping(as) && pthread_create(&t, &attr, run_main, run) == 0) {
+        as->running++;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&as->lock);
+    pthread_attr_destroy(&attr);
+    if (rc != 0)
+        free(run);
+    return rc;
+}
+
 void
 appservices_stop(struct appservices *as)
 {
@@ -402,6 +449,9 @@ appservices_stop(struct appservices *as)
     pthread_mutex_lock(&as->lock);
     atomic_store(&as->stopping, true);
     pthread_cond_broadcast(&as->cond);
+    /* Their calls fail now; they end by resuming their requests. */
+    while (as->running > 0)
+        pthread_cond_wait(&as->cond, &as->lock);
     pthread_mutex_unlock(&as->lock);
     for (size_t i = 0; i < as->n_senders; i++)
         if (as->senders[i].started)

@@ -96,34 +96,69 @@ auth_rate_limited(const struct req *r)
                               strcmp(r->user_id, appservice_sender(r->appservice)) != 0);
 }
 
-bool
-auth_request_or_reply(struct req *r)
+/* The request's access token (Authorization: Bearer, or ?access_token=) in *token, NULL when
+ * there is none; false after replying 401 to a malformed one. */
+static bool
+token_or_reply(struct req *r, const char **token)
 {
-    const struct appservice *as;
     const char *hdr = req_header(r, "Authorization");
     const char *query = req_query(r, "access_token");
-    const char *token = NULL;
-    struct store_auth a;
-    char hash[65];
-    enum store_rc rc;
 
+    *token = NULL;
     if (hdr) {
         if (strncasecmp(hdr, "Bearer ", 7) != 0) {
             reply_error(r, MERR_MISSING_TOKEN, "Invalid Authorization header");
             return false;
         }
-        token = hdr + 7;
-        while (*token == ' ')
-            token++;
+        *token = hdr + 7;
+        while (**token == ' ')
+            (*token)++;
         if (query) {
             reply_error(r, MERR_MISSING_TOKEN,
                         "Mixing Authorization header and access_token parameter");
             return false;
         }
     } else {
-        token = query;
+        *token = query;
     }
-    if (!token || !*token) {
+    if (*token && !**token)
+        *token = NULL;
+    return true;
+}
+
+bool
+auth_appservice_or_reply(struct req *r)
+{
+    const char *token;
+
+    if (!token_or_reply(r, &token))
+        return false;
+    if (!token) {
+        reply_error(r, MERR_MISSING_TOKEN, "Missing access token");
+        return false;
+    }
+    r->appservice = appservices_by_token(r->hs->appservices, token);
+    if (!r->appservice) {
+        reply_error(r, MERR_UNKNOWN_TOKEN, "Not an application service's token");
+        return false;
+    }
+    r->access_token = arena_strdup(&r->arena, token);
+    r->user_id = appservice_sender(r->appservice);
+    return true;
+}
+
+bool
+auth_request_or_reply(struct req *r)
+{
+    const struct appservice *as;
+    const char *token = NULL;
+    struct store_auth a;
+    char hash[65];
+    enum store_rc rc;
+
+    if (!token_or_reply(r, &token))
+        return false;
+    if (!token) {
         if (r->route->auth == AUTH_OPTIONAL)
             return true;
         reply_error(r, MERR_MISSING_TOKEN, "Missing access token");

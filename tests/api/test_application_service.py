@@ -212,6 +212,14 @@ def test_register_via_service_auth_type_and_inhibit_login(env, prefix):
     env.as_ghost(uid(name), prefix).get("/account/whoami").expect(200)
 
 
+def test_register_via_service_with_user_id_parameter(env, prefix):
+    # Intents (matrix-bot-sdk) send the user being registered as ?user_id=; it plays no part.
+    name = lp("_irc_intent")
+    r = env.srv.api(prefix).post("/register", {"type": "m.login.application_service", "username": name},
+                                 token=env.irc.as_token, params={"user_id": uid(name)}).expect(200)
+    assert r.body["user_id"] == uid(name)
+
+
 def test_register_via_service_sender_exists(env):
     as_register(env.srv.api(), env.irc, "_irc_bot").expect(400, "M_USER_IN_USE")
 
@@ -572,6 +580,33 @@ def test_alias_query_answered_no(env, alice):
     plain = "#%s:%s" % (lp("plain"), SERVER_NAME)
     env.srv.api().get("/directory/room/" + quote(plain)).expect(404, "M_NOT_FOUND")
     assert not env.irc.requests_to("/_matrix/app/v1/rooms/" + plain)
+
+
+def test_query_does_not_hold_an_http_thread(server_factory, tmp_path):
+    """With one HTTP thread, a service that calls hearth back while answering a query must still
+    be served: the waiting request is suspended, not blocking its thread."""
+    fake = FakeAS().start()
+    try:
+        reg = write_reg(tmp_path, fake, as_id="irc", sender="_irc_bot", users=IRC_USERS,
+                        aliases=[("#_irc_.*", True)])
+        srv = server_factory({"app_service_config_files": [reg], "thread_pool_size": 1})
+        name = lp("_irc_one")
+        alias = "#%s:%s" % (name, SERVER_NAME)
+        made = {}
+
+        def handler(a):
+            made["room"] = create_room(as_api(srv, fake), room_alias_name=name)
+            return 200, {}
+
+        fake.alias_handler = handler
+        r = srv.api().get("/directory/room/" + quote(alias), timeout=20).expect(200)
+        assert r.body["room_id"] == made["room"]
+        ghost = lp("_irc_p")
+        fake.user_handler = lambda user_id: (
+            as_register(srv.api(), fake, ghost, inhibit_login=True).expect(200) and (200, {}))
+        srv.api().get("/profile/" + quote(uid(ghost)), timeout=20).expect(200)
+    finally:
+        fake.stop()
 
 
 # ---- third-party networks ------------------------------------------------------------------------
