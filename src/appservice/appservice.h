@@ -68,11 +68,12 @@ const struct appservice *appservices_exclusive(const struct appservices *as, enu
 
 /* Calls the service: method on {url}/_matrix/app/v1{path}[?query], with the hs_token as the
  * access_token parameter and as a Bearer header. When the answer is not a success and does not
- * look like the service's own Matrix error, it tries the legacy route ({url}{legacy_path};
- * NULL: path) and remembers for a while that the service only knows those (SPEC: "Legacy
- * routes"). query is encoded already (or NULL); body is JSON text (or NULL). Returns the HTTP
- * status, 0 when the service could not be reached or we are stopping; *out (may be NULL)
- * receives the JSON answer (new reference, NULL when there is none). */
+ * look like the service's own Matrix error (a route it does not have), it tries the legacy
+ * route ({url}{legacy_path}; NULL: path), and when that works it uses the legacy routes first
+ * for a while, trying the versioned ones again later (SPEC: "Legacy routes"). query is encoded
+ * already (or NULL); body is JSON text (or NULL). Returns the HTTP status, 0 when the service
+ * could not be reached or we are stopping; *out (may be NULL) receives the JSON answer (new
+ * reference, NULL when there is none). */
 long appservice_call(struct appservices *as, const struct appservice *a, const char *method,
                      const char *path, const char *legacy_path, const char *query, const char *body,
                      long timeout_ms, json_t **out);

@@ -165,49 +165,59 @@ wipe_free(char *s)
     }
 }
 
+/* One try on one of the two routes. */
+static long
+try_route(struct appservices *as, const struct appservice *a, bool legacy, const char *method,
+          const char *path, const char *legacy_path, const char *query, const char *body,
+          long timeout_ms, char **text)
+{
+    char *url = legacy ? build_url(a, "", legacy_path ? legacy_path : path, query)
+                       : build_url(a, V1_PREFIX, path, query);
+    long status = perform(as, a, method, url, body, timeout_ms, text);
+    wipe_free(url);
+    return status;
+}
+
+static bool
+success(long status)
+{
+    return status >= 200 && status < 300;
+}
+
 long
 appservice_call(struct appservices *as, const struct appservice *a, const char *method,
                 const char *path, const char *legacy_path, const char *query, const char *body,
                 long timeout_ms, json_t **out)
 {
-    char *url = NULL, *text = NULL, *ltext = NULL;
-    long status = 0, legacy_status;
+    char *text = NULL, *text2 = NULL;
+    long status, status2;
     int64_t now = util_now_ms();
-    bool legacy_only = atomic_load(a->legacy_until) > now;
+    /* The route that worked last first; the other when that one does not seem to exist. */
+    bool legacy = atomic_load(a->legacy_until) > now;
 
     if (out)
         *out = NULL;
     if (!a->url)
         return 0;
-    if (!legacy_path)
-        legacy_path = path;
-    if (!legacy_only) {
-        url = build_url(a, V1_PREFIX, path, query);
-        status = perform(as, a, method, url, body, timeout_ms, &text);
-        wipe_free(url);
-        url = NULL;
-        if (status == 0 || (status >= 200 && status < 300) || own_error(text))
-            goto done;
-    }
-    url = build_url(a, "", legacy_path, query);
-    legacy_status = perform(as, a, method, url, body, timeout_ms, &ltext);
-    if (legacy_status >= 200 && legacy_status < 300) {
-        if (!legacy_only)
+    status = try_route(as, a, legacy, method, path, legacy_path, query, body, timeout_ms, &text);
+    if (status == 0 || success(status) || own_error(text))
+        goto done;
+    status2 = try_route(as, a, !legacy, method, path, legacy_path, query, body, timeout_ms, &text2);
+    if (success(status2)) {
+        if (!legacy)
             log_info("application service %s answers on legacy routes only", a->id);
-        atomic_store(a->legacy_until, now + LEGACY_MEMORY_MS);
+        atomic_store(a->legacy_until, legacy ? 0 : now + LEGACY_MEMORY_MS);
     }
-    /* The legacy answer counts when it is a success or the service's own error; otherwise
-     * the versioned route's answer stands. */
-    if (legacy_only || (legacy_status >= 200 && legacy_status < 300) ||
-        (legacy_status > 0 && own_error(ltext))) {
+    /* The second answer counts when it is a success or the service's own error; otherwise the
+     * first one stands. */
+    if (success(status2) || (status2 > 0 && own_error(text2))) {
         free(text);
-        text = ltext;
-        ltext = NULL;
-        status = legacy_status;
+        text = text2;
+        text2 = NULL;
+        status = status2;
     }
-    wipe_free(url);
+    free(text2);
 done:
-    free(ltext);
     if (out && text && status > 0) {
         json_error_t jerr;
         *out = json_loads(text, JSON_REJECT_DUPLICATES, &jerr);

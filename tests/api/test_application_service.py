@@ -465,6 +465,11 @@ def test_legacy_routes(server_factory, tmp_path):
         with fake.cond:
             legacy = [req.path for _, _, req in fake.txn_attempts]
         assert any(p.startswith("/transactions/") for p in legacy), legacy
+        # Once the legacy route worked, it comes first (the versioned one is tried again later).
+        v1_tries = len(fake.requests_to("/_matrix/app/v1/transactions/"))
+        msg2 = send(user.api(), room)
+        fake.wait_event(msg2)
+        assert len(fake.requests_to("/_matrix/app/v1/transactions/")) == v1_tries
         # Queries fall back too.
         name = lp("_irc_legacy")
         fake.user_handler = lambda user_id: (200, {})
