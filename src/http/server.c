@@ -84,7 +84,6 @@ req_query(struct req *r, const char *name)
 }
 
 struct forward {
-    struct req *r;
     const char *const *skip;
     char *out;
     size_t len, cap;
@@ -138,7 +137,7 @@ forward_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *val
 const char *
 req_query_forward(struct req *r, const char *const *skip)
 {
-    struct forward f = {r, skip, NULL, 0, 0};
+    struct forward f = {skip, NULL, 0, 0};
 
     MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, forward_arg, &f);
     if (!f.out)
