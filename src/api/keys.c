@@ -255,6 +255,11 @@ keys_upload(struct req *r)
     json_t *counts;
     enum store_rc rc;
 
+    /* Keys belong to a device; an application service's token has none (issue 13). */
+    if (!r->device_id) {
+        reply_error(r, MERR_INVALID_PARAM, "This access token has no device to hold keys");
+        return;
+    }
     /* SPEC: "May be absent if no new identity keys are required." */
     if (dk && !json_is_null(dk) && !(canon = device_keys_or_reply(r, dk)))
         return;

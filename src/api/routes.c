@@ -188,6 +188,9 @@ const struct route api_routes[] = {
     /* server-side search (issue 9); not for guests (modules/guest_access.rst lists it not) */
     {HTTP_POST, PFX_CLIENT, "/search", search_post, AUTH_REQUIRED, JSON},
     /* (end of server-side search) */
+    /* application services (issue 13) */
+    {HTTP_PUT, PFX_CLIENT, "/directory/list/appservice/{networkId}/{roomId}",
+     appservice_directory_put, AUTH_REQUIRED, JSON},
 
     {HTTP_GET, PFX_EXACT, "/_synapse/admin/v1/register", synapse_admin_register_nonce, AUTH_NONE,
      0},

@@ -195,6 +195,25 @@ const struct migration store_migrations[] = {
     /* Event stream positions: PostgreSQL hands them out from a sequence (db.h,
      * next_stream_pos_sql); SQLite's single writer counts in memory. */
     {12, ""},
+    /* Application services (issue 13): each service's position in the event stream and last
+     * transaction ID, its queue of transactions not yet accepted (the JSON body, fixed when
+     * queued: SPEC "MUST NOT alter ... events they were going to send within that transaction
+     * ID on retries"), and the rooms it lists in its networks' room directories. */
+    {13, "CREATE TABLE appservice_state ("
+         "  as_id TEXT PRIMARY KEY,"
+         "  scanned_pos BIGINT NOT NULL,"
+         "  last_txn_id BIGINT NOT NULL);"
+         "CREATE TABLE appservice_txns ("
+         "  as_id TEXT NOT NULL,"
+         "  txn_id BIGINT NOT NULL,"
+         "  body TEXT NOT NULL,"
+         "  created_ts BIGINT NOT NULL,"
+         "  PRIMARY KEY (as_id, txn_id));"
+         "CREATE TABLE appservice_room_list ("
+         "  as_id TEXT NOT NULL,"
+         "  network_id TEXT NOT NULL,"
+         "  room_id TEXT NOT NULL,"
+         "  PRIMARY KEY (as_id, network_id, room_id));"},
 };
 
 const size_t store_n_migrations = sizeof(store_migrations) / sizeof(store_migrations[0]);

@@ -513,5 +513,34 @@ void store_history_rows_free(struct store_history_row *rows, size_t n);
 /* The event at a stream position (free with store_event_clear). */
 enum store_rc store_event_at(struct store *st, int64_t pos, struct store_event *out);
 /* ---- (end of server-side search) ---- */
+/* ---- application services (issue 13; store_appservice.c) ---- */
+/* A service's position in the event stream (events up to it are queued or of no interest) and
+ * its last transaction ID; STORE_NOT_FOUND for a service never seen. */
+enum store_rc store_appservice_state_get(struct store *st, const char *as_id, int64_t *scanned_pos,
+                                         int64_t *last_txn_id);
+enum store_rc store_appservice_state_put(struct store *st, const char *as_id, int64_t scanned_pos,
+                                         int64_t last_txn_id);
+/* Queues transaction txn_id (body: its JSON text) and moves the service to scanned_pos with
+ * last_txn_id txn_id, in one transaction. */
+enum store_rc store_appservice_txn_enqueue(struct store *st, const char *as_id, int64_t txn_id,
+                                           const char *body, int64_t scanned_pos);
+/* The oldest queued transaction (*body a new string); STORE_NOT_FOUND when none. */
+enum store_rc store_appservice_txn_first(struct store *st, const char *as_id, int64_t *txn_id,
+                                         char **body);
+enum store_rc store_appservice_txn_delete(struct store *st, const char *as_id, int64_t txn_id);
+/* Events of every room at positions in (after, upto], in stream order, at most limit. */
+enum store_rc store_appservice_events(struct store *st, int64_t after, int64_t upto, size_t limit,
+                                      struct store_event **out, size_t *n);
+/* The users joined to the room after the event at position pos (new array of new strings). */
+enum store_rc store_appservice_joined_at(struct store *st, const char *room_id, int64_t pos,
+                                         char ***user_ids, size_t *n);
+/* appservice_room_directory.yaml: lists (or unlists) a room in a service's network. */
+enum store_rc store_appservice_room_list_set(struct store *st, const char *as_id,
+                                             const char *network_id, const char *room_id,
+                                             bool listed);
+/* Rooms listed by that service in that network; both NULL: in any. New array of new strings. */
+enum store_rc store_appservice_room_list(struct store *st, const char *as_id,
+                                         const char *network_id, char ***room_ids, size_t *n);
+/* ---- (end of application services) ---- */
 
 #endif
