@@ -170,6 +170,32 @@ const struct route api_routes[] = {
     {HTTP_PUT, PFX_CLIENT, "/sendToDevice/{eventType}/{txnId}", to_device_send, AUTH_REQUIRED,
      JSON | GUEST},
     /* (end of end-to-end encryption routes) */
+    /* Matrix v1.1 (issue 15): cross-signing, key backup */
+    {HTTP_POST, PFX_CLIENT, "/keys/device_signing/upload", xsign_device_signing_upload,
+     AUTH_REQUIRED, JSON},
+    {HTTP_POST, PFX_CLIENT, "/keys/signatures/upload", xsign_signatures_upload, AUTH_REQUIRED,
+     JSON},
+    {HTTP_POST, PFX_CLIENT, "/room_keys/version", backup_version_create, AUTH_REQUIRED, JSON},
+    {HTTP_GET, PFX_CLIENT, "/room_keys/version", backup_version_get, AUTH_REQUIRED, 0},
+    {HTTP_GET, PFX_CLIENT, "/room_keys/version/{version}", backup_version_get, AUTH_REQUIRED, 0},
+    {HTTP_PUT, PFX_CLIENT, "/room_keys/version/{version}", backup_version_update, AUTH_REQUIRED,
+     JSON},
+    {HTTP_DELETE, PFX_CLIENT, "/room_keys/version/{version}", backup_version_delete,
+     AUTH_REQUIRED, JSON_OPT},
+    {HTTP_PUT, PFX_CLIENT, "/room_keys/keys", backup_keys_put, AUTH_REQUIRED, JSON},
+    {HTTP_GET, PFX_CLIENT, "/room_keys/keys", backup_keys_get, AUTH_REQUIRED, 0},
+    {HTTP_DELETE, PFX_CLIENT, "/room_keys/keys", backup_keys_delete, AUTH_REQUIRED, JSON_OPT},
+    {HTTP_PUT, PFX_CLIENT, "/room_keys/keys/{roomId}", backup_keys_put, AUTH_REQUIRED, JSON},
+    {HTTP_GET, PFX_CLIENT, "/room_keys/keys/{roomId}", backup_keys_get, AUTH_REQUIRED, 0},
+    {HTTP_DELETE, PFX_CLIENT, "/room_keys/keys/{roomId}", backup_keys_delete, AUTH_REQUIRED,
+     JSON_OPT},
+    {HTTP_PUT, PFX_CLIENT, "/room_keys/keys/{roomId}/{sessionId}", backup_keys_put,
+     AUTH_REQUIRED, JSON},
+    {HTTP_GET, PFX_CLIENT, "/room_keys/keys/{roomId}/{sessionId}", backup_keys_get,
+     AUTH_REQUIRED, 0},
+    {HTTP_DELETE, PFX_CLIENT, "/room_keys/keys/{roomId}/{sessionId}", backup_keys_delete,
+     AUTH_REQUIRED, JSON_OPT},
+    /* (end of Matrix v1.1 routes) */
 
     /* content repository (issue 7) */
     {HTTP_POST, PFX_MEDIA, "/upload", content_upload, AUTH_REQUIRED, ROUTE_STREAM},
