@@ -221,7 +221,7 @@ def test_invite_3pid_is_refused(server, alice):
     assert joined_rooms(api) == before, "a failed createRoom left a room behind"
 
 
-@pytest.mark.parametrize("version", ["1", "2", "3", "4", "5", "6"])
+@pytest.mark.parametrize("version", ["1", "2", "3", "4", "5", "6", "7"])
 def test_room_version(server, alice, version):
     api = alice.api()
     room_id = create_room(api, room_version=version)
