@@ -206,6 +206,7 @@ void backup_version_delete(struct req *r);
 void backup_keys_put(struct req *r);
 void backup_keys_get(struct req *r);
 void backup_keys_delete(struct req *r);
+void membership_knock(struct req *r); /* knocking.yaml (room_membership.c) */
 /* (end of Matrix v1.1) */
 
 /* versions.yaml */

@@ -180,8 +180,8 @@ const struct route api_routes[] = {
     {HTTP_GET, PFX_CLIENT, "/room_keys/version/{version}", backup_version_get, AUTH_REQUIRED, 0},
     {HTTP_PUT, PFX_CLIENT, "/room_keys/version/{version}", backup_version_update, AUTH_REQUIRED,
      JSON},
-    {HTTP_DELETE, PFX_CLIENT, "/room_keys/version/{version}", backup_version_delete,
-     AUTH_REQUIRED, JSON_OPT},
+    {HTTP_DELETE, PFX_CLIENT, "/room_keys/version/{version}", backup_version_delete, AUTH_REQUIRED,
+     JSON_OPT},
     {HTTP_PUT, PFX_CLIENT, "/room_keys/keys", backup_keys_put, AUTH_REQUIRED, JSON},
     {HTTP_GET, PFX_CLIENT, "/room_keys/keys", backup_keys_get, AUTH_REQUIRED, 0},
     {HTTP_DELETE, PFX_CLIENT, "/room_keys/keys", backup_keys_delete, AUTH_REQUIRED, JSON_OPT},
@@ -189,12 +189,13 @@ const struct route api_routes[] = {
     {HTTP_GET, PFX_CLIENT, "/room_keys/keys/{roomId}", backup_keys_get, AUTH_REQUIRED, 0},
     {HTTP_DELETE, PFX_CLIENT, "/room_keys/keys/{roomId}", backup_keys_delete, AUTH_REQUIRED,
      JSON_OPT},
-    {HTTP_PUT, PFX_CLIENT, "/room_keys/keys/{roomId}/{sessionId}", backup_keys_put,
-     AUTH_REQUIRED, JSON},
-    {HTTP_GET, PFX_CLIENT, "/room_keys/keys/{roomId}/{sessionId}", backup_keys_get,
-     AUTH_REQUIRED, 0},
+    {HTTP_PUT, PFX_CLIENT, "/room_keys/keys/{roomId}/{sessionId}", backup_keys_put, AUTH_REQUIRED,
+     JSON},
+    {HTTP_GET, PFX_CLIENT, "/room_keys/keys/{roomId}/{sessionId}", backup_keys_get, AUTH_REQUIRED,
+     0},
     {HTTP_DELETE, PFX_CLIENT, "/room_keys/keys/{roomId}/{sessionId}", backup_keys_delete,
      AUTH_REQUIRED, JSON_OPT},
+    {HTTP_POST, PFX_CLIENT, "/knock/{roomIdOrAlias}", membership_knock, AUTH_REQUIRED, JSON_OPT},
     /* (end of Matrix v1.1 routes) */
 
     /* content repository (issue 7) */

@@ -236,7 +236,7 @@ def test_room_version(server, alice, version):
         assert pattern.match(e["event_id"]), (version, e["event_id"])
 
 
-@pytest.mark.parametrize("version", ["7", "0", "", "1.0", "5 ", "org.example.custom"])
+@pytest.mark.parametrize("version", ["8", "0", "", "1.0", "5 ", "org.example.custom"])
 def test_unsupported_room_version(server, alice, version):
     api = alice.api()
     before = joined_rooms(api)
