@@ -196,6 +196,8 @@ const struct route api_routes[] = {
     {HTTP_DELETE, PFX_CLIENT, "/room_keys/keys/{roomId}/{sessionId}", backup_keys_delete,
      AUTH_REQUIRED, JSON_OPT},
     {HTTP_POST, PFX_CLIENT, "/knock/{roomIdOrAlias}", membership_knock, AUTH_REQUIRED, JSON_OPT},
+    {HTTP_GET, PFX_EXACT, "/_matrix/static/client/login/", login_fallback_get, AUTH_NONE, 0},
+    {HTTP_GET, PFX_EXACT, "/_matrix/static/client/login", login_fallback_get, AUTH_NONE, 0},
     /* (end of Matrix v1.1 routes) */
 
     /* content repository (issue 7) */
