@@ -206,7 +206,7 @@ void backup_version_delete(struct req *r);
 void backup_keys_put(struct req *r);
 void backup_keys_get(struct req *r);
 void backup_keys_delete(struct req *r);
-void membership_knock(struct req *r); /* knocking.yaml (room_membership.c) */
+void membership_knock(struct req *r);   /* knocking.yaml (room_membership.c) */
 void login_fallback_get(struct req *r); /* Login Fallback with v1.1 parameters */
 /* (end of Matrix v1.1) */
 
