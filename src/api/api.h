@@ -209,6 +209,9 @@ void backup_keys_delete(struct req *r);
 void membership_knock(struct req *r);   /* knocking.yaml (room_membership.c) */
 void login_fallback_get(struct req *r); /* Login Fallback with v1.1 parameters */
 /* (end of Matrix v1.1) */
+/* server-side search (issue 9): search.yaml */
+void search_post(struct req *r);
+/* (end of server-side search) */
 
 /* versions.yaml */
 void versions_get(struct req *r);

@@ -214,6 +214,10 @@ const struct route api_routes[] = {
      content_unquarantine, AUTH_REQUIRED, JSON_OPT},
     /* (end of content repository) */
 
+    /* server-side search (issue 9); not for guests (modules/guest_access.rst lists it not) */
+    {HTTP_POST, PFX_CLIENT, "/search", search_post, AUTH_REQUIRED, JSON},
+    /* (end of server-side search) */
+
     {HTTP_GET, PFX_EXACT, "/_synapse/admin/v1/register", synapse_admin_register_nonce, AUTH_NONE,
      0},
     {HTTP_POST, PFX_EXACT, "/_synapse/admin/v1/register", synapse_admin_register, AUTH_NONE, JSON},

@@ -210,14 +210,12 @@ lazy_members(struct sync_req *s, const char *room_id, const struct room_version 
     json_object_foreach((json_t *)who, user, value)
     {
         struct store_event e = {0};
-        char *id = NULL;
         json_t *cev;
         bool seen = lazy_seen(s->r->hs->lazy, s->r->user_id, s->r->device_id, room_id, user);
         if (seen && !all)
             continue;
-        if (store_state_event_at(s->r->hs->store, room_id, "m.room.member", user, at, &id) ==
+        if (store_state_full_event_at(s->r->hs->store, room_id, "m.room.member", user, at, &e) ==
                 STORE_OK &&
-            store_event_get(s->r->hs->store, id, &e) == STORE_OK &&
             (cev = format_event(s, &e, v))) {
             if (filter_event_matches(&s->filter.state, room_id, cev))
                 json_array_append_new(events, cev);
@@ -225,7 +223,6 @@ lazy_members(struct sync_req *s, const char *room_id, const struct room_version 
                 json_decref(cev);
         }
         store_event_clear(&e);
-        free(id);
     }
 }
 

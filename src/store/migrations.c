@@ -1,5 +1,7 @@
 #include "store/migrations.h"
 
+#include "store/store_search.h" /* server-side search: migration 11 */
+
 const struct migration store_migrations[] = {
     {1, "CREATE TABLE users ("
         "  user_id TEXT PRIMARY KEY,"
@@ -186,6 +188,10 @@ const struct migration store_migrations[] = {
         "  og TEXT NOT NULL,"
         "  fetched_ts BIGINT NOT NULL,"
         "  expires_ts BIGINT NOT NULL);"},
+    /* Server-side search (issue 9): the full-text index and its backfill. The SQL is SQLite's
+     * (an FTS5 table), kept with the rest of the dialect in store_search.c; PostgreSQL needs
+     * its own migration 11 (a tsvector table). */
+    {11, st_search_migration_sqlite},
     /* Event stream positions: PostgreSQL hands them out from a sequence (db.h,
      * next_stream_pos_sql); SQLite's single writer counts in memory. */
     {12, ""},

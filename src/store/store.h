@@ -164,6 +164,10 @@ enum store_rc store_room_state_at(struct store *st, const char *room_id, int64_t
 /* The same without m.room.member events (lazy-loading members fetches those one by one). */
 enum store_rc store_room_state_at_nonmembers(struct store *st, const char *room_id, int64_t pos,
                                              struct store_event **out, size_t *n);
+/* The state event (type, state_key) in force at position pos, in one query. */
+enum store_rc store_state_full_event_at(struct store *st, const char *room_id, const char *type,
+                                        const char *state_key, int64_t pos,
+                                        struct store_event *out);
 /* The event ID of the state (type, state_key) in force at position pos (new string). */
 enum store_rc store_state_event_at(struct store *st, const char *room_id, const char *type,
                                    const char *state_key, int64_t pos, char **event_id);
@@ -451,6 +455,64 @@ enum store_rc store_room_member_changes(struct store *st, const char *room_id, i
                                         int64_t upto, struct store_member_change **out, size_t *n);
 void store_member_changes_free(struct store_member_change *list, size_t n);
 /* ---- (end of end-to-end encryption) ---- */
+/* ---- server-side search (issue 9; store_search.c) ---- */
+/* The keys that can be searched, as a bit set. */
+enum store_search_key {
+    STORE_SEARCH_BODY = 1,  /* content.body of m.room.message */
+    STORE_SEARCH_NAME = 2,  /* content.name of m.room.name */
+    STORE_SEARCH_TOPIC = 4, /* content.topic of m.room.topic */
+};
+#define STORE_SEARCH_ALL_KEYS (STORE_SEARCH_BODY | STORE_SEARCH_NAME | STORE_SEARCH_TOPIC)
+/* The events of a room at stream positions in (after_pos, upto_pos]. Strings borrowed. */
+struct store_search_range {
+    const char *room_id;
+    int64_t after_pos, upto_pos;
+};
+struct store_search_query {
+    const char *term; /* as the user typed it; the language is in store_search.h */
+    unsigned keys;    /* STORE_SEARCH_* */
+    const struct store_search_range *ranges;
+    size_t n_ranges;
+    bool by_rank;       /* best match first (newest first among equals); else newest first */
+    int64_t skip;       /* by_rank: leave out the first `skip` hits (earlier pages) */
+    int64_t before_pos; /* newest first: only hits at positions below this */
+    size_t max;         /* at most this many hits */
+};
+struct store_search_hit {
+    const char *room_id; /* borrowed from the query's ranges */
+    int64_t pos;
+    double rank; /* higher is a better match */
+};
+/* Searches the events of the query's ranges (encrypted and redacted events are not indexed).
+ * *out is a new array (free()); *count is the number of hits in all the ranges, whatever
+ * skip, before_pos and max say. */
+enum store_rc store_search_events(struct store *st, const struct store_search_query *q,
+                                  struct store_search_hit **out, size_t *n, int64_t *count);
+/* The words of these hits that the query matched, as they are written there (no
+ * duplicates). New array of new strings (store_strings_free). */
+enum store_rc store_search_highlights(struct store *st, const struct store_search_query *q,
+                                      const struct store_search_hit *hits, size_t n, char ***words,
+                                      size_t *nwords);
+/* What history visibility needs, for every room where the user has or had a membership of
+ * any kind (joined, left, invited, banned), in three queries whatever the number of rooms:
+ * the user's m.room.member intervals (value: the membership), the rooms'
+ * m.room.history_visibility intervals (value: the event's JSON; redacted: whether it was),
+ * and the rooms the user forgot. Rows come grouped by room, in order of position; to_pos is
+ * INT64_MAX while current. New arrays (store_history_rows_free, store_strings_free). */
+struct store_history_row {
+    char *room_id;
+    char *value;
+    bool redacted;
+    int64_t from_pos, to_pos;
+};
+enum store_rc store_user_room_histories(struct store *st, const char *user_id,
+                                        struct store_history_row **members, size_t *nmembers,
+                                        struct store_history_row **visibility, size_t *nvisibility,
+                                        char ***forgotten, size_t *nforgotten);
+void store_history_rows_free(struct store_history_row *rows, size_t n);
+/* The event at a stream position (free with store_event_clear). */
+enum store_rc store_event_at(struct store *st, int64_t pos, struct store_event *out);
+/* ---- (end of server-side search) ---- */
 
 /* ---- Matrix v1.1: cross-signing and key backup (issue 15; store_cross_signing.c) ---- */
 /* A user's cross-signing key of one type ("master", "self_signing", "user_signing"). */
