@@ -191,6 +191,24 @@ void api_device_list_changed(struct hs *hs, const char *user_id);
 /* to_device.yaml */
 void to_device_send(struct req *r);
 /* (end of end-to-end encryption) */
+/* Matrix v1.1 (issue 15): cross_signing.yaml (cross_signing.c), key_backup.yaml
+ * (key_backup.c) */
+void xsign_device_signing_upload(struct req *r);
+void xsign_signatures_upload(struct req *r);
+/* Adds user_id's cross-signing keys to result's master_keys, self_signing_keys and (for the
+ * requester only) user_signing_keys, and the stored signatures to its keys and its devices
+ * ({device_id: keys}). -1 on storage failure. */
+int api_xsign_decorate(struct req *r, const char *user_id, json_t *devices, json_t *result);
+void backup_version_create(struct req *r);
+void backup_version_get(struct req *r);
+void backup_version_update(struct req *r);
+void backup_version_delete(struct req *r);
+void backup_keys_put(struct req *r);
+void backup_keys_get(struct req *r);
+void backup_keys_delete(struct req *r);
+void membership_knock(struct req *r);   /* knocking.yaml (room_membership.c) */
+void login_fallback_get(struct req *r); /* Login Fallback with v1.1 parameters */
+/* (end of Matrix v1.1) */
 /* server-side search (issue 9): search.yaml */
 void search_post(struct req *r);
 /* (end of server-side search) */

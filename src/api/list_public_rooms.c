@@ -136,6 +136,10 @@ room_entry(struct req *r, const char *room_id, int64_t *members)
     json_object_set_new(e, "world_readable", json_boolean(s && strcmp(s, "world_readable") == 0));
     s = state_str(state, "m.room.guest_access", "guest_access");
     json_object_set_new(e, "guest_can_join", json_boolean(s && strcmp(s, "can_join") == 0));
+    /* SPEC: v1.1 public_rooms_response.yaml join_rule: "The room's join rule. When not
+     * present, the room is assumed to be public." */
+    if ((s = state_str(state, "m.room.join_rules", "join_rule")))
+        json_object_set_new(e, "join_rule", json_string(s));
     json_decref(state);
     return e;
 }

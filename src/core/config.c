@@ -23,7 +23,7 @@
 
 #define DEFAULT_PORT 8008
 #define DEFAULT_BIND "127.0.0.1"
-#define DEFAULT_ROOM_VERSION "5"
+#define DEFAULT_ROOM_VERSION "6" /* SPEC: v1.1 rooms/_index.md (issue 15) */
 #define DEFAULT_MAX_UPLOAD (50 * 1024 * 1024)
 #define DEFAULT_MAX_REQUEST (1024 * 1024)
 #define MAX_THREAD_POOL 1024
@@ -546,8 +546,8 @@ load_room_version(struct loader *ld, yaml_node_t *v, const char *path, void *fie
     const char *s = NULL;
 
     if (v->type != YAML_SCALAR_NODE || get_scalar(ld, v, path, "a string", &s) < 0 ||
-        !(s[0] >= '1' && s[0] <= '6' && s[1] == '\0'))
-        return fail(ld, path, "must be one of \"1\" to \"6\"");
+        !(s[0] >= '1' && s[0] <= '7' && s[1] == '\0'))
+        return fail(ld, path, "must be one of \"1\" to \"7\"");
     set_string(field, xstrdup(s));
     return 0;
 }

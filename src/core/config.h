@@ -51,7 +51,7 @@ struct config {
     bool enable_registration_without_verification; /* default false */
     bool allow_guest_access;                       /* default false */
     char *registration_shared_secret; /* NULL when unset: shared-secret registration off */
-    char *default_room_version;       /* default "5" */
+    char *default_room_version;       /* default "6" */
     /* VoIP (voip.yaml): TURN servers handed to clients; turn_shared_secret gives TURN REST
      * API credentials, else static turn_username/turn_password. No URIs: no TURN. */
     char **turn_uris;

@@ -214,6 +214,42 @@ const struct migration store_migrations[] = {
          "  network_id TEXT NOT NULL,"
          "  room_id TEXT NOT NULL,"
          "  PRIMARY KEY (as_id, network_id, room_id));"},
+    /* Matrix v1.1 (issue 15): cross-signing keys (the latest of each type per user; key_json
+     * canonical, public_key its one ed25519 key), signatures uploaded by users for keys of
+     * devices and users (by the signer's key signer_key_id "ed25519:<key>"), key backup
+     * versions (numbered per user, never reused: a deleted one stays as a tombstone) and the
+     * backed-up room keys of a version. */
+    {16, "CREATE TABLE e2e_cross_signing_keys ("
+         "  user_id TEXT NOT NULL,"
+         "  key_type TEXT NOT NULL,"
+         "  public_key TEXT NOT NULL,"
+         "  key_json TEXT NOT NULL,"
+         "  PRIMARY KEY (user_id, key_type));"
+         "CREATE TABLE e2e_cross_signing_sigs ("
+         "  signer_user_id TEXT NOT NULL,"
+         "  signer_key_id TEXT NOT NULL,"
+         "  target_user_id TEXT NOT NULL,"
+         "  target_key_id TEXT NOT NULL,"
+         "  signature TEXT NOT NULL,"
+         "  PRIMARY KEY (target_user_id, target_key_id, signer_user_id, signer_key_id));"
+         "CREATE TABLE e2e_room_keys_versions ("
+         "  user_id TEXT NOT NULL,"
+         "  version BIGINT NOT NULL,"
+         "  algorithm TEXT NOT NULL,"
+         "  auth_data TEXT NOT NULL,"
+         "  etag BIGINT NOT NULL,"
+         "  deleted INTEGER NOT NULL,"
+         "  PRIMARY KEY (user_id, version));"
+         "CREATE TABLE e2e_room_keys ("
+         "  user_id TEXT NOT NULL,"
+         "  version BIGINT NOT NULL,"
+         "  room_id TEXT NOT NULL,"
+         "  session_id TEXT NOT NULL,"
+         "  first_message_index BIGINT NOT NULL,"
+         "  forwarded_count BIGINT NOT NULL,"
+         "  is_verified INTEGER NOT NULL,"
+         "  session_data TEXT NOT NULL,"
+         "  PRIMARY KEY (user_id, version, room_id, session_id));"},
 };
 
 const size_t store_n_migrations = sizeof(store_migrations) / sizeof(store_migrations[0]);

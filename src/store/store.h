@@ -543,4 +543,76 @@ enum store_rc store_appservice_room_list(struct store *st, const char *as_id,
                                          const char *network_id, char ***room_ids, size_t *n);
 /* ---- (end of application services) ---- */
 
+/* ---- Matrix v1.1: cross-signing and key backup (issue 15; store_cross_signing.c) ---- */
+/* A user's cross-signing key of one type ("master", "self_signing", "user_signing"). */
+struct store_xsign_key {
+    char *key_type, *public_key, *key_json;
+};
+enum store_rc store_xsign_keys_get(struct store *st, const char *user_id,
+                                   struct store_xsign_key **out, size_t *n);
+void store_xsign_keys_free(struct store_xsign_key *list, size_t n);
+/* Replaces the given keys (key_json canonical; NULL: keep) in one transaction and logs a
+ * device-list change for the user. */
+struct store_xsign_put {
+    const char *key_type, *public_key, *key_json;
+};
+enum store_rc store_xsign_keys_put(struct store *st, const char *user_id,
+                                   const struct store_xsign_put *keys, size_t n);
+/* A signature by signer's key signer_key_id over target user's key target_key_id (a device
+ * ID or a cross-signing public key). */
+struct store_xsign_sig {
+    char *signer_user_id, *signer_key_id, *target_user_id, *target_key_id, *signature;
+};
+/* Stores the signatures (strings borrowed) and logs a device-list change for each user of
+ * changed[] in one transaction. */
+enum store_rc store_xsign_sigs_add(struct store *st, const struct store_xsign_sig *sigs, size_t n,
+                                   const char *const *changed, size_t n_changed);
+/* The signatures on target_user's keys made by target_user or by viewer. */
+enum store_rc store_xsign_sigs_get(struct store *st, const char *target_user_id,
+                                   const char *viewer, struct store_xsign_sig **out, size_t *n);
+void store_xsign_sigs_free(struct store_xsign_sig *list, size_t n);
+
+/* A key backup version. */
+struct store_backup {
+    int64_t version;
+    char *algorithm, *auth_data;
+    int64_t etag, count;
+};
+void store_backup_clear(struct store_backup *b);
+enum store_rc store_backup_create(struct store *st, const char *user_id, const char *algorithm,
+                                  const char *auth_data, int64_t *version);
+/* version < 0: the latest. STORE_NOT_FOUND for none, unknown or deleted; with deleted
+ * non-NULL, *deleted tells a deleted version (then STORE_NOT_FOUND too). */
+enum store_rc store_backup_get(struct store *st, const char *user_id, int64_t version,
+                               struct store_backup *out, bool *deleted);
+/* STORE_NOT_FOUND for an unknown or deleted version. */
+enum store_rc store_backup_update(struct store *st, const char *user_id, int64_t version,
+                                  const char *auth_data);
+/* Deletes the version and its keys; STORE_NOT_FOUND if it never existed. */
+enum store_rc store_backup_delete(struct store *st, const char *user_id, int64_t version);
+struct store_room_key {
+    const char *room_id, *session_id;
+    int64_t first_message_index, forwarded_count;
+    bool is_verified;
+    const char *session_data; /* canonical JSON */
+};
+/* Adds keys to the version, keeping the better of an existing and a new key (SPEC rules);
+ * the etag moves on when something changed. STORE_NOT_FOUND: unknown or deleted version;
+ * STORE_EXISTS: not the latest version (*current: the latest, or -1 if none). */
+enum store_rc store_backup_keys_put(struct store *st, const char *user_id, int64_t version,
+                                    const struct store_room_key *keys, size_t n, int64_t *current);
+struct store_room_key_row {
+    char *room_id, *session_id, *session_data;
+    int64_t first_message_index, forwarded_count;
+    bool is_verified;
+};
+/* room_id/session_id NULL: all. */
+enum store_rc store_backup_keys_get(struct store *st, const char *user_id, int64_t version,
+                                    const char *room_id, const char *session_id,
+                                    struct store_room_key_row **out, size_t *n);
+void store_backup_keys_free(struct store_room_key_row *list, size_t n);
+enum store_rc store_backup_keys_delete(struct store *st, const char *user_id, int64_t version,
+                                       const char *room_id, const char *session_id);
+/* ---- (end of cross-signing and key backup) ---- */
+
 #endif

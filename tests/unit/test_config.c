@@ -90,7 +90,7 @@ test_defaults(void **state)
     assert_false(cfg->enable_registration_without_verification);
     assert_false(cfg->allow_guest_access);
     assert_null(cfg->registration_shared_secret);
-    assert_string_equal(cfg->default_room_version, "5");
+    assert_string_equal(cfg->default_room_version, "6");
     assert_int_equal(cfg->max_upload_size, 50 * 1024 * 1024);
     assert_int_equal(cfg->max_request_size, 1024 * 1024);
     assert_true(cfg->rc_message.per_second == 0.2 && cfg->rc_message.burst_count == 10);
@@ -160,7 +160,7 @@ test_every_key(void **state)
                                  "enable_registration_without_verification: On\n"
                                  "allow_guest_access: TRUE\n"
                                  "registration_shared_secret: s3cret\n"
-                                 "default_room_version: 6\n"
+                                 "default_room_version: 7\n"
                                  "max_upload_size: 10M\n"
                                  "max_request_size: 2048K\n"
                                  "thread_pool_size: 16\n"
@@ -197,7 +197,7 @@ test_every_key(void **state)
     assert_true(cfg->enable_registration_without_verification);
     assert_true(cfg->allow_guest_access);
     assert_string_equal(cfg->registration_shared_secret, "s3cret");
-    assert_string_equal(cfg->default_room_version, "6");
+    assert_string_equal(cfg->default_room_version, "7");
     assert_int_equal(cfg->max_upload_size, 10 * 1024 * 1024);
     assert_int_equal(cfg->max_request_size, 2048 * 1024);
     assert_int_equal(cfg->thread_pool_size, 16);
@@ -266,7 +266,7 @@ test_log_levels(void **state)
 static void
 test_room_versions(void **state)
 {
-    static const char *const ok[] = {"1", "2", "3", "4", "5", "6", "'1'", "\"6\""};
+    static const char *const ok[] = {"1", "2", "3", "4", "5", "6", "7", "'1'", "\"6\""};
     char yaml[128];
 
     (void)state;
@@ -509,7 +509,7 @@ test_errors(void **state)
          "server_notices.system_mxid_localpart: 'Big' is not a valid localpart"},
         {SN "server_notices: on\n", "server_notices: must be a mapping"},
         /* room versions */
-        {SN "default_room_version: 7\n", "default_room_version: must be one of"},
+        {SN "default_room_version: 8\n", "default_room_version: must be one of"},
         {SN "default_room_version: 0\n", "default_room_version: must be one of"},
         {SN "default_room_version: '10'\n", "default_room_version: must be one of"},
         {SN "default_room_version: 5.0\n", "default_room_version: must be one of"},
@@ -934,7 +934,7 @@ test_generate_roundtrip(void **state)
     assert_false(cfg->allow_guest_access);
     assert_true(is_hex(cfg->registration_shared_secret, 64));
     assert_string_not_equal(cfg->registration_shared_secret, cfg2->registration_shared_secret);
-    assert_string_equal(cfg->default_room_version, "5");
+    assert_string_equal(cfg->default_room_version, "6");
     assert_int_equal(cfg->max_upload_size, 50 * 1024 * 1024);
     assert_int_equal(cfg->max_request_size, 1024 * 1024);
     assert_int_equal(cfg->thread_pool_size, 0);
