@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "http/http.h"
 
@@ -169,6 +170,25 @@ void tags_delete(struct req *r);
  * empty when unset or malformed). */
 json_t *api_ignored_users(struct hs *hs, const char *user_id);
 /* (end of helper B) */
+
+/* push (issue 8): pushrules.yaml, pusher.yaml, notifications.yaml */
+void pushrules_get_all(struct req *r);
+void pushrules_get_scope(struct req *r);
+void pushrules_get_kind(struct req *r);
+void pushrules_get_rule(struct req *r);
+void pushrules_put_rule(struct req *r);
+void pushrules_delete_rule(struct req *r);
+void pushrules_get_enabled(struct req *r);
+void pushrules_put_enabled(struct req *r);
+void pushrules_get_actions(struct req *r);
+void pushrules_put_actions(struct req *r);
+void pushers_get(struct req *r);
+void pushers_set(struct req *r);
+void notifications_get(struct req *r);
+/* Sets unread_notifications in each joined room entry of a /sync answer ({room_id: entry}),
+ * counting notifications up to position upto. */
+void api_push_unread_counts(struct hs *hs, const char *user_id, int64_t upto, json_t *join);
+/* (end of push) */
 
 /* versions.yaml */
 void versions_get(struct req *r);

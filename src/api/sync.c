@@ -17,6 +17,7 @@
 #include "core/config.h"
 #include "core/util.h"
 #include "json/json.h"
+#include "push/rules.h"
 #include "room/redact.h"
 #include "rooms/rooms.h"
 #include "store/store.h"
@@ -550,6 +551,20 @@ out:
     return rc;
 }
 
+static bool
+has_global_type(const json_t *events, const char *type)
+{
+    size_t i;
+    json_t *ev;
+
+    json_array_foreach(events, i, ev)
+    {
+        if (strcmp(json_string_value(json_object_get(ev, "type")), type) == 0)
+            return true;
+    }
+    return false;
+}
+
 /* The account data stream: global events, and per-room ones kept for the room entries. */
 static int
 account_data(struct sync_req *s)
@@ -589,6 +604,16 @@ account_data(struct sync_req *s)
         json_array_append_new(arr, ev);
     }
     store_account_data_free(list, n);
+    /* Push (issue 8): an initial sync always has m.push_rules, the server-default rules when
+     * the user never changed one (Synapse does this; clients read their rules from it). */
+    if (since < 0 && !has_global_type(s->account_data, "m.push_rules")) {
+        json_t *ev = json_pack("{s:s, s:o}", "type", "m.push_rules", "content",
+                               push_rules_ruleset(NULL, s->r->user_id));
+        if (filter_event_matches(&s->filter.account_data, NULL, ev))
+            json_array_append_new(s->account_data, ev);
+        else
+            json_decref(ev);
+    }
     return 0;
 }
 
@@ -940,6 +965,7 @@ sync_get(struct req *r)
         s.since.pos[STREAM_EVENTS] = s.now;
     merge_room_account_data(&s);
     merge_ephemeral(&s);
+    api_push_unread_counts(r->hs, r->user_id, s.now, s.join); /* push (issue 8) */
     if (is_empty(&s) && s.has_since && !s.full_state &&
         longpoll_suspend(r, r->user_id, timeout_ms, seq))
         goto out;

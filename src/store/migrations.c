@@ -135,6 +135,39 @@ const struct migration store_migrations[] = {
         "CREATE TABLE server_notice_rooms ("
         "  user_id TEXT PRIMARY KEY,"
         "  room_id TEXT NOT NULL);"},
+    /* Push (issue 8): each user's push rule changes as one JSON document; pushers, deleted
+     * with their device; one row per user an event notifies (its position names the event);
+     * and each user's own last event per room, which marks what came before as read. */
+    {10, "CREATE TABLE push_rules ("
+         "  user_id TEXT PRIMARY KEY,"
+         "  doc TEXT NOT NULL);"
+         "CREATE TABLE pushers ("
+         "  user_id TEXT NOT NULL,"
+         "  device_id TEXT,"
+         "  kind TEXT NOT NULL,"
+         "  app_id TEXT NOT NULL,"
+         "  pushkey TEXT NOT NULL,"
+         "  app_display_name TEXT NOT NULL,"
+         "  device_display_name TEXT NOT NULL,"
+         "  profile_tag TEXT,"
+         "  lang TEXT NOT NULL,"
+         "  data TEXT NOT NULL,"
+         "  pushkey_ts BIGINT NOT NULL,"
+         "  PRIMARY KEY (app_id, pushkey, user_id));"
+         "CREATE INDEX pushers_by_user ON pushers (user_id, device_id);"
+         "CREATE TABLE push_actions ("
+         "  user_id TEXT NOT NULL,"
+         "  room_id TEXT NOT NULL,"
+         "  stream_pos BIGINT NOT NULL,"
+         "  actions TEXT NOT NULL,"
+         "  highlight INTEGER NOT NULL,"
+         "  PRIMARY KEY (user_id, room_id, stream_pos));"
+         "CREATE INDEX push_actions_by_user ON push_actions (user_id, stream_pos);"
+         "CREATE TABLE push_read ("
+         "  user_id TEXT NOT NULL,"
+         "  room_id TEXT NOT NULL,"
+         "  stream_pos BIGINT NOT NULL,"
+         "  PRIMARY KEY (user_id, room_id));"},
 };
 
 const size_t store_n_migrations = sizeof(store_migrations) / sizeof(store_migrations[0]);

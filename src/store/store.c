@@ -276,6 +276,7 @@ static enum store_rc
 tokens_changed(struct store *st, enum store_rc rc)
 {
     st_tokens_invalidate(st->tokens);
+    atomic_fetch_add(&st->pushers_gen, 1); /* push (issue 8): pushers go with their device */
     return rc;
 }
 
@@ -336,7 +337,8 @@ store_user_deactivate(struct store *st, const char *user_id)
                      ST_STEP_CHANGED("UPDATE users SET deactivated = 1 WHERE user_id = ?",
                                      ST_S(user_id)),
                      ST_STEP("DELETE FROM access_tokens WHERE user_id = ?", ST_S(user_id)),
-                     ST_STEP("DELETE FROM devices WHERE user_id = ?", ST_S(user_id))));
+                     ST_STEP("DELETE FROM devices WHERE user_id = ?", ST_S(user_id)),
+                     ST_STEP("DELETE FROM pushers WHERE user_id = ?", ST_S(user_id))));
 }
 
 static enum store_rc
@@ -475,6 +477,8 @@ store_device_delete(struct store *st, const char *user_id, const char *device_id
                      ST_STEP_CHANGED("DELETE FROM devices WHERE user_id = ? AND device_id = ?",
                                      ST_S(user_id), ST_S(device_id)),
                      ST_STEP("DELETE FROM access_tokens WHERE user_id = ? AND device_id = ?",
+                             ST_S(user_id), ST_S(device_id)),
+                     ST_STEP("DELETE FROM pushers WHERE user_id = ? AND device_id = ?",
                              ST_S(user_id), ST_S(device_id))));
 }
 
@@ -489,6 +493,8 @@ store_device_delete_all_except(struct store *st, const char *user_id, const char
             ST_STEP("DELETE FROM devices WHERE user_id = ? AND device_id IS DISTINCT FROM ?",
                     ST_S(user_id), ST_S(keep)),
             ST_STEP("DELETE FROM access_tokens WHERE user_id = ? AND device_id IS DISTINCT FROM ?",
+                    ST_S(user_id), ST_S(keep)),
+            ST_STEP("DELETE FROM pushers WHERE user_id = ? AND device_id IS DISTINCT FROM ?",
                     ST_S(user_id), ST_S(keep))));
 }
 

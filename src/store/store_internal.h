@@ -24,7 +24,8 @@ struct store {
      * position stored, so a crash can leave gaps but never reuse a position. */
     int64_t stream_next;
     _Atomic int64_t stream_committed;
-    struct token_cache *tokens; /* token_cache.c */
+    struct token_cache *tokens;   /* token_cache.c */
+    _Atomic uint64_t pushers_gen; /* push (issue 8): bumped when pushers may have changed */
     pthread_mutex_t plock;
     struct db **pool;
     size_t npool, cappool;
@@ -141,5 +142,9 @@ enum store_rc st_read_one(struct store *st, const char *sql, const struct st_arg
                           size_t nargs, st_fill_fn fill, void *item);
 /* A copy of a text column, or NULL. */
 char *st_dup_col(struct store *st, struct db_stmt *s, int col);
+/* Push (issue 8, store_push.c): in the event's write job, stores its notifications (e->push)
+ * at position pos and moves the sender's own read mark in the room to it. */
+enum store_rc st_push_persist(struct store *st, const char *room_id,
+                              const struct store_event_row *e, int64_t pos);
 
 #endif
