@@ -5,7 +5,6 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdint.h>
 
 #include "http/http.h"
 
@@ -185,9 +184,9 @@ void pushrules_put_actions(struct req *r);
 void pushers_get(struct req *r);
 void pushers_set(struct req *r);
 void notifications_get(struct req *r);
-/* Sets unread_notifications in each joined room entry of a /sync answer ({room_id: entry}),
- * counting notifications up to position upto. */
-void api_push_unread_counts(struct hs *hs, const char *user_id, int64_t upto, json_t *join);
+/* Sets unread_notifications in each joined room entry of a /sync answer ({room_id: entry}).
+ * The counts are the latest, which can be one event ahead of the answer's timeline. */
+void api_push_unread_counts(struct hs *hs, const char *user_id, json_t *join);
 /* (end of push) */
 
 /* versions.yaml */

@@ -23,7 +23,7 @@ notifications_get(struct req *r)
     const char *from = req_query(r, "from"), *only = req_query(r, "only");
     struct store_notification *list = NULL;
     size_t n = 0;
-    int64_t before = INT64_MAX;
+    int64_t before = INT64_MAX, next = 0;
     long limit;
     json_t *out;
     char tok[32];
@@ -38,14 +38,13 @@ notifications_get(struct req *r)
         reply_error(r, MERR_INVALID_PARAM, "only must be 'highlight'");
         return;
     }
-    /* One more than asked, to know whether a next page exists. */
-    if (store_notifications(r->hs->store, r->user_id, before, only != NULL, (size_t)limit + 1,
-                            &list, &n) != STORE_OK) {
+    if (store_notifications(r->hs->store, r->user_id, before, only != NULL, (size_t)limit, &list,
+                            &n, &next) != STORE_OK) {
         reply_internal(r, "notifications lookup failed");
         return;
     }
     out = json_array();
-    for (size_t i = 0; i < n && i < (size_t)limit; i++) {
+    for (size_t i = 0; i < n; i++) {
         const struct room_version *v = rooms_version(r->hs->rooms, list[i].event.room_id);
         json_t *ev = v ? api_event_for_client(r, &list[i].event, v) : NULL;
         json_t *actions = json_loads(list[i].actions, 0, NULL);
@@ -60,8 +59,8 @@ notifications_get(struct req *r)
                                              list[i].event.room_id, "ts", (json_int_t)list[i].ts));
     }
     /* SPEC: next_token: "If this is absent, there are no more results." */
-    if (n > (size_t)limit && limit > 0) {
-        snprintf(tok, sizeof(tok), "%lld", (long long)list[limit - 1].event.pos);
+    if (next > 0 && limit > 0) {
+        snprintf(tok, sizeof(tok), "%lld", (long long)next);
         reply_json(r, 200, json_pack("{s:o, s:s}", "notifications", out, "next_token", tok));
     } else {
         reply_json(r, 200, json_pack("{s:o}", "notifications", out));
@@ -70,7 +69,7 @@ notifications_get(struct req *r)
 }
 
 void
-api_push_unread_counts(struct hs *hs, const char *user_id, int64_t upto, json_t *join)
+api_push_unread_counts(struct hs *hs, const char *user_id, json_t *join)
 {
     const char *room;
     json_t *entry;
@@ -78,7 +77,7 @@ api_push_unread_counts(struct hs *hs, const char *user_id, int64_t upto, json_t 
     json_object_foreach(join, room, entry)
     {
         int64_t notes = 0, highlights = 0;
-        if (store_push_counts(hs->store, user_id, room, upto, &notes, &highlights) != STORE_OK)
+        if (store_push_counts(hs->store, user_id, room, &notes, &highlights) != STORE_OK)
             log_error("push: cannot count the notifications of %s in %s", user_id, room);
         json_object_set_new(entry, "unread_notifications",
                             json_pack("{s:I, s:I}", "highlight_count", (json_int_t)highlights,

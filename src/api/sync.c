@@ -965,7 +965,7 @@ sync_get(struct req *r)
         s.since.pos[STREAM_EVENTS] = s.now;
     merge_room_account_data(&s);
     merge_ephemeral(&s);
-    api_push_unread_counts(r->hs, r->user_id, s.now, s.join); /* push (issue 8) */
+    api_push_unread_counts(r->hs, r->user_id, s.join); /* push (issue 8) */
     if (is_empty(&s) && s.has_since && !s.full_state &&
         longpoll_suspend(r, r->user_id, timeout_ms, seq))
         goto out;

@@ -241,7 +241,7 @@ tweaks_of(const char *actions_text, bool *highlight, bool *sound)
 
 /* The body of POST /_matrix/push/v1/notify for one event, user and pusher. */
 static char *
-build_body(const struct push_note *note, const struct store_push_action *row,
+build_body(const struct push_note *note, const struct push_target *row,
            const struct pusher *pu, int64_t unread)
 {
     bool highlight = false, sound = false;
@@ -321,7 +321,7 @@ static void
 dispatch(struct push_delivery *d, const struct push_note *note)
 {
     for (size_t i = 0; i < note->n; i++) {
-        const struct store_push_action *row = &note->rows[i];
+        const struct push_target *row = &note->targets[i];
         size_t k = first_of(d, row->user_id);
         int64_t unread = -1;
         for (; k < d->npushers && strcmp(d->pushers[k]->p.user_id, row->user_id) == 0; k++) {

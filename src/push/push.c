@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,8 +30,8 @@ struct user_rules {
     json_t *ignored; /* {user_id: ...}, or NULL when nobody is ignored */
 };
 
-/* Evaluation times per event, in buckets of STAT_STEP_US, by the number of members evaluated
- * (1-9, 10-99, 100-999, 1000 and more). Logged when the server stops (bench/run-push). */
+/* Evaluation times per event, in buckets of STAT_STEP_US, by the room's joined members (1-9,
+ * 10-99, 100-999, 1000 and more). Logged when the server stops (bench/run-push). */
 #define STAT_CLASSES 4
 #define STAT_BUCKETS 10000
 #define STAT_STEP_US 2
@@ -120,7 +121,7 @@ log_stats(struct push *p)
     for (int c = 0; c < STAT_CLASSES; c++) {
         if (!p->stat_events[c])
             continue;
-        log_info("push stats: members=%s events=%llu member_evaluations=%llu eval_p50_us=%.0f "
+        log_info("push stats: room_members=%s events=%llu member_evaluations=%llu eval_p50_us=%.0f "
                  "eval_p99_us=%.0f eval_max_us=%.0f eval_mean_us=%.1f ns_per_member=%.0f",
                  names[c], (unsigned long long)p->stat_events[c],
                  (unsigned long long)p->stat_members[c],
@@ -216,7 +217,9 @@ find_locked(struct push *p, const char *user_id)
 struct candidate {
     const char *user_id;
     const char *display_name;
+    bool joined;              /* else the invitee */
     struct user_rules *rules; /* a reference */
+    size_t aidx;              /* the note's copy of the result's actions, when notified */
 };
 
 /* Finds (loading what is missing) the rules of every candidate. */
@@ -275,13 +278,15 @@ push_note_free(struct push_note *note)
     free(note->room_name);
     free(note->room_alias);
     free(note->content);
-    for (size_t i = 0; i < note->n; i++)
+    free(note->targets);
+    free(note->exceptions);
+    free(note->exceptions_json);
+    for (size_t i = 0; i < note->nusers; i++)
         free(note->users[i]);
     for (size_t i = 0; i < note->nactions; i++)
         free(note->actions[i]);
     free(note->users);
     free(note->actions);
-    free(note->rows);
     free(note);
 }
 
@@ -298,10 +303,11 @@ dup_or_null(const char *s)
     return s && *s ? xstrdup(s) : NULL;
 }
 
+/* One event's evaluation: the room's joined members (its size class) and those evaluated. */
 static void
-record(struct push *p, size_t members, uint64_t ns)
+record(struct push *p, size_t joined, size_t members, uint64_t ns)
 {
-    int c = members < 10 ? 0 : members < 100 ? 1 : members < 1000 ? 2 : 3;
+    int c = joined < 10 ? 0 : joined < 100 ? 1 : joined < 1000 ? 2 : 3;
     uint64_t b = ns / 1000 / STAT_STEP_US;
 
     pthread_mutex_lock(&p->stat_lock);
@@ -321,9 +327,80 @@ is_local(struct push *p, const char *user_id)
     return n > k && strcmp(user_id + n - k, p->server_suffix) == 0;
 }
 
+/* The index of the note's copy of an action text: each distinct text is kept once (users with
+ * their own rules have their own compiled copies of the same actions). */
+static size_t
+note_actions(struct push_note *note, const char ***seen, const struct push_result *res)
+{
+    size_t a;
+
+    for (a = 0; a < note->nactions; a++)
+        if ((*seen)[a] == res->actions || strcmp(note->actions[a], res->actions) == 0)
+            return a;
+    *seen = xrealloc(*seen, (a + 1) * sizeof(**seen));
+    note->actions = xrealloc(note->actions, (a + 1) * sizeof(*note->actions));
+    (*seen)[a] = res->actions;
+    note->actions[a] = xstrdup(res->actions);
+    note->nactions++;
+    return a;
+}
+
+/* What the store keeps of the results (see struct store_push_event): the notifying actions
+ * most joined members got, if that beats listing each notified member, and everyone else as
+ * an exception. Members not joined (an invitee) are exceptions whenever notified. */
+static void
+compress(struct push_note *note, struct candidate *cand, const struct push_result **res,
+         size_t ncand)
+{
+    size_t *count = xcalloc(note->nactions + 1, sizeof(*count));
+    size_t best = SIZE_MAX, best_n = 0, notified = 0, nexc = 0;
+    bool best_hl = false;
+    json_t *exc = json_object();
+
+    for (size_t i = 0; i < ncand; i++) {
+        if (!res[i])
+            continue;
+        notified++;
+        if (cand[i].joined && ++count[cand[i].aidx] > best_n) {
+            best_n = count[cand[i].aidx];
+            best = cand[i].aidx;
+            best_hl = res[i]->highlight;
+        }
+    }
+    free(count);
+    /* With a default, the members outside its group are exceptions; without, the notified. */
+    if (best != SIZE_MAX && ncand - best_n >= notified)
+        best = SIZE_MAX;
+    note->exceptions = xcalloc(ncand + 1, sizeof(*note->exceptions));
+    for (size_t i = 0; i < ncand; i++) {
+        bool as_default = best != SIZE_MAX && cand[i].joined && res[i] && cand[i].aidx == best;
+        const char *user;
+        if (as_default || (!res[i] && (best == SIZE_MAX || !cand[i].joined)))
+            continue;
+        user = note->users[note->nusers++] = xstrdup(cand[i].user_id);
+        note->exceptions[nexc].user_id = user;
+        note->exceptions[nexc].actions = res[i] ? note->actions[cand[i].aidx] : NULL;
+        note->exceptions[nexc].highlight = res[i] && res[i]->highlight;
+        json_object_set_new(exc, user,
+                            json_pack("[o, i]",
+                                      res[i] ? json_loads(res[i]->actions, 0, NULL) : json_null(),
+                                      res[i] && res[i]->highlight ? 1 : 0));
+        nexc++;
+    }
+    note->exceptions_json = json_dump_compact(exc);
+    json_decref(exc);
+    note->stored = (struct store_push_event){
+        .actions = best != SIZE_MAX ? note->actions[best] : NULL,
+        .highlight = best != SIZE_MAX && best_hl,
+        .exceptions = note->exceptions,
+        .nexceptions = nexc,
+        .exceptions_json = note->exceptions_json,
+    };
+}
+
 void *
 push_evaluate_event(void *arg, const char *room_id, const char *event_id, const json_t *event,
-                    const json_t *state, const struct store_push_action **rows, size_t *n)
+                    const json_t *state, const struct store_push_event **push)
 {
     struct push *p = arg;
     uint64_t t0 = util_mono_ns();
@@ -338,14 +415,14 @@ push_evaluate_event(void *arg, const char *room_id, const char *event_id, const 
     const char *creator =
         json_string_value(json_object_get(state_content(state, "m.room.create", ""), "creator"));
     const char *user, *invitee = NULL, *membership;
+    const struct push_result **res = NULL;
+    const char **seen_actions = NULL;
     struct candidate *cand;
     struct push_event *pe;
     struct push_note *note = NULL;
-    const char **seen_actions = NULL;
     size_t ncand = 0, joined = 0;
 
-    *rows = NULL;
-    *n = 0;
+    *push = NULL;
     if (!sender || !type || !members)
         return NULL;
     /* Synapse also evaluates for the target of an invite, who is not joined yet (so the
@@ -364,11 +441,12 @@ push_evaluate_event(void *arg, const char *room_id, const char *event_id, const 
             joined++;
         /* SPEC: "Homeservers MUST NOT notify the Push Gateway for events that the user has
          * sent themselves." */
-        if ((!is_joined && !(invitee && strcmp(user, invitee) == 0)) || strcmp(user, sender) == 0 ||
-            !is_local(p, user))
+        if ((!is_joined && !(invitee && strcmp(user, invitee) == 0)) ||
+            strcmp(user, sender) == 0 || !is_local(p, user))
             continue;
         cand[ncand].user_id = user;
         cand[ncand].display_name = json_string_value(json_object_get(mc, "displayname"));
+        cand[ncand].joined = is_joined;
         ncand++;
     }
     if (ncand == 0)
@@ -378,40 +456,36 @@ push_evaluate_event(void *arg, const char *room_id, const char *event_id, const 
         creator = json_string_value(json_object_get(json_object_get(create, "event"), "sender"));
     pe = push_event_new(event, (int64_t)joined, state_content(state, "m.room.power_levels", ""),
                         creator);
+    res = xcalloc(ncand, sizeof(*res));
     note = xcalloc(1, sizeof(*note));
-    note->rows = xcalloc(ncand, sizeof(*note->rows));
-    note->users = xcalloc(ncand, sizeof(*note->users));
+    note->targets = xcalloc(ncand, sizeof(*note->targets));
+    note->users = xcalloc(2 * ncand, sizeof(*note->users));
     for (size_t i = 0; i < ncand; i++) {
-        const struct push_result *res;
-        size_t a;
-        if (!state_key && cand[i].rules->ignored && json_object_get(cand[i].rules->ignored, sender))
+        const struct push_result *r;
+        /* Synapse sends no notification of an ignored user's (non-state) events. */
+        if (!state_key && cand[i].rules->ignored &&
+            json_object_get(cand[i].rules->ignored, sender))
             continue;
-        res = push_evaluate(cand[i].rules->rules, pe, cand[i].user_id, cand[i].display_name);
-        if (!res || !res->notify)
+        r = push_evaluate(cand[i].rules->rules, pe, cand[i].user_id, cand[i].display_name);
+        if (!r || !r->notify)
             continue;
-        /* Few distinct action lists: each is copied once. */
-        for (a = 0; a < note->nactions && seen_actions[a] != res->actions; a++)
-            ;
-        if (a == note->nactions) {
-            seen_actions = xrealloc(seen_actions, (a + 1) * sizeof(*seen_actions));
-            note->actions = xrealloc(note->actions, (a + 1) * sizeof(*note->actions));
-            seen_actions[a] = res->actions;
-            note->actions[a] = xstrdup(res->actions);
-            note->nactions++;
-        }
-        note->users[note->n] = xstrdup(cand[i].user_id);
-        note->rows[note->n] =
-            (struct store_push_action){note->users[note->n], note->actions[a], res->highlight};
-        note->n++;
+        res[i] = r;
+        cand[i].aidx = note_actions(note, &seen_actions, r);
+        note->users[note->nusers] = xstrdup(cand[i].user_id);
+        note->targets[note->n++] = (struct push_target){note->users[note->nusers++],
+                                                        note->actions[cand[i].aidx], r->highlight};
     }
     push_event_free(pe);
-    for (size_t i = 0; i < ncand; i++)
-        rules_unref(cand[i].rules);
     if (note->n == 0) {
         push_note_free(note);
         note = NULL;
-        goto out;
+    } else {
+        compress(note, cand, res, ncand);
     }
+    for (size_t i = 0; i < ncand; i++)
+        rules_unref(cand[i].rules);
+    if (!note)
+        goto out;
     /* What the push gateway hears about the event (push_gateway.rst). */
     note->room_id = xstrdup(room_id);
     note->event_id = xstrdup(event_id);
@@ -419,7 +493,7 @@ push_evaluate_event(void *arg, const char *room_id, const char *event_id, const 
     note->sender = xstrdup(sender);
     note->state_key = state_key ? xstrdup(state_key) : NULL;
     if (strcmp(type, "m.room.member") == 0)
-        note->membership = dup_or_null(json_string_value(json_object_get(content, "membership")));
+        note->membership = dup_or_null(membership);
     note->sender_name = dup_or_null(json_string_value(
         json_object_get(state_content(state, "m.room.member", sender), "displayname")));
     note->room_name = dup_or_null(
@@ -427,12 +501,12 @@ push_evaluate_event(void *arg, const char *room_id, const char *event_id, const 
     note->room_alias = dup_or_null(json_string_value(
         json_object_get(state_content(state, "m.room.canonical_alias", ""), "alias")));
     note->content = content ? json_dump_compact(content) : xstrdup("{}");
-    *rows = note->rows;
-    *n = note->n;
+    *push = &note->stored;
 out:
     if (ncand > 0)
-        record(p, ncand, util_mono_ns() - t0);
+        record(p, joined, ncand, util_mono_ns() - t0);
     free(seen_actions);
+    free(res);
     free(cand);
     return note;
 }

@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 struct store;
-struct store_push_action;
+struct store_push_event;
 struct push;
 
 /* Starts the delivery thread. server_name: only this server's users are evaluated. */
@@ -24,7 +24,7 @@ void push_user_changed(struct push *p, const char *user_id);
 
 /* The three functions of struct rooms_push_hook (src/rooms/rooms.h), arg being the push. */
 void *push_evaluate_event(void *arg, const char *room_id, const char *event_id, const json_t *event,
-                          const json_t *state, const struct store_push_action **rows, size_t *n);
+                          const json_t *state, const struct store_push_event **push);
 void push_event_committed(void *arg, void *note, int64_t pos);
 void push_event_discard(void *arg, void *note);
 

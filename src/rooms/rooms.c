@@ -439,13 +439,10 @@ build_one(struct rooms *rs, const char *room_id, struct batch *b, const struct r
         redact_in_state(b->state, b->v, p->redacts);
     /* Push (issue 8): who this event notifies, stored with it. */
     if (rs->push.evaluate) {
-        const struct store_push_action *prows = NULL;
-        size_t np = 0;
+        const struct store_push_event *push = NULL;
         b->push = &rs->push;
-        b->notes[idx] =
-            rs->push.evaluate(rs->push.arg, room_id, b->ids[idx], ev, b->state, &prows, &np);
-        b->rows[idx].push = prows;
-        b->rows[idx].npush = np;
+        b->notes[idx] = rs->push.evaluate(rs->push.arg, room_id, b->ids[idx], ev, b->state, &push);
+        b->rows[idx].push = push;
     }
     free(b->last_id);
     b->last_id = xstrdup(b->ids[idx]);

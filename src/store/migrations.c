@@ -136,8 +136,10 @@ const struct migration store_migrations[] = {
         "  user_id TEXT PRIMARY KEY,"
         "  room_id TEXT NOT NULL);"},
     /* Push (issue 8): each user's push rule changes as one JSON document; pushers, deleted
-     * with their device; one row per user an event notifies (its position names the event);
-     * and each user's own last event per room, which marks what came before as read. */
+     * with their device; one row per notifying event (whom it notifies, see store.h: a row per
+     * notified member would scatter a thousand index entries per message); and each joined
+     * member's unread counts per room, read_pos being what they have read (receipt, own
+     * event) or their join. Members joined before this migration start at zero. */
     {10, "CREATE TABLE push_rules ("
          "  user_id TEXT PRIMARY KEY,"
          "  doc TEXT NOT NULL);"
@@ -155,19 +157,25 @@ const struct migration store_migrations[] = {
          "  pushkey_ts BIGINT NOT NULL,"
          "  PRIMARY KEY (app_id, pushkey, user_id));"
          "CREATE INDEX pushers_by_user ON pushers (user_id, device_id);"
-         "CREATE TABLE push_actions ("
-         "  user_id TEXT NOT NULL,"
+         "CREATE TABLE push_events ("
+         "  stream_pos BIGINT PRIMARY KEY,"
          "  room_id TEXT NOT NULL,"
-         "  stream_pos BIGINT NOT NULL,"
-         "  actions TEXT NOT NULL,"
+         "  sender TEXT NOT NULL,"
+         "  actions TEXT,"
          "  highlight INTEGER NOT NULL,"
-         "  PRIMARY KEY (user_id, room_id, stream_pos));"
-         "CREATE INDEX push_actions_by_user ON push_actions (user_id, stream_pos);"
-         "CREATE TABLE push_read ("
-         "  user_id TEXT NOT NULL,"
+         "  exceptions TEXT NOT NULL);"
+         "CREATE INDEX push_events_by_room ON push_events (room_id, stream_pos);"
+         "CREATE TABLE push_counts ("
          "  room_id TEXT NOT NULL,"
-         "  stream_pos BIGINT NOT NULL,"
-         "  PRIMARY KEY (user_id, room_id));"},
+         "  user_id TEXT NOT NULL,"
+         "  notifications BIGINT NOT NULL,"
+         "  highlights BIGINT NOT NULL,"
+         "  read_pos BIGINT NOT NULL,"
+         "  PRIMARY KEY (room_id, user_id));"
+         "CREATE INDEX push_counts_by_user ON push_counts (user_id);"
+         "INSERT INTO push_counts (room_id, user_id, notifications, highlights, read_pos) "
+         "SELECT room_id, state_key, 0, 0, from_pos FROM room_state WHERE "
+         "type = 'm.room.member' AND to_pos IS NULL AND membership = 'join';"},
 };
 
 const size_t store_n_migrations = sizeof(store_migrations) / sizeof(store_migrations[0]);

@@ -107,9 +107,9 @@ struct store_event_row {
                                   replaces_state, prev_sender), or NULL */
     int64_t depth;
     int64_t origin_server_ts;
-    /* Push (issue 8): the users this event notifies, stored in the same transaction. */
-    const struct store_push_action *push;
-    size_t npush;
+    /* Push (issue 8): whom this event notifies (NULL: nobody), stored in the same
+     * transaction. */
+    const struct store_push_event *push;
 };
 
 /* A stored event. Strings are owned (free with store_event_clear). */
@@ -326,12 +326,21 @@ enum store_rc store_receipts_in_room(struct store *st, const char *room_id, int6
 /* ---- (end of helper B) ---- */
 
 /* ---- push rules, pushers, notifications (issue 8; store_push.c) ---- */
-/* One user notified by an event (modules/push.rst): the actions of the rule that matched, as
- * JSON text. Only notifying events are stored. Strings are borrowed. */
-struct store_push_action {
+/* Whom an event notifies (modules/push.rst), compactly: the actions (JSON array text) every
+ * joined member but the sender got, and the members who got something else. Stored once per
+ * event rather than once per member, and counted into each joined member's unread counts of
+ * the room with one statement. Strings are borrowed. */
+struct store_push_exception {
     const char *user_id;
-    const char *actions;
+    const char *actions; /* NULL: not notified */
     bool highlight;
+};
+struct store_push_event {
+    const char *actions; /* NULL: only the exceptions are notified */
+    bool highlight;
+    const struct store_push_exception *exceptions;
+    size_t nexceptions;
+    const char *exceptions_json; /* the same as {user_id: [actions or null, 0 or 1]} */
 };
 /* The user's own push rule changes (a JSON document, see src/push/rules.h) as a new string;
  * STORE_NOT_FOUND when the user never changed a rule. */
@@ -373,15 +382,16 @@ enum store_rc store_pushers_list(struct store *st, const char *user_id, struct s
 /* Changes whenever a pusher may have been added or removed (pushers go with their device). */
 uint64_t store_pushers_generation(struct store *st);
 
-/* Unread notifications of a joined room up to position upto: those after the user's m.read
- * receipt and after the user's own last event there (modules/push.rst: "by using the API or
- * by sending an event"). */
+/* Unread notifications of a joined room: those after the user's m.read receipt and after the
+ * user's own last event there (modules/push.rst: "by using the API or by sending an event"). */
 enum store_rc store_push_counts(struct store *st, const char *user_id, const char *room_id,
-                                int64_t upto, int64_t *notifications, int64_t *highlights);
+                                int64_t *notifications, int64_t *highlights);
 /* The same over every room the user has joined (the push gateway's counts.unread). */
 enum store_rc store_push_unread_total(struct store *st, const char *user_id, int64_t *count);
 /* The user's notifications before position `before` (INT64_MAX: the latest), newest first, at
- * most limit, only highlights with only_highlight. */
+ * most limit, only highlights with only_highlight. *next is where the next page starts, 0 when
+ * there is nothing older (a page may end early after scanning many events that did not notify
+ * the user). */
 struct store_notification {
     struct store_event event;
     char *actions; /* JSON array text */
@@ -391,7 +401,7 @@ struct store_notification {
 };
 enum store_rc store_notifications(struct store *st, const char *user_id, int64_t before,
                                   bool only_highlight, size_t limit,
-                                  struct store_notification **out, size_t *n);
+                                  struct store_notification **out, size_t *n, int64_t *next);
 void store_notifications_free(struct store_notification *list, size_t n);
 /* ---- (end of push) ---- */
 

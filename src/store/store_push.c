@@ -6,40 +6,154 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "core/util.h"
+#include "json/json.h"
 #include "store/store_internal.h"
 
 /* ---- notifications, in the event's write job ---- */
 
-enum store_rc
-st_push_persist(struct store *st, const char *room_id, const struct store_event_row *e, int64_t pos)
+static enum store_rc
+run(struct store *st, const char *sql, const struct st_arg *args, size_t n)
 {
+    return st_rc(st_run(st, st->writer, sql, args, n));
+}
+
+enum store_rc
+st_push_persist(struct store *st, const char *room_id, const struct store_event_row *e,
+                int64_t pos)
+{
+    const struct store_push_event *p = e->push;
     enum store_rc rc = STORE_OK;
 
-    for (size_t i = 0; i < e->npush && rc == STORE_OK; i++)
-        rc = st_rc(st_run(st, st->writer,
-                          "INSERT INTO push_actions (user_id, room_id, stream_pos, actions, "
-                          "highlight) VALUES (?, ?, ?, ?, ?)",
-                          ST_ARGS(ST_S(e->push[i].user_id), ST_S(room_id), ST_I(pos),
-                                  ST_S(e->push[i].actions), ST_B(e->push[i].highlight))));
+    /* Joined members have a row of counts, from their join on. */
+    if (e->membership && e->state_key && strcmp(e->type, "m.room.member") == 0) {
+        if (strcmp(e->membership, "join") == 0)
+            rc = run(st,
+                     "INSERT INTO push_counts (room_id, user_id, notifications, highlights, "
+                     "read_pos) VALUES (?, ?, 0, 0, ?) ON CONFLICT (room_id, user_id) DO NOTHING",
+                     ST_ARGS(ST_S(room_id), ST_S(e->state_key), ST_I(pos)));
+        else
+            rc = run(st, "DELETE FROM push_counts WHERE room_id = ? AND user_id = ?",
+                     ST_ARGS(ST_S(room_id), ST_S(e->state_key)));
+    }
+    if (rc == STORE_OK && p) {
+        rc = run(st,
+                 "INSERT INTO push_events (stream_pos, room_id, sender, actions, highlight, "
+                 "exceptions) VALUES (?, ?, ?, ?, ?, ?)",
+                 ST_ARGS(ST_I(pos), ST_S(room_id), ST_S(e->sender), ST_S(p->actions),
+                         ST_B(p->highlight), ST_S(p->exceptions_json)));
+        /* Everyone but the sender at once (one statement over the room's contiguous rows),
+         * then the exceptions corrected one by one. */
+        if (rc == STORE_OK && p->actions)
+            rc = run(st,
+                     "UPDATE push_counts SET notifications = notifications + 1, highlights = "
+                     "highlights + ? WHERE room_id = ? AND user_id <> ?",
+                     ST_ARGS(ST_B(p->highlight), ST_S(room_id), ST_S(e->sender)));
+        for (size_t i = 0; i < p->nexceptions && rc == STORE_OK; i++) {
+            const struct store_push_exception *x = &p->exceptions[i];
+            int64_t dn = (x->actions ? 1 : 0) - (p->actions ? 1 : 0);
+            int64_t dh = (x->actions && x->highlight ? 1 : 0) - (p->actions && p->highlight ? 1 : 0);
+            if (dn || dh)
+                rc = run(st,
+                         "UPDATE push_counts SET notifications = notifications + ?, highlights = "
+                         "highlights + ? WHERE room_id = ? AND user_id = ?",
+                         ST_ARGS(ST_I(dn), ST_I(dh), ST_S(room_id), ST_S(x->user_id)));
+        }
+    }
     /* SPEC: modules/push.rst: "When the user updates their read receipt (either by using the
      * API or by sending an event), notifications prior to and including that event MUST be
      * marked as read." */
     if (rc == STORE_OK)
-        rc = st_rc(st_run(st, st->writer,
-                          "INSERT INTO push_read (user_id, room_id, stream_pos) VALUES (?, ?, ?) "
-                          "ON CONFLICT (user_id, room_id) DO UPDATE SET "
-                          "stream_pos = excluded.stream_pos",
-                          ST_ARGS(ST_S(e->sender), ST_S(room_id), ST_I(pos))));
+        rc = run(st,
+                 "UPDATE push_counts SET notifications = 0, highlights = 0, read_pos = ? WHERE "
+                 "room_id = ? AND user_id = ?",
+                 ST_ARGS(ST_I(pos), ST_S(room_id), ST_S(e->sender)));
     return rc;
 }
 
-/* The position up to which the user has read a room: their m.read receipt or their own last
- * event, whichever is later. A subquery over (user, room) bound twice each. */
-#define READ_MARK                                                                                  \
-    "(SELECT MAX(p) FROM (SELECT event_pos AS p FROM receipts WHERE room_id = ? AND "              \
-    "receipt_type = 'm.read' AND user_id = ? UNION ALL SELECT stream_pos AS p FROM push_read "     \
-    "WHERE room_id = ? AND user_id = ? UNION ALL SELECT 0 AS p) AS marks)"
+enum notified { NOT_NOTIFIED, AS_MEMBER, AS_EXCEPTION };
+
+/* Did the push_events row (columns actions, highlight, exceptions from col) notify the user?
+ * AS_MEMBER applies only if the user was joined then. *actions is the actions array (a new
+ * reference) and *highlight whether it highlights. */
+static enum notified
+notified(struct store *st, struct db_stmt *s, int col, const char *user_id, bool *highlight,
+         json_t **actions)
+{
+    const char *exc = st->drv->col_text(s, col + 2);
+    json_t *all = NULL, *x;
+    enum notified rc = NOT_NOTIFIED;
+
+    *actions = NULL;
+    *highlight = false;
+    if (exc && strcmp(exc, "{}") != 0 && (all = json_loads(exc, 0, NULL)) &&
+        (x = json_object_get(all, user_id))) {
+        json_t *a = json_array_get(x, 0), *h = json_array_get(x, 1);
+        if (json_is_array(a)) {
+            *actions = json_incref(a);
+            *highlight = json_is_true(h) || json_integer_value(h) != 0;
+            rc = AS_EXCEPTION;
+        }
+        json_decref(all);
+        return rc;
+    }
+    json_decref(all);
+    if (st->drv->col_is_null(s, col))
+        return NOT_NOTIFIED;
+    *highlight = st->drv->col_int64(s, col + 1) != 0;
+    *actions = json_loads(st->drv->col_text(s, col), 0, NULL);
+    return AS_MEMBER;
+}
+
+enum store_rc
+st_push_mark_read(struct store *st, const char *room_id, const char *user_id, int64_t event_pos)
+{
+    struct db_stmt *s = NULL;
+    int64_t read_pos, n = 0, h = 0;
+    enum store_rc rc = STORE_ERR;
+    enum db_rc r;
+
+    if (st_prep(st, st->writer, &s,
+                "SELECT read_pos FROM push_counts WHERE room_id = ? AND user_id = ?",
+                ST_ARGS(ST_S(room_id), ST_S(user_id))) != DB_OK)
+        return STORE_ERR;
+    r = st->drv->step(s);
+    read_pos = r == DB_ROW ? st->drv->col_int64(s, 0) : 0;
+    st->drv->finalize(s);
+    s = NULL;
+    /* Not joined, or already read further (the user's own later event). */
+    if (r == DB_DONE || (r == DB_ROW && read_pos >= event_pos))
+        return r == DB_ERR ? STORE_ERR : STORE_OK;
+    if (r != DB_ROW)
+        return STORE_ERR;
+    /* What is left unread: the notifying events after the receipt (usually none, as clients
+     * acknowledge the latest event). */
+    if (st_prep(st, st->writer, &s,
+                "SELECT actions, highlight, exceptions FROM push_events WHERE room_id = ? AND "
+                "stream_pos > ? AND sender <> ? ORDER BY stream_pos",
+                ST_ARGS(ST_S(room_id), ST_I(event_pos), ST_S(user_id))) != DB_OK)
+        return STORE_ERR;
+    while ((r = st->drv->step(s)) == DB_ROW) {
+        bool hl = false;
+        json_t *actions = NULL;
+        /* Rows exist from the join on: every event counted here found the user joined. */
+        if (notified(st, s, 0, user_id, &hl, &actions) != NOT_NOTIFIED) {
+            n++;
+            h += hl;
+        }
+        json_decref(actions);
+    }
+    st->drv->finalize(s);
+    if (r != DB_DONE)
+        return STORE_ERR;
+    rc = run(st,
+             "UPDATE push_counts SET notifications = ?, highlights = ?, read_pos = ? WHERE "
+             "room_id = ? AND user_id = ?",
+             ST_ARGS(ST_I(n), ST_I(h), ST_I(event_pos), ST_S(room_id), ST_S(user_id)));
+    return rc;
+}
 
 struct counts {
     int64_t notifications, highlights;
@@ -54,17 +168,14 @@ fill_counts(struct store *st, struct db_stmt *s, void *item)
 }
 
 enum store_rc
-store_push_counts(struct store *st, const char *user_id, const char *room_id, int64_t upto,
+store_push_counts(struct store *st, const char *user_id, const char *room_id,
                   int64_t *notifications, int64_t *highlights)
 {
     struct counts c = {0, 0};
-    enum store_rc rc = st_read_one(
-        st,
-        "SELECT COUNT(*), COALESCE(SUM(highlight), 0) FROM push_actions WHERE user_id = ? AND "
-        "room_id = ? AND stream_pos <= ? AND stream_pos > " READ_MARK,
-        ST_ARGS(ST_S(user_id), ST_S(room_id), ST_I(upto), ST_S(room_id), ST_S(user_id),
-                ST_S(room_id), ST_S(user_id)),
-        fill_counts, &c);
+    enum store_rc rc = st_read_one(st,
+                                   "SELECT notifications, highlights FROM push_counts WHERE "
+                                   "room_id = ? AND user_id = ?",
+                                   ST_ARGS(ST_S(room_id), ST_S(user_id)), fill_counts, &c);
     *notifications = c.notifications;
     *highlights = c.highlights;
     return rc == STORE_NOT_FOUND ? STORE_OK : rc;
@@ -75,14 +186,7 @@ store_push_unread_total(struct store *st, const char *user_id, int64_t *count)
 {
     struct counts c = {0, 0};
     enum store_rc rc = st_read_one(
-        st,
-        "SELECT COUNT(*), 0 FROM room_state m JOIN push_actions a ON a.user_id = m.state_key AND "
-        "a.room_id = m.room_id WHERE m.state_key = ? AND m.type = 'm.room.member' AND "
-        "m.to_pos IS NULL AND m.membership = 'join' AND a.stream_pos > "
-        "(SELECT MAX(p) FROM (SELECT event_pos AS p FROM receipts r WHERE r.room_id = m.room_id "
-        "AND r.receipt_type = 'm.read' AND r.user_id = m.state_key UNION ALL SELECT stream_pos AS "
-        "p FROM push_read pr WHERE pr.room_id = m.room_id AND pr.user_id = m.state_key UNION ALL "
-        "SELECT 0 AS p) AS marks)",
+        st, "SELECT COALESCE(SUM(notifications), 0), 0 FROM push_counts WHERE user_id = ?",
         ST_ARGS(ST_S(user_id)), fill_counts, &c);
     *count = c.notifications;
     return rc == STORE_NOT_FOUND ? STORE_OK : rc;
@@ -98,54 +202,151 @@ store_notifications_free(struct store_notification *list, size_t n)
     free(list);
 }
 
-static void
-fill_notification(struct store *st, struct db_stmt *s, void *item)
-{
-    struct store_notification *no = item;
-    struct store_event *e = &no->event;
-    e->event_id = st_dup_col(st, s, 0);
-    e->room_id = st_dup_col(st, s, 1);
-    e->type = st_dup_col(st, s, 2);
-    e->state_key = st_dup_col(st, s, 3);
-    e->sender = st_dup_col(st, s, 4);
-    e->json = st_dup_col(st, s, 5);
-    e->redacted_by = st_dup_col(st, s, 6);
-    e->pos = st->drv->col_int64(s, 7);
-    e->depth = st->drv->col_int64(s, 8);
-    e->unsigned_json = st_dup_col(st, s, 9);
-    no->actions = st_dup_col(st, s, 10);
-    no->highlight = st->drv->col_int64(s, 11) != 0;
-    no->ts = st->drv->col_int64(s, 12);
-    no->read = st->drv->col_int64(s, 13) != 0;
-}
+/* What /notifications needs to know of a room once: the user's membership history there and
+ * how far they have read it. */
+struct room_info {
+    char *room_id;
+    struct store_state_interval *hist;
+    size_t nhist;
+    int64_t read_pos;
+};
 
 static void
-clear_notification(void *item)
+fill_int(struct store *st, struct db_stmt *s, void *item)
 {
-    struct store_notification *no = item;
-    store_event_clear(&no->event);
-    free(no->actions);
+    *(int64_t *)item = st->drv->col_int64(s, 0);
 }
+
+static struct room_info *
+room_info(struct store *st, struct room_info **rooms, size_t *n, const char *room_id,
+          const char *user_id)
+{
+    struct room_info *ri;
+
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp((*rooms)[i].room_id, room_id) == 0)
+            return &(*rooms)[i];
+    *rooms = xrealloc(*rooms, (*n + 1) * sizeof(**rooms));
+    ri = &(*rooms)[(*n)++];
+    memset(ri, 0, sizeof(*ri));
+    ri->room_id = xstrdup(room_id);
+    if (store_state_history(st, room_id, "m.room.member", user_id, &ri->hist, &ri->nhist) !=
+        STORE_OK) {
+        ri->hist = NULL;
+        ri->nhist = 0;
+    }
+    st_read_one(st,
+                "SELECT MAX(p) FROM (SELECT read_pos AS p FROM push_counts WHERE room_id = ? "
+                "AND user_id = ? UNION ALL SELECT event_pos AS p FROM receipts WHERE room_id = ? "
+                "AND receipt_type = 'm.read' AND user_id = ? UNION ALL SELECT 0 AS p) AS marks",
+                ST_ARGS(ST_S(room_id), ST_S(user_id), ST_S(room_id), ST_S(user_id)), fill_int,
+                &ri->read_pos);
+    return ri;
+}
+
+static bool
+joined_at(const struct room_info *ri, int64_t pos)
+{
+    for (size_t i = 0; i < ri->nhist; i++)
+        if (ri->hist[i].membership && strcmp(ri->hist[i].membership, "join") == 0 &&
+            ri->hist[i].from_pos <= pos && pos < ri->hist[i].to_pos)
+            return true;
+    return false;
+}
+
+#define NOTIFICATIONS_CHUNK 200
+#define NOTIFICATIONS_SCAN_MAX 5000
 
 enum store_rc
 store_notifications(struct store *st, const char *user_id, int64_t before, bool only_highlight,
-                    size_t limit, struct store_notification **out, size_t *n)
+                    size_t limit, struct store_notification **out, size_t *n, int64_t *next)
 {
-    void *list = NULL;
-    enum store_rc rc = st_read_list(
-        st,
-        "SELECT e.event_id, e.room_id, e.type, e.state_key, e.sender, e.json, e.redacted_by, "
-        "e.stream_pos, e.depth, e.unsigned_json, a.actions, a.highlight, e.origin_server_ts, "
-        "CASE WHEN a.stream_pos <= (SELECT MAX(p) FROM (SELECT event_pos AS p FROM receipts r "
-        "WHERE r.room_id = a.room_id AND r.receipt_type = 'm.read' AND r.user_id = a.user_id "
-        "UNION ALL SELECT stream_pos AS p FROM push_read pr WHERE pr.room_id = a.room_id AND "
-        "pr.user_id = a.user_id UNION ALL SELECT 0 AS p) AS marks) THEN 1 ELSE 0 END "
-        "FROM push_actions a JOIN events e ON e.stream_pos = a.stream_pos "
-        "WHERE a.user_id = ? AND a.stream_pos < ? AND a.highlight >= ? "
-        "ORDER BY a.stream_pos DESC LIMIT ?",
-        ST_ARGS(ST_S(user_id), ST_I(before), ST_I(only_highlight ? 1 : 0), ST_I((int64_t)limit)),
-        sizeof(**out), fill_notification, clear_notification, &list, n);
+    struct db *db = st_reader_get(st);
+    struct db_stmt *s = NULL;
+    struct store_notification *list = NULL;
+    struct room_info *rooms = NULL;
+    size_t len = 0, nrooms = 0, scanned = 0;
+    enum store_rc rc = STORE_ERR;
+
+    *out = NULL;
+    *n = 0;
+    *next = 0;
+    if (!db)
+        return STORE_ERR;
+    list = xcalloc(limit + 1, sizeof(*list));
+    /* Newest first over the rooms the user has (or had) a membership in, filtered here: whom
+     * an event notified is in its row. Bounded: a long run of events that did not notify the
+     * user ends the page early (the caller's next_token goes on from there). */
+    while (len < limit && scanned < NOTIFICATIONS_SCAN_MAX) {
+        size_t got = 0;
+        enum db_rc r = DB_DONE;
+        if (st_prep(st, db, &s,
+                    "SELECT pe.actions, pe.highlight, pe.exceptions, pe.room_id, e.event_id, "
+                    "e.type, e.state_key, e.sender, e.json, e.redacted_by, e.stream_pos, e.depth, "
+                    "e.unsigned_json, e.origin_server_ts FROM room_state m JOIN push_events pe "
+                    "ON pe.room_id = m.room_id JOIN events e ON e.stream_pos = pe.stream_pos "
+                    "WHERE m.state_key = ? AND m.type = 'm.room.member' AND m.to_pos IS NULL "
+                    "AND pe.stream_pos < ? AND pe.sender <> ? "
+                    "ORDER BY pe.stream_pos DESC LIMIT ?",
+                    ST_ARGS(ST_S(user_id), ST_I(before), ST_S(user_id),
+                            ST_I(NOTIFICATIONS_CHUNK))) != DB_OK)
+            goto out;
+        while (len < limit && (r = st->drv->step(s)) == DB_ROW) {
+            struct room_info *ri;
+            json_t *actions = NULL;
+            bool hl = false;
+            int64_t pos = st->drv->col_int64(s, 10);
+            enum notified how;
+            got++;
+            scanned++;
+            before = pos;
+            ri = room_info(st, &rooms, &nrooms, st->drv->col_text(s, 3), user_id);
+            how = notified(st, s, 0, user_id, &hl, &actions);
+            if (actions && (how == AS_EXCEPTION || (how == AS_MEMBER && joined_at(ri, pos))) &&
+                (!only_highlight || hl)) {
+                struct store_notification *no = &list[len++];
+                struct store_event *e = &no->event;
+                no->actions = json_dump_compact(actions);
+                no->highlight = hl;
+                no->read = pos <= ri->read_pos;
+                no->ts = st->drv->col_int64(s, 13);
+                e->room_id = st_dup_col(st, s, 3);
+                e->event_id = st_dup_col(st, s, 4);
+                e->type = st_dup_col(st, s, 5);
+                e->state_key = st_dup_col(st, s, 6);
+                e->sender = st_dup_col(st, s, 7);
+                e->json = st_dup_col(st, s, 8);
+                e->redacted_by = st_dup_col(st, s, 9);
+                e->pos = pos;
+                e->depth = st->drv->col_int64(s, 11);
+                e->unsigned_json = st_dup_col(st, s, 12);
+            }
+            json_decref(actions);
+        }
+        st->drv->finalize(s);
+        s = NULL;
+        if (r != DB_ROW && r != DB_DONE)
+            goto out;
+        if (got < NOTIFICATIONS_CHUNK && len < limit) {
+            before = 0; /* nothing older */
+            break;
+        }
+    }
+    *next = before;
     *out = list;
+    *n = len;
+    list = NULL;
+    len = 0;
+    rc = STORE_OK;
+out:
+    st->drv->finalize(s);
+    store_notifications_free(list, len);
+    for (size_t i = 0; i < nrooms; i++) {
+        free(rooms[i].room_id);
+        store_state_intervals_free(rooms[i].hist, rooms[i].nhist);
+    }
+    free(rooms);
+    st_reader_put(st, db);
     return rc;
 }
 

@@ -245,3 +245,45 @@ def test_invite_notifies_the_invitee(server):
     assert n["event"]["type"] == "m.room.member" and n["event"]["state_key"] == b.user_id
     assert n["event"]["content"]["membership"] == "invite" and n["room_id"] == r
     assert n["actions"][0] == "notify"
+
+
+def test_only_while_joined(server):
+    (a, b), r = group(server, 2)
+    c = server.api().register()
+    before = send(b.api(), r, {"msgtype": "m.text", "body": "before c"})
+    join(c.api(), r).expect(200)
+    during = send(b.api(), r, {"msgtype": "m.text", "body": "while c is here"})
+    c.api().post("/rooms/%s/leave" % quote(r), {}).expect(200)
+    send(b.api(), r, {"msgtype": "m.text", "body": "after c left"})
+    # c hears only of what was sent while c was in the room, also after leaving it.
+    assert note_ids(c.api().get("/notifications").expect(200).body) == [during]
+    # a has all three, b none of its own.
+    assert len(note_ids(a.api().get("/notifications").expect(200).body)) == 3
+    assert before in note_ids(a.api().get("/notifications").expect(200).body)
+    assert note_ids(b.api().get("/notifications").expect(200).body) == []
+    # Rejoining starts the counts afresh.
+    join(c.api(), r).expect(200)
+    assert counts_now(c.api(), r) == (0, 0)
+    send(b.api(), r, MSG)
+    assert counts_now(c.api(), r) == (1, 0)
+
+
+def test_muted_member_is_an_exception(server):
+    """Most members get the same actions; the one who muted the room and the one mentioned are
+    counted apart, including when a receipt makes the server count again."""
+    (a, b, c, d), r = group(server, 4)
+    d.api().put("/pushrules/global/room/%s" % quote(r), {"actions": ["dont_notify"]}).expect(200)
+    e1 = send(a.api(), r, MSG)
+    send(a.api(), r, {"msgtype": "m.text", "body": "hey %s" % c.localpart})
+    send(a.api(), r, MSG)
+    assert counts_now(b.api(), r) == (3, 0)
+    assert counts_now(c.api(), r) == (3, 1)
+    assert counts_now(d.api(), r) == (0, 0)
+    for u in (b, c, d):
+        send_receipt(u.api(), r, e1).expect(200)
+    assert counts_now(b.api(), r) == (2, 0)
+    assert counts_now(c.api(), r) == (2, 1)
+    assert counts_now(d.api(), r) == (0, 0)
+    assert d.api().get("/notifications").expect(200).body["notifications"] == []
+    hl = c.api().get("/notifications", params={"only": "highlight"}).expect(200).body
+    assert [n["event"]["content"]["body"] for n in hl["notifications"]] == ["hey %s" % c.localpart]
