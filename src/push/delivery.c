@@ -241,8 +241,8 @@ tweaks_of(const char *actions_text, bool *highlight, bool *sound)
 
 /* The body of POST /_matrix/push/v1/notify for one event, user and pusher. */
 static char *
-build_body(const struct push_note *note, const struct push_target *row,
-           const struct pusher *pu, int64_t unread)
+build_body(const struct push_note *note, const struct push_target *row, const struct pusher *pu,
+           int64_t unread)
 {
     bool highlight = false, sound = false;
     json_t *tweaks = tweaks_of(row->actions, &highlight, &sound);

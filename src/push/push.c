@@ -36,8 +36,20 @@ struct user_rules {
 #define STAT_BUCKETS 10000
 #define STAT_STEP_US 2
 
+/* The users who have an http pusher, so that evaluation copies the notified users for
+ * delivery only when there is someone to deliver to. Immutable once made, open addressing. */
+struct pusher_users {
+    atomic_int refs;
+    uint64_t gen; /* store_pushers_generation when read */
+    size_t cap;   /* a power of two */
+    size_t n;
+    char **slots;
+};
+
 struct push {
     struct store *st;
+    pthread_mutex_t pu_lock;
+    struct pusher_users *pusher_users;
     char *server_suffix;            /* ":server_name" */
     struct push_compiled *defaults; /* shared by every user without changes */
     pthread_mutex_t lock;
@@ -50,6 +62,88 @@ struct push {
     uint64_t stat_events[STAT_CLASSES], stat_members[STAT_CLASSES], stat_ns[STAT_CLASSES];
     uint64_t stat_max_ns[STAT_CLASSES];
 };
+
+static uint64_t
+str_hash(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+static void
+pusher_users_unref(struct pusher_users *pu)
+{
+    if (!pu || atomic_fetch_sub(&pu->refs, 1) != 1)
+        return;
+    for (size_t i = 0; i < pu->cap; i++)
+        free(pu->slots[i]);
+    free(pu->slots);
+    free(pu);
+}
+
+static bool
+has_pusher(const struct pusher_users *pu, const char *user_id)
+{
+    if (!pu->cap)
+        return false;
+    for (size_t i = str_hash(user_id) & (pu->cap - 1);; i = (i + 1) & (pu->cap - 1)) {
+        if (!pu->slots[i])
+            return false;
+        if (strcmp(pu->slots[i], user_id) == 0)
+            return true;
+    }
+}
+
+/* The current set (a new reference), reread when the store says pushers changed. */
+static struct pusher_users *
+pusher_users_get(struct push *p)
+{
+    uint64_t gen = store_pushers_generation(p->st);
+    struct pusher_users *pu;
+    struct store_pusher *list = NULL;
+    size_t n = 0;
+
+    pthread_mutex_lock(&p->pu_lock);
+    pu = p->pusher_users;
+    if (pu && pu->gen == gen) {
+        atomic_fetch_add(&pu->refs, 1);
+        pthread_mutex_unlock(&p->pu_lock);
+        return pu;
+    }
+    pthread_mutex_unlock(&p->pu_lock);
+    pu = xcalloc(1, sizeof(*pu));
+    atomic_init(&pu->refs, 2); /* the caller's and the cache's */
+    pu->gen = gen;
+    if (store_pushers_list(p->st, NULL, &list, &n) != STORE_OK)
+        log_error("push: cannot read the pushers");
+    for (pu->cap = 16; pu->cap < 2 * n; pu->cap *= 2)
+        ;
+    pu->slots = xcalloc(pu->cap, sizeof(*pu->slots));
+    for (size_t k = 0; k < n; k++) {
+        size_t i;
+        if (strcmp(list[k].kind, "http") != 0 || has_pusher(pu, list[k].user_id))
+            continue;
+        for (i = str_hash(list[k].user_id) & (pu->cap - 1); pu->slots[i];
+             i = (i + 1) & (pu->cap - 1))
+            ;
+        pu->slots[i] = xstrdup(list[k].user_id);
+        pu->n++;
+    }
+    store_pushers_free(list, n);
+    pthread_mutex_lock(&p->pu_lock);
+    if (!p->pusher_users || p->pusher_users->gen < gen) {
+        pusher_users_unref(p->pusher_users);
+        p->pusher_users = pu;
+    } else {
+        atomic_fetch_sub(&pu->refs, 1); /* a newer one is cached; ours is only the caller's */
+    }
+    pthread_mutex_unlock(&p->pu_lock);
+    return pu;
+}
 
 static size_t
 bucket_of(const char *s)
@@ -83,6 +177,7 @@ push_new(struct store *st, const char *server_name)
     json_decref(rs);
     pthread_mutex_init(&p->lock, NULL);
     pthread_mutex_init(&p->stat_lock, NULL);
+    pthread_mutex_init(&p->pu_lock, NULL);
     p->delivery = push_delivery_new(st);
     return p;
 }
@@ -144,6 +239,8 @@ push_free(struct push *p)
     pthread_mutex_unlock(&p->lock);
     pthread_mutex_destroy(&p->lock);
     pthread_mutex_destroy(&p->stat_lock);
+    pusher_users_unref(p->pusher_users);
+    pthread_mutex_destroy(&p->pu_lock);
     push_compiled_unref(p->defaults);
     free(p->server_suffix);
     free(p);
@@ -420,7 +517,8 @@ push_evaluate_event(void *arg, const char *room_id, const char *event_id, const 
     struct candidate *cand;
     struct push_event *pe;
     struct push_note *note = NULL;
-    size_t ncand = 0, joined = 0;
+    struct pusher_users *pu = NULL;
+    size_t ncand = 0, joined = 0, notified = 0;
 
     *push = NULL;
     if (!sender || !type || !members)
@@ -441,8 +539,8 @@ push_evaluate_event(void *arg, const char *room_id, const char *event_id, const 
             joined++;
         /* SPEC: "Homeservers MUST NOT notify the Push Gateway for events that the user has
          * sent themselves." */
-        if ((!is_joined && !(invitee && strcmp(user, invitee) == 0)) ||
-            strcmp(user, sender) == 0 || !is_local(p, user))
+        if ((!is_joined && !(invitee && strcmp(user, invitee) == 0)) || strcmp(user, sender) == 0 ||
+            !is_local(p, user))
             continue;
         cand[ncand].user_id = user;
         cand[ncand].display_name = json_string_value(json_object_get(mc, "displayname"));
@@ -458,25 +556,31 @@ push_evaluate_event(void *arg, const char *room_id, const char *event_id, const 
                         creator);
     res = xcalloc(ncand, sizeof(*res));
     note = xcalloc(1, sizeof(*note));
-    note->targets = xcalloc(ncand, sizeof(*note->targets));
     note->users = xcalloc(2 * ncand, sizeof(*note->users));
+    pu = pusher_users_get(p);
+    if (pu->n > 0)
+        note->targets = xcalloc(ncand, sizeof(*note->targets));
     for (size_t i = 0; i < ncand; i++) {
         const struct push_result *r;
         /* Synapse sends no notification of an ignored user's (non-state) events. */
-        if (!state_key && cand[i].rules->ignored &&
-            json_object_get(cand[i].rules->ignored, sender))
+        if (!state_key && cand[i].rules->ignored && json_object_get(cand[i].rules->ignored, sender))
             continue;
         r = push_evaluate(cand[i].rules->rules, pe, cand[i].user_id, cand[i].display_name);
         if (!r || !r->notify)
             continue;
         res[i] = r;
+        notified++;
         cand[i].aidx = note_actions(note, &seen_actions, r);
+        /* Delivery needs the users with a pusher only. */
+        if (!note->targets || !has_pusher(pu, cand[i].user_id))
+            continue;
         note->users[note->nusers] = xstrdup(cand[i].user_id);
         note->targets[note->n++] = (struct push_target){note->users[note->nusers++],
                                                         note->actions[cand[i].aidx], r->highlight};
     }
     push_event_free(pe);
-    if (note->n == 0) {
+    pusher_users_unref(pu);
+    if (notified == 0) {
         push_note_free(note);
         note = NULL;
     } else {
@@ -517,7 +621,10 @@ push_event_committed(void *arg, void *note, int64_t pos)
     struct push *p = arg;
     struct push_note *pn = note;
     pn->pos = pos;
-    push_delivery_enqueue(p->delivery, pn);
+    if (pn->n > 0)
+        push_delivery_enqueue(p->delivery, pn);
+    else
+        push_note_free(pn);
 }
 
 void

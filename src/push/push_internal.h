@@ -19,13 +19,13 @@ struct push_target {
 struct push_note {
     struct push_note *next;
     char *room_id, *event_id, *type, *sender;
-    char *state_key;   /* state events only */
-    char *membership;  /* m.room.member only */
-    char *sender_name; /* the sender's display name in the room, or NULL */
-    char *room_name;   /* m.room.name, or NULL */
-    char *room_alias;  /* m.room.canonical_alias, or NULL */
-    char *content;     /* the event's content as JSON text */
-    int64_t pos;       /* stream position, once committed */
+    char *state_key;             /* state events only */
+    char *membership;            /* m.room.member only */
+    char *sender_name;           /* the sender's display name in the room, or NULL */
+    char *room_name;             /* m.room.name, or NULL */
+    char *room_alias;            /* m.room.canonical_alias, or NULL */
+    char *content;               /* the event's content as JSON text */
+    int64_t pos;                 /* stream position, once committed */
     struct push_target *targets; /* the users notified */
     size_t n;
     struct store_push_event stored; /* what the store keeps */

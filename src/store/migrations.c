@@ -136,10 +136,13 @@ const struct migration store_migrations[] = {
         "  user_id TEXT PRIMARY KEY,"
         "  room_id TEXT NOT NULL);"},
     /* Push (issue 8): each user's push rule changes as one JSON document; pushers, deleted
-     * with their device; one row per notifying event (whom it notifies, see store.h: a row per
-     * notified member would scatter a thousand index entries per message); and each joined
-     * member's unread counts per room, read_pos being what they have read (receipt, own
-     * event) or their join. Members joined before this migration start at zero. */
+     * with their device; one row per notifying event saying whom it notifies (see store.h: a
+     * row per notified member would scatter a thousand index writes per message); and the
+     * unread counts, kept so that a message costs O(1) rows, not one per member: each room
+     * counts the events that notified its members at large (notif_seq, highlight_seq), and
+     * each joined member's count is that sequence minus where the member last read it (base)
+     * plus what applied to the member alone (extra). read_pos: what they have read (receipt,
+     * own event) or their join. Members joined before this migration start at zero. */
     {10, "CREATE TABLE push_rules ("
          "  user_id TEXT PRIMARY KEY,"
          "  doc TEXT NOT NULL);"
@@ -165,17 +168,23 @@ const struct migration store_migrations[] = {
          "  highlight INTEGER NOT NULL,"
          "  exceptions TEXT NOT NULL);"
          "CREATE INDEX push_events_by_room ON push_events (room_id, stream_pos);"
+         "CREATE TABLE push_rooms ("
+         "  room_id TEXT PRIMARY KEY,"
+         "  notif_seq BIGINT NOT NULL,"
+         "  highlight_seq BIGINT NOT NULL);"
          "CREATE TABLE push_counts ("
          "  room_id TEXT NOT NULL,"
          "  user_id TEXT NOT NULL,"
-         "  notifications BIGINT NOT NULL,"
-         "  highlights BIGINT NOT NULL,"
+         "  notif_base BIGINT NOT NULL,"
+         "  highlight_base BIGINT NOT NULL,"
+         "  notif_extra BIGINT NOT NULL,"
+         "  highlight_extra BIGINT NOT NULL,"
          "  read_pos BIGINT NOT NULL,"
          "  PRIMARY KEY (room_id, user_id));"
          "CREATE INDEX push_counts_by_user ON push_counts (user_id);"
-         "INSERT INTO push_counts (room_id, user_id, notifications, highlights, read_pos) "
-         "SELECT room_id, state_key, 0, 0, from_pos FROM room_state WHERE "
-         "type = 'm.room.member' AND to_pos IS NULL AND membership = 'join';"},
+         "INSERT INTO push_counts (room_id, user_id, notif_base, highlight_base, notif_extra, "
+         "highlight_extra, read_pos) SELECT room_id, state_key, 0, 0, 0, 0, from_pos FROM "
+         "room_state WHERE type = 'm.room.member' AND to_pos IS NULL AND membership = 'join';"},
 };
 
 const size_t store_n_migrations = sizeof(store_migrations) / sizeof(store_migrations[0]);

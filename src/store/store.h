@@ -328,8 +328,8 @@ enum store_rc store_receipts_in_room(struct store *st, const char *room_id, int6
 /* ---- push rules, pushers, notifications (issue 8; store_push.c) ---- */
 /* Whom an event notifies (modules/push.rst), compactly: the actions (JSON array text) every
  * joined member but the sender got, and the members who got something else. Stored once per
- * event rather than once per member, and counted into each joined member's unread counts of
- * the room with one statement. Strings are borrowed. */
+ * event rather than once per member, and counted into the members' unread counts in a few
+ * statements whatever the room's size. Strings are borrowed. */
 struct store_push_exception {
     const char *user_id;
     const char *actions; /* NULL: not notified */

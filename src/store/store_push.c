@@ -20,9 +20,25 @@ run(struct store *st, const char *sql, const struct st_arg *args, size_t n)
     return st_rc(st_run(st, st->writer, sql, args, n));
 }
 
+/* The room's sequences, as a subquery (bound: the room ID). */
+#define ROOM_SEQ(col) "COALESCE((SELECT " col " FROM push_rooms WHERE room_id = ?), 0)"
+
+/* Sets the member's counts to n, h as of now, read up to read_pos. */
+static enum store_rc
+reset_counts(struct store *st, const char *room_id, const char *user_id, int64_t n, int64_t h,
+             int64_t read_pos)
+{
+    return run(
+        st,
+        "UPDATE push_counts SET notif_base = " ROOM_SEQ("notif_seq") ", highlight_base = " ROOM_SEQ(
+            "highlight_seq") ", notif_extra = ?, highlight_extra = ?, read_pos = ? "
+                             "WHERE room_id = ? AND user_id = ?",
+        ST_ARGS(ST_S(room_id), ST_S(room_id), ST_I(n), ST_I(h), ST_I(read_pos), ST_S(room_id),
+                ST_S(user_id)));
+}
+
 enum store_rc
-st_push_persist(struct store *st, const char *room_id, const struct store_event_row *e,
-                int64_t pos)
+st_push_persist(struct store *st, const char *room_id, const struct store_event_row *e, int64_t pos)
 {
     const struct store_push_event *p = e->push;
     enum store_rc rc = STORE_OK;
@@ -31,9 +47,13 @@ st_push_persist(struct store *st, const char *room_id, const struct store_event_
     if (e->membership && e->state_key && strcmp(e->type, "m.room.member") == 0) {
         if (strcmp(e->membership, "join") == 0)
             rc = run(st,
-                     "INSERT INTO push_counts (room_id, user_id, notifications, highlights, "
-                     "read_pos) VALUES (?, ?, 0, 0, ?) ON CONFLICT (room_id, user_id) DO NOTHING",
-                     ST_ARGS(ST_S(room_id), ST_S(e->state_key), ST_I(pos)));
+                     "INSERT INTO push_counts (room_id, user_id, notif_base, highlight_base, "
+                     "notif_extra, highlight_extra, read_pos) VALUES (?, ?, " ROOM_SEQ(
+                         "notif_seq") ", " ROOM_SEQ("highlight_seq") ", 0, 0, ?) ON CONFLICT "
+                                                                     "(room_id, user_id) "
+                                                                     "DO NOTHING",
+                     ST_ARGS(ST_S(room_id), ST_S(e->state_key), ST_S(room_id), ST_S(room_id),
+                             ST_I(pos)));
         else
             rc = run(st, "DELETE FROM push_counts WHERE room_id = ? AND user_id = ?",
                      ST_ARGS(ST_S(room_id), ST_S(e->state_key)));
@@ -44,21 +64,23 @@ st_push_persist(struct store *st, const char *room_id, const struct store_event_
                  "exceptions) VALUES (?, ?, ?, ?, ?, ?)",
                  ST_ARGS(ST_I(pos), ST_S(room_id), ST_S(e->sender), ST_S(p->actions),
                          ST_B(p->highlight), ST_S(p->exceptions_json)));
-        /* Everyone but the sender at once (one statement over the room's contiguous rows),
-         * then the exceptions corrected one by one. */
+        /* Everyone joined at once: the room's sequence moves (the sender is reset below). */
         if (rc == STORE_OK && p->actions)
             rc = run(st,
-                     "UPDATE push_counts SET notifications = notifications + 1, highlights = "
-                     "highlights + ? WHERE room_id = ? AND user_id <> ?",
-                     ST_ARGS(ST_B(p->highlight), ST_S(room_id), ST_S(e->sender)));
+                     "INSERT INTO push_rooms (room_id, notif_seq, highlight_seq) VALUES (?, 1, ?) "
+                     "ON CONFLICT (room_id) DO UPDATE SET notif_seq = push_rooms.notif_seq + 1, "
+                     "highlight_seq = push_rooms.highlight_seq + excluded.highlight_seq",
+                     ST_ARGS(ST_S(room_id), ST_B(p->highlight)));
+        /* The exceptions, as a difference from that. */
         for (size_t i = 0; i < p->nexceptions && rc == STORE_OK; i++) {
             const struct store_push_exception *x = &p->exceptions[i];
             int64_t dn = (x->actions ? 1 : 0) - (p->actions ? 1 : 0);
-            int64_t dh = (x->actions && x->highlight ? 1 : 0) - (p->actions && p->highlight ? 1 : 0);
+            int64_t dh =
+                (x->actions && x->highlight ? 1 : 0) - (p->actions && p->highlight ? 1 : 0);
             if (dn || dh)
                 rc = run(st,
-                         "UPDATE push_counts SET notifications = notifications + ?, highlights = "
-                         "highlights + ? WHERE room_id = ? AND user_id = ?",
+                         "UPDATE push_counts SET notif_extra = notif_extra + ?, highlight_extra = "
+                         "highlight_extra + ? WHERE room_id = ? AND user_id = ?",
                          ST_ARGS(ST_I(dn), ST_I(dh), ST_S(room_id), ST_S(x->user_id)));
         }
     }
@@ -66,10 +88,7 @@ st_push_persist(struct store *st, const char *room_id, const struct store_event_
      * API or by sending an event), notifications prior to and including that event MUST be
      * marked as read." */
     if (rc == STORE_OK)
-        rc = run(st,
-                 "UPDATE push_counts SET notifications = 0, highlights = 0, read_pos = ? WHERE "
-                 "room_id = ? AND user_id = ?",
-                 ST_ARGS(ST_I(pos), ST_S(room_id), ST_S(e->sender)));
+        rc = reset_counts(st, room_id, e->sender, 0, 0, pos);
     return rc;
 }
 
@@ -148,10 +167,7 @@ st_push_mark_read(struct store *st, const char *room_id, const char *user_id, in
     st->drv->finalize(s);
     if (r != DB_DONE)
         return STORE_ERR;
-    rc = run(st,
-             "UPDATE push_counts SET notifications = ?, highlights = ?, read_pos = ? WHERE "
-             "room_id = ? AND user_id = ?",
-             ST_ARGS(ST_I(n), ST_I(h), ST_I(event_pos), ST_S(room_id), ST_S(user_id)));
+    rc = reset_counts(st, room_id, user_id, n, h, event_pos);
     return rc;
 }
 
@@ -172,10 +188,12 @@ store_push_counts(struct store *st, const char *user_id, const char *room_id,
                   int64_t *notifications, int64_t *highlights)
 {
     struct counts c = {0, 0};
-    enum store_rc rc = st_read_one(st,
-                                   "SELECT notifications, highlights FROM push_counts WHERE "
-                                   "room_id = ? AND user_id = ?",
-                                   ST_ARGS(ST_S(room_id), ST_S(user_id)), fill_counts, &c);
+    enum store_rc rc = st_read_one(
+        st,
+        "SELECT COALESCE(r.notif_seq, 0) - c.notif_base + c.notif_extra, "
+        "COALESCE(r.highlight_seq, 0) - c.highlight_base + c.highlight_extra FROM push_counts c "
+        "LEFT JOIN push_rooms r ON r.room_id = c.room_id WHERE c.room_id = ? AND c.user_id = ?",
+        ST_ARGS(ST_S(room_id), ST_S(user_id)), fill_counts, &c);
     *notifications = c.notifications;
     *highlights = c.highlights;
     return rc == STORE_NOT_FOUND ? STORE_OK : rc;
@@ -186,7 +204,9 @@ store_push_unread_total(struct store *st, const char *user_id, int64_t *count)
 {
     struct counts c = {0, 0};
     enum store_rc rc = st_read_one(
-        st, "SELECT COALESCE(SUM(notifications), 0), 0 FROM push_counts WHERE user_id = ?",
+        st,
+        "SELECT COALESCE(SUM(COALESCE(r.notif_seq, 0) - c.notif_base + c.notif_extra), 0), 0 "
+        "FROM push_counts c LEFT JOIN push_rooms r ON r.room_id = c.room_id WHERE c.user_id = ?",
         ST_ARGS(ST_S(user_id)), fill_counts, &c);
     *count = c.notifications;
     return rc == STORE_NOT_FOUND ? STORE_OK : rc;
