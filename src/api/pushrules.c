@@ -12,6 +12,7 @@
 #include "push/push.h"
 #include "push/rules.h"
 #include "store/store.h"
+#include "sync/filter.h"
 #include "sync/notifier.h"
 
 /* The user's ruleset ({"global": {...}}), or NULL after replying. */
@@ -278,4 +279,23 @@ pushrules_put_actions(struct req *r)
         return;
     }
     edit_and_reply(r, OP_ACTIONS);
+}
+
+void
+api_push_rules_initial_sync(const char *user_id, const struct event_filter *f, json_t *events)
+{
+    size_t i;
+    json_t *ev;
+
+    json_array_foreach(events, i, ev)
+    {
+        if (strcmp(json_string_value(json_object_get(ev, "type")), "m.push_rules") == 0)
+            return; /* the stored one, written with every change */
+    }
+    ev = json_pack("{s:s, s:o}", "type", "m.push_rules", "content",
+                   push_rules_ruleset(NULL, user_id));
+    if (filter_event_matches(f, NULL, ev))
+        json_array_append_new(events, ev);
+    else
+        json_decref(ev);
 }

@@ -17,7 +17,6 @@
 #include "core/config.h"
 #include "core/util.h"
 #include "json/json.h"
-#include "push/rules.h"
 #include "room/redact.h"
 #include "rooms/rooms.h"
 #include "store/store.h"
@@ -551,20 +550,6 @@ out:
     return rc;
 }
 
-static bool
-has_global_type(const json_t *events, const char *type)
-{
-    size_t i;
-    json_t *ev;
-
-    json_array_foreach(events, i, ev)
-    {
-        if (strcmp(json_string_value(json_object_get(ev, "type")), type) == 0)
-            return true;
-    }
-    return false;
-}
-
 /* The account data stream: global events, and per-room ones kept for the room entries. */
 static int
 account_data(struct sync_req *s)
@@ -604,16 +589,8 @@ account_data(struct sync_req *s)
         json_array_append_new(arr, ev);
     }
     store_account_data_free(list, n);
-    /* Push (issue 8): an initial sync always has m.push_rules, the server-default rules when
-     * the user never changed one (Synapse does this; clients read their rules from it). */
-    if (since < 0 && !has_global_type(s->account_data, "m.push_rules")) {
-        json_t *ev = json_pack("{s:s, s:o}", "type", "m.push_rules", "content",
-                               push_rules_ruleset(NULL, s->r->user_id));
-        if (filter_event_matches(&s->filter.account_data, NULL, ev))
-            json_array_append_new(s->account_data, ev);
-        else
-            json_decref(ev);
-    }
+    if (since < 0) /* push (issue 8) */
+        api_push_rules_initial_sync(s->r->user_id, &s->filter.account_data, s->account_data);
     return 0;
 }
 
