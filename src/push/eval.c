@@ -45,6 +45,7 @@ struct cond {
 struct rule {
     struct cond *conds;
     size_t n;
+    bool per_member; /* a condition depends on the member (display name, own ID) */
     struct push_result res;
 };
 
@@ -74,6 +75,13 @@ struct push_event {
     size_t wcap;
     bool words_done;
     struct memo memo[MEMO_SLOTS];
+    /* Per ruleset: the first rule that matches whoever the member is (c->n: none). Every
+     * member without changes shares one ruleset, so this is usually one entry. */
+    struct {
+        const struct push_compiled *c;
+        size_t first;
+    } common[8];
+    size_t ncommon;
 };
 
 /* ---- characters ---- */
@@ -422,6 +430,10 @@ compile_rule(struct rule *r, const json_t *j, enum push_kind kind)
     case PUSH_NKINDS:
         break;
     }
+    for (size_t k = 0; k < r->n; k++)
+        if (r->conds[k].kind == C_DISPLAY_NAME || r->conds[k].kind == C_SELF_STATE_KEY ||
+            r->conds[k].kind == C_SELF_LOCALPART)
+            r->per_member = true;
 }
 
 struct push_compiled *
@@ -782,17 +794,44 @@ cond_holds(struct push_event *pe, const struct cond *c, const char *user_id,
     return false;
 }
 
+static bool
+rule_holds(struct push_event *pe, const struct rule *r, const char *user_id,
+           const char *display_name)
+{
+    size_t k = 0;
+    while (k < r->n && cond_holds(pe, &r->conds[k], user_id, display_name))
+        k++;
+    return k == r->n;
+}
+
+/* The first rule of c matching the event for every member alike, found once per event. */
+static size_t
+common_first(struct push_event *pe, const struct push_compiled *c)
+{
+    size_t first = c->n;
+
+    for (size_t i = 0; i < pe->ncommon; i++)
+        if (pe->common[i].c == c)
+            return pe->common[i].first;
+    for (size_t i = 0; i < c->n && first == c->n; i++)
+        if (!c->rules[i].per_member && rule_holds(pe, &c->rules[i], NULL, NULL))
+            first = i;
+    if (pe->ncommon < sizeof(pe->common) / sizeof(pe->common[0])) {
+        pe->common[pe->ncommon].c = c;
+        pe->common[pe->ncommon++].first = first;
+    }
+    return first;
+}
+
 const struct push_result *
 push_evaluate(const struct push_compiled *c, struct push_event *pe, const char *user_id,
               const char *display_name)
 {
-    for (size_t i = 0; i < c->n; i++) {
-        const struct rule *r = &c->rules[i];
-        size_t k = 0;
-        while (k < r->n && cond_holds(pe, &r->conds[k], user_id, display_name))
-            k++;
-        if (k == r->n)
-            return &r->res;
-    }
-    return NULL;
+    size_t first = common_first(pe, c);
+
+    /* Before it, only the rules that depend on the member can still match. */
+    for (size_t i = 0; i < first; i++)
+        if (c->rules[i].per_member && rule_holds(pe, &c->rules[i], user_id, display_name))
+            return &c->rules[i].res;
+    return first < c->n ? &c->rules[first].res : NULL;
 }

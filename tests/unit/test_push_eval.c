@@ -413,6 +413,21 @@ test_one_event_many_members(void **state)
                             i == 2 || i == 7 ? ".m.rule.contains_user_name" : ".m.rule.message");
         assert_true(r->notify);
     }
+    /* Another ruleset on the same event has its own answer (here: messages silenced). */
+    {
+        json_t *doc =
+            json_loads("{\"defaults\":{\".m.rule.message\":{\"enabled\":false}}}", 0, NULL);
+        json_t *rs2 = push_rules_ruleset(doc, NULL);
+        struct push_compiled *c2 = push_compile(rs2);
+        assert_null(push_evaluate(c2, pe, "@bob1:example.org", NULL));
+        assert_string_equal(push_evaluate(c2, pe, "@bob2:example.org", NULL)->rule_id,
+                            ".m.rule.contains_user_name");
+        assert_string_equal(push_evaluate(c, pe, "@bob1:example.org", NULL)->rule_id,
+                            ".m.rule.message");
+        push_compiled_unref(c2);
+        json_decref(rs2);
+        json_decref(doc);
+    }
     push_event_free(pe);
     push_compiled_unref(c);
     json_decref(ev);
