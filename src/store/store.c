@@ -276,8 +276,15 @@ static enum store_rc
 tokens_changed(struct store *st, enum store_rc rc)
 {
     st_tokens_invalidate(st->tokens);
-    atomic_fetch_add(&st->pushers_gen, 1); /* push (issue 8): pushers go with their device */
     return rc;
+}
+
+/* push (issue 8): a write that deleted devices deleted their pushers too. */
+static enum store_rc
+devices_gone(struct store *st, enum store_rc rc)
+{
+    atomic_fetch_add(&st->pushers_gen, 1);
+    return tokens_changed(st, rc);
 }
 
 /* ---- accounts ---- */
@@ -332,7 +339,7 @@ store_user_set_password(struct store *st, const char *user_id, const char *hash)
 enum store_rc
 store_user_deactivate(struct store *st, const char *user_id)
 {
-    return tokens_changed(
+    return devices_gone(
         st, ST_WRITE(st,
                      ST_STEP_CHANGED("UPDATE users SET deactivated = 1 WHERE user_id = ?",
                                      ST_S(user_id)),
@@ -472,7 +479,7 @@ store_device_set_display_name(struct store *st, const char *user_id, const char 
 enum store_rc
 store_device_delete(struct store *st, const char *user_id, const char *device_id)
 {
-    return tokens_changed(
+    return devices_gone(
         st, ST_WRITE(st,
                      ST_STEP_CHANGED("DELETE FROM devices WHERE user_id = ? AND device_id = ?",
                                      ST_S(user_id), ST_S(device_id)),
@@ -486,7 +493,7 @@ enum store_rc
 store_device_delete_all_except(struct store *st, const char *user_id, const char *keep)
 {
     /* A NULL `keep` binds SQL NULL, and `device_id IS DISTINCT FROM NULL` keeps nothing. */
-    return tokens_changed(
+    return devices_gone(
         st,
         ST_WRITE(
             st,
