@@ -3,6 +3,7 @@
  * mailed yet (that waits for 3PID and mail support). A pusher belongs to the device of the
  * access token that set it and goes when that device logs out or is deleted (as Synapse). */
 #include <curl/curl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,6 +77,7 @@ pushers_set(struct req *r)
     const char *app_id = json_string_value(json_object_get(r->json, "app_id"));
     const char *pushkey = json_string_value(json_object_get(r->json, "pushkey"));
     char missing[256] = "";
+    size_t mlen = 0;
     struct store_pusher p = {0};
     char *data_text;
     enum store_rc rc;
@@ -94,11 +96,12 @@ pushers_set(struct req *r)
         return;
     }
     for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
+        int w;
         if (json_object_get(r->json, required[i]))
             continue;
-        if (*missing)
-            strncat(missing, ", ", sizeof(missing) - strlen(missing) - 1);
-        strncat(missing, required[i], sizeof(missing) - strlen(missing) - 1);
+        w = snprintf(missing + mlen, sizeof(missing) - mlen, "%s%s", mlen ? ", " : "", required[i]);
+        if (w > 0 && (size_t)w < sizeof(missing) - mlen)
+            mlen += (size_t)w;
     }
     if (*missing) {
         reply_error(r, MERR_MISSING_PARAM, "Missing parameters: %s", missing);
