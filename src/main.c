@@ -15,6 +15,7 @@
 #include "core/util.h"
 #include "http/http.h"
 #include "media/media.h"
+#include "push/push.h"
 #include "room/id.h"
 #include "rooms/rooms.h"
 #include "store/store.h"
@@ -123,6 +124,11 @@ cmd_serve(const char *argv0, int argc, char **argv)
     if (appservices_ensure_senders(hs.appservices, hs.store) != 0 ||
         appservices_start(hs.appservices, hs.store) != 0)
         goto out;
+    /* push (issue 8): rules evaluated as events are sent, delivery on its own thread */
+    hs.push = push_new(hs.store, cfg->server_name);
+    rooms_set_push_hook(hs.rooms,
+                        &(struct rooms_push_hook){push_evaluate_event, push_event_committed,
+                                                  push_event_discard, hs.push});
     if (http_server_start(&hs, api_routes, api_n_routes, &srv) != 0)
         goto out;
     log_info("hearth %s serving %s", HEARTH_VERSION, cfg->server_name);
@@ -137,6 +143,7 @@ cmd_serve(const char *argv0, int argc, char **argv)
     rc = 0;
 out:
     /* Their timers wake syncs through the notifier: stop them first. */
+    push_free(hs.push); /* push (issue 8): no request uses it any more */
     presence_free(hs.presence);
     typing_free(hs.typing);
     notifier_free(hs.notifier);

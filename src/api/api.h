@@ -212,6 +212,29 @@ void login_fallback_get(struct req *r); /* Login Fallback with v1.1 parameters *
 /* server-side search (issue 9): search.yaml */
 void search_post(struct req *r);
 /* (end of server-side search) */
+/* push (issue 8): pushrules.yaml, pusher.yaml, notifications.yaml */
+void pushrules_get_all(struct req *r);
+void pushrules_get_scope(struct req *r);
+void pushrules_get_kind(struct req *r);
+void pushrules_get_rule(struct req *r);
+void pushrules_put_rule(struct req *r);
+void pushrules_delete_rule(struct req *r);
+void pushrules_get_enabled(struct req *r);
+void pushrules_put_enabled(struct req *r);
+void pushrules_get_actions(struct req *r);
+void pushrules_put_actions(struct req *r);
+void pushers_get(struct req *r);
+void pushers_set(struct req *r);
+void notifications_get(struct req *r);
+/* An initial /sync always has m.push_rules: adds the server-default rules to the global
+ * account data events when the user never changed one and the filter f lets it through
+ * (Synapse does this; clients read their rules from it). */
+struct event_filter;
+void api_push_rules_initial_sync(const char *user_id, const struct event_filter *f, json_t *events);
+/* Sets unread_notifications in each joined room entry of a /sync answer ({room_id: entry}).
+ * The counts are the latest, which can be one event ahead of the answer's timeline. */
+void api_push_unread_counts(struct hs *hs, const char *user_id, json_t *join);
+/* (end of push) */
 
 /* versions.yaml */
 void versions_get(struct req *r);

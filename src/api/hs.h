@@ -18,6 +18,7 @@ struct typing;
 struct presence;
 struct media;
 struct appservices;
+struct push;
 
 struct hs {
     const struct config *cfg;
@@ -27,6 +28,7 @@ struct hs {
     struct lazy_cache *lazy;   /* lazy-loaded members already sent, per device */
     struct typing *typing;     /* who is typing where (src/sync/typing.h) */
     struct presence *presence; /* users' presence (src/sync/presence.h) */
+    struct push *push;         /* push rules and delivery (src/push/push.h; issue 8) */
     struct signing_key key;
     struct ratelimit *rl_message;
     struct ratelimit *rl_registration;

@@ -220,6 +220,28 @@ const struct route api_routes[] = {
     /* application services (issue 13) */
     {HTTP_PUT, PFX_CLIENT, "/directory/list/appservice/{networkId}/{roomId}",
      appservice_directory_put, AUTH_REQUIRED, JSON},
+    /* push (issue 8): the trailing-slash listings before the rule routes they would match */
+    {HTTP_GET, PFX_CLIENT, "/pushrules/", pushrules_get_all, AUTH_REQUIRED, 0},
+    {HTTP_GET, PFX_CLIENT, "/pushrules/{scope}/", pushrules_get_scope, AUTH_REQUIRED, 0},
+    {HTTP_GET, PFX_CLIENT, "/pushrules/{scope}/{kind}/", pushrules_get_kind, AUTH_REQUIRED, 0},
+    {HTTP_GET, PFX_CLIENT, "/pushrules/{scope}/{kind}/{ruleId}", pushrules_get_rule, AUTH_REQUIRED,
+     0},
+    {HTTP_PUT, PFX_CLIENT, "/pushrules/{scope}/{kind}/{ruleId}", pushrules_put_rule, AUTH_REQUIRED,
+     JSON | RL},
+    {HTTP_DELETE, PFX_CLIENT, "/pushrules/{scope}/{kind}/{ruleId}", pushrules_delete_rule,
+     AUTH_REQUIRED, JSON_OPT},
+    {HTTP_GET, PFX_CLIENT, "/pushrules/{scope}/{kind}/{ruleId}/enabled", pushrules_get_enabled,
+     AUTH_REQUIRED, 0},
+    {HTTP_PUT, PFX_CLIENT, "/pushrules/{scope}/{kind}/{ruleId}/enabled", pushrules_put_enabled,
+     AUTH_REQUIRED, JSON},
+    {HTTP_GET, PFX_CLIENT, "/pushrules/{scope}/{kind}/{ruleId}/actions", pushrules_get_actions,
+     AUTH_REQUIRED, 0},
+    {HTTP_PUT, PFX_CLIENT, "/pushrules/{scope}/{kind}/{ruleId}/actions", pushrules_put_actions,
+     AUTH_REQUIRED, JSON},
+    {HTTP_GET, PFX_CLIENT, "/pushers", pushers_get, AUTH_REQUIRED, 0},
+    {HTTP_POST, PFX_CLIENT, "/pushers/set", pushers_set, AUTH_REQUIRED, JSON | RL},
+    {HTTP_GET, PFX_CLIENT, "/notifications", notifications_get, AUTH_REQUIRED, 0},
+    /* (end of push routes) */
 
     {HTTP_GET, PFX_EXACT, "/_synapse/admin/v1/register", synapse_admin_register_nonce, AUTH_NONE,
      0},

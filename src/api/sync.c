@@ -594,6 +594,8 @@ account_data(struct sync_req *s)
         json_array_append_new(arr, ev);
     }
     store_account_data_free(list, n);
+    if (since < 0) /* push (issue 8) */
+        api_push_rules_initial_sync(s->r->user_id, &s->filter.account_data, s->account_data);
     return 0;
 }
 
@@ -949,6 +951,7 @@ sync_get(struct req *r)
         s.since.pos[STREAM_EVENTS] = s.now;
     merge_room_account_data(&s);
     merge_ephemeral(&s);
+    api_push_unread_counts(r->hs, r->user_id, s.join); /* push (issue 8) */
     if (is_empty(&s) && sync_e2e_is_empty(&s.e2e) && s.has_since && !s.full_state &&
         longpoll_suspend(r, r->user_id, timeout_ms, seq))
         goto out;

@@ -188,6 +188,56 @@ const struct migration store_migrations[] = {
         "  og TEXT NOT NULL,"
         "  fetched_ts BIGINT NOT NULL,"
         "  expires_ts BIGINT NOT NULL);"},
+    /* Push (issue 8): each user's push rule changes as one JSON document; pushers, deleted
+     * with their device; one row per notifying event saying whom it notifies (see store.h: a
+     * row per notified member would scatter a thousand index writes per message); and the
+     * unread counts, kept so that a message costs O(1) rows, not one per member: each room
+     * counts the events that notified its members at large (notif_seq, highlight_seq), and
+     * each joined member's count is that sequence minus where the member last read it (base)
+     * plus what applied to the member alone (extra). read_pos: what they have read (receipt,
+     * own event) or their join. Members joined before this migration start at zero. */
+    {10, "CREATE TABLE push_rules ("
+         "  user_id TEXT PRIMARY KEY,"
+         "  doc TEXT NOT NULL);"
+         "CREATE TABLE pushers ("
+         "  user_id TEXT NOT NULL,"
+         "  device_id TEXT,"
+         "  kind TEXT NOT NULL,"
+         "  app_id TEXT NOT NULL,"
+         "  pushkey TEXT NOT NULL,"
+         "  app_display_name TEXT NOT NULL,"
+         "  device_display_name TEXT NOT NULL,"
+         "  profile_tag TEXT,"
+         "  lang TEXT NOT NULL,"
+         "  data TEXT NOT NULL,"
+         "  pushkey_ts BIGINT NOT NULL,"
+         "  PRIMARY KEY (app_id, pushkey, user_id));"
+         "CREATE INDEX pushers_by_user ON pushers (user_id, device_id);"
+         "CREATE TABLE push_events ("
+         "  stream_pos BIGINT PRIMARY KEY,"
+         "  room_id TEXT NOT NULL,"
+         "  sender TEXT NOT NULL,"
+         "  actions TEXT,"
+         "  highlight INTEGER NOT NULL,"
+         "  exceptions TEXT NOT NULL);"
+         "CREATE INDEX push_events_by_room ON push_events (room_id, stream_pos);"
+         "CREATE TABLE push_rooms ("
+         "  room_id TEXT PRIMARY KEY,"
+         "  notif_seq BIGINT NOT NULL,"
+         "  highlight_seq BIGINT NOT NULL);"
+         "CREATE TABLE push_counts ("
+         "  room_id TEXT NOT NULL,"
+         "  user_id TEXT NOT NULL,"
+         "  notif_base BIGINT NOT NULL,"
+         "  highlight_base BIGINT NOT NULL,"
+         "  notif_extra BIGINT NOT NULL,"
+         "  highlight_extra BIGINT NOT NULL,"
+         "  read_pos BIGINT NOT NULL,"
+         "  PRIMARY KEY (room_id, user_id));"
+         "CREATE INDEX push_counts_by_user ON push_counts (user_id);"
+         "INSERT INTO push_counts (room_id, user_id, notif_base, highlight_base, notif_extra, "
+         "highlight_extra, read_pos) SELECT room_id, state_key, 0, 0, 0, 0, from_pos FROM "
+         "room_state WHERE type = 'm.room.member' AND to_pos IS NULL AND membership = 'join';"},
     /* Server-side search (issue 9): the full-text index and its backfill. The SQL is SQLite's
      * (an FTS5 table), kept with the rest of the dialect in store_search.c; PostgreSQL needs
      * its own migration 11 (a tsvector table). */

@@ -111,6 +111,9 @@ struct store_event_row {
                                   replaces_state, prev_sender), or NULL */
     int64_t depth;
     int64_t origin_server_ts;
+    /* Push (issue 8): whom this event notifies (NULL: nobody), stored in the same
+     * transaction. */
+    const struct store_push_event *push;
 };
 
 /* A stored event. Strings are owned (free with store_event_clear). */
@@ -614,5 +617,84 @@ void store_backup_keys_free(struct store_room_key_row *list, size_t n);
 enum store_rc store_backup_keys_delete(struct store *st, const char *user_id, int64_t version,
                                        const char *room_id, const char *session_id);
 /* ---- (end of cross-signing and key backup) ---- */
+/* ---- push rules, pushers, notifications (issue 8; store_push.c) ---- */
+/* Whom an event notifies (modules/push.rst), compactly: the actions (JSON array text) every
+ * joined member but the sender got, and the members who got something else. Stored once per
+ * event rather than once per member, and counted into the members' unread counts in a few
+ * statements whatever the room's size. Strings are borrowed. */
+struct store_push_exception {
+    const char *user_id;
+    const char *actions; /* NULL: not notified */
+    bool highlight;
+};
+struct store_push_event {
+    const char *actions; /* NULL: only the exceptions are notified */
+    bool highlight;
+    const struct store_push_exception *exceptions;
+    size_t nexceptions;
+    const char *exceptions_json; /* the same as {user_id: [actions or null, 0 or 1]} */
+};
+/* The user's own push rule changes (a JSON document, see src/push/rules.h) as a new string;
+ * STORE_NOT_FOUND when the user never changed a rule. */
+enum store_rc store_push_rules_get(struct store *st, const char *user_id, char **doc);
+/* Read-modify-write of that document in one write job: edit gets the stored document (NULL if
+ * none) and returns STORE_OK with the new document and the content of the user's m.push_rules
+ * account data (new strings, taken), or another code to change nothing (passed back). The
+ * account data gets a new position (*pos) in the same transaction, so /sync carries it. edit
+ * runs in the writer's thread and must not touch the store. */
+typedef enum store_rc (*store_push_edit_fn)(void *ctx, const char *old_doc, char **new_doc,
+                                            char **account_data);
+enum store_rc store_push_rules_edit(struct store *st, const char *user_id, store_push_edit_fn edit,
+                                    void *ctx, int64_t *pos);
+
+/* Pushers (pusher.yaml), keyed by (app_id, pushkey, user_id). Strings owned in lists. */
+struct store_pusher {
+    char *user_id;
+    char *device_id; /* the device of the access token that set it; deleted with it */
+    char *kind;      /* "http" or "email" */
+    char *app_id;
+    char *pushkey;
+    char *app_display_name;
+    char *device_display_name;
+    char *profile_tag; /* may be NULL */
+    char *lang;
+    char *data; /* JSON object text */
+    int64_t pushkey_ts;
+};
+void store_pushers_free(struct store_pusher *list, size_t n);
+/* Creates or updates the pusher (strings borrowed); without append, the pushers of other users
+ * with the same app_id and pushkey are removed in the same transaction. */
+enum store_rc store_pusher_set(struct store *st, const struct store_pusher *p, bool append);
+/* Removes one pusher (no error when there is none). */
+enum store_rc store_pusher_delete(struct store *st, const char *user_id, const char *app_id,
+                                  const char *pushkey);
+/* The user's pushers, or everyone's with user_id NULL. */
+enum store_rc store_pushers_list(struct store *st, const char *user_id, struct store_pusher **out,
+                                 size_t *n);
+/* Changes whenever a pusher may have been added or removed (pushers go with their device). */
+uint64_t store_pushers_generation(struct store *st);
+
+/* Unread notifications of a joined room: those after the user's m.read receipt and after the
+ * user's own last event there (modules/push.rst: "by using the API or by sending an event"). */
+enum store_rc store_push_counts(struct store *st, const char *user_id, const char *room_id,
+                                int64_t *notifications, int64_t *highlights);
+/* The same over every room the user has joined (the push gateway's counts.unread). */
+enum store_rc store_push_unread_total(struct store *st, const char *user_id, int64_t *count);
+/* The user's notifications before position `before` (INT64_MAX: the latest), newest first, at
+ * most limit, only highlights with only_highlight. *next is where the next page starts, 0 when
+ * there is nothing older (a page may end early after scanning many events that did not notify
+ * the user). */
+struct store_notification {
+    struct store_event event;
+    char *actions; /* JSON array text */
+    bool highlight;
+    bool read;
+    int64_t ts;
+};
+enum store_rc store_notifications(struct store *st, const char *user_id, int64_t before,
+                                  bool only_highlight, size_t limit,
+                                  struct store_notification **out, size_t *n, int64_t *next);
+void store_notifications_free(struct store_notification *list, size_t n);
+/* ---- (end of push) ---- */
 
 #endif

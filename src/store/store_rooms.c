@@ -184,6 +184,9 @@ persist_one(struct store *st, const char *room_id, const struct store_event_row 
                           "UPDATE events SET redacted_by = ? WHERE event_id = ? AND room_id = ? "
                           "AND redacted_by IS NULL",
                           ST_ARGS(ST_S(e->event_id), ST_S(e->redacts), ST_S(room_id))));
+    /* Push (issue 8): notifications go with their event. */
+    if (rc == STORE_OK)
+        rc = st_push_persist(st, room_id, e, pos);
     return rc;
 }
 
