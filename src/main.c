@@ -21,7 +21,7 @@
 #include "sync/presence.h"
 #include "sync/typing.h"
 
-#define HEARTH_VERSION "0.1.0"
+#include "core/version.h"
 
 static int
 usage(void)

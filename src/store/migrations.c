@@ -156,6 +156,31 @@ const struct migration store_migrations[] = {
     /* Event stream positions: PostgreSQL hands them out from a sequence (db.h,
      * next_stream_pos_sql); SQLite's single writer counts in memory. */
     {12, ""},
+    /* Operating Hearth (issue 14): event reports get IDs (the admin API names them; new ones
+     * count with the 'event_reports' counter), blocked rooms (no one may join), erased users,
+     * media protected from quarantine, and room deletions' results (DELETE /v2/rooms). */
+    {15, "ALTER TABLE event_reports ADD COLUMN id BIGINT;"
+         "UPDATE event_reports SET id = (SELECT COUNT(*) FROM event_reports b WHERE "
+         "  b.received_ts < event_reports.received_ts OR (b.received_ts = "
+         "  event_reports.received_ts AND (b.event_id < event_reports.event_id OR "
+         "  (b.event_id = event_reports.event_id AND b.user_id <= event_reports.user_id))));"
+         "INSERT INTO counters (name, value) SELECT 'event_reports', COUNT(*) FROM event_reports;"
+         "CREATE INDEX event_reports_by_id ON event_reports (id);"
+         "CREATE TABLE blocked_rooms ("
+         "  room_id TEXT PRIMARY KEY,"
+         "  user_id TEXT NOT NULL,"
+         "  blocked_ts BIGINT NOT NULL);"
+         "CREATE TABLE erased_users ("
+         "  user_id TEXT PRIMARY KEY);"
+         "ALTER TABLE local_media ADD COLUMN safe_from_quarantine INTEGER NOT NULL DEFAULT 0;"
+         "CREATE INDEX local_media_by_user ON local_media (user_id, created_ts);"
+         "CREATE TABLE room_deletions ("
+         "  delete_id TEXT PRIMARY KEY,"
+         "  room_id TEXT NOT NULL,"
+         "  status TEXT NOT NULL,"
+         "  result TEXT,"
+         "  created_ts BIGINT NOT NULL);"
+         "CREATE INDEX room_deletions_by_room ON room_deletions (room_id);"},
 };
 
 const size_t store_n_migrations = sizeof(store_migrations) / sizeof(store_migrations[0]);

@@ -544,15 +544,17 @@ enum store_rc
 store_report_add(struct store *st, const char *room_id, const char *event_id, const char *user_id,
                  const char *reason, int64_t score, bool has_score)
 {
-    if (has_score)
-        return ST_WRITE(st, ST_STEP("INSERT INTO event_reports (room_id, event_id, user_id, "
-                                    "reason, score, received_ts) VALUES (?, ?, ?, ?, ?, ?)",
-                                    ST_S(room_id), ST_S(event_id), ST_S(user_id), ST_S(reason),
-                                    ST_I(score), ST_I(util_now_ms())));
-    return ST_WRITE(st, ST_STEP("INSERT INTO event_reports (room_id, event_id, user_id, reason, "
-                                "received_ts) VALUES (?, ?, ?, ?, ?)",
-                                ST_S(room_id), ST_S(event_id), ST_S(user_id), ST_S(reason),
-                                ST_I(util_now_ms())));
+    /* Each report gets the next 'event_reports' number (issue 14: the admin API names
+     * reports by it). */
+    const struct st_step count = {"UPDATE counters SET value = value + 1 WHERE name = "
+                                  "'event_reports'",
+                                  NULL, 0, 0};
+    return ST_WRITE(st, count,
+                    ST_STEP("INSERT INTO event_reports (id, room_id, event_id, user_id, reason, "
+                            "score, received_ts) VALUES ((SELECT value FROM counters WHERE name = "
+                            "'event_reports'), ?, ?, ?, ?, ?, ?)",
+                            ST_S(room_id), ST_S(event_id), ST_S(user_id), ST_S(reason),
+                            has_score ? ST_I(score) : ST_S(NULL), ST_I(util_now_ms())));
 }
 
 enum store_rc
