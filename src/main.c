@@ -10,6 +10,7 @@
 #include "api/hs.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/password.h"
 #include "core/util.h"
 #include "http/http.h"
@@ -61,12 +62,20 @@ notify_users(void *arg, const char *const *users, size_t n)
     notifier_notify(arg, users, n);
 }
 
+/* Sync waiters for the metrics (issue 14). */
+static void
+collect_sync_waiters(void *arg, struct metrics_sink *sink)
+{
+    metrics_sink_add(sink, NULL, (double)notifier_waiting(arg));
+}
+
 static int
 cmd_serve(const char *argv0, int argc, char **argv)
 {
     const char *path = NULL;
     struct config *cfg = NULL;
     struct http_server *srv = NULL;
+    struct metrics_server *msrv = NULL;
     struct hs hs = {0};
     sigset_t sigs;
     char err[512];
@@ -109,7 +118,12 @@ cmd_serve(const char *argv0, int argc, char **argv)
     hs.typing = typing_new(api_typing_expired, &hs);
     hs.presence = presence_new(api_presence_changed, &hs);
     rooms_set_listener(hs.rooms, notify_users, hs.notifier);
+    metrics_register_collector("hearth_sync_waiters",
+                               "Requests (/sync, /events) waiting for something new.", METRIC_GAUGE,
+                               NULL, collect_sync_waiters, hs.notifier);
     if (http_server_start(&hs, api_routes, api_n_routes, &srv) != 0)
+        goto out;
+    if (cfg->metrics_listener.port && http_metrics_start(&cfg->metrics_listener, &msrv) != 0)
         goto out;
     log_info("hearth %s serving %s", HEARTH_VERSION, cfg->server_name);
     sigwait(&sigs, &sig);
@@ -120,6 +134,10 @@ cmd_serve(const char *argv0, int argc, char **argv)
     srv = NULL;
     rc = 0;
 out:
+    http_metrics_stop(msrv);
+    http_server_stop(srv, 0);
+    if (hs.notifier)
+        metrics_unregister_collectors(hs.notifier);
     /* Their timers wake syncs through the notifier: stop them first. */
     presence_free(hs.presence);
     typing_free(hs.typing);
@@ -132,6 +150,7 @@ out:
     store_close(hs.store);
     hs_cleanup(&hs);
     config_free(cfg);
+    metrics_free_all();
     return rc;
 }
 

@@ -17,6 +17,7 @@ struct lazy_cache;
 struct typing;
 struct presence;
 struct media;
+struct http_server;
 
 struct hs {
     const struct config *cfg;
@@ -36,6 +37,7 @@ struct hs {
     struct nonces *admin_nonces;
     char *dummy_password_hash; /* verified against for unknown users, so timing says nothing */
     struct media *media;       /* the content repository (src/media; issue 7) */
+    struct http_server *http;  /* the client API's server, for its metrics (issue 14) */
 };
 
 /* Builds everything but the store and key, which main opens. */

@@ -1108,11 +1108,15 @@ static const struct key_spec listener_keys[] = {
     {"x_forwarded", NULL, 0},
 };
 
+/* The first listener of type http serves the API (an entry without a type is http); the first
+ * of type metrics serves Prometheus text (issue 14); other types (manhole, replication) are
+ * Synapse's and ignored. */
 static int
 load_listeners(struct loader *ld, yaml_node_t *v, const char *path, void *field)
 {
-    struct config_listener *l = field;
+    struct config *cfg = field;
     char sub[KEY_PATH_MAX];
+    bool have_http = false, have_metrics = false;
     size_t i = 0;
 
     if (v->type != YAML_SEQUENCE_NODE)
@@ -1120,8 +1124,9 @@ load_listeners(struct loader *ld, yaml_node_t *v, const char *path, void *field)
     for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
          it++, i++) {
         yaml_node_t *item = node_at(ld, *it), *type;
+        struct config_listener *l;
         char tpath[KEY_PATH_MAX];
-        const char *t = NULL;
+        const char *t = "http";
 
         snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
         if (!item || item->type != YAML_MAPPING_NODE)
@@ -1131,8 +1136,15 @@ load_listeners(struct loader *ld, yaml_node_t *v, const char *path, void *field)
             key_path(tpath, sizeof(tpath), sub, "type");
             if (get_scalar(ld, type, tpath, "a string", &t) < 0)
                 return -1;
-            if (strcmp(t, "http") != 0)
-                continue; /* metrics, manhole, ...: not ours */
+        }
+        if (strcmp(t, "http") == 0 && !have_http) {
+            l = &cfg->listener;
+            have_http = true;
+        } else if (strcmp(t, "metrics") == 0 && !have_metrics) {
+            l = &cfg->metrics_listener;
+            have_metrics = true;
+        } else {
+            continue; /* manhole, replication, a second http: not ours */
         }
         if (load_mapping(ld, item, sub, listener_keys, NKEYS(listener_keys), l) < 0)
             return -1;
@@ -1140,9 +1152,15 @@ load_listeners(struct loader *ld, yaml_node_t *v, const char *path, void *field)
             key_path(tpath, sizeof(tpath), sub, "port");
             return fail(ld, tpath, "required (an integer 1..65535)");
         }
-        return 0;
     }
-    return fail(ld, path, "no listener of type http");
+    if (!have_http)
+        return fail(ld, path, "no listener of type http");
+    if (have_metrics && cfg->metrics_listener.n_bind == 0)
+        cfg->metrics_listener.bind_addresses[cfg->metrics_listener.n_bind++] =
+            xstrdup(DEFAULT_BIND);
+    if (have_metrics && cfg->metrics_listener.port == cfg->listener.port)
+        return fail(ld, path, "the metrics listener needs a port of its own");
+    return 0;
 }
 
 /* ---- database ----------------------------------------------------------------------------- */
@@ -1325,7 +1343,7 @@ load_database(struct loader *ld, yaml_node_t *v, const char *path, void *field)
 static const struct key_spec top_keys[] = {
     {"server_name", load_server_name, offsetof(struct config, server_name)},
     {"public_baseurl", load_public_baseurl, offsetof(struct config, public_baseurl)},
-    {"listeners", load_listeners, offsetof(struct config, listener)},
+    {"listeners", load_listeners, 0},
     {"database", load_database, 0},
     {"media_store_path", load_path, offsetof(struct config, media_store_path)},
     {"signing_key_path", load_path, offsetof(struct config, signing_key_path)},
@@ -1578,6 +1596,8 @@ config_free(struct config *cfg)
     free(cfg->public_baseurl);
     for (size_t i = 0; i < cfg->listener.n_bind; i++)
         free(cfg->listener.bind_addresses[i]);
+    for (size_t i = 0; i < cfg->metrics_listener.n_bind; i++)
+        free(cfg->metrics_listener.bind_addresses[i]);
     free(cfg->database_name);
     free(cfg->database_path);
     free_secret(cfg->database_conninfo); /* may hold the password */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/metrics.h"
 #include "core/util.h"
 #include "store/store.h"
 #include "store/store_internal.h"
@@ -219,6 +220,24 @@ persist_job(struct store *st, void *arg)
     return rc;
 }
 
+/* The event persistence rate's counter (issue 14; rate() of it in Prometheus). */
+static struct metric *m_events;
+static pthread_once_t events_once = PTHREAD_ONCE_INIT;
+
+static void
+register_events_metric(void)
+{
+    m_events = metrics_counter("hearth_events_persisted_total",
+                               "Room events committed to the database.", NULL);
+}
+
+static void
+count_persisted(size_t n)
+{
+    pthread_once(&events_once, register_events_metric);
+    metrics_inc(m_events, NULL, (double)n);
+}
+
 struct store_pending {
     struct st_job job;
     struct persist_ctx ctx;
@@ -240,6 +259,8 @@ enum store_rc
 store_pending_wait(struct store *st, struct store_pending *p, int64_t *first_pos)
 {
     enum store_rc rc = st_job_wait(st, &p->job);
+    if (rc == STORE_OK)
+        count_persisted(p->ctx.n);
     if (rc == STORE_OK && first_pos)
         *first_pos = p->ctx.first_pos;
     free(p);
@@ -252,6 +273,8 @@ store_events_persist(struct store *st, const char *room_id, const char *new_room
 {
     struct persist_ctx c = {room_id, new_room_version, rows, n, 0, NULL};
     enum store_rc rc = st_write(st, persist_job, &c);
+    if (rc == STORE_OK)
+        count_persisted(n);
     if (rc == STORE_OK && first_pos)
         *first_pos = c.first_pos;
     return rc;

@@ -3,7 +3,28 @@
 #include <stdio.h>
 
 #include "core/log.h"
+#include "core/metrics.h"
+#include "core/util.h"
 #include "store/store_internal.h"
+
+/* Database transaction metrics (issue 14): the handles, registered once per process. */
+static struct metric *m_txn_seconds, *m_txn_jobs, *m_commits;
+static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
+
+static void
+register_metrics(void)
+{
+    static const double jobs[] = {1, 2, 4, 8, 16, 32, 64, 128};
+    m_txn_seconds = metrics_histogram("hearth_db_transaction_duration_seconds",
+                                      "Time a write transaction (a group commit) takes, from "
+                                      "BEGIN to a durable COMMIT.",
+                                      NULL, NULL, 0);
+    m_txn_jobs =
+        metrics_histogram("hearth_db_transaction_jobs", "Writes grouped into one transaction.",
+                          NULL, jobs, sizeof(jobs) / sizeof(jobs[0]));
+    m_commits = metrics_counter("hearth_db_transactions_total",
+                                "Write transactions, by result (ok or error).", "result");
+}
 
 void
 st_job_submit(struct store *st, struct st_job *job)
@@ -24,7 +45,9 @@ st_job_submit(struct store *st, struct st_job *job)
 static void
 run_batch(struct store *st, struct st_job *batch)
 {
-    bool began = st->drv->exec(st->writer, "BEGIN") == DB_OK;
+    uint64_t t0 = util_mono_ns();
+    bool began = st->drv->exec(st->writer, "BEGIN") == DB_OK, ok = began;
+    size_t njobs = 0;
 
     for (struct st_job *j = batch; j; j = j->next) {
         if (!began) {
@@ -41,6 +64,7 @@ run_batch(struct store *st, struct st_job *batch)
         st->drv->exec(st->writer, "RELEASE job");
     }
     if (began && st->drv->exec(st->writer, "COMMIT") != DB_OK) {
+        ok = false;
         log_error("store: commit failed; the batch is lost");
         st->drv->exec(st->writer, "ROLLBACK");
         for (struct st_job *j = batch; j; j = j->next)
@@ -49,6 +73,12 @@ run_batch(struct store *st, struct st_job *batch)
     }
     /* Readers may now see every position handed out (rolled-back ones are gaps). */
     atomic_store(&st->stream_committed, st->stream_next);
+    for (struct st_job *j = batch; j; j = j->next)
+        njobs++;
+    pthread_once(&metrics_once, register_metrics);
+    metrics_observe(m_txn_seconds, NULL, (double)(util_mono_ns() - t0) / 1e9);
+    metrics_observe(m_txn_jobs, NULL, (double)njobs);
+    metrics_inc(m_commits, (const char *[]){ok ? "ok" : "error"}, 1);
 }
 
 enum store_rc
