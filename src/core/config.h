@@ -111,4 +111,8 @@ void config_free(struct config *cfg);
  * absolute against the working directory. */
 char *config_generate(const char *server_name, const char *data_dir);
 
+/* The configuration reference in Markdown (new string), generated from the parser's key
+ * tables: docs/configuration.md (issue 14). */
+char *config_reference(void);
+
 #endif
