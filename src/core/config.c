@@ -1694,7 +1694,11 @@ config_generate(const char *server_name, const char *data_dir)
                   "  - port: 8008                    # TCP port, 1..65535\n"
                   "    type: http\n"
                   "    bind_addresses: [\"127.0.0.1\"]  # loopback only; up to 8 IPv4/IPv6 "
-                  "addresses\n\n");
+                  "addresses\n"
+                  "# Prometheus metrics on a port of their own (docs/metrics.md):\n"
+                  "#  - port: 9000\n"
+                  "#    type: metrics\n"
+                  "#    bind_addresses: [\"127.0.0.1\"]\n\n");
     sbuf_puts(&b, "# sqlite3 (a file) or psycopg2 (PostgreSQL; args: user, password, dbname, "
                   "host, port, ...).\n"
                   "database:\n"
