@@ -256,6 +256,11 @@ const struct route api_routes[] = {
      AUTH_REQUIRED, 0},
     {HTTP_DELETE, PFX_EXACT, SA "/v1/event_reports/{reportId}", synapse_admin_event_report_delete,
      AUTH_REQUIRED, JSON_OPT},
+    {HTTP_GET, PFX_EXACT, SA "/v1/rooms/{roomId}/forward_extremities",
+     synapse_admin_room_forward_extremities, AUTH_REQUIRED, 0},
+    {HTTP_GET, PFX_EXACT, SA "/v1/room/{roomId}/media", synapse_admin_room_media, AUTH_REQUIRED, 0},
+    {HTTP_GET, PFX_EXACT, SA "/v1/statistics/users/media", synapse_admin_media_statistics,
+     AUTH_REQUIRED, 0},
 #undef SA
     /* (end of issue 14) */
 };

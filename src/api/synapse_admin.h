@@ -58,6 +58,7 @@ void synapse_admin_room_delete_status_by_id(struct req *r);
 void synapse_admin_room_make_admin(struct req *r);
 void synapse_admin_room_block_get(struct req *r);
 void synapse_admin_room_block_put(struct req *r);
+void synapse_admin_room_forward_extremities(struct req *r);
 /* Joins refused in blocked rooms: false after answering 403 M_FORBIDDEN (or 500). */
 bool synapse_admin_room_joinable_or_reply(struct req *r, const char *room_id);
 
@@ -67,6 +68,8 @@ void synapse_admin_media_delete_old(struct req *r);
 void synapse_admin_media_protect(struct req *r);
 void synapse_admin_media_unprotect(struct req *r);
 void synapse_admin_purge_media_cache(struct req *r);
+void synapse_admin_media_statistics(struct req *r);
+void synapse_admin_room_media(struct req *r);
 void synapse_admin_event_reports(struct req *r);
 void synapse_admin_event_report_get(struct req *r);
 void synapse_admin_event_report_delete(struct req *r);

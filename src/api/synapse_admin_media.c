@@ -266,3 +266,112 @@ synapse_admin_event_report_delete(struct req *r)
     else
         reply_empty(r);
 }
+
+/* ---- statistics and room media (what synapse-admin's pages show) ---- */
+
+/* GET /_synapse/admin/v1/statistics/users/media */
+void
+synapse_admin_media_statistics(struct req *r)
+{
+    const char *order_by = req_query(r, "order_by");
+    struct store_media_usage *list = NULL;
+    int64_t from, limit, total = 0;
+    bool backwards;
+    size_t n = 0;
+    json_t *users, *out;
+
+    if (!synapse_admin_check_or_reply(r))
+        return;
+    if (!synapse_admin_query_int(r, "from", 0, &from) ||
+        !synapse_admin_query_int(r, "limit", DEFAULT_LIMIT, &limit) ||
+        !synapse_admin_query_dir(r, false, &backwards))
+        return;
+    if (order_by && !store_media_usage_order_ok(order_by)) {
+        reply_error(r, MERR_INVALID_PARAM, "Unknown value for order_by: %s", order_by);
+        return;
+    }
+    if (store_media_usage(r->hs->store, from, limit, order_by, backwards,
+                          req_query(r, "search_term"), &list, &n, &total) != STORE_OK) {
+        reply_internal(r, "media statistics failed");
+        return;
+    }
+    users = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *u = json_pack("{s:s, s:I, s:I}", "user_id", list[i].user_id, "media_count",
+                              (json_int_t)list[i].media_count, "media_length",
+                              (json_int_t)list[i].media_length);
+        json_object_set_new(u, "displayname",
+                            list[i].displayname ? json_string(list[i].displayname) : json_null());
+        json_array_append_new(users, u);
+    }
+    store_media_usage_free(list, n);
+    out = json_pack("{s:o, s:I}", "users", users, "total", (json_int_t)total);
+    if (from + (int64_t)n < total)
+        json_object_set_new(out, "next_token", json_integer(from + (json_int_t)n));
+    reply_json(r, 200, out);
+}
+
+/* Adds every mxc:// URI in the JSON text to local or remote (sets, by URI). */
+static void
+collect_mxc(const char *json, const char *server_name, json_t *local, json_t *remote)
+{
+    size_t slen = strlen(server_name);
+
+    for (const char *p = strstr(json, "mxc://"); p; p = strstr(p + 6, "mxc://")) {
+        size_t len = strcspn(p, "\"\\ ");
+        const char *slash = memchr(p + 6, '/', len > 6 ? len - 6 : 0);
+        char *uri;
+        if (!slash || slash + 1 >= p + len)
+            continue;
+        uri = xstrndup(p, len);
+        json_object_set_new(
+            (size_t)(slash - (p + 6)) == slen && strncmp(p + 6, server_name, slen) == 0 ? local
+                                                                                        : remote,
+            uri, json_true());
+        free(uri);
+    }
+}
+
+/* GET /_synapse/admin/v1/room/{roomId}/media: the media the room's events mention. */
+void
+synapse_admin_room_media(struct req *r)
+{
+    json_t *local = json_object(), *remote = json_object(), *la = json_array(), *ra = json_array();
+    char **jsons = NULL, *version = NULL, *creator = NULL;
+    size_t n = 0;
+    const char *uri;
+    json_t *v;
+    enum store_rc rc;
+
+    if (!synapse_admin_check_or_reply(r))
+        goto out;
+    rc = store_room_get(r->hs->store, r->params[0], &version, &creator);
+    if (rc == STORE_NOT_FOUND) {
+        reply_error(r, MERR_NOT_FOUND, "Room not found");
+        goto out;
+    }
+    if (rc != STORE_OK ||
+        store_room_event_jsons(r->hs->store, r->params[0], &jsons, &n) != STORE_OK) {
+        reply_internal(r, "room media lookup failed");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        collect_mxc(jsons[i], r->hs->cfg->server_name, local, remote);
+    json_object_foreach(local, uri, v)
+    {
+        json_array_append_new(la, json_string(uri));
+    }
+    json_object_foreach(remote, uri, v)
+    {
+        json_array_append_new(ra, json_string(uri));
+    }
+    reply_json(r, 200, json_pack("{s:O, s:O}", "local", la, "remote", ra));
+out:
+    store_strings_free(jsons, n);
+    free(version);
+    free(creator);
+    json_decref(local);
+    json_decref(remote);
+    json_decref(la);
+    json_decref(ra);
+}

@@ -728,3 +728,26 @@ synapse_admin_room_joinable_or_reply(struct req *r, const char *room_id)
         reply_internal(r, "block lookup failed");
     return false;
 }
+
+/* GET /_synapse/admin/v1/rooms/{roomId}/forward_extremities: Hearth's rooms have one line of
+ * events (no federation), so the latest event is the only extremity. */
+void
+synapse_admin_room_forward_extremities(struct req *r)
+{
+    struct store_event ev;
+    enum store_rc rc;
+
+    if (!room_id_ok_or_reply(r))
+        return;
+    rc = store_room_last_event(r->hs->store, r->params[0], &ev);
+    if (rc == STORE_NOT_FOUND)
+        reply_error(r, MERR_NOT_FOUND, "Room not found");
+    else if (rc != STORE_OK)
+        reply_internal(r, "room lookup failed");
+    else
+        reply_json(r, 200,
+                   json_pack("{s:i, s:[{s:s, s:n, s:I, s:I}]}", "count", 1, "results", "event_id",
+                             ev.event_id, "state_group", "depth", (json_int_t)ev.depth,
+                             "received_ts", (json_int_t)ev.pos));
+    store_event_clear(&ev);
+}

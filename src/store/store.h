@@ -446,6 +446,20 @@ enum store_rc store_report_delete(struct store *st, int64_t id);
 /* hearth backup: a consistent copy of the SQLite database at dest, taken with SQLite's online
  * backup API while the server may be running. 0, or -1 with the reason on stderr. */
 int store_backup_sqlite(const char *src_path, const char *dest_path);
+/* Media use per uploader (statistics for synapse-admin). order_by: user_id, displayname,
+ * media_length (default), media_count; term filters user ID or display name. */
+struct store_media_usage {
+    char *user_id, *displayname;
+    int64_t media_count, media_length;
+};
+bool store_media_usage_order_ok(const char *order_by);
+enum store_rc store_media_usage(struct store *st, int64_t from, int64_t limit, const char *order_by,
+                                bool backwards, const char *term, struct store_media_usage **out,
+                                size_t *n, int64_t *total);
+void store_media_usage_free(struct store_media_usage *list, size_t n);
+/* The JSON of every event of the room, oldest first (new strings; store_strings_free). */
+enum store_rc store_room_event_jsons(struct store *st, const char *room_id, char ***jsons,
+                                     size_t *n);
 /* ---- (end of issue 14) ---- */
 
 #endif

@@ -629,3 +629,105 @@ store_report_delete(struct store *st, int64_t id)
 {
     return ST_WRITE(st, ST_STEP_CHANGED("DELETE FROM event_reports WHERE id = ?", ST_I(id)));
 }
+
+/* ---- statistics ---- */
+
+void
+store_media_usage_free(struct store_media_usage *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(list[i].user_id);
+        free(list[i].displayname);
+    }
+    free(list);
+}
+
+static void
+fill_usage(struct store *st, struct db_stmt *s, void *item)
+{
+    struct store_media_usage *u = item;
+    u->user_id = st_dup_col(st, s, 0);
+    u->displayname = st_dup_col(st, s, 1);
+    u->media_count = st->drv->col_int64(s, 2);
+    u->media_length = st->drv->col_int64(s, 3);
+}
+
+static void
+clear_usage(void *item)
+{
+    struct store_media_usage *u = item;
+    free(u->user_id);
+    free(u->displayname);
+}
+
+static const struct {
+    const char *name, *column;
+} usage_orders[] = {
+    {"user_id", "m.user_id"},
+    {"displayname", "COALESCE(MAX(p.displayname), '')"},
+    {"media_length", "SUM(m.media_length)"},
+    {"media_count", "COUNT(*)"},
+};
+
+bool
+store_media_usage_order_ok(const char *order_by)
+{
+    for (size_t i = 0; i < sizeof(usage_orders) / sizeof(usage_orders[0]); i++)
+        if (strcmp(usage_orders[i].name, order_by) == 0)
+            return true;
+    return false;
+}
+
+enum store_rc
+store_media_usage(struct store *st, int64_t from, int64_t limit, const char *order_by,
+                  bool backwards, const char *term, struct store_media_usage **out, size_t *n,
+                  int64_t *total)
+{
+    const char *col = "SUM(m.media_length)", *dir = backwards ? "DESC" : "ASC";
+    struct st_arg args[MAX_ARGS];
+    char where[256], sql[1024];
+    char *pat = NULL;
+    size_t na = 0;
+    enum store_rc rc;
+
+    *out = NULL;
+    *n = 0;
+    for (size_t i = 0; order_by && i < sizeof(usage_orders) / sizeof(usage_orders[0]); i++)
+        if (strcmp(usage_orders[i].name, order_by) == 0)
+            col = usage_orders[i].column;
+    snprintf(where, sizeof(where), "WHERE m.user_id IS NOT NULL%s",
+             term ? " AND (LOWER(m.user_id) LIKE ? ESCAPE '\\' OR "
+                    "LOWER(COALESCE(p.displayname, '')) LIKE ? ESCAPE '\\')"
+                  : "");
+    if (term) {
+        pat = like_pattern(term);
+        args[na++] = st_arg_s(pat);
+        args[na++] = st_arg_s(pat);
+    }
+    snprintf(sql, sizeof(sql),
+             "SELECT COUNT(*) FROM (SELECT m.user_id FROM local_media m LEFT JOIN profiles p ON "
+             "p.user_id = m.user_id %s GROUP BY m.user_id) AS t",
+             where);
+    rc = st_read_one(st, sql, args, na, fill_count, total);
+    if (rc != STORE_OK)
+        goto out;
+    snprintf(sql, sizeof(sql),
+             "SELECT m.user_id, MAX(p.displayname), COUNT(*), SUM(m.media_length) FROM "
+             "local_media m LEFT JOIN profiles p ON p.user_id = m.user_id %s GROUP BY m.user_id "
+             "ORDER BY %s %s, m.user_id %s LIMIT ? OFFSET ?",
+             where, col, dir, dir);
+    args[na++] = st_arg_i(limit);
+    args[na++] = st_arg_i(from);
+    rc = st_read_list(st, sql, args, na, sizeof(**out), fill_usage, clear_usage, (void **)out, n);
+out:
+    free(pat);
+    return rc;
+}
+
+enum store_rc
+store_room_event_jsons(struct store *st, const char *room_id, char ***jsons, size_t *n)
+{
+    return st_read_list(st, "SELECT json FROM events WHERE room_id = ? ORDER BY stream_pos",
+                        ST_ARGS(ST_S(room_id)), sizeof(char *), fill_text, clear_text,
+                        (void **)jsons, n);
+}

@@ -82,6 +82,9 @@ ENDPOINTS = [
     ("POST", "/v1/media/unprotect/abcdef", {}),
     ("POST", "/v1/media/quarantine/%s/abcdef" % SERVER_NAME, {}),
     ("POST", "/v1/purge_media_cache", {}),
+    ("GET", "/v1/rooms/{r}/forward_extremities", None),
+    ("GET", "/v1/room/{r}/media", None),
+    ("GET", "/v1/statistics/users/media", None),
     ("GET", "/v1/event_reports", None),
     ("GET", "/v1/event_reports/1", None),
     ("DELETE", "/v1/event_reports/1", {}),
@@ -687,3 +690,49 @@ def test_event_reports(adm, api_r0):
     a.delete(A + "/v1/event_reports/%d" % rid, {}).expect(404, "M_NOT_FOUND")
     a.get(A + "/v1/event_reports/abc").expect(400, "M_INVALID_PARAM")
     assert a.get(A + "/v1/event_reports", params={"room_id": room}).expect(200).body["total"] == 1
+
+
+# ---- what synapse-admin's pages also read -------------------------------------------------
+
+def test_media_statistics(adm, api_r0):
+    a, _ = adm
+    tag = unique_localpart("stat")
+    big = api_r0.register(username=tag + "big")
+    small = api_r0.register(username=tag + "small")
+    for _ in range(2):
+        upload(big.api(), b"x" * 1000)
+    upload(small.api(), b"y" * 10)
+    r = a.get(A + "/v1/statistics/users/media", params={"search_term": tag}).expect(200)
+    assert r.body["total"] == 2
+    assert [(u["user_id"], u["media_count"], u["media_length"]) for u in r.body["users"]] == [
+        (small.user_id, 1, 10), (big.user_id, 2, 2000)]
+    assert r.body["users"][0]["displayname"] == small.localpart
+    r = a.get(A + "/v1/statistics/users/media",
+              params={"search_term": tag, "order_by": "media_count", "dir": "b", "limit": 1})
+    assert [u["user_id"] for u in r.expect(200).body["users"]] == [big.user_id]
+    assert r.body["next_token"] == 1
+    a.get(A + "/v1/statistics/users/media", params={"order_by": "x"}).expect(400, "M_INVALID_PARAM")
+
+
+def test_room_media(adm, api_r0):
+    a, _ = adm
+    owner = api_r0.register()
+    room = create_room(owner.api())
+    mid = upload(owner.api(), b"picture")
+    local = "mxc://%s/%s" % (SERVER_NAME, mid)
+    send(owner.api(), room, {"msgtype": "m.image", "body": "p.png", "url": local})
+    send(owner.api(), room, {"msgtype": "m.image", "body": "q.png", "url": "mxc://other.test/abc"})
+    r = a.get(A + "/v1/room/%s/media" % quote(room)).expect(200)
+    assert r.body == {"local": [local], "remote": ["mxc://other.test/abc"]}
+    a.get(A + "/v1/room/%s/media" % quote("!none:" + SERVER_NAME)).expect(404, "M_NOT_FOUND")
+
+
+def test_forward_extremities(adm, api_r0):
+    a, _ = adm
+    owner = api_r0.register()
+    room = create_room(owner.api())
+    ev = send(owner.api(), room)
+    r = a.get(A + "/v1/rooms/%s/forward_extremities" % quote(room)).expect(200)
+    assert r.body["count"] == 1 and r.body["results"][0]["event_id"] == ev
+    a.get(A + "/v1/rooms/%s/forward_extremities" % quote("!none:" + SERVER_NAME)).expect(
+        404, "M_NOT_FOUND")
