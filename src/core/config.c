@@ -1105,7 +1105,7 @@ static const struct key_spec listener_keys[] = {
     {"tls", load_tls, 0},
     {"type", NULL, 0},
     {"resources", NULL, 0},
-    {"x_forwarded", NULL, 0},
+    {"x_forwarded", load_bool, offsetof(struct config_listener, x_forwarded)},
 };
 
 /* The first listener of type http serves the API (an entry without a type is http); the first
@@ -1688,17 +1688,20 @@ config_generate(const char *server_name, const char *data_dir)
     sbuf_puts(&b, "\n\n# URL clients reach this server at, served in /.well-known/matrix/client;"
                   " unset: 404 there.\n"
                   "#public_baseurl: \"https://matrix.example.org/\"\n\n");
-    sbuf_puts(&b, "# The first listener of type http is used; resources, x_forwarded are "
-                  "accepted and ignored.\n"
-                  "listeners:\n"
-                  "  - port: 8008                    # TCP port, 1..65535\n"
-                  "    type: http\n"
-                  "    bind_addresses: [\"127.0.0.1\"]  # loopback only; up to 8 IPv4/IPv6 "
-                  "addresses\n"
-                  "# Prometheus metrics on a port of their own (docs/metrics.md):\n"
-                  "#  - port: 9000\n"
-                  "#    type: metrics\n"
-                  "#    bind_addresses: [\"127.0.0.1\"]\n\n");
+    sbuf_puts(
+        &b,
+        "# The first listener of type http is used (x_forwarded: true behind a reverse proxy: the "
+        "client address is then X-Forwarded-For's first); resources is "
+        "accepted and ignored.\n"
+        "listeners:\n"
+        "  - port: 8008                    # TCP port, 1..65535\n"
+        "    type: http\n"
+        "    bind_addresses: [\"127.0.0.1\"]  # loopback only; up to 8 IPv4/IPv6 "
+        "addresses\n"
+        "# Prometheus metrics on a port of their own (docs/metrics.md):\n"
+        "#  - port: 9000\n"
+        "#    type: metrics\n"
+        "#    bind_addresses: [\"127.0.0.1\"]\n\n");
     sbuf_puts(&b, "# sqlite3 (a file) or psycopg2 (PostgreSQL; args: user, password, dbname, "
                   "host, port, ...).\n"
                   "database:\n"

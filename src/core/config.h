@@ -31,6 +31,7 @@ struct config_listener {
     int port;
     size_t n_bind;
     char *bind_addresses[CONFIG_MAX_BIND]; /* default {"127.0.0.1"} when the key is absent */
+    bool x_forwarded; /* behind a proxy: the client is X-Forwarded-For's first address (14) */
 };
 
 struct config {

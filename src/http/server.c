@@ -107,6 +107,28 @@ client_ip(struct req *r)
     }
 }
 
+/* Behind a reverse proxy (listener x_forwarded: true), the client is the first address of
+ * X-Forwarded-For, as Synapse takes it; a value that is not an IP address is ignored. */
+static void
+forwarded_ip(struct req *r)
+{
+    const char *h = req_header(r, "X-Forwarded-For");
+    unsigned char addr[16];
+    char first[64];
+    size_t len;
+
+    if (!h)
+        return;
+    h += strspn(h, " ");
+    len = strcspn(h, ", ");
+    if (len == 0 || len >= sizeof(first))
+        return;
+    memcpy(first, h, len);
+    first[len] = '\0';
+    if (inet_pton(AF_INET, first, addr) == 1 || inet_pton(AF_INET6, first, addr) == 1)
+        snprintf(r->ip, sizeof(r->ip), "%s", first);
+}
+
 static enum MHD_Result
 check_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
@@ -365,6 +387,8 @@ handle(struct http_server *srv, struct MHD_Connection *conn, const char *url, co
                  (unsigned long)atomic_fetch_add(&srv->next_id, 1) + 1);
         log_set_request(r->id);
         client_ip(r);
+        if (srv->hs->cfg->listener.x_forwarded)
+            forwarded_ip(r);
         *con_cls = r;
         atomic_fetch_add(&srv->inflight, 1);
         if (dispatch_stream(srv, r))

@@ -277,3 +277,24 @@ def test_log_level_from_config(server_factory):
     srv = server_factory({"log_level": "warning"})
     srv.api("r0").get("/account/whoami").expect(401)
     assert "/account/whoami" not in srv.stderr()
+
+
+def test_x_forwarded_client_address(server_factory):
+    """Behind a proxy (listener x_forwarded: true) the client address, in the log and in a
+    device's last_seen_ip, is X-Forwarded-For's first; otherwise the header is ignored."""
+    srv = server_factory(start=False)
+    srv.config["listeners"][0]["x_forwarded"] = True
+    srv.start()
+    api = srv.api("r0")
+    u = api.register()
+    h = {"X-Forwarded-For": "203.0.113.7, 10.0.0.1"}
+    api.as_user(u).get("/account/whoami", headers=h).expect(200)
+    api.as_user(u).get("/account/whoami", headers={"X-Forwarded-For": "not-an-ip"}).expect(200)
+    log = srv.stderr()
+    assert re.search(r"\] 203\.0\.113\.7 GET /_matrix/client/r0/account/whoami 200", log), log[-2000:]
+    assert re.search(r"\] 127\.0\.0\.1 GET /_matrix/client/r0/account/whoami 200", log)
+    plain = server_factory()
+    papi = plain.api("r0")
+    v = papi.register()
+    papi.as_user(v).get("/account/whoami", headers=h).expect(200)
+    assert "203.0.113.7" not in plain.stderr()

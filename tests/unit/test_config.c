@@ -78,6 +78,8 @@ test_defaults(void **state)
     assert_string_equal(cfg->server_name, "example.org");
     assert_null(cfg->public_baseurl);
     assert_int_equal(cfg->listener.port, 8008);
+    assert_false(cfg->listener.x_forwarded);
+    assert_int_equal(cfg->metrics_listener.port, 0);
     assert_int_equal(cfg->listener.n_bind, 1);
     assert_string_equal(cfg->listener.bind_addresses[0], "127.0.0.1");
     assert_string_equal(cfg->database_name, "sqlite3");
@@ -185,6 +187,10 @@ test_every_key(void **state)
     assert_string_equal(cfg->server_name, "matrix.example.org:8448");
     assert_string_equal(cfg->public_baseurl, "https://matrix.example.org/");
     assert_int_equal(cfg->listener.port, 8448);
+    assert_true(cfg->listener.x_forwarded);
+    /* issue 14: the metrics listener, on loopback by default */
+    assert_int_equal(cfg->metrics_listener.port, 9000);
+    assert_string_equal(cfg->metrics_listener.bind_addresses[0], "127.0.0.1");
     assert_int_equal(cfg->listener.n_bind, 2);
     assert_string_equal(cfg->listener.bind_addresses[0], "::1");
     assert_string_equal(cfg->listener.bind_addresses[1], "127.0.0.1");
