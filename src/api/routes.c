@@ -261,6 +261,10 @@ const struct route api_routes[] = {
     {HTTP_GET, PFX_EXACT, SA "/v1/room/{roomId}/media", synapse_admin_room_media, AUTH_REQUIRED, 0},
     {HTTP_GET, PFX_EXACT, SA "/v1/statistics/users/media", synapse_admin_media_statistics,
      AUTH_REQUIRED, 0},
+    {HTTP_GET, PFX_EXACT, SA "/v1/users/{userId}/pushers", synapse_admin_user_pushers,
+     AUTH_REQUIRED, 0},
+    {HTTP_GET, PFX_EXACT, SA "/v1/federation/destinations", synapse_admin_federation_destinations,
+     AUTH_REQUIRED, 0},
 #undef SA
     /* (end of issue 14) */
 };

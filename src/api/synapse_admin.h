@@ -45,6 +45,7 @@ void synapse_admin_user_media_delete(struct req *r);
 void synapse_admin_user_login(struct req *r);
 void synapse_admin_user_admin_get(struct req *r);
 void synapse_admin_user_admin_put(struct req *r);
+void synapse_admin_user_pushers(struct req *r);
 
 /* ---- rooms (synapse_admin_rooms.c) ---- */
 void synapse_admin_rooms_list(struct req *r);
@@ -59,6 +60,7 @@ void synapse_admin_room_make_admin(struct req *r);
 void synapse_admin_room_block_get(struct req *r);
 void synapse_admin_room_block_put(struct req *r);
 void synapse_admin_room_forward_extremities(struct req *r);
+void synapse_admin_federation_destinations(struct req *r);
 /* Joins refused in blocked rooms: false after answering 403 M_FORBIDDEN (or 500). */
 bool synapse_admin_room_joinable_or_reply(struct req *r, const char *room_id);
 

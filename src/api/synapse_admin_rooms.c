@@ -751,3 +751,13 @@ synapse_admin_room_forward_extremities(struct req *r)
                              "received_ts", (json_int_t)ev.pos));
     store_event_clear(&ev);
 }
+
+/* GET /_synapse/admin/v1/federation/destinations: Hearth does not federate, so it has no
+ * destinations (synapse-admin's federation page shows none). */
+void
+synapse_admin_federation_destinations(struct req *r)
+{
+    if (!synapse_admin_check_or_reply(r))
+        return;
+    reply_json(r, 200, json_pack("{s:[], s:i}", "destinations", "total", 0));
+}

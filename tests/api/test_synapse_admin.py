@@ -85,6 +85,8 @@ ENDPOINTS = [
     ("GET", "/v1/rooms/{r}/forward_extremities", None),
     ("GET", "/v1/room/{r}/media", None),
     ("GET", "/v1/statistics/users/media", None),
+    ("GET", "/v1/users/{u}/pushers", None),
+    ("GET", "/v1/federation/destinations", None),
     ("GET", "/v1/event_reports", None),
     ("GET", "/v1/event_reports/1", None),
     ("DELETE", "/v1/event_reports/1", {}),
@@ -736,3 +738,14 @@ def test_forward_extremities(adm, api_r0):
     assert r.body["count"] == 1 and r.body["results"][0]["event_id"] == ev
     a.get(A + "/v1/rooms/%s/forward_extremities" % quote("!none:" + SERVER_NAME)).expect(
         404, "M_NOT_FOUND")
+
+
+def test_pushers_and_federation_destinations(adm, user):
+    """No pushers can exist in this tree (push notifications come with another feature) and
+    Hearth does not federate: both lists are empty, in Synapse's shape."""
+    a, _ = adm
+    r = a.get(A + "/v1/users/%s/pushers" % quote(user.user_id)).expect(200)
+    assert r.body == {"pushers": [], "total": 0}
+    a.get(A + "/v1/users/%s/pushers" % quote(uid(unique_localpart("no")))).expect(404, "M_NOT_FOUND")
+    assert a.get(A + "/v1/federation/destinations").expect(200).body == {"destinations": [],
+                                                                         "total": 0}
