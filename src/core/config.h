@@ -35,22 +35,20 @@ struct config_listener {
 };
 
 struct config {
-    char *server_name;                       /* required */
-    char *public_baseurl;                    /* NULL when unset; .well-known answers 404 then */
-    struct config_listener listener;         /* the first listener of type http; port 8008 on
-                                                127.0.0.1 when the listeners key is absent */
-    struct config_listener metrics_listener; /* the first listener of type metrics (issue 14):
-                                                Prometheus text on its own port; port 0: none */
-    char *database_name;                     /* "sqlite3" (default) or "psycopg2" */
-    char *database_path;                     /* database.args.database (sqlite3) */
-    char *database_conninfo;                 /* psycopg2: built from database.args (user, password,
-                                                database/dbname, host, port) as a libpq conninfo string */
-    int database_cp_min;                     /* psycopg2: connections opened at start (default 5) */
-    int database_cp_max;                     /* psycopg2: most connections at once (default 10) */
-    char *media_store_path;                  /* default "<dir of config>/media_store" */
-    char *signing_key_path;   /* default "<dir of config>/<server_name>.signing.key" */
-    char *log_level;          /* "debug", "info" (default), "warning", "error" */
-    bool enable_registration; /* default false */
+    char *server_name;               /* required */
+    char *public_baseurl;            /* NULL when unset; .well-known answers 404 then */
+    struct config_listener listener; /* the first listener of type http; port 8008 on
+                                        127.0.0.1 when the listeners key is absent */
+    char *database_name;             /* "sqlite3" (default) or "psycopg2" */
+    char *database_path;             /* database.args.database (sqlite3) */
+    char *database_conninfo;         /* psycopg2: built from database.args (user, password,
+                                        database/dbname, host, port) as a libpq conninfo string */
+    int database_cp_min;             /* psycopg2: connections opened at start (default 5) */
+    int database_cp_max;             /* psycopg2: most connections at once (default 10) */
+    char *media_store_path;          /* default "<dir of config>/media_store" */
+    char *signing_key_path;          /* default "<dir of config>/<server_name>.signing.key" */
+    char *log_level;                 /* "debug", "info" (default), "warning", "error" */
+    bool enable_registration;        /* default false */
     bool enable_registration_without_verification; /* default false */
     bool allow_guest_access;                       /* default false */
     char *registration_shared_secret; /* NULL when unset: shared-secret registration off */
@@ -93,6 +91,9 @@ struct config {
     struct config_ip_range *url_preview_ip_range_whitelist;
     size_t n_url_preview_ip_range_whitelist;
     int64_t max_spider_size; /* largest page or image a preview downloads; default 10M */
+    /* Operating Hearth (issue 14): the first listener of type metrics serves Prometheus text
+     * on its own port; port 0: none. */
+    struct config_listener metrics_listener;
 };
 
 /* Reads and validates FILE. On success returns 0 and *out is a new config (free with
