@@ -11,6 +11,7 @@
 
 #include "api/api.h"
 #include "api/hs.h"
+#include "appservice/appservice.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -70,7 +71,10 @@ load_config(const char *path, struct config **cfg)
 static void
 notify_users(void *arg, const char *const *users, size_t n)
 {
-    notifier_notify(arg, users, n);
+    struct hs *hs = arg;
+    notifier_notify(hs->notifier, users, n);
+    /* New events: the application services' senders look for theirs (issue 13). */
+    appservices_notify(hs->appservices);
 }
 
 /* Sync waiters for the metrics (issue 14). */
@@ -102,6 +106,13 @@ cmd_serve(const char *argv0, int argc, char **argv)
     if (load_config(path, &cfg) != 0)
         return 1;
     hs_init(&hs, cfg);
+    /* Application services (issue 13): registrations are checked before anything starts. */
+    if (appservices_load((const char *const *)cfg->app_service_config_files,
+                         cfg->n_app_service_config_files, cfg->server_name, &hs.appservices, err,
+                         sizeof(err)) != 0) {
+        log_error("app_service_config_files: %s", err);
+        goto out;
+    }
     if (signing_key_load_or_generate(cfg->signing_key_path, &hs.key, err, sizeof(err)) != 0) {
         log_error("%s", err);
         goto out;
@@ -128,10 +139,13 @@ cmd_serve(const char *argv0, int argc, char **argv)
     hs.lazy = lazy_cache_new();
     hs.typing = typing_new(api_typing_expired, &hs);
     hs.presence = presence_new(api_presence_changed, &hs);
-    rooms_set_listener(hs.rooms, notify_users, hs.notifier);
+    rooms_set_listener(hs.rooms, notify_users, &hs);
     metrics_register_collector("hearth_sync_waiters",
                                "Requests (/sync, /events) waiting for something new.", METRIC_GAUGE,
                                NULL, collect_sync_waiters, hs.notifier);
+    if (appservices_ensure_senders(hs.appservices, hs.store) != 0 ||
+        appservices_start(hs.appservices, hs.store) != 0)
+        goto out;
     if (http_server_start(&hs, api_routes, api_n_routes, &srv) != 0)
         goto out;
     if (cfg->metrics_listener.port && http_metrics_start(&cfg->metrics_listener, &msrv) != 0)
@@ -141,6 +155,8 @@ cmd_serve(const char *argv0, int argc, char **argv)
     log_info("received signal %d, draining requests", sig);
     /* Long-polls answer now instead of at their timeout. */
     notifier_shutdown(hs.notifier);
+    /* Requests waiting on an application service give up now; the senders stop. */
+    appservices_stop(hs.appservices);
     http_server_stop(srv, 10000);
     srv = NULL;
     rc = 0;
@@ -155,6 +171,7 @@ out:
     notifier_free(hs.notifier);
     lazy_cache_free(hs.lazy);
     rooms_free(hs.rooms);
+    appservices_free(hs.appservices); /* stops its threads, which use the store */
     media_free(hs.media);
     if (media_ready)
         media_global_shutdown();

@@ -17,6 +17,7 @@ struct lazy_cache;
 struct typing;
 struct presence;
 struct media;
+struct appservices;
 struct http_server;
 
 struct hs {
@@ -37,7 +38,8 @@ struct hs {
     struct nonces *admin_nonces;
     char *dummy_password_hash; /* verified against for unknown users, so timing says nothing */
     struct media *media;       /* the content repository (src/media; issue 7) */
-    struct http_server *http;  /* the client API's server, for its metrics (issue 14) */
+    struct appservices *appservices; /* application services (issue 13); main owns it */
+    struct http_server *http;        /* the client API's server, for its metrics (issue 14) */
 };
 
 /* Builds everything but the store and key, which main opens. */

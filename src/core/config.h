@@ -91,6 +91,11 @@ struct config {
     struct config_ip_range *url_preview_ip_range_whitelist;
     size_t n_url_preview_ip_range_whitelist;
     int64_t max_spider_size; /* largest page or image a preview downloads; default 10M */
+    /* Application services (issue 13): app_service_config_files, the registration files
+     * (Synapse's format), each resolved against the config's directory; read by
+     * src/appservice/ at start. */
+    char **app_service_config_files;
+    size_t n_app_service_config_files;
     /* Operating Hearth (issue 14): the first listener of type metrics serves Prometheus text
      * on its own port; port 0: none. */
     struct config_listener metrics_listener;

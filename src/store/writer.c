@@ -22,8 +22,9 @@ register_metrics(void)
     m_txn_jobs =
         metrics_histogram("hearth_db_transaction_jobs", "Writes grouped into one transaction.",
                           NULL, jobs, sizeof(jobs) / sizeof(jobs[0]));
-    m_commits = metrics_counter("hearth_db_transactions_total",
-                                "Write transactions, by result (ok or error).", "result");
+    m_commits = metrics_counter(
+        "hearth_db_transactions_total",
+        "Write transactions, by result (ok: committed; error: rolled back).", "result");
 }
 
 void
@@ -41,12 +42,16 @@ st_job_submit(struct store *st, struct st_job *job)
     pthread_mutex_unlock(&st->qlock);
 }
 
-/* Runs a batch in one transaction. Called by the leader only, without qlock. */
+/* Runs a batch in one transaction. Called by the leader only, without qlock. A batch of one
+ * job needs no savepoint (its failure rolls back the whole transaction), and between jobs the
+ * release and the next savepoint go as one statement: on PostgreSQL each is a round trip. */
 static void
-run_batch(struct store *st, struct st_job *batch)
+run_batch(struct st_job *batch, struct store *st)
 {
     uint64_t t0 = util_mono_ns();
-    bool began = st->drv->exec(st->writer, "BEGIN") == DB_OK, ok = began;
+    bool began = st->drv->exec(st->writer, "BEGIN") == DB_OK;
+    bool single = batch && !batch->next, ok = began, committed = false;
+    bool open = false; /* a savepoint "job" is active */
     size_t njobs = 0;
 
     for (struct st_job *j = batch; j; j = j->next) {
@@ -54,22 +59,32 @@ run_batch(struct store *st, struct st_job *batch)
             j->rc = STORE_ERR;
             continue;
         }
-        if (st->drv->exec(st->writer, "SAVEPOINT job") != DB_OK) {
-            j->rc = STORE_ERR;
-            continue;
+        if (!single) {
+            const char *sql = open ? "RELEASE job; SAVEPOINT job" : "SAVEPOINT job";
+            open = st->drv->exec(st->writer, sql) == DB_OK;
+            if (!open) {
+                j->rc = STORE_ERR;
+                continue;
+            }
         }
         j->rc = j->fn(st, j->ctx);
-        if (j->rc != STORE_OK)
+        if (j->rc != STORE_OK && !single)
             st->drv->exec(st->writer, "ROLLBACK TO job");
-        st->drv->exec(st->writer, "RELEASE job");
+        if (j->rc != STORE_OK && single)
+            ok = false;
     }
-    if (began && st->drv->exec(st->writer, "COMMIT") != DB_OK) {
-        ok = false;
+    if (open)
+        st->drv->exec(st->writer, "RELEASE job");
+    if (began && !ok) {
+        st->drv->exec(st->writer, "ROLLBACK");
+    } else if (began && st->drv->exec(st->writer, "COMMIT") != DB_OK) {
         log_error("store: commit failed; the batch is lost");
         st->drv->exec(st->writer, "ROLLBACK");
         for (struct st_job *j = batch; j; j = j->next)
             if (j->rc == STORE_OK)
                 j->rc = STORE_ERR;
+    } else if (began) {
+        committed = true;
     }
     /* Readers may now see every position handed out (rolled-back ones are gaps). */
     atomic_store(&st->stream_committed, st->stream_next);
@@ -78,7 +93,7 @@ run_batch(struct store *st, struct st_job *batch)
     pthread_once(&metrics_once, register_metrics);
     metrics_observe(m_txn_seconds, NULL, (double)(util_mono_ns() - t0) / 1e9);
     metrics_observe(m_txn_jobs, NULL, (double)njobs);
-    metrics_inc(m_commits, (const char *[]){ok ? "ok" : "error"}, 1);
+    metrics_inc(m_commits, (const char *[]){committed ? "ok" : "error"}, 1);
 }
 
 enum store_rc
@@ -91,7 +106,7 @@ st_job_wait(struct store *st, struct st_job *job)
             st->qhead = st->qtail = NULL;
             st->leading = true;
             pthread_mutex_unlock(&st->qlock);
-            run_batch(st, batch);
+            run_batch(batch, st);
             pthread_mutex_lock(&st->qlock);
             for (j = batch; j; j = next) {
                 next = j->next; /* j may be gone as soon as done is seen */

@@ -1099,6 +1099,34 @@ test_media_keys(void **state)
     }
 }
 /* ---- (end of content repository) ---- */
+/* app_service_config_files (issue 13): paths resolved like the others; errors name the item. */
+static void
+test_app_service_config_files(void **state)
+{
+    struct config *cfg = load_ok(SN "app_service_config_files: [irc.yaml, /etc/as/x.yaml]\n");
+    struct config *none = load_ok(SN "app_service_config_files: []\n");
+    struct config *bad = NULL;
+    char err[256] = "";
+
+    (void)state;
+    assert_int_equal(cfg->n_app_service_config_files, 2);
+    assert_string_equal(cfg->app_service_config_files[0], BASE "/irc.yaml");
+    assert_string_equal(cfg->app_service_config_files[1], "/etc/as/x.yaml");
+    assert_int_equal(none->n_app_service_config_files, 0);
+    config_free(cfg);
+    config_free(none);
+    assert_int_equal(config_load_string(SN "app_service_config_files: irc.yaml\n",
+                                        strlen(SN "app_service_config_files: irc.yaml\n"), BASE,
+                                        &bad, err, sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, "app_service_config_files: must be a list of paths"));
+    assert_int_equal(config_load_string(SN "app_service_config_files: [a, [b]]\n",
+                                        strlen(SN "app_service_config_files: [a, [b]]\n"), BASE,
+                                        &bad, err, sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, "app_service_config_files[1]: must be a path"));
+    assert_null(bad);
+}
 
 int
 main(void)
@@ -1125,6 +1153,7 @@ main(void)
         cmocka_unit_test(test_generate_roundtrip),
         cmocka_unit_test(test_generate_odd_inputs),
         cmocka_unit_test(test_media_keys), /* content repository (issue 7) */
+        cmocka_unit_test(test_app_service_config_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
