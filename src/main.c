@@ -84,6 +84,27 @@ collect_sync_waiters(void *arg, struct metrics_sink *sink)
     metrics_sink_add(sink, NULL, (double)notifier_waiting(arg));
 }
 
+/* Application service queues for the metrics (issue 14): every registration, 0 when idle. */
+static void
+collect_appservice_queues(void *arg, struct metrics_sink *sink)
+{
+    struct hs *hs = arg;
+    struct store_queue_count *q = NULL;
+    size_t n = 0;
+
+    if (store_appservice_queues(hs->store, &q, &n) != STORE_OK)
+        return;
+    for (size_t i = 0; i < appservices_count(hs->appservices); i++) {
+        const char *id = appservice_id(appservices_at(hs->appservices, i));
+        int64_t count = 0;
+        for (size_t j = 0; j < n; j++)
+            if (strcmp(q[j].id, id) == 0)
+                count = q[j].count;
+        metrics_sink_add(sink, (const char *[]){id}, (double)count);
+    }
+    store_queue_counts_free(q, n);
+}
+
 static int
 cmd_serve(const char *argv0, int argc, char **argv)
 {
@@ -143,6 +164,9 @@ cmd_serve(const char *argv0, int argc, char **argv)
     metrics_register_collector("hearth_sync_waiters",
                                "Requests (/sync, /events) waiting for something new.", METRIC_GAUGE,
                                NULL, collect_sync_waiters, hs.notifier);
+    metrics_register_collector("hearth_appservice_queue_length",
+                               "Transactions waiting for an application service to accept them.",
+                               METRIC_GAUGE, "appservice", collect_appservice_queues, &hs);
     if (appservices_ensure_senders(hs.appservices, hs.store) != 0 ||
         appservices_start(hs.appservices, hs.store) != 0)
         goto out;
@@ -165,6 +189,7 @@ out:
     http_server_stop(srv, 0);
     if (hs.notifier)
         metrics_unregister_collectors(hs.notifier);
+    metrics_unregister_collectors(&hs);
     /* Their timers wake syncs through the notifier: stop them first. */
     presence_free(hs.presence);
     typing_free(hs.typing);

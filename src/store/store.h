@@ -652,6 +652,14 @@ void store_media_usage_free(struct store_media_usage *list, size_t n);
 /* The JSON of every event of the room, oldest first (new strings; store_strings_free). */
 enum store_rc store_room_event_jsons(struct store *st, const char *room_id, char ***jsons,
                                      size_t *n);
+/* Transactions queued for each application service and not yet accepted (the metrics'
+ * hearth_appservice_queue_length). New array. */
+struct store_queue_count {
+    char *id;
+    int64_t count;
+};
+enum store_rc store_appservice_queues(struct store *st, struct store_queue_count **out, size_t *n);
+void store_queue_counts_free(struct store_queue_count *list, size_t n);
 /* ---- (end of issue 14) ---- */
 
 #endif

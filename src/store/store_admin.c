@@ -731,3 +731,35 @@ store_room_event_jsons(struct store *st, const char *room_id, char ***jsons, siz
                         ST_ARGS(ST_S(room_id)), sizeof(char *), fill_text, clear_text,
                         (void **)jsons, n);
 }
+
+/* ---- application service queues (issue 13's tables; for the metrics) ---- */
+
+static void
+fill_queue(struct store *st, struct db_stmt *s, void *item)
+{
+    struct store_queue_count *q = item;
+    q->id = st_dup_col(st, s, 0);
+    q->count = st->drv->col_int64(s, 1);
+}
+
+static void
+clear_queue(void *item)
+{
+    free(((struct store_queue_count *)item)->id);
+}
+
+enum store_rc
+store_appservice_queues(struct store *st, struct store_queue_count **out, size_t *n)
+{
+    return st_read_list(st,
+                        "SELECT as_id, COUNT(*) FROM appservice_txns GROUP BY as_id ORDER BY as_id",
+                        ST_NOARGS, sizeof(**out), fill_queue, clear_queue, (void **)out, n);
+}
+
+void
+store_queue_counts_free(struct store_queue_count *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(list[i].id);
+    free(list);
+}

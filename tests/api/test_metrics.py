@@ -298,3 +298,31 @@ def test_x_forwarded_client_address(server_factory):
     v = papi.register()
     papi.as_user(v).get("/account/whoami", headers=h).expect(200)
     assert "203.0.113.7" not in plain.stderr()
+
+
+def test_appservice_queue_length(server_factory, tmp_path):
+    """hearth_appservice_queue_length{appservice}: transactions an application service has not
+    accepted yet (issue 13's queue); it grows while the service is down."""
+    from aslib import FakeAS, write_reg
+    from test_application_service import IRC_USERS, room_with_ghost
+
+    fake = FakeAS().start()
+    try:
+        reg = write_reg(tmp_path, fake, as_id="irc", sender="_irc_bot", users=IRC_USERS)
+        srv = server_factory({"app_service_config_files": [reg]}, start=False)
+        srv.metrics_port = free_port()
+        srv.config["listeners"].append({"type": "metrics", "port": srv.metrics_port})
+        srv.start()
+        assert value(scrape(srv), "hearth_appservice_queue_length", appservice="irc") == 0
+        user = srv.api().register()
+        room = room_with_ghost(srv, fake, user)
+        fake.stop()
+        send(user.api(), room)
+        deadline = time.time() + 20
+        queued = 0
+        while time.time() < deadline and not queued:
+            queued = value(scrape(srv), "hearth_appservice_queue_length", appservice="irc")
+            time.sleep(0.1)
+        assert queued >= 1
+    finally:
+        fake.stop()
