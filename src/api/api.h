@@ -223,6 +223,9 @@ void pushrules_get_enabled(struct req *r);
 void pushrules_put_enabled(struct req *r);
 void pushrules_get_actions(struct req *r);
 void pushrules_put_actions(struct req *r);
+/* The user's pushers as the client API lists them (new reference), NULL if storage failed;
+ * the admin API lists them too. */
+json_t *api_pushers_json(struct hs *hs, const char *user_id);
 void pushers_get(struct req *r);
 void pushers_set(struct req *r);
 void notifications_get(struct req *r);

@@ -19,6 +19,7 @@ struct presence;
 struct media;
 struct appservices;
 struct push;
+struct http_server;
 
 struct hs {
     const struct config *cfg;
@@ -40,6 +41,7 @@ struct hs {
     char *dummy_password_hash; /* verified against for unknown users, so timing says nothing */
     struct media *media;       /* the content repository (src/media; issue 7) */
     struct appservices *appservices; /* application services (issue 13); main owns it */
+    struct http_server *http;        /* the client API's server, for its metrics (issue 14) */
 };
 
 /* Builds everything but the store and key, which main opens. */

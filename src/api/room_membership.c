@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/synapse_admin.h"
 #include "api/hs.h"
 #include "api/rooms_common.h"
 #include "core/config.h"
@@ -71,6 +72,9 @@ join(struct req *r, const char *room_id)
     if (!reason_ok_or_reply(r, &reason))
         return;
     if (!api_room_or_reply(r, room_id))
+        return;
+    /* Rooms an admin blocked (issue 14). */
+    if (!synapse_admin_room_joinable_or_reply(r, room_id))
         return;
     if (r->is_guest && !api_guest_may_join(r->hs->rooms, room_id)) {
         reply_error(r, MERR_FORBIDDEN, "Guest access is not allowed in this room");

@@ -1132,14 +1132,18 @@ static const struct key_spec listener_keys[] = {
     {"tls", load_tls, 0},
     {"type", NULL, 0},
     {"resources", NULL, 0},
-    {"x_forwarded", NULL, 0},
+    {"x_forwarded", load_bool, offsetof(struct config_listener, x_forwarded)},
 };
 
+/* The first listener of type http serves the API (an entry without a type is http); the first
+ * of type metrics serves Prometheus text (issue 14); other types (manhole, replication) are
+ * Synapse's and ignored. */
 static int
 load_listeners(struct loader *ld, yaml_node_t *v, const char *path, void *field)
 {
-    struct config_listener *l = field;
+    struct config *cfg = field;
     char sub[KEY_PATH_MAX];
+    bool have_http = false, have_metrics = false;
     size_t i = 0;
 
     if (v->type != YAML_SEQUENCE_NODE)
@@ -1147,8 +1151,9 @@ load_listeners(struct loader *ld, yaml_node_t *v, const char *path, void *field)
     for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
          it++, i++) {
         yaml_node_t *item = node_at(ld, *it), *type;
+        struct config_listener *l;
         char tpath[KEY_PATH_MAX];
-        const char *t = NULL;
+        const char *t = "http";
 
         snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
         if (!item || item->type != YAML_MAPPING_NODE)
@@ -1158,8 +1163,15 @@ load_listeners(struct loader *ld, yaml_node_t *v, const char *path, void *field)
             key_path(tpath, sizeof(tpath), sub, "type");
             if (get_scalar(ld, type, tpath, "a string", &t) < 0)
                 return -1;
-            if (strcmp(t, "http") != 0)
-                continue; /* metrics, manhole, ...: not ours */
+        }
+        if (strcmp(t, "http") == 0 && !have_http) {
+            l = &cfg->listener;
+            have_http = true;
+        } else if (strcmp(t, "metrics") == 0 && !have_metrics) {
+            l = &cfg->metrics_listener;
+            have_metrics = true;
+        } else {
+            continue; /* manhole, replication, a second http: not ours */
         }
         if (load_mapping(ld, item, sub, listener_keys, NKEYS(listener_keys), l) < 0)
             return -1;
@@ -1167,9 +1179,15 @@ load_listeners(struct loader *ld, yaml_node_t *v, const char *path, void *field)
             key_path(tpath, sizeof(tpath), sub, "port");
             return fail(ld, tpath, "required (an integer 1..65535)");
         }
-        return 0;
     }
-    return fail(ld, path, "no listener of type http");
+    if (!have_http)
+        return fail(ld, path, "no listener of type http");
+    if (have_metrics && cfg->metrics_listener.n_bind == 0)
+        cfg->metrics_listener.bind_addresses[cfg->metrics_listener.n_bind++] =
+            xstrdup(DEFAULT_BIND);
+    if (have_metrics && cfg->metrics_listener.port == cfg->listener.port)
+        return fail(ld, path, "the metrics listener needs a port of its own");
+    return 0;
 }
 
 /* ---- database ----------------------------------------------------------------------------- */
@@ -1352,7 +1370,7 @@ load_database(struct loader *ld, yaml_node_t *v, const char *path, void *field)
 static const struct key_spec top_keys[] = {
     {"server_name", load_server_name, offsetof(struct config, server_name)},
     {"public_baseurl", load_public_baseurl, offsetof(struct config, public_baseurl)},
-    {"listeners", load_listeners, offsetof(struct config, listener)},
+    {"listeners", load_listeners, 0},
     {"database", load_database, 0},
     {"media_store_path", load_path, offsetof(struct config, media_store_path)},
     {"signing_key_path", load_path, offsetof(struct config, signing_key_path)},
@@ -1606,6 +1624,8 @@ config_free(struct config *cfg)
     free(cfg->public_baseurl);
     for (size_t i = 0; i < cfg->listener.n_bind; i++)
         free(cfg->listener.bind_addresses[i]);
+    for (size_t i = 0; i < cfg->metrics_listener.n_bind; i++)
+        free(cfg->metrics_listener.bind_addresses[i]);
     free(cfg->database_name);
     free(cfg->database_path);
     free_secret(cfg->database_conninfo); /* may hold the password */
@@ -1699,13 +1719,20 @@ config_generate(const char *server_name, const char *data_dir)
     sbuf_puts(&b, "\n\n# URL clients reach this server at, served in /.well-known/matrix/client;"
                   " unset: 404 there.\n"
                   "#public_baseurl: \"https://matrix.example.org/\"\n\n");
-    sbuf_puts(&b, "# The first listener of type http is used; resources, x_forwarded are "
-                  "accepted and ignored.\n"
-                  "listeners:\n"
-                  "  - port: 8008                    # TCP port, 1..65535\n"
-                  "    type: http\n"
-                  "    bind_addresses: [\"127.0.0.1\"]  # loopback only; up to 8 IPv4/IPv6 "
-                  "addresses\n\n");
+    sbuf_puts(
+        &b,
+        "# The first listener of type http is used (x_forwarded: true behind a reverse proxy: the "
+        "client address is then X-Forwarded-For's first); resources is "
+        "accepted and ignored.\n"
+        "listeners:\n"
+        "  - port: 8008                    # TCP port, 1..65535\n"
+        "    type: http\n"
+        "    bind_addresses: [\"127.0.0.1\"]  # loopback only; up to 8 IPv4/IPv6 "
+        "addresses\n"
+        "# Prometheus metrics on a port of their own (docs/metrics.md):\n"
+        "#  - port: 9000\n"
+        "#    type: metrics\n"
+        "#    bind_addresses: [\"127.0.0.1\"]\n\n");
     sbuf_puts(&b, "# sqlite3 (a file) or psycopg2 (PostgreSQL; args: user, password, dbname, "
                   "host, port, ...).\n"
                   "database:\n"
@@ -1820,4 +1847,126 @@ out:
     free(dir);
     free(key_file);
     return text;
+}
+
+/* ---- the configuration reference (issue 14) -------------------------------------------------
+ * Generated from the key tables above, so docs/configuration.md cannot drift from the parser:
+ * a key added to a table shows up, with the kind of value its loader accepts. */
+
+struct ref_kind {
+    load_fn load;
+    const char *kind;
+    const struct key_spec *sub; /* a mapping (or list of mappings) with these keys */
+    size_t nsub;
+    bool list;
+};
+
+static const struct ref_kind ref_kinds[] = {
+    {load_path, "path (relative to the config file's directory)", NULL, 0, false},
+    {load_bool, "boolean", NULL, 0, false},
+    {load_size, "size in bytes (a number, or with K, M, G)", NULL, 0, false},
+    {load_rate, "number", NULL, 0, false},
+    {load_server_name, "server name (required)", NULL, 0, false},
+    {load_public_baseurl, "http(s) URL", NULL, 0, false},
+    {load_log_level, "debug, info, warning or error", NULL, 0, false},
+    {load_room_version, "room version", NULL, 0, false},
+    {load_secret, "secret string", NULL, 0, false},
+    {load_thread_pool, "integer", NULL, 0, false},
+    {load_port, "port 1..65535", NULL, 0, false},
+    {load_string, "string", NULL, 0, false},
+    {load_duration, "duration (milliseconds, or with s, m, h, d)", NULL, 0, false},
+    {load_turn_uris, "list of turn:/turns: URIs", NULL, 0, false},
+    {load_ratelimit, "mapping", ratelimit_keys, NKEYS(ratelimit_keys), false},
+    {load_rc_login, "mapping", rc_login_keys, NKEYS(rc_login_keys), false},
+    {load_presence, "mapping", presence_keys, NKEYS(presence_keys), false},
+    {load_server_notices, "mapping", server_notices_keys, NKEYS(server_notices_keys), false},
+    {load_user_directory, "mapping", user_directory_keys, NKEYS(user_directory_keys), false},
+    {load_thumbnail_sizes, "list of mappings", thumbnail_size_keys, NKEYS(thumbnail_size_keys),
+     true},
+    {load_thumb_dim, "integer (pixels)", NULL, 0, false},
+    {load_thumb_method, "crop or scale", NULL, 0, false},
+    {load_preview_blacklist, "list of IP ranges (CIDR)", NULL, 0, false},
+    {load_preview_whitelist, "list of IP ranges (CIDR)", NULL, 0, false},
+    {load_bind_addresses, "list of IP addresses", NULL, 0, false},
+    {load_bind_address, "IP address (added to bind_addresses)", NULL, 0, false},
+    {load_tls, "boolean (Hearth serves plain HTTP behind a TLS proxy)", NULL, 0, false},
+    {load_listeners, "list of mappings (type http: the API; type metrics: Prometheus)",
+     listener_keys, NKEYS(listener_keys), true},
+    {load_db_name, "sqlite3 or psycopg2", NULL, 0, false},
+    {load_db_path, "path of the SQLite file", NULL, 0, false},
+    {load_pg_value, "libpq connection parameter", NULL, 0, false},
+    {load_pg_port, "port 1..65535", NULL, 0, false},
+    {load_pool_size, "integer (connections)", NULL, 0, false},
+    {load_database, "mapping", database_keys, NKEYS(database_keys), false},
+    {load_app_service_files, "list of paths (application service registration files)", NULL, 0,
+     false},
+};
+
+/* Keys without a loader of their own that are read elsewhere. */
+static const struct {
+    const char *path, *kind;
+} ref_special[] = {
+    {"listeners[].type", "http (the default) or metrics; other types are ignored"},
+    {"database.args", "mapping, by database.name (below)"},
+};
+
+static void
+ref_table(struct sbuf *b, const char *prefix, const struct key_spec *keys, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct ref_kind *k = NULL;
+        char path[KEY_PATH_MAX];
+
+        for (size_t j = 0; j < NKEYS(ref_kinds) && keys[i].load; j++)
+            if (ref_kinds[j].load == keys[i].load)
+                k = &ref_kinds[j];
+        snprintf(path, sizeof(path), "%s%s", prefix, keys[i].name);
+        sbuf_puts(b, "| `");
+        sbuf_puts(b, path);
+        sbuf_puts(b, "` | ");
+        const char *special = NULL;
+        for (size_t j = 0; j < NKEYS(ref_special); j++)
+            if (strcmp(ref_special[j].path, path) == 0)
+                special = ref_special[j].kind;
+        sbuf_puts(b, special         ? special
+                     : !keys[i].load ? "accepted for Synapse compatibility; ignored"
+                     : k             ? k->kind
+                                     : "see `hearth generate-config`");
+        sbuf_puts(b, " |\n");
+        if (k && k->sub) {
+            char sub[KEY_PATH_MAX + 4];
+            snprintf(sub, sizeof(sub), "%s%s.", path, k->list ? "[]" : "");
+            ref_table(b, sub, k->sub, k->nsub);
+        }
+        if (strcmp(path, "database.args") == 0) {
+            ref_table(b, "database.args (sqlite3).", sqlite_keys, NKEYS(sqlite_keys));
+            ref_table(b, "database.args (psycopg2).", psycopg2_keys, NKEYS(psycopg2_keys));
+        }
+    }
+}
+
+char *
+config_reference(void)
+{
+    struct sbuf b = {0};
+
+    sbuf_puts(&b, "# Configuration reference\n\n"
+                  "<!-- Generated by `hearth config-reference` from the tables the configuration "
+                  "parser uses (src/core/config.c). Do not edit: regenerate with\n"
+                  "     build/hearth config-reference > docs/configuration.md -->\n\n"
+                  "Hearth reads one YAML file with Synapse's key names. Every key it knows is "
+                  "listed here with the kind of value it takes; `hearth generate-config` writes "
+                  "a commented file with the meaning and default of each. Unknown keys are "
+                  "logged as warnings and ignored, and a value of the wrong kind stops the "
+                  "server at start with a message naming the key.\n\n"
+                  "| key | value |\n| --- | --- |\n");
+    ref_table(&b, "", top_keys, NKEYS(top_keys));
+    sbuf_puts(&b, "\nSynapse settings that Hearth accepts and ignores (logged at start): ");
+    for (size_t i = 0; i < NKEYS(synapse_unused); i++) {
+        sbuf_puts(&b, i ? ", `" : "`");
+        sbuf_puts(&b, synapse_unused[i]);
+        sbuf_puts(&b, "`");
+    }
+    sbuf_puts(&b, ".\n");
+    return b.p;
 }

@@ -31,6 +31,7 @@ struct config_listener {
     int port;
     size_t n_bind;
     char *bind_addresses[CONFIG_MAX_BIND]; /* default {"127.0.0.1"} when the key is absent */
+    bool x_forwarded; /* behind a proxy: the client is X-Forwarded-For's first address (14) */
 };
 
 struct config {
@@ -95,6 +96,9 @@ struct config {
      * src/appservice/ at start. */
     char **app_service_config_files;
     size_t n_app_service_config_files;
+    /* Operating Hearth (issue 14): the first listener of type metrics serves Prometheus text
+     * on its own port; port 0: none. */
+    struct config_listener metrics_listener;
 };
 
 /* Reads and validates FILE. On success returns 0 and *out is a new config (free with
@@ -113,5 +117,9 @@ void config_free(struct config *cfg);
  * is not a valid server name (or libsodium cannot start). A relative data_dir is made
  * absolute against the working directory. */
 char *config_generate(const char *server_name, const char *data_dir);
+
+/* The configuration reference in Markdown (new string), generated from the parser's key
+ * tables: docs/configuration.md (issue 14). */
+char *config_reference(void);
 
 #endif

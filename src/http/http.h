@@ -65,6 +65,7 @@ struct req {
     char ip[64];
     struct arena arena;
     uint64_t start_ns;
+    char id[32]; /* the request ID in every log line about it (issue 14) */
 
     char *body;
     size_t body_len, body_cap, body_max;
@@ -198,6 +199,14 @@ int http_server_start(struct hs *hs, const struct route *routes, size_t n_routes
                       struct http_server **out);
 /* Stops accepting, waits (up to timeout_ms) for requests in flight, then stops. */
 void http_server_stop(struct http_server *srv, int timeout_ms);
+
+/* ---- the metrics listener (metrics_server.c; issue 14) ---- */
+struct metrics_server;
+struct config_listener;
+/* Serves metrics_render's text at /metrics (and /_synapse/metrics) on the listener's
+ * addresses. 0, or -1 (logged). */
+int http_metrics_start(const struct config_listener *l, struct metrics_server **out);
+void http_metrics_stop(struct metrics_server *ms);
 
 /* ---- routing (router.c) ---- */
 enum route_match { ROUTE_FOUND, ROUTE_NO_PATH, ROUTE_BAD_METHOD };

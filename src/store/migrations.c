@@ -264,6 +264,31 @@ const struct migration store_migrations[] = {
          "  network_id TEXT NOT NULL,"
          "  room_id TEXT NOT NULL,"
          "  PRIMARY KEY (as_id, network_id, room_id));"},
+    /* Operating Hearth (issue 14): event reports get IDs (the admin API names them; new ones
+     * count with the 'event_reports' counter), blocked rooms (no one may join), erased users,
+     * media protected from quarantine, and room deletions' results (DELETE /v2/rooms). */
+    {15, "ALTER TABLE event_reports ADD COLUMN id BIGINT;"
+         "UPDATE event_reports SET id = (SELECT COUNT(*) FROM event_reports b WHERE "
+         "  b.received_ts < event_reports.received_ts OR (b.received_ts = "
+         "  event_reports.received_ts AND (b.event_id < event_reports.event_id OR "
+         "  (b.event_id = event_reports.event_id AND b.user_id <= event_reports.user_id))));"
+         "INSERT INTO counters (name, value) SELECT 'event_reports', COUNT(*) FROM event_reports;"
+         "CREATE INDEX event_reports_by_id ON event_reports (id);"
+         "CREATE TABLE blocked_rooms ("
+         "  room_id TEXT PRIMARY KEY,"
+         "  user_id TEXT NOT NULL,"
+         "  blocked_ts BIGINT NOT NULL);"
+         "CREATE TABLE erased_users ("
+         "  user_id TEXT PRIMARY KEY);"
+         "ALTER TABLE local_media ADD COLUMN safe_from_quarantine INTEGER NOT NULL DEFAULT 0;"
+         "CREATE INDEX local_media_by_user ON local_media (user_id, created_ts);"
+         "CREATE TABLE room_deletions ("
+         "  delete_id TEXT PRIMARY KEY,"
+         "  room_id TEXT NOT NULL,"
+         "  status TEXT NOT NULL,"
+         "  result TEXT,"
+         "  created_ts BIGINT NOT NULL);"
+         "CREATE INDEX room_deletions_by_room ON room_deletions (room_id);"},
     /* Matrix v1.1 (issue 15): cross-signing keys (the latest of each type per user; key_json
      * canonical, public_key its one ed25519 key), signatures uploaded by users for keys of
      * devices and users (by the signer's key signer_key_id "ed25519:<key>"), key backup

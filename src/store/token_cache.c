@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/metrics.h"
 #include "core/util.h"
 #include "store/store_internal.h"
 
@@ -90,6 +91,18 @@ st_tokens_gen(struct token_cache *c)
     return g;
 }
 
+/* Cache effectiveness (issue 14). */
+static struct metric *m_lookups;
+static pthread_once_t lookups_once = PTHREAD_ONCE_INIT;
+
+static void
+register_lookups_metric(void)
+{
+    m_lookups =
+        metrics_counter("hearth_cache_lookups_total",
+                        "Cache lookups, by cache and result (hit or miss).", "cache,result");
+}
+
 bool
 st_tokens_get(struct token_cache *c, const char *hash, struct store_auth *out)
 {
@@ -102,6 +115,8 @@ st_tokens_get(struct token_cache *c, const char *hash, struct store_auth *out)
         }
     }
     pthread_mutex_unlock(&c->lock);
+    pthread_once(&lookups_once, register_lookups_metric);
+    metrics_inc(m_lookups, (const char *[]){"access_token", found ? "hit" : "miss"}, 1);
     return found;
 }
 

@@ -78,6 +78,8 @@ test_defaults(void **state)
     assert_string_equal(cfg->server_name, "example.org");
     assert_null(cfg->public_baseurl);
     assert_int_equal(cfg->listener.port, 8008);
+    assert_false(cfg->listener.x_forwarded);
+    assert_int_equal(cfg->metrics_listener.port, 0);
     assert_int_equal(cfg->listener.n_bind, 1);
     assert_string_equal(cfg->listener.bind_addresses[0], "127.0.0.1");
     assert_string_equal(cfg->database_name, "sqlite3");
@@ -185,6 +187,10 @@ test_every_key(void **state)
     assert_string_equal(cfg->server_name, "matrix.example.org:8448");
     assert_string_equal(cfg->public_baseurl, "https://matrix.example.org/");
     assert_int_equal(cfg->listener.port, 8448);
+    assert_true(cfg->listener.x_forwarded);
+    /* issue 14: the metrics listener, on loopback by default */
+    assert_int_equal(cfg->metrics_listener.port, 9000);
+    assert_string_equal(cfg->metrics_listener.bind_addresses[0], "127.0.0.1");
     assert_int_equal(cfg->listener.n_bind, 2);
     assert_string_equal(cfg->listener.bind_addresses[0], "::1");
     assert_string_equal(cfg->listener.bind_addresses[1], "127.0.0.1");
@@ -449,7 +455,13 @@ test_errors(void **state)
         {SN "listeners: [{port: '80 '}]\n", "listeners[0].port: must be an integer 1..65535"},
         {SN "listeners: [{port: 99999999999999999999}]\n", "listeners[0].port: must be an"},
         {SN "listeners: [{port: [80]}]\n", "listeners[0].port: must be an integer 1..65535"},
-        {SN "listeners: [{type: metrics}, {port: 99999}]\n", "listeners[1].port: must be an"},
+        {SN "listeners: [{type: manhole}, {port: 99999}]\n", "listeners[1].port: must be an"},
+        /* issue 14: a metrics listener is read, so it needs a port, its own */
+        {SN "listeners: [{type: metrics}, {port: 8008}]\n", "listeners[0].port: required"},
+        {SN "listeners: [{port: 8008}, {type: metrics, port: 8008}]\n",
+         "listeners: the metrics listener needs a port of its own"},
+        {SN "listeners: [{port: 8008}, {type: metrics, port: 9000, bind_addresses: [x]}]\n",
+         "listeners[1].bind_addresses[0]: 'x' is not an IPv4"},
         {SN "listeners: [{port: 80, type: [http]}]\n", "listeners[0].type: must be a string"},
         {SN "listeners: [{port: 80, port: 81}]\n", "listeners[0].port: duplicate key"},
         {SN "listeners: [{port: 80, bind_addresses: 127.0.0.1}]\n",
