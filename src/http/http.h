@@ -23,6 +23,7 @@ enum http_method {
 };
 
 #define ROUTE_MAX_PARAMS 4
+#define REQ_MAX_HEADERS 4
 
 struct req;
 typedef void (*route_handler)(struct req *r);
@@ -87,6 +88,9 @@ struct req {
     char *resp;
     size_t resp_len;
     const char *content_type;
+    /* Extra response headers (3PID/SSO: Location, Set-Cookie); strings in the arena. */
+    const char *headers[REQ_MAX_HEADERS][2];
+    size_t n_headers;
 };
 
 /* Matrix error codes and their usual HTTP status (the table is in reply.c). */
@@ -145,6 +149,13 @@ void reply_error_extra(struct req *r, int status, enum merr e, const char *msg,
 void reply_limit_exceeded(struct req *r, int64_t retry_after_ms);
 /* Logs `what` with the request path and answers 500 M_UNKNOWN. */
 void reply_internal(struct req *r, const char *what);
+/* Adds a response header (copied into the arena); at most REQ_MAX_HEADERS, later ones are
+ * dropped with a log line. */
+void reply_add_header(struct req *r, const char *name, const char *value);
+/* An HTML page (text/html; charset=utf-8); takes ownership of html (malloc'd). */
+void reply_html(struct req *r, int status, char *html);
+/* 302 to url (copied), with an empty body. */
+void reply_redirect(struct req *r, const char *url);
 
 /* Suspends the request (from its handler): no reply now. */
 void req_suspend(struct req *r);

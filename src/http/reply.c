@@ -135,3 +135,28 @@ reply_internal(struct req *r, const char *what)
     log_error("%s %s: internal error: %s", r->method_str, r->path, what);
     reply_error(r, MERR_INTERNAL, "Internal server error");
 }
+
+void
+reply_add_header(struct req *r, const char *name, const char *value)
+{
+    if (r->n_headers >= REQ_MAX_HEADERS) {
+        log_warn("%s %s: response header %s dropped", r->method_str, r->path, name);
+        return;
+    }
+    r->headers[r->n_headers][0] = arena_strdup(&r->arena, name);
+    r->headers[r->n_headers][1] = arena_strdup(&r->arena, value);
+    r->n_headers++;
+}
+
+void
+reply_html(struct req *r, int status, char *html)
+{
+    reply_raw(r, status, "text/html; charset=utf-8", html, strlen(html));
+}
+
+void
+reply_redirect(struct req *r, const char *url)
+{
+    reply_add_header(r, "Location", url);
+    reply_raw(r, 302, "text/plain; charset=utf-8", xstrdup(""), 0);
+}

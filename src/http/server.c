@@ -229,6 +229,8 @@ send_reply(struct req *r)
     MHD_add_response_header(resp, "Access-Control-Allow-Headers",
                             "Origin, X-Requested-With, Content-Type, Accept, Authorization");
     MHD_add_response_header(resp, "Cache-Control", "no-cache, no-store, must-revalidate");
+    for (size_t i = 0; i < r->n_headers; i++)
+        MHD_add_response_header(resp, r->headers[i][0], r->headers[i][1]);
     ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     log_info("%s %s %s %d %.1fms", r->ip, r->method_str, r->path, r->status,
