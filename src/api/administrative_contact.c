@@ -319,7 +319,8 @@ threepid_request_token(struct req *r)
     if (!is_email) {
         /* SPEC: 403 M_THREEPID_DENIED "The homeserver does not allow the third party
          * identifier as a contact option" (Synapse answers 400 M_UNKNOWN here). */
-        reply_error(r, MERR_THREEPID_DENIED, "This server does not support phone numbers");
+        reply_error_status(r, 403, MERR_THREEPID_DENIED,
+                           "This server does not support phone numbers");
         return;
     }
     email = threepid_canonical_email(json_string_value(json_object_get(r->json, "email")));
@@ -340,7 +341,8 @@ threepid_request_token(struct req *r)
             reply_error(r, MERR_SERVER_NOT_TRUSTED,
                         "This server does not delegate email validation to identity servers");
         else
-            reply_error(r, MERR_THREEPID_DENIED, "Email validation is not enabled on this server");
+            reply_error_status(r, 403, MERR_THREEPID_DENIED,
+                               "Email validation is not enabled on this server");
         goto out;
     }
     if (kind == TP_REGISTER && !cfg->enable_registration) {

@@ -225,6 +225,11 @@ char *api_login_token_new(struct store *st, const char *user_id, int64_t lifetim
  * (third_party_invite.c) */
 bool third_party_invite_requested(const struct req *r);
 void third_party_invite(struct req *r);
+/* One third-party invite ({id_server, id_access_token, medium, address}, borrowed) from
+ * r->user_id to room_id; check_or_reply only validates it. 0 (the reply is {}), or -1 after
+ * replying with the error. */
+int third_party_invite_check_or_reply(struct req *r, const json_t *obj);
+int third_party_invite_one(struct req *r, const char *room_id, const json_t *obj);
 /* A join with third_party_signed: exchanges the room's m.room.third_party_invite for an invite
  * of r->user_id. false after replying. */
 bool third_party_signed_or_reply(struct req *r, const char *room_id);

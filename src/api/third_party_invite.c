@@ -39,8 +39,9 @@ is_local_user(struct hs *hs, const char *user_id)
     return strcmp(server, hs->cfg->server_name) == 0;
 }
 
-/* The invite of a user the identity server knows (the ordinary /invite path). */
-static void
+/* The invite of a user the identity server knows (the ordinary /invite path). 0, or -1
+ * after replying. */
+static int
 invite_user(struct req *r, const char *room_id, const char *target)
 {
     json_t *content;
@@ -50,7 +51,7 @@ invite_user(struct req *r, const char *room_id, const char *target)
 
     if (!is_local_user(r->hs, target)) {
         reply_error(r, MERR_FORBIDDEN, "Inviting users of other servers needs federation");
-        return;
+        return -1;
     }
     rc = store_user_get(r->hs->store, target, &u);
     store_user_clear(&u);
@@ -59,7 +60,7 @@ invite_user(struct req *r, const char *room_id, const char *target)
             reply_error(r, MERR_NOT_FOUND, "The identity server names an unknown user");
         else
             reply_internal(r, "user lookup failed");
-        return;
+        return -1;
     }
     content = json_pack("{s:s}", "membership", "invite");
     profile_add_to_member_content(r->hs, target, content);
@@ -68,6 +69,7 @@ invite_user(struct req *r, const char *room_id, const char *target)
     if (id)
         reply_empty(r);
     free(id);
+    return id ? 0 : -1;
 }
 
 /* The room's details the identity server puts in its invitation mail (store-invite). */
@@ -104,15 +106,15 @@ store_invite_body(struct req *r, const char *room_id, const char *medium, const 
 }
 
 /* SPEC: "the homeserver must store the invite on the identity server and emit a valid
- * m.room.third_party_invite event to the room". */
-static void
+ * m.room.third_party_invite event to the room". 0, or -1 after replying. */
+static int
 store_invite(struct req *r, const char *room_id, const char *id_server, const char *token_is,
              const char *medium, const char *address)
 {
     struct idserver_resp resp;
     json_t *body = store_invite_body(r, room_id, medium, address), *content = NULL, *keys;
     const char *token, *display, *pk, *url;
-    char *id;
+    char *id = NULL;
 
     if (idserver_store_invite(r->hs, id_server, token_is, body, &resp) != 0) {
         idserver_reply_failure(r, &resp);
@@ -139,47 +141,69 @@ store_invite(struct req *r, const char *room_id, const char *id_server, const ch
     id = api_send_event_or_reply(r, room_id, "m.room.third_party_invite", token, content, NULL);
     if (id)
         reply_empty(r);
-    free(id);
 out:
+    free(id);
     json_decref(content);
     json_decref(body);
     idserver_resp_clear(&resp);
+    return id ? 0 : -1;
 }
 
-/* POST /_matrix/client/r0/rooms/{roomId}/invite with id_server, id_access_token, medium,
- * address */
-void
-third_party_invite(struct req *r)
+int
+third_party_invite_check_or_reply(struct req *r, const json_t *obj)
 {
     static const char *const fields[] = {"id_server", "id_access_token", "medium", "address", NULL};
-    const char *room_id = r->params[0], *id_server, *medium, *address;
-    struct idserver_resp resp = {0};
-    char *membership = NULL, *mxid = NULL, *canonical = NULL;
+    const char *medium, *address;
 
+    if (!json_is_object(obj)) {
+        reply_error(r, MERR_BAD_JSON, "A third-party invite must be an object");
+        return -1;
+    }
     for (const char *const *f = fields; *f; f++) {
-        json_t *v = json_object_get(r->json, *f);
+        json_t *v = json_object_get(obj, *f);
         if (!v || !json_is_string(v)) {
             reply_error(r, v ? MERR_BAD_JSON : MERR_MISSING_PARAM, "%s must be a string", *f);
-            return;
+            return -1;
         }
     }
-    id_server = json_string_value(json_object_get(r->json, "id_server"));
-    medium = json_string_value(json_object_get(r->json, "medium"));
-    address = json_string_value(json_object_get(r->json, "address"));
-    if (!idserver_name_ok(id_server)) {
+    if (!idserver_name_ok(json_string_value(json_object_get(obj, "id_server")))) {
         reply_error(r, MERR_SERVER_NOT_TRUSTED, "id_server must be a hostname[:port]");
-        return;
+        return -1;
     }
+    medium = json_string_value(json_object_get(obj, "medium"));
+    address = json_string_value(json_object_get(obj, "address"));
     if (strcmp(medium, "email") == 0) {
-        canonical = threepid_canonical_email(address);
-        if (!canonical) {
+        char *canonical = threepid_canonical_email(address);
+        bool ok = canonical != NULL;
+        free(canonical);
+        if (!ok) {
             reply_error(r, MERR_INVALID_PARAM, "Invalid email address");
-            return;
+            return -1;
         }
-        address = canonical;
     } else if (!*medium || !*address) {
         reply_error(r, MERR_INVALID_PARAM, "medium and address must not be empty");
-        return;
+        return -1;
+    }
+    return 0;
+}
+
+int
+third_party_invite_one(struct req *r, const char *room_id, const json_t *obj)
+{
+    const char *id_server, *medium, *address, *token_is;
+    struct idserver_resp resp = {0};
+    char *membership = NULL, *mxid = NULL, *canonical = NULL;
+    int rc = -1;
+
+    if (third_party_invite_check_or_reply(r, obj) != 0)
+        return -1;
+    id_server = json_string_value(json_object_get(obj, "id_server"));
+    token_is = json_string_value(json_object_get(obj, "id_access_token"));
+    medium = json_string_value(json_object_get(obj, "medium"));
+    address = json_string_value(json_object_get(obj, "address"));
+    if (strcmp(medium, "email") == 0) {
+        canonical = threepid_canonical_email(address);
+        address = canonical;
     }
     if (!api_room_or_reply(r, room_id))
         goto out;
@@ -190,23 +214,28 @@ third_party_invite(struct req *r)
         reply_error(r, MERR_FORBIDDEN, "You are not in this room");
         goto out;
     }
-    if (idserver_lookup(r->hs, id_server,
-                        json_string_value(json_object_get(r->json, "id_access_token")), medium,
-                        address, &mxid, &resp) != 0) {
+    if (idserver_lookup(r->hs, id_server, token_is, medium, address, &mxid, &resp) != 0) {
         idserver_reply_failure(r, &resp);
         goto out;
     }
     if (mxid)
-        invite_user(r, room_id, mxid);
+        rc = invite_user(r, room_id, mxid);
     else
-        store_invite(r, room_id, id_server,
-                     json_string_value(json_object_get(r->json, "id_access_token")), medium,
-                     address);
+        rc = store_invite(r, room_id, id_server, token_is, medium, address);
 out:
     idserver_resp_clear(&resp);
     free(canonical);
     free(membership);
     free(mxid);
+    return rc;
+}
+
+/* POST /_matrix/client/r0/rooms/{roomId}/invite with id_server, id_access_token, medium,
+ * address */
+void
+third_party_invite(struct req *r)
+{
+    third_party_invite_one(r, r->params[0], r->json);
 }
 
 /* ---- the exchange ---- */
