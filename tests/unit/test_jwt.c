@@ -47,8 +47,8 @@ static json_t *
 jwks_for(EVP_PKEY *k, const char *kid)
 {
     char *n = bn_b64u(k, OSSL_PKEY_PARAM_RSA_N), *e = bn_b64u(k, OSSL_PKEY_PARAM_RSA_E);
-    json_t *j = json_pack("{s:[{s:s, s:s, s:s, s:s}]}", "keys", "kty", "RSA", "kid", kid, "n", n,
-                          "e", e);
+    json_t *j =
+        json_pack("{s:[{s:s, s:s, s:s, s:s}]}", "keys", "kty", "RSA", "kid", kid, "n", n, "e", e);
     free(n);
     free(e);
     return j;
@@ -88,8 +88,9 @@ make_token(const char *header, const char *claims, EVP_PKEY *k, const char *hmac
     return out;
 }
 
-static const char *claims_ok = "{\"iss\":\"https://idp.example/\",\"aud\":\"hearth\",\"sub\":\"s1\","
-                               "\"exp\":2000000000,\"iat\":1600000000,\"nonce\":\"n1\"}";
+static const char *claims_ok =
+    "{\"iss\":\"https://idp.example/\",\"aud\":\"hearth\",\"sub\":\"s1\","
+    "\"exp\":2000000000,\"iat\":1600000000,\"nonce\":\"n1\"}";
 
 static int
 setup(void **state)
@@ -204,8 +205,8 @@ test_hs256(void **state)
 static void
 test_malformed(void **state)
 {
-    static const char *const bad[] = {"", "a", "a.b", "a.b.c.d", "!!.!!.!!", "e30.e30.",
-                                      "W10.e30.AA"}; /* [] is not an object */
+    static const char *const bad[] = {
+        "", "a", "a.b", "a.b.c.d", "!!.!!.!!", "e30.e30.", "W10.e30.AA"}; /* [] is not an object */
     char err[128];
     (void)state;
 
@@ -261,9 +262,11 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rs256),       cmocka_unit_test(test_rs256_refused),
+        cmocka_unit_test(test_rs256),
+        cmocka_unit_test(test_rs256_refused),
         cmocka_unit_test(test_alg_none_and_others_refused),
-        cmocka_unit_test(test_hs256),       cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_hs256),
+        cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_claims),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -75,7 +75,8 @@ test_client_secret(void **state)
 static void
 test_allowed(void **state)
 {
-    struct config_3pid_pattern pats[] = {{"email", ".*@example\\.org"}, {"email", "boss@corp\\.example"}};
+    struct config_3pid_pattern pats[] = {{"email", ".*@example\\.org"},
+                                         {"email", "boss@corp\\.example"}};
     struct config cfg = {0};
     (void)state;
 
@@ -147,9 +148,9 @@ test_localpart_from(void **state)
     static const struct {
         const char *in, *out;
     } cases[] = {
-        {"alice", "alice"},   {"Alice", "alice"},         {"a.b_c-d/e", "a.b_c-d/e"},
-        {"_x", "=5fx"},       {"a_b", "a_b"},             {"a=b", "a=3db"},
-        {"a b", "a=20b"},     {"zoë", "zo=c3=ab"},        {"", ""},
+        {"alice", "alice"}, {"Alice", "alice"},  {"a.b_c-d/e", "a.b_c-d/e"},
+        {"_x", "=5fx"},     {"a_b", "a_b"},      {"a=b", "a=3db"},
+        {"a b", "a=20b"},   {"zoë", "zo=c3=ab"}, {"", ""},
     };
     (void)state;
     for (size_t i = 0; i < N(cases); i++) {
