@@ -54,7 +54,7 @@ password_stage(struct req *r, const char *session, const char *user_id)
         if (store_user_get(r->hs->store, user_id, &u) == STORE_OK)
             ok = !u.deactivated && password_verify(u.password_hash, pw);
         store_user_clear(&u);
-        if (ok && uia_mark_done(r->hs->uia, session, "m.login.password", NULL, 0)) {
+        if (ok && uia_mark_done(r->hs->uia, session, "m.login.password", NULL, NULL, 0)) {
             done(r);
             return;
         }
@@ -95,7 +95,7 @@ email_stage(struct req *r, const char *session, const char *op)
     }
     if (r->method == HTTP_POST && sid && secret) {
         if (threepid_session_validated(r->hs, sid, secret, &address, &vts) == 0 &&
-            uia_mark_done(r->hs->uia, session, "m.login.email.identity", address, vts)) {
+            uia_mark_done(r->hs->uia, session, "m.login.email.identity", address, sid, vts)) {
             done(r);
             goto out;
         }
@@ -172,7 +172,7 @@ fallback_web(struct req *r)
         return;
     }
     if (strcmp(type, "m.login.dummy") == 0) {
-        if (r->method == HTTP_POST && uia_mark_done(r->hs->uia, session, type, NULL, 0))
+        if (r->method == HTTP_POST && uia_mark_done(r->hs->uia, session, type, NULL, NULL, 0))
             done(r);
         else
             form_page(r, 200, "Continue", session, "Press Continue to go on.", "", "Continue");

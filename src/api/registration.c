@@ -127,6 +127,9 @@ finish_register(struct req *r, const char *user_id, const char *password, bool g
         store_threepid_add(r->hs->store, user_id, "email", auth->email, auth->email_validated_ts,
                            util_now_ms()) != STORE_OK)
         log_warn("could not add %s to the new account %s", auth->email, user_id);
+    /* A validation serves one registration. */
+    if (auth && auth->email_sid)
+        store_3pid_session_delete(r->hs->store, auth->email_sid);
     /* The localpart is the default display name (as Synapse); failing leaves none. */
     if (store_profile_init(r->hs->store, user_id) != STORE_OK)
         log_warn("could not set the default display name of %s", user_id);
@@ -338,6 +341,9 @@ registration_password(struct req *r)
             goto out;
         }
     }
+    /* A validation serves one password reset. */
+    if (auth.email_sid)
+        store_3pid_session_delete(r->hs->store, auth.email_sid);
     reply_empty(r);
 out:
     uia_result_clear(&auth);

@@ -208,7 +208,11 @@ finish_login(struct req *r, const struct oidc_login *l)
         goto out;
     }
     if (rc == STORE_NOT_FOUND && create_account(r->hs, l, &user_id, &why) != 0) {
-        html_reply_message(r, 500, "Login failed", why);
+        bool internal = strcmp(why, "Internal server error") == 0;
+        if (internal)
+            log_error("sso: could not create an account for %s subject %s", l->provider->idp_id,
+                      l->subject);
+        html_reply_message(r, internal ? 500 : 400, "Login failed", why);
         goto out;
     }
     rc = store_user_get(r->hs->store, user_id, &u);
@@ -271,7 +275,7 @@ finish_ui_auth(struct req *r, const struct oidc_login *l)
                            "for.");
         goto out;
     }
-    uia_mark_done(r->hs->uia, l->ui_auth_session, "m.login.sso", NULL, 0);
+    uia_mark_done(r->hs->uia, l->ui_auth_session, "m.login.sso", NULL, NULL, 0);
     reply_html(r, 200, html_auth_done_page());
 out:
     free(user_id);

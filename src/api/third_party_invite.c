@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "json/json.h"
+#include "room/auth.h"
 #include "room/event.h"
 #include "room/id.h"
 #include "rooms/rooms.h"
@@ -149,6 +150,17 @@ out:
     return id ? 0 : -1;
 }
 
+static bool
+may_invite(struct req *r, const char *room_id)
+{
+    json_t *pl = rooms_state_content(r->hs->rooms, room_id, "m.room.power_levels", "");
+    json_t *create = rooms_state_get(r->hs->rooms, room_id, "m.room.create", "");
+    bool ok = pl_user_level(pl, create, r->user_id) >= pl_action_level(pl, "invite");
+    json_decref(pl);
+    json_decref(create);
+    return ok;
+}
+
 int
 third_party_invite_check_or_reply(struct req *r, const json_t *obj)
 {
@@ -212,6 +224,13 @@ third_party_invite_one(struct req *r, const char *room_id, const json_t *obj)
     membership = rooms_membership(r->hs->rooms, room_id, r->user_id);
     if (!membership || strcmp(membership, "join") != 0) {
         reply_error(r, MERR_FORBIDDEN, "You are not in this room");
+        goto out;
+    }
+    /* The auth rules let any member send m.room.third_party_invite (rule 7), and the invite it
+     * later turns into is checked only against the signature; so the invite level is checked
+     * here, as for any invite (Synapse does the same). */
+    if (!may_invite(r, room_id)) {
+        reply_error(r, MERR_FORBIDDEN, "You do not have the power to invite to this room");
         goto out;
     }
     if (idserver_lookup(r->hs, id_server, token_is, medium, address, &mxid, &resp) != 0) {

@@ -24,7 +24,8 @@ struct uia_session {
     const char *completed[MAX_COMPLETED]; /* point at static stage names */
     size_t n_completed;
     int64_t created_ms;
-    char *email; /* m.login.email.identity: the validated address */
+    char *email;     /* m.login.email.identity: the validated address */
+    char *email_sid; /* and its validation session */
     int64_t email_validated_ts;
 };
 
@@ -52,6 +53,7 @@ session_free(struct uia_session *s)
     free(s->op);
     free(s->user_id);
     free(s->email);
+    free(s->email_sid);
     free(s);
 }
 
@@ -183,13 +185,16 @@ mark_completed(struct uia *u, const char *id, const char *stage, struct snapshot
 }
 
 static void
-record_email(struct uia *u, const char *id, const char *email, int64_t validated_ts)
+record_email(struct uia *u, const char *id, const char *email, const char *sid,
+             int64_t validated_ts)
 {
     pthread_mutex_lock(&u->lock);
     for (struct uia_session *s = u->head; s; s = s->next) {
         if (strcmp(s->id, id) == 0) {
             free(s->email);
+            free(s->email_sid);
             s->email = xstrdup(email);
+            s->email_sid = sid ? xstrdup(sid) : NULL;
             s->email_validated_ts = validated_ts;
             break;
         }
@@ -208,8 +213,9 @@ remove_session(struct uia *u, const char *id, struct uia_result *res)
             *pp = dead->next;
             if (res) {
                 res->email = dead->email;
+                res->email_sid = dead->email_sid;
                 res->email_validated_ts = dead->email_validated_ts;
-                dead->email = NULL;
+                dead->email = dead->email_sid = NULL;
             }
             session_free(dead);
             break;
@@ -289,7 +295,8 @@ out:
  * list) with sid and client_secret of a session this server validated. 0 and the address,
  * or -1. */
 static int
-check_email(struct req *r, const json_t *auth, char **email, int64_t *validated_ts)
+check_email(struct req *r, const json_t *auth, char **email, const char **sid_out,
+            int64_t *validated_ts)
 {
     const json_t *creds = json_object_get(auth, "threepid_creds");
     const char *sid, *secret;
@@ -302,6 +309,7 @@ check_email(struct req *r, const json_t *auth, char **email, int64_t *validated_
     secret = json_get_str(creds, "client_secret", NULL);
     if (!json_is_object(creds) || !sid || !secret)
         return -1;
+    *sid_out = sid;
     return threepid_session_validated(r->hs, sid, secret, email, validated_ts);
 }
 
@@ -309,6 +317,7 @@ void
 uia_result_clear(struct uia_result *res)
 {
     free(res->email);
+    free(res->email_sid);
     memset(res, 0, sizeof(*res));
 }
 
@@ -376,14 +385,15 @@ uia_check_ex_or_reply(struct req *r, const char *op, const struct uia_flow *flow
             }
         } else if (strcmp(stage, "m.login.email.identity") == 0) {
             char *email = NULL;
+            const char *esid = NULL;
             int64_t vts = 0;
-            if (check_email(r, auth, &email, &vts) != 0) {
+            if (check_email(r, auth, &email, &esid, &vts) != 0) {
                 /* Synapse's answer: 401 M_UNAUTHORIZED in the UIA body. */
                 reply_progress(r, flows, n, &s, MERR_UNAUTHORIZED,
                                "Unable to get validated threepid");
                 return false;
             }
-            record_email(u, s.id, email, vts);
+            record_email(u, s.id, email, esid, vts);
             free(email);
         } else if (strcmp(stage, "m.login.sso") == 0) {
             /* SPEC: m.login.sso is completed through its fallback page, never by a body. */
@@ -462,7 +472,7 @@ uia_stage_known(const char *stage)
 
 bool
 uia_mark_done(struct uia *u, const char *session, const char *stage, const char *email,
-              int64_t email_validated_ts)
+              const char *email_sid, int64_t email_validated_ts)
 {
     const char *name = NULL;
     struct snapshot s;
@@ -476,7 +486,7 @@ uia_mark_done(struct uia *u, const char *session, const char *stage, const char 
     free(op);
     free(user);
     if (email)
-        record_email(u, session, email, email_validated_ts);
+        record_email(u, session, email, email_sid, email_validated_ts);
     s.n_completed = 0;
     mark_completed(u, session, name, &s);
     return true;

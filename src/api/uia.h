@@ -38,6 +38,7 @@ bool uia_check_or_reply(struct req *r, const char *op, const struct uia_flow *fl
 /* What the completed stages established, for the operation to use. */
 struct uia_result {
     char *email;                /* m.login.email.identity: the validated address, or NULL */
+    char *email_sid;            /* its validation session (spent by the operation) */
     int64_t email_validated_ts; /* when it was validated */
 };
 void uia_result_clear(struct uia_result *res);
@@ -59,7 +60,7 @@ int uia_session_info(struct uia *u, const char *session, char **op, char **user_
  * validated_ts are recorded for m.login.email.identity. False when there is no such session
  * or the stage is unknown. */
 bool uia_mark_done(struct uia *u, const char *session, const char *stage, const char *email,
-                   int64_t email_validated_ts);
+                   const char *email_sid, int64_t email_validated_ts);
 /* The stages Hearth can complete (for the fallback pages). */
 bool uia_stage_known(const char *stage);
 

@@ -96,7 +96,8 @@ void store_auth_clear(struct store_auth *a);
 /* Looks up an access token by the SHA-256 hex of the token. */
 enum store_rc store_token_lookup(struct store *st, const char *token_hash, struct store_auth *out);
 
-/* Short-lived single-use login tokens (m.login.token). */
+/* Short-lived single-use login tokens (m.login.token). add also drops those that expired a day
+ * before the new one's expiry. */
 enum store_rc store_login_token_add(struct store *st, const char *token_hash, const char *user_id,
                                     int64_t expiry_ts);
 /* Deletes the token and returns its user (new string) if it had not expired. */
@@ -355,7 +356,8 @@ enum store_rc store_3pid_session_find_open(struct store *st, const char *medium,
                                            struct store_3pid_session *out);
 enum store_rc store_3pid_session_get(struct store *st, const char *session_id,
                                      struct store_3pid_session *out);
-/* Inserts the session, or updates the one with its session_id. */
+/* Inserts the session, or updates the one with its session_id; drops sessions over a day
+ * old. */
 enum store_rc store_3pid_session_put(struct store *st, const struct store_3pid_session *s);
 /* Marks it validated at now unless it already is; STORE_NOT_FOUND for an unknown session. */
 enum store_rc store_3pid_session_validate(struct store *st, const char *session_id, int64_t now);

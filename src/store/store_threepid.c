@@ -63,21 +63,27 @@ store_3pid_session_get(struct store *st, const char *session_id, struct store_3p
                        ST_ARGS(ST_S(session_id)), fill_session, out);
 }
 
+/* Sessions are useful for minutes; after a day they go (as Synapse culls its tokens). */
+#define SESSION_KEEP_MS (24 * 3600 * 1000LL)
+
 enum store_rc
 store_3pid_session_put(struct store *st, const struct store_3pid_session *s)
 {
     return ST_WRITE(
-        st, ST_STEP("INSERT INTO threepid_sessions (session_id, medium, address, client_secret, "
-                    "kind, last_send_attempt, token_hash, token_expires_ts, next_link, "
-                    "created_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (session_id) DO UPDATE SET kind = excluded.kind, "
-                    "last_send_attempt = excluded.last_send_attempt, "
-                    "token_hash = excluded.token_hash, "
-                    "token_expires_ts = excluded.token_expires_ts, "
-                    "next_link = excluded.next_link",
-                    ST_S(s->session_id), ST_S(s->medium), ST_S(s->address), ST_S(s->client_secret),
-                    ST_S(s->kind), ST_I(s->last_send_attempt), ST_S(s->token_hash),
-                    ST_I(s->token_expires_ts), ST_S(s->next_link), ST_I(s->created_ts)));
+        st,
+        ST_STEP("DELETE FROM threepid_sessions WHERE created_ts < ?",
+                ST_I(util_now_ms() - SESSION_KEEP_MS)),
+        ST_STEP("INSERT INTO threepid_sessions (session_id, medium, address, client_secret, "
+                "kind, last_send_attempt, token_hash, token_expires_ts, next_link, "
+                "created_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (session_id) DO UPDATE SET kind = excluded.kind, "
+                "last_send_attempt = excluded.last_send_attempt, "
+                "token_hash = excluded.token_hash, "
+                "token_expires_ts = excluded.token_expires_ts, "
+                "next_link = excluded.next_link",
+                ST_S(s->session_id), ST_S(s->medium), ST_S(s->address), ST_S(s->client_secret),
+                ST_S(s->kind), ST_I(s->last_send_attempt), ST_S(s->token_hash),
+                ST_I(s->token_expires_ts), ST_S(s->next_link), ST_I(s->created_ts)));
 }
 
 enum store_rc

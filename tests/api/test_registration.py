@@ -783,6 +783,24 @@ def test_password_reset_by_email(optional_email_server, sink, prefix):
     api.login(body["username"], "new-pw-123")
 
 
+def test_password_reset_validation_is_single_use(optional_email_server, sink):
+    api = optional_email_server.api()
+    address = tl.unique_email()
+    register_by_email(api, sink, address)[0].expect(200)
+    before = sink.count_to(address)
+    tok, secret = tl.request_email_token(api, "password", address)
+    tl.validate_by_link(sink, address, count=before + 1)
+    for i, expect in ((1, 200), (2, 401)):
+        body = {"new_password": "pw-reset-%d" % i}
+        session = api.post("/account/password", body).expect(401).body["session"]
+        body["auth"] = dict(email_creds(tok, secret), type="m.login.email.identity", session=session)
+        r = api.post("/account/password", body)
+        if expect == 200:
+            r.expect(200)
+        else:
+            r.expect(401, "M_UNAUTHORIZED")
+
+
 def test_password_reset_keep_devices(optional_email_server, sink):
     api = optional_email_server.api()
     address = tl.unique_email()

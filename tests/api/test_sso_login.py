@@ -215,6 +215,15 @@ def test_localpart_mapping_escapes(sso_server, idp):
     assert r.body["user_id"].startswith("@=5fzo=c3=ab=20q:")
 
 
+def test_unmappable_user(sso_server, idp):
+    # The localpart template renders empty: no account, an error page.
+    new_user(idp, preferred_username=None)
+    idp.next_user.pop("preferred_username")
+    s, r = start(sso_server)
+    r, _ = through_provider(s, r)
+    assert r.status_code == 400 and "user name" in r.text
+
+
 def test_allow_existing_users(server_factory, idp):
     srv = tl.start_server(server_factory, {"oidc_providers": [idp.config(allow_existing_users=True)],
                                            "sso": {"client_whitelist": [CLIENT]}})

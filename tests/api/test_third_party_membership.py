@@ -179,6 +179,18 @@ def test_invite_by_email_errors(tp_server, idsrv):
     assert len(idsrv.calls("/_matrix/identity/v2/hash_details")) == n
 
 
+def test_invite_by_email_needs_invite_power(tp_server, idsrv):
+    api = tp_server.api()
+    alice, bob = api.register(), api.register()
+    a = api.as_user(alice)
+    room = rl.create_room(a, preset="public_chat", power_level_content_override={"invite": 50})
+    rl.join(api.as_user(bob), room).expect(200)
+    address = tl.unique_email()
+    invite_3pid(api.as_user(bob), room, invite_body(idsrv, address)).expect(403, "M_FORBIDDEN")
+    assert not [i for i in idsrv.invites if i["address"] == address]
+    invite_3pid(a, room, invite_body(idsrv, address)).expect(200)
+
+
 def test_create_room_invite_3pid(tp_server, idsrv):
     api = tp_server.api()
     alice, bob = api.register(), api.register()
