@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 DATA ?= data
 SERVER_NAME ?= localhost
 
-.PHONY: all build deps run test unit api api-pg interop test-build format clean
+.PHONY: all build deps run test unit api api-pg interop crash test-build format clean
 
 all: build
 
@@ -42,18 +42,28 @@ api-pg: test-build
 	HEARTH_BIN=$(abspath build-test/hearth) scripts/with-pg sh -c \
 	    'build-test/test_store && $(PYTHON) -m pytest -q tests/api'
 
-interop: test-build tests/interop/js/node_modules
+# Crash safety with 100 SIGKILLs per engine (make test runs 8 per engine).
+crash: test-build
+	HEARTH_CRASH_KILLS=100 HEARTH_BIN=$(abspath build-test/hearth) $(PYTHON) -m pytest -q -s tests/crash
+	HEARTH_CRASH_KILLS=100 HEARTH_BIN=$(abspath build-test/hearth) scripts/with-pg $(PYTHON) -m pytest -q -s tests/crash
+
+interop: test-build tests/interop/js/node_modules tests/interop/appservice/node_modules
 	HEARTH_BIN=$(abspath build-test/hearth) $(PYTHON) -m pytest -q tests/interop
 
 tests/interop/js/node_modules: tests/interop/js/package-lock.json
 	npm ci --prefix tests/interop/js --no-audit --no-fund
 	touch $@
 
-test: deps test-build tests/interop/js/node_modules
+# matrix-appservice-bridge for tests/interop/test_appservice_sdk.py (application services).
+tests/interop/appservice/node_modules: tests/interop/appservice/package-lock.json
+	npm ci --prefix tests/interop/appservice --no-audit --no-fund
+	touch $@
+
+test: deps test-build tests/interop/js/node_modules tests/interop/appservice/node_modules
 	cd build-test && ctest --output-on-failure -j $(JOBS)
-	HEARTH_BIN=$(abspath build-test/hearth) $(PYTHON) -m pytest -q -p no:cacheprovider tests/api tests/interop
+	HEARTH_BIN=$(abspath build-test/hearth) $(PYTHON) -m pytest -q -p no:cacheprovider tests/api tests/interop tests/crash
 	HEARTH_BIN=$(abspath build-test/hearth) scripts/with-pg sh -c \
-	    'build-test/test_store && $(PYTHON) -m pytest -q -p no:cacheprovider tests/api'
+	    'build-test/test_store && $(PYTHON) -m pytest -q -p no:cacheprovider tests/api tests/crash'
 
 format:
 	clang-format -i $$(find src tests/unit -name '*.[ch]')

@@ -1,21 +1,21 @@
-/* Command line: serve, generate-config, register-user, version. */
-#include <errno.h>
+/* Command line: serve, generate-config, register-user, port-db, quarantine-media, version. */
 #include <malloc.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "api/api.h"
 #include "api/hs.h"
+#include "appservice/appservice.h"
 #include "core/config.h"
 #include "core/fetch.h"
 #include "core/log.h"
 #include "core/password.h"
 #include "core/util.h"
 #include "http/http.h"
+#include "media/media.h"
 #include "room/id.h"
 #include "rooms/rooms.h"
 #include "store/store.h"
@@ -33,6 +33,7 @@ usage(void)
           "       hearth register-user --config FILE [--admin] USER PASSWORD\n"
           "       hearth port-db --from sqlite:PATH --to postgres:DSN\n"
           "       hearth login-token --config FILE [--lifetime DURATION] USER\n"
+          "       hearth quarantine-media --config FILE [--undo] mxc://SERVER/MEDIA_ID\n"
           "       hearth version\n",
           stderr);
     return 2;
@@ -60,11 +61,14 @@ load_config(const char *path, struct config **cfg)
 static void
 notify_users(void *arg, const char *const *users, size_t n)
 {
-    notifier_notify(arg, users, n);
+    struct hs *hs = arg;
+    notifier_notify(hs->notifier, users, n);
+    /* New events: the application services' senders look for theirs (issue 13). */
+    appservices_notify(hs->appservices);
 }
 
 static int
-cmd_serve(int argc, char **argv)
+cmd_serve(const char *argv0, int argc, char **argv)
 {
     const char *path = NULL;
     struct config *cfg = NULL;
@@ -73,6 +77,7 @@ cmd_serve(int argc, char **argv)
     sigset_t sigs;
     char err[512];
     int sig = 0, rc = 1;
+    bool media_ready = false;
 
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
@@ -83,8 +88,13 @@ cmd_serve(int argc, char **argv)
     if (load_config(path, &cfg) != 0)
         return 1;
     hs_init(&hs, cfg);
-    if (cfg->media_store_path && mkdir(cfg->media_store_path, 0700) != 0 && errno != EEXIST)
-        log_warn("cannot create media_store_path %s: %s", cfg->media_store_path, strerror(errno));
+    /* Application services (issue 13): registrations are checked before anything starts. */
+    if (appservices_load((const char *const *)cfg->app_service_config_files,
+                         cfg->n_app_service_config_files, cfg->server_name, &hs.appservices, err,
+                         sizeof(err)) != 0) {
+        log_error("app_service_config_files: %s", err);
+        goto out;
+    }
     if (signing_key_load_or_generate(cfg->signing_key_path, &hs.key, err, sizeof(err)) != 0) {
         log_error("%s", err);
         goto out;
@@ -93,6 +103,13 @@ cmd_serve(int argc, char **argv)
         log_error("cannot open the database");
         goto out;
     }
+    /* The content repository (issue 7); its libraries are set up before any thread starts. */
+    if (media_global_init(argv0) != 0)
+        goto out;
+    media_ready = true;
+    hs.media = media_new(cfg, hs.store);
+    if (!hs.media)
+        goto out;
     /* Block the stop signals before any thread starts, so only sigwait sees them. */
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
@@ -104,7 +121,10 @@ cmd_serve(int argc, char **argv)
     hs.lazy = lazy_cache_new();
     hs.typing = typing_new(api_typing_expired, &hs);
     hs.presence = presence_new(api_presence_changed, &hs);
-    rooms_set_listener(hs.rooms, notify_users, hs.notifier);
+    rooms_set_listener(hs.rooms, notify_users, &hs);
+    if (appservices_ensure_senders(hs.appservices, hs.store) != 0 ||
+        appservices_start(hs.appservices, hs.store) != 0)
+        goto out;
     if (http_server_start(&hs, api_routes, api_n_routes, &srv) != 0)
         goto out;
     log_info("hearth %s serving %s", HEARTH_VERSION, cfg->server_name);
@@ -112,6 +132,8 @@ cmd_serve(int argc, char **argv)
     log_info("received signal %d, draining requests", sig);
     /* Long-polls answer now instead of at their timeout. */
     notifier_shutdown(hs.notifier);
+    /* Requests waiting on an application service give up now; the senders stop. */
+    appservices_stop(hs.appservices);
     http_server_stop(srv, 10000);
     srv = NULL;
     rc = 0;
@@ -122,6 +144,10 @@ out:
     notifier_free(hs.notifier);
     lazy_cache_free(hs.lazy);
     rooms_free(hs.rooms);
+    appservices_free(hs.appservices); /* stops its threads, which use the store */
+    media_free(hs.media);
+    if (media_ready)
+        media_global_shutdown();
     store_close(hs.store);
     hs_cleanup(&hs);
     config_free(cfg);
@@ -311,6 +337,62 @@ cmd_port_db(int argc, char **argv)
     return store_port_db(from + 7, to + 9);
 }
 
+/* Synapse's media quarantine from the command line (issue 7): the media, and every other local
+ * media with the same content, answers 404 from now on; --undo lifts it. */
+static int
+cmd_quarantine_media(int argc, char **argv)
+{
+    const char *path = NULL, *uri = NULL, *id;
+    struct config *cfg = NULL;
+    struct store *st = NULL;
+    bool undo = false;
+    size_t slen;
+    int rc = 1;
+
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            path = argv[++i];
+        else if (strcmp(argv[i], "--undo") == 0)
+            undo = true;
+        else if (!uri)
+            uri = argv[i];
+        else
+            return usage();
+    }
+    if (!uri)
+        return usage();
+    if (load_config(path, &cfg) != 0)
+        return 1;
+    slen = strlen(cfg->server_name);
+    if (strncmp(uri, "mxc://", 6) != 0 || strncmp(uri + 6, cfg->server_name, slen) != 0 ||
+        uri[6 + slen] != '/' || !media_id_valid(uri + 7 + slen)) {
+        fprintf(stderr, "hearth: %s is not an mxc://%s/... URI of this server\n", uri,
+                cfg->server_name);
+        goto out;
+    }
+    id = uri + 7 + slen;
+    if (store_open(cfg, &st) != STORE_OK) {
+        fprintf(stderr, "hearth: cannot open the database\n");
+        goto out;
+    }
+    switch (store_media_quarantine(st, id, undo ? NULL : "(hearth quarantine-media)")) {
+    case STORE_OK:
+        printf("%s %s\n", undo ? "released" : "quarantined", uri);
+        rc = 0;
+        break;
+    case STORE_NOT_FOUND:
+        fprintf(stderr, "hearth: no such media: %s\n", uri);
+        break;
+    default:
+        fprintf(stderr, "hearth: could not update %s\n", uri);
+        break;
+    }
+out:
+    store_close(st);
+    config_free(cfg);
+    return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -329,7 +411,7 @@ main(int argc, char **argv)
     if (argc < 2)
         return usage();
     if (strcmp(argv[1], "serve") == 0)
-        return cmd_serve(argc - 2, argv + 2);
+        return cmd_serve(argv[0], argc - 2, argv + 2);
     if (strcmp(argv[1], "generate-config") == 0)
         return cmd_generate_config(argc - 2, argv + 2);
     if (strcmp(argv[1], "port-db") == 0)
@@ -338,6 +420,8 @@ main(int argc, char **argv)
         return cmd_register_user(argc - 2, argv + 2);
     if (strcmp(argv[1], "login-token") == 0)
         return cmd_login_token(argc - 2, argv + 2);
+    if (strcmp(argv[1], "quarantine-media") == 0)
+        return cmd_quarantine_media(argc - 2, argv + 2);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         printf("hearth %s\n", HEARTH_VERSION);
         return 0;

@@ -171,6 +171,31 @@ void tags_delete(struct req *r);
 json_t *api_ignored_users(struct hs *hs, const char *user_id);
 /* (end of helper B) */
 
+/* content-repo.yaml and Synapse's media quarantine admin API (content_repo.c; issue 7) */
+void content_upload(struct req *r);
+void content_download(struct req *r);
+void content_thumbnail(struct req *r);
+void content_preview_url(struct req *r);
+void content_config(struct req *r);
+void content_quarantine(struct req *r);
+void content_unquarantine(struct req *r);
+/* (end of content repository) */
+/* end-to-end encryption, send-to-device (issue 6: keys.c, to_device.c, sync_e2e.c) */
+/* keys.yaml */
+void keys_upload(struct req *r);
+void keys_query(struct req *r);
+void keys_claim(struct req *r);
+void keys_changes(struct req *r);
+/* The user's devices or keys changed (logged by the store): wakes the syncs of the user and
+ * of everyone sharing a room, whose device_lists.changed now name the user. */
+void api_device_list_changed(struct hs *hs, const char *user_id);
+/* to_device.yaml */
+void to_device_send(struct req *r);
+/* (end of end-to-end encryption) */
+/* server-side search (issue 9): search.yaml */
+void search_post(struct req *r);
+/* (end of server-side search) */
+
 /* versions.yaml */
 void versions_get(struct req *r);
 /* wellknown.yaml */
@@ -245,5 +270,43 @@ void synapse_admin_register_nonce(struct req *r);
 void synapse_admin_register(struct req *r);
 struct nonces *synapse_admin_nonces_new(void);
 void synapse_admin_nonces_free(struct nonces *ns);
+
+/* application services: Client-Server extensions (issue 13; appservice.c) */
+/* POST /register with type m.login.application_service: true when the request was that (and
+ * has been answered), false to let registration go on. */
+bool api_appservice_register(struct req *r);
+/* 400 M_EXCLUSIVE (false) when user_id is in a service's exclusive users namespace. */
+bool api_appservice_user_free_or_reply(struct req *r, const char *user_id);
+/* Creating an alias: a service only in its aliases namespaces, and nobody in another one's
+ * exclusive namespace (400 M_EXCLUSIVE, false). */
+bool api_appservice_alias_ok_or_reply(struct req *r, const char *alias);
+/* Is the request from a service whose aliases namespace covers alias (which it controls)? */
+bool api_appservice_owns_alias(struct req *r, const char *alias);
+/* Work for a thread of its own while its request waits, suspended, on a service: it reads its
+ * arguments and hs and leaves its results in the job, never touching the request. */
+struct api_as_job;
+typedef void (*api_as_work)(struct api_as_job *j);
+struct api_as_job {
+    struct req *r;
+    struct hs *hs;
+    api_as_work work;
+    char *arg, *arg2; /* copies of the arguments */
+    bool yes;         /* results */
+    json_t *out;
+};
+/* Runs work with the request suspended: NULL then, and the handler returns at once; it is
+ * called again when the work is done, and this returns the job with its results (owned by the
+ * request). With no services configured the work runs at once. The handler must be able to
+ * run twice (it reads before it writes). */
+struct api_as_job *api_appservice_job(struct req *r, api_as_work work, const char *arg,
+                                      const char *arg2);
+/* An unknown local user or alias in a service's exclusive namespace: asks the service (which
+ * may create it) with the request suspended. True when suspended (the handler returns at once
+ * and runs again once the service answered, when this returns false: look again). */
+bool api_appservice_suspend_for_user(struct req *r, const char *user_id);
+bool api_appservice_suspend_for_alias(struct req *r, const char *alias);
+/* appservice_room_directory.yaml */
+void appservice_directory_put(struct req *r);
+/* (end of application services) */
 
 #endif

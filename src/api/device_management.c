@@ -79,6 +79,10 @@ devices_put(struct req *r)
         store_device_clear(&d);
     } else {
         rc = store_device_set_display_name(r->hs->store, r->user_id, r->params[0], name);
+        /* e2e: keys/query shows the name (unsigned.device_display_name), so, as Synapse,
+         * a rename is a device-list change. */
+        if (rc == STORE_OK && store_device_list_changed(r->hs->store, r->user_id) == STORE_OK)
+            api_device_list_changed(r->hs, r->user_id);
     }
     if (rc == STORE_NOT_FOUND)
         reply_error(r, MERR_NOT_FOUND, "Device not found");
@@ -102,6 +106,9 @@ devices_delete(struct req *r)
         reply_internal(r, "device delete failed");
         return;
     }
+    /* e2e: the store deleted its keys and inbox and logged a device-list change. */
+    if (rc == STORE_OK)
+        api_device_list_changed(r->hs, r->user_id);
     reply_empty(r);
 }
 
@@ -138,5 +145,6 @@ devices_delete_many(struct req *r)
             return;
         }
     }
+    api_device_list_changed(r->hs, r->user_id); /* e2e */
     reply_empty(r);
 }

@@ -18,6 +18,8 @@ struct typing;
 struct presence;
 struct mailer;
 struct oidc;
+struct media;
+struct appservices;
 
 struct hs {
     const struct config *cfg;
@@ -41,6 +43,8 @@ struct hs {
     struct ratelimit *rl_3pid_ip;     /* rc_3pid_validation, per client address */
     struct ratelimit *rl_3pid_target; /* rc_3pid_validation, per email address */
     struct oidc *oidc;                /* OpenID Connect providers and login sessions */
+    struct media *media;              /* the content repository (src/media; issue 7) */
+    struct appservices *appservices;  /* application services (issue 13); main owns it */
 };
 
 /* Builds everything but the store and key, which main opens. */

@@ -45,6 +45,9 @@ api_issue_login_or_reply(struct req *r, const char *user_id, const char *device_
         reply_internal(r, "device login failed");
         goto out;
     }
+    /* e2e: a new device is a device-list change (logged by the store); a login to an
+     * existing device only wakes syncs that find nothing. */
+    api_device_list_changed(r->hs, user_id);
     json_object_set_new(out, "user_id", json_string(user_id));
     json_object_set_new(out, "access_token", json_string(token));
     json_object_set_new(out, "device_id", json_string(dev));

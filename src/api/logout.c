@@ -13,6 +13,8 @@ logout_post(struct req *r)
         reply_internal(r, "logout failed");
         return;
     }
+    /* e2e: the device's keys and inbox went with it; others see it leave the device list. */
+    api_device_list_changed(r->hs, r->user_id);
     reply_empty(r);
 }
 
@@ -24,5 +26,6 @@ logout_all(struct req *r)
         reply_internal(r, "logout failed");
         return;
     }
+    api_device_list_changed(r->hs, r->user_id); /* e2e */
     reply_empty(r);
 }

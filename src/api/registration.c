@@ -63,6 +63,12 @@ username_ok_or_reply(struct req *r, const char *username, char **user_id)
                     ID_MAX_LEN);
         return false;
     }
+    /* Application services' exclusive namespaces (issue 13). */
+    if (!api_appservice_user_free_or_reply(r, *user_id)) {
+        free(*user_id);
+        *user_id = NULL;
+        return false;
+    }
     return true;
 }
 
@@ -183,6 +189,9 @@ registration_register(struct req *r)
     size_t n_flows;
     struct uia_result auth = {0};
 
+    /* Application services register their users (issue 13; appservice.c). */
+    if (api_appservice_register(r))
+        return;
     if (kind && strcmp(kind, "user") != 0 && strcmp(kind, "guest") != 0) {
         reply_error(r, MERR_INVALID_PARAM, "Invalid kind: must be 'user' or 'guest'");
         return;
@@ -340,6 +349,7 @@ registration_password(struct req *r)
             reply_internal(r, "device logout failed");
             goto out;
         }
+        api_device_list_changed(r->hs, r->user_id); /* e2e */
     }
     /* A validation serves one password reset. */
     if (auth.email_sid)
@@ -394,6 +404,7 @@ registration_deactivate(struct req *r)
         reply_internal(r, "deactivation failed");
         return;
     }
+    api_device_list_changed(r->hs, r->user_id); /* e2e: its devices are gone */
     log_info("deactivated %s", r->user_id);
     /* SPEC: "must be success if the homeserver has no identifiers to unbind". */
     reply_json(

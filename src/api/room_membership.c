@@ -101,6 +101,10 @@ membership_join_alias(struct req *r)
 
     if (target[0] == '#') {
         enum store_rc rc = store_alias_get(r->hs->store, target, &room_id, NULL);
+        /* An application service may create it when asked (issue 13): this runs again once it
+         * answered. */
+        if (rc == STORE_NOT_FOUND && api_appservice_suspend_for_alias(r, target))
+            return;
         if (rc == STORE_NOT_FOUND) {
             reply_error(r, MERR_NOT_FOUND, "Room alias %s not found", target);
             return;
@@ -165,6 +169,10 @@ membership_invite(struct req *r)
     }
     rc = store_user_get(r->hs->store, target, &u);
     store_user_clear(&u);
+    /* An application service may create the invitee when asked (issue 13): this runs again
+     * once it answered. */
+    if (rc == STORE_NOT_FOUND && api_appservice_suspend_for_user(r, target))
+        return;
     if (rc == STORE_NOT_FOUND) {
         reply_error(r, MERR_NOT_FOUND, "Unknown user %s", target);
         return;

@@ -182,6 +182,36 @@ const struct route api_routes[] = {
     {HTTP_DELETE, PFX_CLIENT, "/user/{userId}/rooms/{roomId}/tags/{tag}", tags_delete,
      AUTH_REQUIRED, JSON_OPT},
     /* (end of helper B routes) */
+    /* end-to-end encryption, send-to-device (issue 6); SPEC: guest_access.rst allows guests
+     * upload, query, claim and sendToDevice, not keys/changes */
+    {HTTP_POST, PFX_CLIENT, "/keys/upload", keys_upload, AUTH_REQUIRED, JSON | GUEST},
+    {HTTP_POST, PFX_CLIENT, "/keys/query", keys_query, AUTH_REQUIRED, JSON | GUEST},
+    {HTTP_POST, PFX_CLIENT, "/keys/claim", keys_claim, AUTH_REQUIRED, JSON | GUEST},
+    {HTTP_GET, PFX_CLIENT, "/keys/changes", keys_changes, AUTH_REQUIRED, 0},
+    {HTTP_PUT, PFX_CLIENT, "/sendToDevice/{eventType}/{txnId}", to_device_send, AUTH_REQUIRED,
+     JSON | GUEST},
+    /* (end of end-to-end encryption routes) */
+
+    /* content repository (issue 7) */
+    {HTTP_POST, PFX_MEDIA, "/upload", content_upload, AUTH_REQUIRED, ROUTE_STREAM},
+    {HTTP_GET, PFX_MEDIA, "/download/{serverName}/{mediaId}", content_download, AUTH_NONE, 0},
+    {HTTP_GET, PFX_MEDIA, "/download/{serverName}/{mediaId}/{fileName}", content_download,
+     AUTH_NONE, 0},
+    {HTTP_GET, PFX_MEDIA, "/thumbnail/{serverName}/{mediaId}", content_thumbnail, AUTH_NONE, 0},
+    {HTTP_GET, PFX_MEDIA, "/preview_url", content_preview_url, AUTH_REQUIRED, 0},
+    {HTTP_GET, PFX_MEDIA, "/config", content_config, AUTH_REQUIRED, 0},
+    {HTTP_POST, PFX_EXACT, "/_synapse/admin/v1/media/quarantine/{serverName}/{mediaId}",
+     content_quarantine, AUTH_REQUIRED, JSON_OPT},
+    {HTTP_POST, PFX_EXACT, "/_synapse/admin/v1/media/unquarantine/{serverName}/{mediaId}",
+     content_unquarantine, AUTH_REQUIRED, JSON_OPT},
+    /* (end of content repository) */
+
+    /* server-side search (issue 9); not for guests (modules/guest_access.rst lists it not) */
+    {HTTP_POST, PFX_CLIENT, "/search", search_post, AUTH_REQUIRED, JSON},
+    /* (end of server-side search) */
+    /* application services (issue 13) */
+    {HTTP_PUT, PFX_CLIENT, "/directory/list/appservice/{networkId}/{roomId}",
+     appservice_directory_put, AUTH_REQUIRED, JSON},
 
     {HTTP_GET, PFX_EXACT, "/_synapse/admin/v1/register", synapse_admin_register_nonce, AUTH_NONE,
      0},

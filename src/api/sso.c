@@ -51,7 +51,7 @@ set_cookie(struct req *r, const char *value)
     char *c = xasprintf("%s=%s; Path=/_synapse/client/oidc; Max-Age=3600; HttpOnly; "
                         "SameSite=Lax%s",
                         OIDC_COOKIE, value, secure ? "; Secure" : "");
-    reply_add_header(r, "Set-Cookie", c);
+    req_add_header(r, "Set-Cookie", c);
     free(c);
 }
 

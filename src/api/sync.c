@@ -1,6 +1,6 @@
 /* sync.yaml: GET /sync. The room stream is read from storage per request; typing and
  * presence from memory (src/sync), receipts and account data from storage, each behind its own
- * position in the token; to-device and device lists answer empty until their modules exist. A
+ * position in the token; to-device, device lists and key counts come from sync_e2e.c. A
  * request with nothing new is suspended and registered with the notifier; a write concerning
  * the user resumes it. Users in m.ignored_user_list are left out of timelines, invites,
  * ephemeral events and presence (modules/ignore_users.rst). */
@@ -13,6 +13,7 @@
 #include "api/hs.h"
 #include "api/longpoll.h"
 #include "api/rooms_common.h"
+#include "api/sync_e2e.h"
 #include "api/visibility.h"
 #include "core/config.h"
 #include "core/util.h"
@@ -161,6 +162,7 @@ struct sync_req {
     json_t *presence;     /* presence events */
     json_t *account_data; /* global account data events */
     json_t *room_account_data; /* {room_id: [events]} */
+    struct sync_e2e e2e;       /* to-device, device lists, one-time key counts (sync_e2e.c) */
 };
 
 /* A stored event in the format the filter asks for, cut to its event_fields. */
@@ -207,14 +209,12 @@ lazy_members(struct sync_req *s, const char *room_id, const struct room_version 
     json_object_foreach((json_t *)who, user, value)
     {
         struct store_event e = {0};
-        char *id = NULL;
         json_t *cev;
         bool seen = lazy_seen(s->r->hs->lazy, s->r->user_id, s->r->device_id, room_id, user);
         if (seen && !all)
             continue;
-        if (store_state_event_at(s->r->hs->store, room_id, "m.room.member", user, at, &id) ==
+        if (store_state_full_event_at(s->r->hs->store, room_id, "m.room.member", user, at, &e) ==
                 STORE_OK &&
-            store_event_get(s->r->hs->store, id, &e) == STORE_OK &&
             (cev = format_event(s, &e, v))) {
             if (filter_event_matches(&s->filter.state, room_id, cev))
                 json_array_append_new(events, cev);
@@ -222,7 +222,6 @@ lazy_members(struct sync_req *s, const char *room_id, const struct room_version 
                 json_decref(cev);
         }
         store_event_clear(&e);
-        free(id);
     }
 }
 
@@ -870,6 +869,7 @@ static void
 reply_sync(struct sync_req *s)
 {
     struct sync_token next = s->since;
+    json_t *body;
     char tok[160];
 
     next.pos[STREAM_EVENTS] = s->now;
@@ -878,14 +878,15 @@ reply_sync(struct sync_req *s)
     next.pos[STREAM_RECEIPTS] = s->receipts_now;
     if (s->r->hs->cfg->presence_enabled)
         next.pos[STREAM_PRESENCE] = s->presence_now;
+    body = json_object();
+    /* to_device, device_lists, device_one_time_keys_count and their token positions */
+    sync_e2e_reply(&s->e2e, &next, body);
     sync_token_format(&next, tok, sizeof(tok));
-    reply_json(s->r, 200,
-               json_pack("{s:s, s:{s:o, s:o, s:o}, s:{s:o}, s:{s:o}, s:{s:[]}, s:{s:[], s:[]}, "
-                         "s:{}}",
-                         "next_batch", tok, "rooms", "join", s->join, "invite", s->invite, "leave",
-                         s->leave, "presence", "events", s->presence, "account_data", "events",
-                         s->account_data, "to_device", "events", "device_lists", "changed", "left",
-                         "device_one_time_keys_count"));
+    json_object_update_new(body, json_pack("{s:s, s:{s:o, s:o, s:o}, s:{s:o}, s:{s:o}}",
+                                           "next_batch", tok, "rooms", "join", s->join, "invite",
+                                           s->invite, "leave", s->leave, "presence", "events",
+                                           s->presence, "account_data", "events", s->account_data));
+    reply_json(s->r, 200, body);
     s->join = s->invite = s->leave = s->account_data = s->presence = NULL;
 }
 
@@ -930,7 +931,8 @@ sync_get(struct req *r)
         presence_synced(r->hs->presence, r->user_id, presence, util_now_ms() + timeout_ms);
     s.ignored = api_ignored_users(r->hs, r->user_id);
     if (store_stream_position(r->hs->store, &s.now) != STORE_OK || build(&s) != 0 ||
-        account_data(&s) != 0 || ephemeral_stream(&s) != 0 || presence_stream(&s) != 0) {
+        account_data(&s) != 0 || ephemeral_stream(&s) != 0 || presence_stream(&s) != 0 ||
+        sync_e2e_collect(r, s.has_since ? &s.since : NULL, s.now, &s.e2e) != 0) {
         reply_internal(r, "sync failed");
         goto out;
     }
@@ -940,7 +942,7 @@ sync_get(struct req *r)
         s.since.pos[STREAM_EVENTS] = s.now;
     merge_room_account_data(&s);
     merge_ephemeral(&s);
-    if (is_empty(&s) && s.has_since && !s.full_state &&
+    if (is_empty(&s) && sync_e2e_is_empty(&s.e2e) && s.has_since && !s.full_state &&
         longpoll_suspend(r, r->user_id, timeout_ms, seq))
         goto out;
     reply_sync(&s);
@@ -954,5 +956,6 @@ out:
     json_decref(s.fresh);
     json_decref(s.ephemeral);
     json_decref(s.presence);
+    sync_e2e_clear(&s.e2e);
     sync_filter_clear(&s.filter);
 }

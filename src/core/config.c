@@ -665,6 +665,34 @@ load_turn_uris(struct loader *ld, yaml_node_t *v, const char *path, void *field)
     return 0;
 }
 
+/* app_service_config_files (issue 13): a list of paths, resolved like every path. */
+static int
+load_app_service_files(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    struct config *cfg = ld->cfg;
+    char sub[KEY_PATH_MAX];
+    size_t i = 0;
+
+    (void)field;
+    if (v->type != YAML_SEQUENCE_NODE)
+        return fail(ld, path, "must be a list of paths");
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+         it++, i++) {
+        yaml_node_t *item = node_at(ld, *it);
+        char *one = NULL;
+
+        snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+        if (!item || item->type != YAML_SCALAR_NODE)
+            return fail(ld, sub, "must be a path");
+        if (load_path(ld, item, sub, &one) < 0)
+            return -1;
+        cfg->app_service_config_files = xrealloc(
+            cfg->app_service_config_files, (cfg->n_app_service_config_files + 1) * sizeof(char *));
+        cfg->app_service_config_files[cfg->n_app_service_config_files++] = one;
+    }
+    return 0;
+}
+
 /* ---- mappings ----------------------------------------------------------------------------- */
 
 /* Synapse settings that Hearth has no use for. A Synapse config carries several of them, so
@@ -681,10 +709,7 @@ static const char *const synapse_unused[] = {
     "serve_server_wellknown",
     "use_presence",
     "enable_metrics",
-    "url_preview_enabled",
-    "url_preview_ip_range_blacklist",
     "password_config",
-    "app_service_config_files",
     "federation_domain_whitelist",
     "caches",
     "event_cache_size",
@@ -850,6 +875,196 @@ load_user_directory(struct loader *ld, yaml_node_t *v, const char *path, void *f
     (void)field;
     return load_mapping(ld, v, path, user_directory_keys, NKEYS(user_directory_keys), ld->cfg);
 }
+
+/* ---- content repository (issue 7) ---------------------------------------------------------- */
+
+static int
+load_thumb_dim(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    long long n;
+
+    if (get_int(ld, v, path, 1, 4096, &n) < 0)
+        return -1;
+    *(int *)field = (int)n;
+    return 0;
+}
+
+static int
+load_thumb_method(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    const char *s = NULL;
+
+    if (get_scalar(ld, v, path, "crop or scale", &s) < 0)
+        return -1;
+    if (strcmp(s, "crop") == 0)
+        *(enum config_thumb_method *)field = CONFIG_THUMB_CROP;
+    else if (strcmp(s, "scale") == 0)
+        *(enum config_thumb_method *)field = CONFIG_THUMB_SCALE;
+    else
+        return fail(ld, path, "must be crop or scale");
+    return 0;
+}
+
+static const struct key_spec thumbnail_size_keys[] = {
+    {"width", load_thumb_dim, offsetof(struct config_thumbnail_size, width)},
+    {"height", load_thumb_dim, offsetof(struct config_thumbnail_size, height)},
+    {"method", load_thumb_method, offsetof(struct config_thumbnail_size, method)},
+};
+
+/* thumbnail_sizes: [{width, height, method}], as Synapse. With an empty list every request
+ * is answered with a thumbnail made to its size. */
+static int
+load_thumbnail_sizes(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    struct config *cfg = ld->cfg;
+    char sub[KEY_PATH_MAX];
+    size_t i = 0;
+
+    (void)field;
+    if (v->type != YAML_SEQUENCE_NODE)
+        return fail(ld, path, "must be a list of {width, height, method}");
+    free(cfg->thumbnail_sizes);
+    cfg->thumbnail_sizes = xcalloc(1, sizeof(*cfg->thumbnail_sizes)); /* non-NULL: was set */
+    cfg->n_thumbnail_sizes = 0;
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+         it++, i++) {
+        yaml_node_t *item = node_at(ld, *it);
+        struct config_thumbnail_size ts = {0, 0, CONFIG_THUMB_SCALE};
+
+        snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+        if (!item ||
+            load_mapping(ld, item, sub, thumbnail_size_keys, NKEYS(thumbnail_size_keys), &ts) < 0)
+            return item ? -1 : fail(ld, sub, "must be a mapping");
+        if (ts.width == 0 || ts.height == 0)
+            return fail(ld, sub, "width and height are required");
+        cfg->thumbnail_sizes =
+            xrealloc(cfg->thumbnail_sizes, (cfg->n_thumbnail_sizes + 1) * sizeof(ts));
+        cfg->thumbnail_sizes[cfg->n_thumbnail_sizes++] = ts;
+    }
+    return 0;
+}
+
+/* "10.0.0.0/8", "::1/128" or a bare address (a single host). Host bits must be zero. */
+static int
+parse_ip_range(const char *s, struct config_ip_range *out)
+{
+    char buf[INET6_ADDRSTRLEN + 8];
+    const char *slash = strchr(s, '/');
+    size_t alen = slash ? (size_t)(slash - s) : strlen(s);
+    long long prefix = -1;
+    int bits;
+
+    if (alen == 0 || alen >= sizeof(buf))
+        return -1;
+    memcpy(buf, s, alen);
+    buf[alen] = '\0';
+    memset(out, 0, sizeof(*out));
+    if (inet_pton(AF_INET, buf, out->addr) == 1)
+        out->family = AF_INET;
+    else if (inet_pton(AF_INET6, buf, out->addr) == 1)
+        out->family = AF_INET6;
+    else
+        return -1;
+    bits = out->family == AF_INET ? 32 : 128;
+    if (slash && (parse_integer(slash + 1, &prefix) < 0 || !is_digit(slash[1]) || prefix < 0 ||
+                  prefix > bits))
+        return -1;
+    out->prefix = slash ? (int)prefix : bits;
+    for (int b = out->prefix; b < bits; b++)
+        if (out->addr[b / 8] & (0x80 >> (b % 8)))
+            return -1;
+    return 0;
+}
+
+static void
+add_ip_range(struct config_ip_range **list, size_t *n, const struct config_ip_range *r)
+{
+    *list = xrealloc(*list, (*n + 1) * sizeof(**list));
+    (*list)[(*n)++] = *r;
+}
+
+static int
+load_ip_ranges(struct loader *ld, yaml_node_t *v, const char *path, struct config_ip_range **list,
+               size_t *n)
+{
+    char sub[KEY_PATH_MAX];
+    size_t i = 0;
+
+    if (v->type != YAML_SEQUENCE_NODE)
+        return fail(ld, path, "must be a list of IP ranges");
+    free(*list);
+    *list = xcalloc(1, sizeof(**list)); /* non-NULL: was set (an empty list is a choice) */
+    *n = 0;
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+         it++, i++) {
+        yaml_node_t *item = node_at(ld, *it);
+        struct config_ip_range r;
+        const char *s = NULL;
+
+        snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+        if (!item || get_scalar(ld, item, sub, "an IP range", &s) < 0)
+            return item ? -1 : fail(ld, sub, "must be an IP range");
+        if (parse_ip_range(s, &r) < 0)
+            return fail(ld, sub, "'%s' is not an IP address or range (such as 10.0.0.0/8)", s);
+        add_ip_range(list, n, &r);
+    }
+    return 0;
+}
+
+static int
+load_preview_blacklist(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    (void)field;
+    return load_ip_ranges(ld, v, path, &ld->cfg->url_preview_ip_range_blacklist,
+                          &ld->cfg->n_url_preview_ip_range_blacklist);
+}
+
+static int
+load_preview_whitelist(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    (void)field;
+    return load_ip_ranges(ld, v, path, &ld->cfg->url_preview_ip_range_whitelist,
+                          &ld->cfg->n_url_preview_ip_range_whitelist);
+}
+
+/* Synapse's defaults: thumbnail sizes from content_repo.rst; the preview blacklist of its
+ * sample config (private, loopback, link-local, shared, documentation and multicast ranges),
+ * plus the unroutable 0.0.0.0 and :: that Synapse always adds. */
+static const struct config_thumbnail_size default_thumbnail_sizes[] = {
+    {32, 32, CONFIG_THUMB_CROP},    {96, 96, CONFIG_THUMB_CROP},    {320, 240, CONFIG_THUMB_SCALE},
+    {640, 480, CONFIG_THUMB_SCALE}, {800, 600, CONFIG_THUMB_SCALE},
+};
+static const char *const default_preview_blacklist[] = {
+    "127.0.0.0/8",     "10.0.0.0/8",     "172.16.0.0/12",  "192.168.0.0/16", "100.64.0.0/10",
+    "192.0.0.0/24",    "169.254.0.0/16", "192.88.99.0/24", "198.18.0.0/15",  "192.0.2.0/24",
+    "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4",    "::1/128",        "fe80::/10",
+    "fc00::/7",        "2001:db8::/32",  "ff00::/8",       "fec0::/10",
+};
+
+static void
+finish_media(struct config *cfg)
+{
+    struct config_ip_range r;
+
+    if (!cfg->thumbnail_sizes) {
+        cfg->n_thumbnail_sizes = NKEYS(default_thumbnail_sizes);
+        cfg->thumbnail_sizes = xmalloc(sizeof(default_thumbnail_sizes));
+        memcpy(cfg->thumbnail_sizes, default_thumbnail_sizes, sizeof(default_thumbnail_sizes));
+    }
+    if (!cfg->url_preview_ip_range_blacklist) {
+        for (size_t i = 0; i < NKEYS(default_preview_blacklist); i++)
+            if (parse_ip_range(default_preview_blacklist[i], &r) == 0)
+                add_ip_range(&cfg->url_preview_ip_range_blacklist,
+                             &cfg->n_url_preview_ip_range_blacklist, &r);
+    }
+    if (parse_ip_range("0.0.0.0", &r) == 0)
+        add_ip_range(&cfg->url_preview_ip_range_blacklist, &cfg->n_url_preview_ip_range_blacklist,
+                     &r);
+    if (parse_ip_range("::", &r) == 0)
+        add_ip_range(&cfg->url_preview_ip_range_blacklist, &cfg->n_url_preview_ip_range_blacklist,
+                     &r);
+}
+/* ---- (end of content repository) ---- */
 
 /* ---- 3PID, identity servers, SSO (issue 10) ------------------------------------------------ */
 
@@ -1580,6 +1795,15 @@ static const struct key_spec top_keys[] = {
     {"user_directory", load_user_directory, 0},
     {"presence", load_presence, 0},
     {"server_notices", load_server_notices, 0},
+    /* content repository (issue 7) */
+    {"max_image_pixels", load_size, offsetof(struct config, max_image_pixels)},
+    {"thumbnail_sizes", load_thumbnail_sizes, 0},
+    {"dynamic_thumbnails", load_bool, offsetof(struct config, dynamic_thumbnails)},
+    {"url_preview_enabled", load_bool, offsetof(struct config, url_preview_enabled)},
+    {"url_preview_ip_range_blacklist", load_preview_blacklist, 0},
+    {"url_preview_ip_range_whitelist", load_preview_whitelist, 0},
+    {"max_spider_size", load_size, offsetof(struct config, max_spider_size)},
+    {"app_service_config_files", load_app_service_files, 0}, /* application services */
     /* 3PID, identity servers, SSO, soft logout (issue 10) */
     {"email", load_email, 0},
     {"registrations_require_3pid", load_registrations_require_3pid, 0},
@@ -1614,6 +1838,8 @@ set_defaults(struct config *cfg)
     cfg->presence_enabled = true;
     cfg->database_cp_min = 5;
     cfg->database_cp_max = 10;
+    cfg->max_image_pixels = 32 * 1024 * 1024; /* content repository (issue 7): Synapse's */
+    cfg->max_spider_size = 10 * 1024 * 1024;
     /* issue 10 */
     cfg->email_smtp_port = 25;
     cfg->email_enable_tls = true;
@@ -1651,6 +1877,7 @@ finish(struct loader *ld)
         cfg->log_level = xstrdup("info");
     if (!cfg->default_room_version)
         cfg->default_room_version = xstrdup(DEFAULT_ROOM_VERSION);
+    finish_media(cfg);
     /* issue 10: mail and SSO send people back to this server, so it must know its URL. */
     if ((cfg->email_enabled || cfg->n_oidc_providers) && !cfg->public_baseurl)
         return fail(ld, "public_baseurl", "required when email or oidc_providers is configured");
@@ -1845,6 +2072,12 @@ config_free(struct config *cfg)
     free(cfg->server_notices_avatar_url);
     free(cfg->server_notices_room_name);
     free(cfg->default_room_version);
+    free(cfg->thumbnail_sizes); /* content repository (issue 7) */
+    free(cfg->url_preview_ip_range_blacklist);
+    free(cfg->url_preview_ip_range_whitelist);
+    for (size_t i = 0; i < cfg->n_app_service_config_files; i++)
+        free(cfg->app_service_config_files[i]);
+    free(cfg->app_service_config_files);
     /* issue 10 */
     free(cfg->email_smtp_host);
     free(cfg->email_smtp_user);
@@ -2013,6 +2246,38 @@ config_generate(const char *server_name, const char *data_dir)
                   "#  system_mxid_display_name: \"Server Notices\"\n"
                   "#  system_mxid_avatar_url: \"mxc://example.org/abc\"\n"
                   "#  room_name: \"Server Notices\"\n");
+    sbuf_puts(&b, "\n# Content repository. Images with more pixels than max_image_pixels are "
+                  "not thumbnailed.\n"
+                  "max_image_pixels: 32M\n"
+                  "# Thumbnail sizes offered; a request gets the smallest one at least as large "
+                  "as asked\n# (method crop: exactly that aspect; scale: the image's own).\n"
+                  "thumbnail_sizes:\n"
+                  "  - {width: 32, height: 32, method: crop}\n"
+                  "  - {width: 96, height: 96, method: crop}\n"
+                  "  - {width: 320, height: 240, method: scale}\n"
+                  "  - {width: 640, height: 480, method: scale}\n"
+                  "  - {width: 800, height: 600, method: scale}\n"
+                  "# Make thumbnails of exactly the size a client asks for (more disk and CPU).\n"
+                  "dynamic_thumbnails: false\n\n"
+                  "# URL previews (GET /preview_url): the server fetches pages its users link "
+                  "to.\n"
+                  "url_preview_enabled: false\n"
+                  "# Addresses previews must never fetch from, checked on every connection "
+                  "(redirects too).\n# Unset: Synapse's list of private and reserved ranges "
+                  "(below); 0.0.0.0 and :: always.\n"
+                  "url_preview_ip_range_blacklist:\n");
+    for (size_t i = 0; i < NKEYS(default_preview_blacklist); i++)
+        sbuf_printf(&b, "  - '%s'\n", default_preview_blacklist[i]);
+    sbuf_puts(&b, "# Exceptions to the blacklist.\n"
+                  "#url_preview_ip_range_whitelist: ['192.168.1.1']\n"
+                  "# Largest page or image a preview downloads.\n"
+                  "max_spider_size: 10M\n");
+    sbuf_puts(&b, "\n# Application services (bridges, bots): one registration file per "
+                  "service, in Synapse's\n# format (id, url, as_token, hs_token, "
+                  "sender_localpart, namespaces, rate_limited,\n# protocols). Each is "
+                  "checked at start; events of interest are pushed to its url.\n"
+                  "#app_service_config_files:\n"
+                  "#  - \"/etc/hearth/irc-bridge.yaml\"\n");
     /* issue 10 */
     sbuf_puts(&b, "\n# Email: this server validates addresses by mail (registration, password "
                   "reset, adding\n# an address). Needs public_baseurl: the links point there. "

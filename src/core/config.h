@@ -42,6 +42,20 @@ struct config_oidc_provider {
     char *email_template;        /* NULL: none */
 };
 
+/* Content repository (issue 7). */
+enum config_thumb_method { CONFIG_THUMB_CROP, CONFIG_THUMB_SCALE };
+struct config_thumbnail_size {
+    int width, height;
+    enum config_thumb_method method;
+};
+/* An address range: family AF_INET or AF_INET6, the address in network order (4 or 16
+ * bytes used) and the prefix length in bits. */
+struct config_ip_range {
+    int family;
+    unsigned char addr[16];
+    int prefix;
+};
+
 struct config_listener {
     int port;
     size_t n_bind;
@@ -92,6 +106,24 @@ struct config {
     char *server_notices_display_name; /* server_notices.system_mxid_display_name */
     char *server_notices_avatar_url;   /* server_notices.system_mxid_avatar_url */
     char *server_notices_room_name;    /* server_notices.room_name, default "Server Notices" */
+    /* Content repository (issue 7), Synapse's keys. */
+    int64_t max_image_pixels; /* larger images are not thumbnailed; default 32M */
+    struct config_thumbnail_size *thumbnail_sizes; /* default Synapse's five sizes */
+    size_t n_thumbnail_sizes;
+    bool dynamic_thumbnails;  /* generate exactly the requested size; default false */
+    bool url_preview_enabled; /* default false */
+    /* Addresses previews may not fetch from: default Synapse's sample list of private and
+     * reserved ranges; 0.0.0.0 and :: are always added. The whitelist wins over it. */
+    struct config_ip_range *url_preview_ip_range_blacklist;
+    size_t n_url_preview_ip_range_blacklist;
+    struct config_ip_range *url_preview_ip_range_whitelist;
+    size_t n_url_preview_ip_range_whitelist;
+    int64_t max_spider_size; /* largest page or image a preview downloads; default 10M */
+    /* Application services (issue 13): app_service_config_files, the registration files
+     * (Synapse's format), each resolved against the config's directory; read by
+     * src/appservice/ at start. */
+    char **app_service_config_files;
+    size_t n_app_service_config_files;
 
     /* ---- 3PID, identity servers, SSO, token login, soft logout (issue 10) ---- */
     bool email_enabled;    /* the email section is present: the server validates addresses */

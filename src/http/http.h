@@ -11,6 +11,7 @@
 
 struct hs;
 struct MHD_Connection;
+struct appservice;
 
 enum http_method {
     HTTP_GET,
@@ -23,7 +24,7 @@ enum http_method {
 };
 
 #define ROUTE_MAX_PARAMS 4
-#define REQ_MAX_HEADERS 4
+#define REQ_MAX_HEADERS 12
 
 struct req;
 typedef void (*route_handler)(struct req *r);
@@ -41,6 +42,7 @@ enum route_flags {
     ROUTE_JSON_OPTIONAL = 1 << 1, /* like ROUTE_JSON, but an empty body means {} */
     ROUTE_GUEST_OK = 1 << 2,      /* guests may call it (modules/guest_access.rst) */
     ROUTE_RATELIMIT = 1 << 3,     /* counts against rc_message for the user */
+    ROUTE_STREAM = 1 << 4,        /* the body goes to the handler's body_sink (uploads) */
 };
 
 struct route {
@@ -69,11 +71,22 @@ struct req {
     bool too_large;
     json_t *json; /* the parsed body (ROUTE_JSON); owned */
 
+    /* ROUTE_STREAM: the body is never collected. The handler is called as soon as the
+     * headers are in (body_done false) and either replies (the answer goes out at once and
+     * the body is not read) or sets body_sink, which then gets every chunk; a sink that
+     * returns false has replied with an error, and the rest of the body is discarded. When
+     * the body is complete the handler is called again (body_done true) to reply, unless the
+     * sink failed. State lives in ctx/ctx_free. */
+    bool (*body_sink)(struct req *r, const char *data, size_t len);
+    bool body_done;
+
     /* Set by authentication. */
     const char *access_token;
     const char *user_id;
     const char *device_id;
     bool is_guest;
+    /* An application service's as_token (issue 13): the service, acting as user_id. */
+    const struct appservice *appservice;
 
     /* Long-polls: a handler may suspend the request instead of replying; after req_resume
      * it is called again (resumed true) and replies or suspends again. ctx survives between
@@ -88,9 +101,13 @@ struct req {
     char *resp;
     size_t resp_len;
     const char *content_type;
-    /* Extra response headers (3PID/SSO: Location, Set-Cookie); strings in the arena. */
-    const char *headers[REQ_MAX_HEADERS][2];
-    size_t n_headers;
+    /* reply_file: resp_len bytes of resp_fd from resp_fd_offset (-1: no file). */
+    int resp_fd;
+    uint64_t resp_fd_offset;
+    /* req_add_header: extra response headers, in the arena. */
+    const char *resp_hdr_names[REQ_MAX_HEADERS];
+    const char *resp_hdr_values[REQ_MAX_HEADERS];
+    size_t n_resp_hdrs;
 };
 
 /* Matrix error codes and their usual HTTP status (the table is in reply.c). */
@@ -149,9 +166,13 @@ void reply_error_extra(struct req *r, int status, enum merr e, const char *msg,
 void reply_limit_exceeded(struct req *r, int64_t retry_after_ms);
 /* Logs `what` with the request path and answers 500 M_UNKNOWN. */
 void reply_internal(struct req *r, const char *what);
-/* Adds a response header (copied into the arena); at most REQ_MAX_HEADERS, later ones are
- * dropped with a log line. */
-void reply_add_header(struct req *r, const char *name, const char *value);
+/* Answers len bytes of the file fd from offset, streamed by the server (fd is taken and
+ * closed; content_type is copied). */
+void reply_file(struct req *r, int status, const char *content_type, int fd, uint64_t offset,
+                uint64_t len);
+/* Adds a header to the response (both strings copied). A Cache-Control given here replaces
+ * the default no-cache. Headers beyond REQ_MAX_HEADERS are dropped (logged). */
+void req_add_header(struct req *r, const char *name, const char *value);
 /* An HTML page (text/html; charset=utf-8); takes ownership of html (malloc'd). */
 void reply_html(struct req *r, int status, char *html);
 /* 302 to url (copied), with an empty body. */
@@ -166,6 +187,10 @@ void req_resume(struct req *r);
 const char *req_query(struct req *r, const char *name);
 bool req_has_query(struct req *r, const char *name);
 const char *req_header(struct req *r, const char *name);
+/* The query parameters but access_token and those named in skip (NULL-terminated list),
+ * decoded and %-encoded again as "k=v&k=v" for passing on (issue 13: third-party lookups);
+ * a string in the request's arena, "" when there are none. */
+const char *req_query_forward(struct req *r, const char *const *skip);
 /* Client-facing prefix of this request's path ("/_matrix/client/r0"), for messages. */
 
 /* ---- the server ---- */

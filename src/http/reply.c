@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "core/util.h"
@@ -59,9 +60,19 @@ merr_status(enum merr e)
     return merr_table[e].status;
 }
 
+/* A new answer replaces an unsent file answer too. */
+static void
+drop_file(struct req *r)
+{
+    if (r->resp_fd >= 0)
+        close(r->resp_fd);
+    r->resp_fd = -1;
+}
+
 void
 reply_raw(struct req *r, int status, const char *content_type, char *body, size_t len)
 {
+    drop_file(r);
     free(r->resp);
     r->status = status;
     r->resp = body;
@@ -137,15 +148,30 @@ reply_internal(struct req *r, const char *what)
 }
 
 void
-reply_add_header(struct req *r, const char *name, const char *value)
+reply_file(struct req *r, int status, const char *content_type, int fd, uint64_t offset,
+           uint64_t len)
 {
-    if (r->n_headers >= REQ_MAX_HEADERS) {
-        log_warn("%s %s: response header %s dropped", r->method_str, r->path, name);
+    drop_file(r);
+    free(r->resp);
+    /* resp stays non-NULL (empty) so "has the handler replied" reads the same everywhere. */
+    r->resp = xstrdup("");
+    r->resp_len = (size_t)len;
+    r->resp_fd = fd;
+    r->resp_fd_offset = offset;
+    r->status = status;
+    r->content_type = arena_strdup(&r->arena, content_type);
+}
+
+void
+req_add_header(struct req *r, const char *name, const char *value)
+{
+    if (r->n_resp_hdrs == REQ_MAX_HEADERS) {
+        log_error("%s %s: too many response headers; %s dropped", r->method_str, r->path, name);
         return;
     }
-    r->headers[r->n_headers][0] = arena_strdup(&r->arena, name);
-    r->headers[r->n_headers][1] = arena_strdup(&r->arena, value);
-    r->n_headers++;
+    r->resp_hdr_names[r->n_resp_hdrs] = arena_strdup(&r->arena, name);
+    r->resp_hdr_values[r->n_resp_hdrs] = arena_strdup(&r->arena, value);
+    r->n_resp_hdrs++;
 }
 
 void
@@ -157,6 +183,6 @@ reply_html(struct req *r, int status, char *html)
 void
 reply_redirect(struct req *r, const char *url)
 {
-    reply_add_header(r, "Location", url);
+    req_add_header(r, "Location", url);
     reply_raw(r, 302, "text/plain; charset=utf-8", xstrdup(""), 0);
 }

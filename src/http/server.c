@@ -83,6 +83,69 @@ req_query(struct req *r, const char *name)
     return arena_adopt(&r->arena, dec);
 }
 
+struct forward {
+    const char *const *skip;
+    char *out;
+    size_t len, cap;
+};
+
+static void
+forward_put(struct forward *f, const char *s, bool escape)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        bool plain = !escape || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                     (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == '~';
+        if (f->len + 4 > f->cap) {
+            f->cap = f->cap ? f->cap * 2 : 128;
+            f->out = xrealloc(f->out, f->cap);
+        }
+        if (plain) {
+            f->out[f->len++] = (char)c;
+        } else {
+            f->out[f->len++] = '%';
+            f->out[f->len++] = hex[c >> 4];
+            f->out[f->len++] = hex[c & 15];
+        }
+    }
+}
+
+static enum MHD_Result
+forward_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    struct forward *f = cls;
+    char *k = util_url_decode(key, strlen(key), true);
+    char *v = value ? util_url_decode(value, strlen(value), true) : xstrdup("");
+    bool skip = !k || !v || strcmp(k, "access_token") == 0;
+    (void)kind;
+
+    for (size_t i = 0; f->skip && f->skip[i] && !skip; i++)
+        skip = strcmp(k, f->skip[i]) == 0;
+    if (!skip) {
+        if (f->len)
+            forward_put(f, "&", false);
+        forward_put(f, k, true);
+        forward_put(f, "=", false);
+        forward_put(f, v, true);
+    }
+    free(k);
+    free(v);
+    return MHD_YES;
+}
+
+const char *
+req_query_forward(struct req *r, const char *const *skip)
+{
+    struct forward f = {skip, NULL, 0, 0};
+
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, forward_arg, &f);
+    if (!f.out)
+        return "";
+    f.out[f.len] = '\0';
+    return arena_adopt(&r->arena, f.out);
+}
+
 static void
 client_ip(struct req *r)
 {
@@ -158,7 +221,8 @@ dispatch(struct http_server *srv, struct req *r)
         reply_empty(r);
         return;
     }
-    switch (router_match(srv->routes, srv->n_routes, r)) {
+    /* (A streamed route was matched when its headers came in.) */
+    switch (r->route ? ROUTE_FOUND : router_match(srv->routes, srv->n_routes, r)) {
     case ROUTE_NO_PATH:
         reply_error(r, MERR_UNRECOGNIZED, "Unrecognized request");
         return;
@@ -183,7 +247,7 @@ dispatch(struct http_server *srv, struct req *r)
         reply_error(r, MERR_GUEST_ACCESS_FORBIDDEN, "Guest access not allowed");
         return;
     }
-    if ((rt->flags & ROUTE_RATELIMIT) && r->user_id &&
+    if ((rt->flags & ROUTE_RATELIMIT) && r->user_id && auth_rate_limited(r) &&
         !ratelimit_check(r->hs->rl_message, r->user_id, util_now_ms(), true, &retry)) {
         reply_limit_exceeded(r, retry);
         return;
@@ -194,8 +258,21 @@ dispatch(struct http_server *srv, struct req *r)
             return;
     }
     rt->fn(r);
-    if (!r->resp && !r->suspended)
+    if (!r->resp && !r->suspended && !r->body_sink)
         reply_internal(r, "handler wrote no response");
+}
+
+/* ROUTE_STREAM: routed, authenticated and handed to its handler before the body is read.
+ * True if the request is such a route. */
+static bool
+dispatch_stream(struct http_server *srv, struct req *r)
+{
+    if (r->method == HTTP_OPTIONS || router_match(srv->routes, srv->n_routes, r) != ROUTE_FOUND)
+        return false;
+    if (!(r->route->flags & ROUTE_STREAM))
+        return false;
+    dispatch(srv, r);
+    return true;
 }
 
 void
@@ -216,21 +293,33 @@ send_reply(struct req *r)
 {
     struct MHD_Response *resp;
     enum MHD_Result ret;
+    bool cache_control = false;
 
-    resp = MHD_create_response_from_buffer(r->resp_len, r->resp, MHD_RESPMEM_MUST_FREE);
-    if (!resp)
-        return MHD_NO;
-    r->resp = NULL; /* MHD owns it now */
+    if (r->resp_fd >= 0) {
+        resp = MHD_create_response_from_fd_at_offset64(r->resp_len, r->resp_fd, r->resp_fd_offset);
+        if (!resp)
+            return MHD_NO;
+        r->resp_fd = -1; /* MHD closes it */
+    } else {
+        resp = MHD_create_response_from_buffer(r->resp_len, r->resp, MHD_RESPMEM_MUST_FREE);
+        if (!resp)
+            return MHD_NO;
+        r->resp = NULL; /* MHD owns it now */
+    }
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type);
+    for (size_t i = 0; i < r->n_resp_hdrs; i++) {
+        MHD_add_response_header(resp, r->resp_hdr_names[i], r->resp_hdr_values[i]);
+        if (strcasecmp(r->resp_hdr_names[i], "Cache-Control") == 0)
+            cache_control = true;
+    }
     /* SPEC: client_server_api "Web Browser Clients": these CORS headers on every response. */
     MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
     MHD_add_response_header(resp, "Access-Control-Allow-Methods",
                             "GET, POST, PUT, DELETE, OPTIONS");
     MHD_add_response_header(resp, "Access-Control-Allow-Headers",
                             "Origin, X-Requested-With, Content-Type, Accept, Authorization");
-    MHD_add_response_header(resp, "Cache-Control", "no-cache, no-store, must-revalidate");
-    for (size_t i = 0; i < r->n_headers; i++)
-        MHD_add_response_header(resp, r->headers[i][0], r->headers[i][1]);
+    if (!cache_control)
+        MHD_add_response_header(resp, "Cache-Control", "no-cache, no-store, must-revalidate");
     ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     log_info("%s %s %s %d %.1fms", r->ip, r->method_str, r->path, r->status,
@@ -258,10 +347,13 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
         r->method = parse_method(method);
         r->path = xstrdup(url);
         r->status = 500;
+        r->resp_fd = -1;
         r->body_max = (size_t)srv->hs->cfg->max_request_size;
         client_ip(r);
         *con_cls = r;
         atomic_fetch_add(&srv->inflight, 1);
+        if (dispatch_stream(srv, r))
+            return r->resp ? send_reply(r) : MHD_YES; /* an error answers before the body */
         cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && util_parse_int64(cl, &clen) == 0 && clen > (int64_t)r->body_max) {
             /* Answer before reading the body; MHD closes the connection after it. */
@@ -273,6 +365,11 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
+        if (r->body_sink) {
+            if (!r->resp)
+                r->body_sink(r, upload_data, n);
+            return MHD_YES;
+        }
         if (r->too_large)
             return MHD_YES;
         if (r->body_len + n > r->body_max) {
@@ -304,6 +401,15 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
             reply_internal(r, "handler wrote no response");
         return send_reply(r);
     }
+    if (r->body_sink) { /* a streamed body is complete, or its sink replied */
+        if (!r->resp) {
+            r->body_done = true;
+            r->route->fn(r);
+            if (!r->resp)
+                reply_internal(r, "handler wrote no response");
+        }
+        return send_reply(r);
+    }
     if (r->resp) /* already answered (early 413) */
         return MHD_YES;
     dispatch(srv, r);
@@ -327,6 +433,8 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (r->ctx_free)
         r->ctx_free(r->ctx);
     json_decref(r->json);
+    if (r->resp_fd >= 0)
+        close(r->resp_fd);
     arena_free(&r->arena);
     free(r->body);
     free(r->resp);

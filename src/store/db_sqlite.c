@@ -86,8 +86,10 @@ sq_open(const char *target, bool writer, struct db **out)
     /* Readers and the writer share WAL; a reader never waits, the writer rarely. */
     sqlite3_busy_timeout(db->h, 10000);
     sqlite3_extended_result_codes(db->h, 1);
+    /* Reads through a memory map: a sync touches hundreds of pages, and pread's system call
+     * and copy per page were a tenth of its time. */
     if (sq_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
-                    "PRAGMA temp_store=MEMORY;") != DB_OK)
+                    "PRAGMA temp_store=MEMORY; PRAGMA mmap_size=268435456;") != DB_OK)
         goto fail;
     *out = db;
     return DB_OK;

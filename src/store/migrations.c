@@ -1,5 +1,7 @@
 #include "store/migrations.h"
 
+#include "store/store_search.h" /* server-side search: migration 11 */
+
 const struct migration store_migrations[] = {
     {1, "CREATE TABLE users ("
         "  user_id TEXT PRIMARY KEY,"
@@ -135,9 +137,83 @@ const struct migration store_migrations[] = {
         "CREATE TABLE server_notice_rooms ("
         "  user_id TEXT PRIMARY KEY,"
         "  room_id TEXT NOT NULL);"},
+    /* End-to-end encryption (issue 6; store_keys.c): each device's identity keys (the signed
+     * object as uploaded, canonical JSON), its unclaimed one-time keys, its to-device inbox
+     * (positions of the counter 'to_device'; a message is deleted once the device's sync
+     * acknowledges it) and the device-list log: one row per change to a user's devices or
+     * keys, at positions of the counter 'device_lists'. The room_state index finds the
+     * membership changes of a room after a position (device_lists in /sync). */
+    {8, "CREATE TABLE e2e_device_keys ("
+        "  user_id TEXT NOT NULL,"
+        "  device_id TEXT NOT NULL,"
+        "  key_json TEXT NOT NULL,"
+        "  PRIMARY KEY (user_id, device_id));"
+        "CREATE TABLE e2e_one_time_keys ("
+        "  user_id TEXT NOT NULL,"
+        "  device_id TEXT NOT NULL,"
+        "  algorithm TEXT NOT NULL,"
+        "  key_id TEXT NOT NULL,"
+        "  key_json TEXT NOT NULL,"
+        "  PRIMARY KEY (user_id, device_id, algorithm, key_id));"
+        "CREATE TABLE to_device_inbox ("
+        "  user_id TEXT NOT NULL,"
+        "  device_id TEXT NOT NULL,"
+        "  stream_pos BIGINT NOT NULL,"
+        "  sender TEXT NOT NULL,"
+        "  type TEXT NOT NULL,"
+        "  content TEXT NOT NULL,"
+        "  PRIMARY KEY (user_id, device_id, stream_pos));"
+        "CREATE TABLE device_list_changes ("
+        "  stream_pos BIGINT NOT NULL,"
+        "  user_id TEXT NOT NULL,"
+        "  PRIMARY KEY (stream_pos, user_id));"
+        "CREATE INDEX room_state_by_pos ON room_state (room_id, type, from_pos);"
+        "INSERT INTO counters (name, value) VALUES ('to_device', 0);"
+        "INSERT INTO counters (name, value) VALUES ('device_lists', 0);"},
+    /* Content repository (issue 7): local media (the file is stored once per sha256, so
+     * identical uploads share it; quarantined_by non-NULL makes the media unavailable), and
+     * URL preview results (og: the JSON answer) until expires_ts. */
+    {9, "CREATE TABLE local_media ("
+        "  media_id TEXT PRIMARY KEY,"
+        "  media_type TEXT NOT NULL,"
+        "  upload_name TEXT,"
+        "  media_length BIGINT NOT NULL,"
+        "  sha256 TEXT NOT NULL,"
+        "  user_id TEXT,"
+        "  created_ts BIGINT NOT NULL,"
+        "  quarantined_by TEXT);"
+        "CREATE INDEX local_media_by_hash ON local_media (sha256);"
+        "CREATE TABLE url_previews ("
+        "  url TEXT PRIMARY KEY,"
+        "  og TEXT NOT NULL,"
+        "  fetched_ts BIGINT NOT NULL,"
+        "  expires_ts BIGINT NOT NULL);"},
+    /* Server-side search (issue 9): the full-text index and its backfill. The SQL is SQLite's
+     * (an FTS5 table), kept with the rest of the dialect in store_search.c; PostgreSQL needs
+     * its own migration 11 (a tsvector table). */
+    {11, st_search_migration_sqlite},
     /* Event stream positions: PostgreSQL hands them out from a sequence (db.h,
      * next_stream_pos_sql); SQLite's single writer counts in memory. */
     {12, ""},
+    /* Application services (issue 13): each service's position in the event stream and last
+     * transaction ID, its queue of transactions not yet accepted (the JSON body, fixed when
+     * queued: SPEC "MUST NOT alter ... events they were going to send within that transaction
+     * ID on retries"), and the rooms it lists in its networks' room directories. */
+    {13, "CREATE TABLE appservice_state ("
+         "  as_id TEXT PRIMARY KEY,"
+         "  scanned_pos BIGINT NOT NULL,"
+         "  last_txn_id BIGINT NOT NULL);"
+         "CREATE TABLE appservice_txns ("
+         "  as_id TEXT NOT NULL,"
+         "  txn_id BIGINT NOT NULL,"
+         "  body TEXT NOT NULL,"
+         "  created_ts BIGINT NOT NULL,"
+         "  PRIMARY KEY (as_id, txn_id));"
+         "CREATE TABLE appservice_room_list ("
+         "  as_id TEXT NOT NULL,"
+         "  network_id TEXT NOT NULL,"
+         "  room_id TEXT NOT NULL,"
+         "  PRIMARY KEY (as_id, network_id, room_id));"},
     /* 3PIDs, identity servers, SSO, soft logout (issue 10). Email validation sessions (the
      * token is kept as its SHA-256, like access tokens); the 3PIDs of accounts (one account per
      * address); the identity servers each was bound at, for unbinding later; SSO subjects
@@ -183,6 +259,7 @@ const size_t store_n_migrations = sizeof(store_migrations) / sizeof(store_migrat
 
 /* ---- PostgreSQL's variants ---- */
 const struct migration store_migrations_pg[] = {
+    {11, st_search_migration_pg},
     {12, "CREATE SEQUENCE events_stream_pos;"
          "SELECT setval('events_stream_pos', (SELECT COALESCE(MAX(stream_pos), 0) + 1 "
          "FROM events), false);"},

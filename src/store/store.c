@@ -374,11 +374,14 @@ enum store_rc
 store_user_deactivate(struct store *st, const char *user_id)
 {
     return tokens_changed(
-        st, ST_WRITE(st,
-                     ST_STEP_CHANGED("UPDATE users SET deactivated = 1 WHERE user_id = ?",
-                                     ST_S(user_id)),
-                     ST_STEP("DELETE FROM access_tokens WHERE user_id = ?", ST_S(user_id)),
-                     ST_STEP("DELETE FROM devices WHERE user_id = ?", ST_S(user_id))));
+        st,
+        ST_WRITE(
+            st,
+            ST_STEP_CHANGED("UPDATE users SET deactivated = 1 WHERE user_id = ?", ST_S(user_id)),
+            ST_STEP("DELETE FROM access_tokens WHERE user_id = ?", ST_S(user_id)),
+            ST_STEP("DELETE FROM devices WHERE user_id = ?", ST_S(user_id)),
+            /* e2e: the devices' keys and inboxes go with them */
+            ST_E2E_DEVICES_GONE_STEPS("user_id = ?", ST_S(user_id)), ST_DL_LOG_STEPS(user_id)));
 }
 
 static enum store_rc
@@ -447,6 +450,13 @@ store_device_login_until(struct store *st, const char *user_id, const char *devi
         st,
         ST_WRITE(
             st,
+            /* e2e: a new device is a device-list change (logged before the device exists) */
+            ST_STEP("UPDATE counters SET value = value + 1 WHERE name = 'device_lists' AND NOT "
+                    "EXISTS (SELECT 1 FROM devices WHERE user_id = ? AND device_id = ?)",
+                    ST_S(user_id), ST_S(device_id)),
+            ST_STEP(ST_SQL_DL_LOG " AND NOT EXISTS (SELECT 1 FROM devices WHERE user_id = ? AND "
+                                  "device_id = ?)",
+                    ST_S(user_id), ST_S(user_id), ST_S(device_id)),
             ST_STEP("INSERT INTO devices (user_id, device_id, display_name, last_seen_ip, "
                     "last_seen_user_agent, last_seen_ts, created_ts) VALUES (?, ?, ?, ?, ?, ?, ?) "
                     "ON CONFLICT (user_id, device_id) DO UPDATE SET "
@@ -527,7 +537,10 @@ store_device_delete(struct store *st, const char *user_id, const char *device_id
                      ST_STEP_CHANGED("DELETE FROM devices WHERE user_id = ? AND device_id = ?",
                                      ST_S(user_id), ST_S(device_id)),
                      ST_STEP("DELETE FROM access_tokens WHERE user_id = ? AND device_id = ?",
-                             ST_S(user_id), ST_S(device_id))));
+                             ST_S(user_id), ST_S(device_id)),
+                     ST_E2E_DEVICES_GONE_STEPS("user_id = ? AND device_id = ?", ST_S(user_id),
+                                               ST_S(device_id)),
+                     ST_DL_LOG_STEPS(user_id)));
 }
 
 enum store_rc
@@ -541,7 +554,10 @@ store_device_delete_all_except(struct store *st, const char *user_id, const char
             ST_STEP("DELETE FROM devices WHERE user_id = ? AND device_id IS DISTINCT FROM ?",
                     ST_S(user_id), ST_S(keep)),
             ST_STEP("DELETE FROM access_tokens WHERE user_id = ? AND device_id IS DISTINCT FROM ?",
-                    ST_S(user_id), ST_S(keep))));
+                    ST_S(user_id), ST_S(keep)),
+            ST_E2E_DEVICES_GONE_STEPS("user_id = ? AND device_id IS DISTINCT FROM ?", ST_S(user_id),
+                                      ST_S(keep)),
+            ST_DL_LOG_STEPS(user_id)));
 }
 
 enum store_rc

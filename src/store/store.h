@@ -172,6 +172,10 @@ enum store_rc store_room_state_at(struct store *st, const char *room_id, int64_t
 /* The same without m.room.member events (lazy-loading members fetches those one by one). */
 enum store_rc store_room_state_at_nonmembers(struct store *st, const char *room_id, int64_t pos,
                                              struct store_event **out, size_t *n);
+/* The state event (type, state_key) in force at position pos, in one query. */
+enum store_rc store_state_full_event_at(struct store *st, const char *room_id, const char *type,
+                                        const char *state_key, int64_t pos,
+                                        struct store_event *out);
 /* The event ID of the state (type, state_key) in force at position pos (new string). */
 enum store_rc store_state_event_at(struct store *st, const char *room_id, const char *type,
                                    const char *state_key, int64_t pos, char **event_id);
@@ -334,6 +338,218 @@ enum store_rc store_receipts_in_room(struct store *st, const char *room_id, int6
                                      struct store_receipt **out, size_t *n);
 /* ---- (end of helper B) ---- */
 
+/* ---- content repository (issue 7; store_media.c) ---- */
+/* A local media item. Strings owned (free with store_media_clear). */
+struct store_media {
+    char *media_id;
+    char *media_type;
+    char *upload_name; /* NULL when none was given */
+    int64_t length;
+    char *sha256;  /* hex of the content: names the file in the media store */
+    char *user_id; /* the uploader; NULL for media the server fetched (URL previews) */
+    int64_t created_ts;
+    char *quarantined_by; /* NULL unless quarantined */
+};
+void store_media_clear(struct store_media *m);
+/* Records new media (borrows m); STORE_EXISTS if the media ID is taken. */
+enum store_rc store_media_add(struct store *st, const struct store_media *m);
+enum store_rc store_media_get(struct store *st, const char *media_id, struct store_media *out);
+/* Quarantines the media and every other local media with the same content (by: who did it),
+ * or lifts that with by NULL. STORE_NOT_FOUND for unknown media. */
+enum store_rc store_media_quarantine(struct store *st, const char *media_id, const char *by);
+/* A cached URL preview (new string of JSON) not expired at now; STORE_NOT_FOUND otherwise. */
+enum store_rc store_url_preview_get(struct store *st, const char *url, int64_t now, char **og);
+enum store_rc store_url_preview_put(struct store *st, const char *url, const char *og,
+                                    int64_t fetched_ts, int64_t expires_ts);
+/* ---- (end of content repository) ---- */
+/* ---- end-to-end encryption: keys, to-device messages, device lists (issue 6; store_keys.c) ----
+ * Deleting devices (store_device_delete*, store_user_deactivate) also deletes their keys and
+ * inboxes and logs a device-list change in the same transaction; so does a login that creates
+ * a device. */
+struct store_otk {
+    const char *algorithm, *key_id; /* "<algorithm>:<key_id>" as uploaded */
+    const char *key_json;           /* canonical JSON of the key (a string or an object) */
+};
+/* One upload of a device's keys, in one transaction. Strings are borrowed. */
+struct store_keys_upload {
+    const char *user_id, *device_id;
+    const char *device_keys; /* canonical JSON of the signed device keys, or NULL */
+    const struct store_otk *otks;
+    size_t n_otks;
+    bool device_keys_changed; /* out: new or different device keys (a device-list change) */
+    char *conflict;           /* out (owned): "<algorithm>:<key_id>" held with other content */
+};
+/* STORE_EXISTS (nothing stored, u->conflict set) when a one-time key ID is already held with
+ * different content; the same content again is accepted. */
+enum store_rc store_keys_upload(struct store *st, struct store_keys_upload *u);
+struct store_otk_count {
+    char *algorithm;
+    int64_t count;
+};
+/* The device's unclaimed one-time keys per algorithm. New array. */
+enum store_rc store_otk_counts(struct store *st, const char *user_id, const char *device_id,
+                               struct store_otk_count **out, size_t *n);
+void store_otk_counts_free(struct store_otk_count *list, size_t n);
+struct store_device_keys {
+    char *device_id;
+    char *key_json;
+    char *display_name; /* may be NULL */
+};
+/* The devices of a user that have uploaded identity keys, with their display names. */
+enum store_rc store_device_keys_list(struct store *st, const char *user_id,
+                                     struct store_device_keys **out, size_t *n);
+void store_device_keys_free(struct store_device_keys *list, size_t n);
+/* Claims: for each, one one-time key of (user, device, algorithm) is taken and deleted (the
+ * lowest key ID), all in one transaction, so no key is handed out twice. key_id and key_json
+ * are set (owned) for those that found one, else left NULL. */
+struct store_claim {
+    const char *user_id, *device_id, *algorithm;
+    char *key_id, *key_json;
+};
+enum store_rc store_otks_claim(struct store *st, struct store_claim *claims, size_t n);
+void store_claims_clear(struct store_claim *claims, size_t n);
+
+/* Send-to-device: one message per (user, device); device "*" is every device of the user at
+ * the time. Unknown users and devices get nothing. With txn_key non-NULL, a second call with
+ * the same (token_hash, txn_key) stores nothing and sets *replayed. *pos: the position the
+ * messages got. */
+struct store_to_device_msg {
+    const char *user_id, *device_id, *content;
+};
+struct store_to_device_send {
+    const char *sender, *type;
+    const struct store_to_device_msg *msgs;
+    size_t n;
+    const char *token_hash, *txn_key, *txn_id;
+    int64_t now;
+    bool replayed; /* out */
+    int64_t pos;   /* out */
+};
+enum store_rc store_to_device_send(struct store *st, struct store_to_device_send *s);
+struct store_to_device {
+    int64_t pos;
+    char *sender, *type, *content;
+};
+/* The device's messages at positions in (after, upto], oldest first, at most limit. */
+enum store_rc store_to_device_pending(struct store *st, const char *user_id, const char *device_id,
+                                      int64_t after, int64_t upto, size_t limit,
+                                      struct store_to_device **out, size_t *n);
+void store_to_device_free(struct store_to_device *list, size_t n);
+/* Deletes the device's messages at positions <= upto (delivered and acknowledged). */
+enum store_rc store_to_device_ack(struct store *st, const char *user_id, const char *device_id,
+                                  int64_t upto);
+/* What a sync needs first, in one read: the to-device and device-list positions and the
+ * device's oldest waiting message (*inbox_min, or -1 when its inbox is empty). */
+struct store_e2e_heads {
+    int64_t to_device, device_lists, inbox_min;
+};
+enum store_rc store_e2e_heads(struct store *st, const char *user_id, const char *device_id,
+                              struct store_e2e_heads *out);
+
+/* Logs a change to the user's device list (e.g. a device renamed). */
+enum store_rc store_device_list_changed(struct store *st, const char *user_id);
+/* Users whose device lists changed at positions in (since, upto] among user_id and those
+ * sharing a joined room with user_id. New array of new strings (store_strings_free). */
+enum store_rc store_device_list_changes(struct store *st, const char *user_id, int64_t since,
+                                        int64_t upto, char ***users, size_t *n);
+/* The m.room.member changes of a room at event positions in (since, upto]: who, the
+ * membership, whether it is still current, and whether that user was joined at `since`. */
+struct store_member_change {
+    char *user_id;
+    char *membership;
+    bool current, joined_before;
+};
+enum store_rc store_room_member_changes(struct store *st, const char *room_id, int64_t since,
+                                        int64_t upto, struct store_member_change **out, size_t *n);
+void store_member_changes_free(struct store_member_change *list, size_t n);
+/* ---- (end of end-to-end encryption) ---- */
+/* ---- server-side search (issue 9; store_search.c) ---- */
+/* The keys that can be searched, as a bit set. */
+enum store_search_key {
+    STORE_SEARCH_BODY = 1,  /* content.body of m.room.message */
+    STORE_SEARCH_NAME = 2,  /* content.name of m.room.name */
+    STORE_SEARCH_TOPIC = 4, /* content.topic of m.room.topic */
+};
+#define STORE_SEARCH_ALL_KEYS (STORE_SEARCH_BODY | STORE_SEARCH_NAME | STORE_SEARCH_TOPIC)
+/* The events of a room at stream positions in (after_pos, upto_pos]. Strings borrowed. */
+struct store_search_range {
+    const char *room_id;
+    int64_t after_pos, upto_pos;
+};
+struct store_search_query {
+    const char *term; /* as the user typed it; the language is in store_search.h */
+    unsigned keys;    /* STORE_SEARCH_* */
+    const struct store_search_range *ranges;
+    size_t n_ranges;
+    bool by_rank;       /* best match first (newest first among equals); else newest first */
+    int64_t skip;       /* by_rank: leave out the first `skip` hits (earlier pages) */
+    int64_t before_pos; /* newest first: only hits at positions below this */
+    size_t max;         /* at most this many hits */
+};
+struct store_search_hit {
+    const char *room_id; /* borrowed from the query's ranges */
+    int64_t pos;
+    double rank; /* higher is a better match */
+};
+/* Searches the events of the query's ranges (encrypted and redacted events are not indexed).
+ * *out is a new array (free()); *count is the number of hits in all the ranges, whatever
+ * skip, before_pos and max say. */
+enum store_rc store_search_events(struct store *st, const struct store_search_query *q,
+                                  struct store_search_hit **out, size_t *n, int64_t *count);
+/* The words of these hits that the query matched, as they are written there (no
+ * duplicates). New array of new strings (store_strings_free). */
+enum store_rc store_search_highlights(struct store *st, const struct store_search_query *q,
+                                      const struct store_search_hit *hits, size_t n, char ***words,
+                                      size_t *nwords);
+/* What history visibility needs, for every room where the user has or had a membership of
+ * any kind (joined, left, invited, banned), in three queries whatever the number of rooms:
+ * the user's m.room.member intervals (value: the membership), the rooms'
+ * m.room.history_visibility intervals (value: the event's JSON; redacted: whether it was),
+ * and the rooms the user forgot. Rows come grouped by room, in order of position; to_pos is
+ * INT64_MAX while current. New arrays (store_history_rows_free, store_strings_free). */
+struct store_history_row {
+    char *room_id;
+    char *value;
+    bool redacted;
+    int64_t from_pos, to_pos;
+};
+enum store_rc store_user_room_histories(struct store *st, const char *user_id,
+                                        struct store_history_row **members, size_t *nmembers,
+                                        struct store_history_row **visibility, size_t *nvisibility,
+                                        char ***forgotten, size_t *nforgotten);
+void store_history_rows_free(struct store_history_row *rows, size_t n);
+/* The event at a stream position (free with store_event_clear). */
+enum store_rc store_event_at(struct store *st, int64_t pos, struct store_event *out);
+/* ---- (end of server-side search) ---- */
+/* ---- application services (issue 13; store_appservice.c) ---- */
+/* A service's position in the event stream (events up to it are queued or of no interest) and
+ * its last transaction ID; STORE_NOT_FOUND for a service never seen. */
+enum store_rc store_appservice_state_get(struct store *st, const char *as_id, int64_t *scanned_pos,
+                                         int64_t *last_txn_id);
+enum store_rc store_appservice_state_put(struct store *st, const char *as_id, int64_t scanned_pos,
+                                         int64_t last_txn_id);
+/* Queues transaction txn_id (body: its JSON text) and moves the service to scanned_pos with
+ * last_txn_id txn_id, in one transaction. */
+enum store_rc store_appservice_txn_enqueue(struct store *st, const char *as_id, int64_t txn_id,
+                                           const char *body, int64_t scanned_pos);
+/* The oldest queued transaction (*body a new string); STORE_NOT_FOUND when none. */
+enum store_rc store_appservice_txn_first(struct store *st, const char *as_id, int64_t *txn_id,
+                                         char **body);
+enum store_rc store_appservice_txn_delete(struct store *st, const char *as_id, int64_t txn_id);
+/* Events of every room at positions in (after, upto], in stream order, at most limit. */
+enum store_rc store_appservice_events(struct store *st, int64_t after, int64_t upto, size_t limit,
+                                      struct store_event **out, size_t *n);
+/* The users joined to the room after the event at position pos (new array of new strings). */
+enum store_rc store_appservice_joined_at(struct store *st, const char *room_id, int64_t pos,
+                                         char ***user_ids, size_t *n);
+/* appservice_room_directory.yaml: lists (or unlists) a room in a service's network. */
+enum store_rc store_appservice_room_list_set(struct store *st, const char *as_id,
+                                             const char *network_id, const char *room_id,
+                                             bool listed);
+/* Rooms listed by that service in that network; both NULL: in any. New array of new strings. */
+enum store_rc store_appservice_room_list(struct store *st, const char *as_id,
+                                         const char *network_id, char ***room_ids, size_t *n);
+/* ---- (end of application services) ---- */
 /* ---- 3PIDs, identity server binds, SSO subjects (issue 10; store_threepid.c) ---- */
 /* An email validation session (requestToken). Strings owned (store_3pid_session_clear). */
 struct store_3pid_session {

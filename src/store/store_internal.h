@@ -145,4 +145,21 @@ enum store_rc st_read_one(struct store *st, const char *sql, const struct st_arg
 /* A copy of a text column, or NULL. */
 char *st_dup_col(struct store *st, struct db_stmt *s, int col);
 
+/* ---- end-to-end encryption (issue 6; store_keys.c) ----
+ * A change to a user's device list: the counter 'device_lists' moves on and the log gets a
+ * row at its new value. ST_DL_LOG_STEPS(user) are those two as ST_WRITE steps. */
+#define ST_SQL_DL_BUMP "UPDATE counters SET value = value + 1 WHERE name = ?"
+#define ST_SQL_DL_LOG                                                                              \
+    "INSERT INTO device_list_changes (stream_pos, user_id) SELECT value, CAST(? AS TEXT) FROM "    \
+    "counters WHERE name = 'device_lists'"
+#define ST_DL_LOG_STEPS(user)                                                                      \
+    ST_STEP(ST_SQL_DL_BUMP, ST_S("device_lists")), ST_STEP(ST_SQL_DL_LOG, ST_S(user))
+/* What goes with deleted devices: their keys and to-device inboxes. `where` is the condition
+ * that picks the devices ("user_id = ? AND device_id = ?", ...), args its arguments. */
+#define ST_E2E_DEVICES_GONE_STEPS(where, ...)                                                      \
+    ST_STEP("DELETE FROM e2e_device_keys WHERE " where, __VA_ARGS__),                              \
+        ST_STEP("DELETE FROM e2e_one_time_keys WHERE " where, __VA_ARGS__),                        \
+        ST_STEP("DELETE FROM to_device_inbox WHERE " where, __VA_ARGS__)
+/* ---- (end of end-to-end encryption) ---- */
+
 #endif

@@ -7,6 +7,7 @@
 #include "core/util.h"
 #include "store/store.h"
 #include "store/store_internal.h"
+#include "store/store_search.h"
 
 #define EVENT_COLS                                                                                 \
     "event_id, room_id, type, state_key, sender, json, redacted_by, stream_pos, depth, "           \
@@ -172,6 +173,12 @@ persist_one(struct store *st, const char *room_id, const struct store_event_row 
         rc = st_rc(st_run(st, st->writer,
                           "DELETE FROM room_forgotten WHERE user_id = ? AND room_id = ?",
                           ST_ARGS(ST_S(e->state_key), ST_S(room_id))));
+    /* Server-side search: indexed in the event's transaction; a redaction takes its target
+     * out of the index. */
+    if (rc == STORE_OK)
+        rc = st_search_index_event(st, room_id, e, pos);
+    if (rc == STORE_OK && e->redacts)
+        rc = st_search_unindex_event(st, room_id, e->redacts);
     if (rc == STORE_OK && e->redacts)
         rc = st_rc(st_run(st, st->writer,
                           "UPDATE events SET redacted_by = ? WHERE event_id = ? AND room_id = ? "
@@ -314,6 +321,18 @@ store_room_state_at(struct store *st, const char *room_id, int64_t pos, struct s
         "WHERE rs.room_id = ? AND rs.from_pos <= ? AND (rs.to_pos IS NULL OR rs.to_pos > ?) "
         "ORDER BY e.stream_pos",
         ST_ARGS(ST_S(room_id), ST_I(pos), ST_I(pos)), out, n);
+}
+
+enum store_rc
+store_state_full_event_at(struct store *st, const char *room_id, const char *type,
+                          const char *state_key, int64_t pos, struct store_event *out)
+{
+    return one_event(
+        st, out,
+        "SELECT " STATE_EVENT_COLS " FROM room_state rs JOIN events e ON e.event_id = rs.event_id "
+        "WHERE rs.room_id = ? AND rs.type = ? AND rs.state_key = ? AND rs.from_pos <= ? AND "
+        "(rs.to_pos IS NULL OR rs.to_pos > ?)",
+        ST_ARGS(ST_S(room_id), ST_S(type), ST_S(state_key), ST_I(pos), ST_I(pos)));
 }
 
 enum store_rc

@@ -20,27 +20,40 @@ st_job_submit(struct store *st, struct st_job *job)
     pthread_mutex_unlock(&st->qlock);
 }
 
-/* Runs a batch in one transaction. Called by the leader only, without qlock. */
+/* Runs a batch in one transaction. Called by the leader only, without qlock. A batch of one
+ * job needs no savepoint (its failure rolls back the whole transaction), and between jobs the
+ * release and the next savepoint go as one statement: on PostgreSQL each is a round trip. */
 static void
-run_batch(struct store *st, struct st_job *batch)
+run_batch(struct st_job *batch, struct store *st)
 {
     bool began = st->drv->exec(st->writer, "BEGIN") == DB_OK;
+    bool single = batch && !batch->next, ok = began;
+    bool open = false; /* a savepoint "job" is active */
 
     for (struct st_job *j = batch; j; j = j->next) {
         if (!began) {
             j->rc = STORE_ERR;
             continue;
         }
-        if (st->drv->exec(st->writer, "SAVEPOINT job") != DB_OK) {
-            j->rc = STORE_ERR;
-            continue;
+        if (!single) {
+            const char *sql = open ? "RELEASE job; SAVEPOINT job" : "SAVEPOINT job";
+            open = st->drv->exec(st->writer, sql) == DB_OK;
+            if (!open) {
+                j->rc = STORE_ERR;
+                continue;
+            }
         }
         j->rc = j->fn(st, j->ctx);
-        if (j->rc != STORE_OK)
+        if (j->rc != STORE_OK && !single)
             st->drv->exec(st->writer, "ROLLBACK TO job");
-        st->drv->exec(st->writer, "RELEASE job");
+        if (j->rc != STORE_OK && single)
+            ok = false;
     }
-    if (began && st->drv->exec(st->writer, "COMMIT") != DB_OK) {
+    if (open)
+        st->drv->exec(st->writer, "RELEASE job");
+    if (began && !ok) {
+        st->drv->exec(st->writer, "ROLLBACK");
+    } else if (began && st->drv->exec(st->writer, "COMMIT") != DB_OK) {
         log_error("store: commit failed; the batch is lost");
         st->drv->exec(st->writer, "ROLLBACK");
         for (struct st_job *j = batch; j; j = j->next)
@@ -61,7 +74,7 @@ st_job_wait(struct store *st, struct st_job *job)
             st->qhead = st->qtail = NULL;
             st->leading = true;
             pthread_mutex_unlock(&st->qlock);
-            run_batch(st, batch);
+            run_batch(batch, st);
             pthread_mutex_lock(&st->qlock);
             for (j = batch; j; j = next) {
                 next = j->next; /* j may be gone as soon as done is seen */

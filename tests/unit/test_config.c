@@ -6,6 +6,7 @@
 
 #include "core/config.h"
 
+#include <arpa/inet.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -991,6 +992,138 @@ test_generate_odd_inputs(void **state)
     assert_null(config_generate(NULL, "/tmp"));
 }
 
+/* ---- content repository (issue 7) ---- */
+
+static bool
+range_is(const struct config_ip_range *r, const char *addr, int prefix)
+{
+    unsigned char want[16] = {0};
+    int family = strchr(addr, ':') ? AF_INET6 : AF_INET;
+
+    return inet_pton(family, addr, want) == 1 && r->family == family && r->prefix == prefix &&
+           memcmp(r->addr, want, family == AF_INET ? 4 : 16) == 0;
+}
+
+static void
+test_media_keys(void **state)
+{
+    struct config *cfg;
+    char err[256];
+    static const struct {
+        const char *yaml, *want;
+    } bad[] = {
+        {SN "thumbnail_sizes: 32\n", "thumbnail_sizes: must be a list"},
+        {SN "thumbnail_sizes: [{width: 32, height: 32, method: fit}]\n",
+         "thumbnail_sizes[0].method: must be crop or scale"},
+        {SN "thumbnail_sizes: [{width: 32, method: crop}]\n",
+         "thumbnail_sizes[0]: width and height are required"},
+        {SN "thumbnail_sizes: [{width: 0, height: 32}]\n", "thumbnail_sizes[0].width: must be"},
+        {SN "thumbnail_sizes: [{width: 5000, height: 32}]\n", "thumbnail_sizes[0].width: must be"},
+        {SN "url_preview_ip_range_blacklist: 10.0.0.0/8\n",
+         "url_preview_ip_range_blacklist: must be a list"},
+        {SN "url_preview_ip_range_blacklist: ['10.0.0.1/8']\n",
+         "url_preview_ip_range_blacklist[0]: '10.0.0.1/8' is not"},
+        {SN "url_preview_ip_range_whitelist: ['300.1.1.1']\n",
+         "url_preview_ip_range_whitelist[0]: '300.1.1.1' is not"},
+        {SN "url_preview_ip_range_whitelist: ['10.0.0.0/33']\n",
+         "url_preview_ip_range_whitelist[0]: '10.0.0.0/33' is not"},
+        {SN "url_preview_ip_range_whitelist: ['::/-1']\n",
+         "url_preview_ip_range_whitelist[0]: '::/-1' is not"},
+        {SN "url_preview_ip_range_whitelist: ['/8']\n", "url_preview_ip_range_whitelist[0]"},
+        {SN "max_image_pixels: lots\n", "max_image_pixels: must be a positive size"},
+        {SN "max_spider_size: 0\n", "max_spider_size: must be a positive size"},
+        {SN "url_preview_enabled: maybe\n", "url_preview_enabled: must be true or false"},
+    };
+
+    (void)state;
+    /* Synapse's defaults. */
+    cfg = load_ok(SN);
+    assert_int_equal(cfg->max_image_pixels, 32 * 1024 * 1024);
+    assert_int_equal(cfg->max_spider_size, 10 * 1024 * 1024);
+    assert_false(cfg->dynamic_thumbnails);
+    assert_false(cfg->url_preview_enabled);
+    assert_int_equal(cfg->n_thumbnail_sizes, 5);
+    assert_true(cfg->thumbnail_sizes[0].width == 32 && cfg->thumbnail_sizes[0].height == 32 &&
+                cfg->thumbnail_sizes[0].method == CONFIG_THUMB_CROP);
+    assert_true(cfg->thumbnail_sizes[4].width == 800 && cfg->thumbnail_sizes[4].height == 600 &&
+                cfg->thumbnail_sizes[4].method == CONFIG_THUMB_SCALE);
+    assert_int_equal(cfg->n_url_preview_ip_range_blacklist, 19 + 2);
+    assert_true(range_is(&cfg->url_preview_ip_range_blacklist[0], "127.0.0.0", 8));
+    assert_true(range_is(&cfg->url_preview_ip_range_blacklist[13], "::1", 128));
+    assert_true(range_is(&cfg->url_preview_ip_range_blacklist[19], "0.0.0.0", 32));
+    assert_true(range_is(&cfg->url_preview_ip_range_blacklist[20], "::", 128));
+    assert_int_equal(cfg->n_url_preview_ip_range_whitelist, 0);
+    config_free(cfg);
+
+    cfg = load_ok(SN "max_image_pixels: 1M\n"
+                     "max_spider_size: 64K\n"
+                     "dynamic_thumbnails: true\n"
+                     "url_preview_enabled: yes\n"
+                     "thumbnail_sizes:\n"
+                     "  - {width: 10, height: 20, method: scale}\n"
+                     "  - {width: 30, height: 40}\n"
+                     "url_preview_ip_range_blacklist: ['10.0.0.0/8', 'fc00::/7']\n"
+                     "url_preview_ip_range_whitelist: ['10.1.2.3', '10.2.0.0/16']\n");
+    assert_int_equal(cfg->max_image_pixels, 1024 * 1024);
+    assert_int_equal(cfg->max_spider_size, 64 * 1024);
+    assert_true(cfg->dynamic_thumbnails && cfg->url_preview_enabled);
+    assert_int_equal(cfg->n_thumbnail_sizes, 2);
+    assert_true(cfg->thumbnail_sizes[1].width == 30 && cfg->thumbnail_sizes[1].height == 40 &&
+                cfg->thumbnail_sizes[1].method == CONFIG_THUMB_SCALE); /* Synapse's default */
+    /* The given list replaces the default; the unroutable addresses are always added. */
+    assert_int_equal(cfg->n_url_preview_ip_range_blacklist, 4);
+    assert_true(range_is(&cfg->url_preview_ip_range_blacklist[1], "fc00::", 7));
+    assert_true(range_is(&cfg->url_preview_ip_range_blacklist[2], "0.0.0.0", 32));
+    assert_int_equal(cfg->n_url_preview_ip_range_whitelist, 2);
+    assert_true(range_is(&cfg->url_preview_ip_range_whitelist[0], "10.1.2.3", 32));
+    assert_true(range_is(&cfg->url_preview_ip_range_whitelist[1], "10.2.0.0", 16));
+    config_free(cfg);
+
+    /* An empty list is a choice, not "unset". */
+    cfg = load_ok(SN "thumbnail_sizes: []\nurl_preview_ip_range_blacklist: []\n");
+    assert_int_equal(cfg->n_thumbnail_sizes, 0);
+    assert_int_equal(cfg->n_url_preview_ip_range_blacklist, 2);
+    config_free(cfg);
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cfg = NULL;
+        err[0] = '\0';
+        if (config_load_string(bad[i].yaml, strlen(bad[i].yaml), BASE, &cfg, err, sizeof(err)) == 0)
+            fail_msg("accepted:\n%s", bad[i].yaml);
+        if (strncmp(err, bad[i].want, strlen(bad[i].want)) != 0)
+            fail_msg("%s\nwant: %s...\ngot:  %s", bad[i].yaml, bad[i].want, err);
+        assert_null(cfg);
+    }
+}
+/* ---- (end of content repository) ---- */
+/* app_service_config_files (issue 13): paths resolved like the others; errors name the item. */
+static void
+test_app_service_config_files(void **state)
+{
+    struct config *cfg = load_ok(SN "app_service_config_files: [irc.yaml, /etc/as/x.yaml]\n");
+    struct config *none = load_ok(SN "app_service_config_files: []\n");
+    struct config *bad = NULL;
+    char err[256] = "";
+
+    (void)state;
+    assert_int_equal(cfg->n_app_service_config_files, 2);
+    assert_string_equal(cfg->app_service_config_files[0], BASE "/irc.yaml");
+    assert_string_equal(cfg->app_service_config_files[1], "/etc/as/x.yaml");
+    assert_int_equal(none->n_app_service_config_files, 0);
+    config_free(cfg);
+    config_free(none);
+    assert_int_equal(config_load_string(SN "app_service_config_files: irc.yaml\n",
+                                        strlen(SN "app_service_config_files: irc.yaml\n"), BASE,
+                                        &bad, err, sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, "app_service_config_files: must be a list of paths"));
+    assert_int_equal(config_load_string(SN "app_service_config_files: [a, [b]]\n",
+                                        strlen(SN "app_service_config_files: [a, [b]]\n"), BASE,
+                                        &bad, err, sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, "app_service_config_files[1]: must be a path"));
+    assert_null(bad);
+}
 /* ---- 3PID, identity servers, SSO, soft logout (issue 10) ---------------------------------- */
 
 static void
@@ -1212,6 +1345,8 @@ main(void)
         cmocka_unit_test(test_psycopg2_conninfo),
         cmocka_unit_test(test_generate_roundtrip),
         cmocka_unit_test(test_generate_odd_inputs),
+        cmocka_unit_test(test_media_keys), /* content repository (issue 7) */
+        cmocka_unit_test(test_app_service_config_files),
         cmocka_unit_test(test_issue10_defaults),
         cmocka_unit_test(test_issue10_keys),
         cmocka_unit_test(test_issue10_errors),
