@@ -53,12 +53,26 @@ is_url(struct hs *hs, const char *id_server, const char *path)
                      path);
 }
 
+/* Synapse's ip_range_blacklist/whitelist: identity servers are named by clients, so they must
+ * not reach the server's own network. */
+static bool
+refuse(void *arg, int family, const unsigned char *addr)
+{
+    const struct config *cfg = arg;
+    return fetch_ip_refused(cfg->ip_range_blacklist, cfg->n_ip_range_blacklist,
+                            cfg->ip_range_whitelist, cfg->n_ip_range_whitelist, family, addr);
+}
+
 /* One call; the answer's JSON object (if any) goes to resp->body. 0 for a 200. */
 static int
-call(const char *method, const char *url, const char *auth_header, const json_t *body,
-     struct idserver_resp *resp)
+call(struct hs *hs, const char *method, const char *url, const char *auth_header,
+     const json_t *body, struct idserver_resp *resp)
 {
-    struct fetch_req fr = {.method = method, .url = url, .timeout_ms = IS_TIMEOUT_MS};
+    struct fetch_req fr = {.method = method,
+                           .url = url,
+                           .timeout_ms = IS_TIMEOUT_MS,
+                           .refuse = refuse,
+                           .refuse_arg = (void *)hs->cfg};
     struct fetch_resp out;
     char *text = body ? json_dump_compact(body) : NULL;
     json_error_t jerr;
@@ -101,7 +115,7 @@ idserver_bind(struct hs *hs, const char *id_server, const char *id_access_token,
     char *url = is_url(hs, id_server, "3pid/bind"), *auth = bearer(id_access_token);
     json_t *body =
         json_pack("{s:s, s:s, s:s}", "sid", sid, "client_secret", client_secret, "mxid", mxid);
-    int rc = call("POST", url, auth, body, resp);
+    int rc = call(hs, "POST", url, auth, body, resp);
 
     json_decref(body);
     free(url);
@@ -142,7 +156,7 @@ idserver_unbind(struct hs *hs, const char *id_server, const char *mxid, const ch
 
     auth = xmatrix_header(hs, id_server, "/_matrix/identity/v2/3pid/unbind", body);
     if (auth)
-        rc = call("POST", url, auth, body, resp);
+        rc = call(hs, "POST", url, auth, body, resp);
     else
         snprintf(resp->error, sizeof(resp->error), "could not sign the request");
     json_decref(body);
@@ -188,7 +202,7 @@ idserver_lookup(struct hs *hs, const char *id_server, const char *id_access_toke
     int rc = -1;
 
     *mxid = NULL;
-    if (call("GET", url, auth, NULL, resp) != 0)
+    if (call(hs, "GET", url, auth, NULL, resp) != 0)
         goto out;
     algs = json_object_get(resp->body, "algorithms");
     pepper = json_string_value(json_object_get(resp->body, "lookup_pepper"));
@@ -208,7 +222,7 @@ idserver_lookup(struct hs *hs, const char *id_server, const char *id_access_toke
     idserver_resp_clear(resp);
     free(url);
     url = is_url(hs, id_server, "lookup");
-    if (call("POST", url, auth, body, resp) != 0)
+    if (call(hs, "POST", url, auth, body, resp) != 0)
         goto out;
     {
         const char *who =
@@ -229,7 +243,7 @@ idserver_store_invite(struct hs *hs, const char *id_server, const char *id_acces
                       const json_t *body, struct idserver_resp *resp)
 {
     char *url = is_url(hs, id_server, "store-invite"), *auth = bearer(id_access_token);
-    int rc = call("POST", url, auth, body, resp);
+    int rc = call(hs, "POST", url, auth, body, resp);
     free(url);
     free(auth);
     return rc;
@@ -244,8 +258,7 @@ idserver_key_valid(struct hs *hs, const char *key_validity_url, const char *publ
                           strchr(key_validity_url, '?') ? "&" : "?", pk);
     bool valid = false;
 
-    (void)hs;
-    if (call("GET", url, NULL, NULL, &resp) == 0)
+    if (call(hs, "GET", url, NULL, NULL, &resp) == 0)
         valid = json_is_true(json_object_get(resp.body, "valid"));
     idserver_resp_clear(&resp);
     free(url);

@@ -1454,6 +1454,39 @@ load_oidc_config(struct loader *ld, yaml_node_t *v, const char *path, void *fiel
     return enabled ? load_oidc_provider(ld, v, path, true) : 0;
 }
 
+static int
+load_ip_blacklist(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    (void)field;
+    return load_ip_ranges(ld, v, path, &ld->cfg->ip_range_blacklist,
+                          &ld->cfg->n_ip_range_blacklist);
+}
+
+static int
+load_ip_whitelist(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    (void)field;
+    return load_ip_ranges(ld, v, path, &ld->cfg->ip_range_whitelist,
+                          &ld->cfg->n_ip_range_whitelist);
+}
+
+/* Synapse's ip_range_blacklist defaults to the private ranges (its url_preview sample list);
+ * 0.0.0.0 and :: are always added. */
+static void
+finish_ip_blacklist(struct config *cfg)
+{
+    struct config_ip_range r;
+
+    if (!cfg->ip_range_blacklist)
+        for (size_t i = 0; i < NKEYS(default_preview_blacklist); i++)
+            if (parse_ip_range(default_preview_blacklist[i], &r) == 0)
+                add_ip_range(&cfg->ip_range_blacklist, &cfg->n_ip_range_blacklist, &r);
+    if (parse_ip_range("0.0.0.0", &r) == 0)
+        add_ip_range(&cfg->ip_range_blacklist, &cfg->n_ip_range_blacklist, &r);
+    if (parse_ip_range("::", &r) == 0)
+        add_ip_range(&cfg->ip_range_blacklist, &cfg->n_ip_range_blacklist, &r);
+}
+
 static void
 free_oidc_provider(struct config_oidc_provider *p)
 {
@@ -1813,6 +1846,8 @@ static const struct key_spec top_keys[] = {
     {"session_lifetime", load_duration, offsetof(struct config, session_lifetime_ms)},
     {"access_token_lifetime", load_duration, offsetof(struct config, session_lifetime_ms)},
     {"identity_server_scheme", load_scheme, offsetof(struct config, identity_server_scheme)},
+    {"ip_range_blacklist", load_ip_blacklist, 0},
+    {"ip_range_whitelist", load_ip_whitelist, 0},
     {"oidc_providers", load_oidc_providers, 0},
     {"oidc_config", load_oidc_config, 0},
     {"sso", load_sso, 0},
@@ -1889,6 +1924,7 @@ finish(struct loader *ld)
         cfg->email_app_name = xstrdup("Matrix");
     if (!cfg->identity_server_scheme)
         cfg->identity_server_scheme = xstrdup("https");
+    finish_ip_blacklist(cfg);
     return 0;
 }
 
@@ -2096,6 +2132,8 @@ config_free(struct config *cfg)
     for (size_t i = 0; i < cfg->n_sso_client_whitelist; i++)
         free(cfg->sso_client_whitelist[i]);
     free(cfg->sso_client_whitelist);
+    free(cfg->ip_range_blacklist);
+    free(cfg->ip_range_whitelist);
     free(cfg);
 }
 
@@ -2308,6 +2346,10 @@ config_generate(const char *server_name, const char *data_dir)
                   "#session_lifetime: 24h\n"
                   "# Identity servers are reached over https (http only for local testing).\n"
                   "identity_server_scheme: https\n"
+                  "# Addresses identity server requests may not reach (default: private "
+                  "ranges), and\n# exceptions to that.\n"
+                  "#ip_range_blacklist: [\"127.0.0.0/8\", \"10.0.0.0/8\"]\n"
+                  "#ip_range_whitelist: [\"192.168.1.5\"]\n"
                   "# Single sign-on with OpenID Connect providers (Synapse's oidc_providers). "
                   "Needs\n# public_baseurl; the provider redirects to "
                   "<public_baseurl>_synapse/client/oidc/callback.\n"

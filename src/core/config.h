@@ -148,6 +148,13 @@ struct config {
     size_t n_oidc_providers;
     char **sso_client_whitelist; /* sso.client_whitelist: redirectUrl prefixes trusted */
     size_t n_sso_client_whitelist;
+    /* Addresses identity server requests may not reach (ip_range_blacklist, default the
+     * private and reserved ranges as url_preview's; 0.0.0.0 and :: always), unless in
+     * ip_range_whitelist. */
+    struct config_ip_range *ip_range_blacklist;
+    size_t n_ip_range_blacklist;
+    struct config_ip_range *ip_range_whitelist;
+    size_t n_ip_range_whitelist;
 };
 
 /* Reads and validates FILE. On success returns 0 and *out is a new config (free with

@@ -1,10 +1,14 @@
 #include "core/fetch.h"
 
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/config.h"
+#include "core/log.h"
 #include "core/util.h"
 
 #define DEFAULT_TIMEOUT_MS 10000
@@ -45,10 +49,73 @@ on_data(char *data, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
+static bool
+in_range(const struct config_ip_range *r, int family, const unsigned char *addr)
+{
+    int full = r->prefix / 8, rest = r->prefix % 8;
+    unsigned char mask;
+
+    if (r->family != family || memcmp(r->addr, addr, (size_t)full) != 0)
+        return false;
+    if (rest == 0)
+        return true;
+    mask = (unsigned char)(0xFF << (8 - rest));
+    return (r->addr[full] & mask) == (addr[full] & mask);
+}
+
+static bool
+listed(const struct config_ip_range *list, size_t n, int family, const unsigned char *addr)
+{
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
+
+    for (size_t i = 0; i < n; i++)
+        if (in_range(&list[i], family, addr))
+            return true;
+    return family == AF_INET6 && memcmp(addr, mapped, 12) == 0 &&
+           listed(list, n, AF_INET, addr + 12);
+}
+
+bool
+fetch_ip_refused(const struct config_ip_range *black, size_t n_black,
+                 const struct config_ip_range *white, size_t n_white, int family,
+                 const unsigned char *addr)
+{
+    return !listed(white, n_white, family, addr) && listed(black, n_black, family, addr);
+}
+
+struct sock_ctx {
+    const struct fetch_req *req;
+    bool refused;
+};
+
+static curl_socket_t
+open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    struct sock_ctx *c = clientp;
+    const unsigned char *addr = NULL;
+    char text[INET6_ADDRSTRLEN] = "?";
+
+    if (purpose != CURLSOCKTYPE_IPCXN)
+        return CURL_SOCKET_BAD;
+    if (a->family == AF_INET && a->addrlen >= sizeof(struct sockaddr_in))
+        addr = (const unsigned char *)&((const struct sockaddr_in *)&a->addr)->sin_addr;
+    else if (a->family == AF_INET6 && a->addrlen >= sizeof(struct sockaddr_in6))
+        addr = (const unsigned char *)&((const struct sockaddr_in6 *)&a->addr)->sin6_addr;
+    if (!addr || c->req->refuse(c->req->refuse_arg, a->family, addr)) {
+        if (addr)
+            inet_ntop(a->family, addr, text, sizeof(text));
+        log_info("fetch: connection to %s refused by ip_range_blacklist", text);
+        c->refused = true;
+        return CURL_SOCKET_BAD;
+    }
+    return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
 int
 fetch(const struct fetch_req *req, struct fetch_resp *resp)
 {
     struct sink s = {.max = req->max_response ? req->max_response : DEFAULT_MAX_RESPONSE};
+    struct sock_ctx sc = {req, false};
     struct curl_slist *hdrs = NULL;
     char ctype[128];
     CURL *c = NULL;
@@ -73,6 +140,10 @@ fetch(const struct fetch_req *req, struct fetch_resp *resp)
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
     curl_easy_setopt(c, CURLOPT_USERAGENT, "Hearth");
+    if (req->refuse) {
+        curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+        curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &sc);
+    }
     for (size_t i = 0; i < FETCH_MAX_HEADERS && req->headers[i]; i++)
         hdrs = curl_slist_append(hdrs, req->headers[i]);
     if (req->body) {
@@ -91,7 +162,9 @@ fetch(const struct fetch_req *req, struct fetch_resp *resp)
     cc = curl_easy_perform(c);
     if (cc != CURLE_OK) {
         snprintf(resp->error, sizeof(resp->error), "%s",
-                 s.too_large ? "response too large" : curl_easy_strerror(cc));
+                 s.too_large  ? "response too large"
+                 : sc.refused ? "address refused by ip_range_blacklist"
+                              : curl_easy_strerror(cc));
         free(s.buf);
         goto out;
     }

@@ -21,6 +21,10 @@ struct fetch_req {
     const char *content_type;               /* for body; default application/json */
     long timeout_ms;                        /* whole transfer; default 10 s */
     size_t max_response;                    /* default 1 MiB; more fails the fetch */
+    /* Optional address filter, checked on the address actually connected to (so a name that
+     * resolves to a refused address fails): true refuses the connection. */
+    bool (*refuse)(void *arg, int family, const unsigned char *addr);
+    void *refuse_arg;
 };
 
 struct fetch_resp {
@@ -34,6 +38,13 @@ struct fetch_resp {
  * (resp->error says why). Only http and https URLs are followed; redirects are not. */
 int fetch(const struct fetch_req *req, struct fetch_resp *resp);
 void fetch_resp_clear(struct fetch_resp *resp);
+
+/* True if addr (4 bytes for AF_INET, 16 for AF_INET6) is in a range of the blacklist and not
+ * in one of the whitelist; an IPv4-mapped IPv6 address is checked as IPv4 too. */
+struct config_ip_range;
+bool fetch_ip_refused(const struct config_ip_range *black, size_t n_black,
+                      const struct config_ip_range *white, size_t n_white, int family,
+                      const unsigned char *addr);
 
 /* %-encodes s for a URL query value (RFC 3986 unreserved kept). New string. */
 char *fetch_escape(const char *s);

@@ -523,6 +523,24 @@ def test_bind_unreachable_identity_server(mapi, idsrv):
     r.expect(502, "M_UNKNOWN")
 
 
+def test_identity_server_on_private_address_refused(server_factory, idsrv):
+    # Synapse's ip_range_blacklist (default: private and loopback ranges): a client cannot make
+    # the server call into its own network. ip_range_whitelist makes exceptions (the other
+    # tests whitelist 127.0.0.1).
+    srv = tl.start_server(server_factory, {"ip_range_whitelist": harness.DELETE})
+    api = srv.api()
+    a = api.as_user(api.register())
+    n = len(idsrv.requests)
+    sid, secret = idsrv.add_session("email", tl.unique_email())
+    a.post("/account/3pid/bind", bind_body(idsrv, sid, secret)).expect(502, "M_UNKNOWN")
+    assert len(idsrv.requests) == n
+    assert "refused by ip_range_blacklist" in srv.stderr()
+    srv2 = tl.start_server(server_factory, {"ip_range_whitelist": harness.DELETE,
+                                            "ip_range_blacklist": ["10.0.0.0/8"]})
+    a2 = srv2.api().as_user(srv2.api().register())
+    a2.post("/account/3pid/bind", bind_body(idsrv, sid, secret)).expect(200)
+
+
 @pytest.mark.parametrize("id_server", ["evil.example/path", "user@host", "http://x.example", "a b", ""])
 def test_bind_untrusted_id_server(mapi, idsrv, id_server):
     a = mapi.as_user(mapi.register())

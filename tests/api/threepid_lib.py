@@ -506,6 +506,10 @@ def start_server(factory, overrides):
     srv.config["public_baseurl"] = srv.base_url + "/"
     srv.config.setdefault("identity_server_scheme", "http")
     srv.config.setdefault("rc_3pid_validation", dict(harness.GENEROUS_RC))
+    # The identity servers of the tests live on loopback, which ip_range_blacklist refuses by
+    # default (as Synapse's).
+    if "ip_range_whitelist" not in (overrides or {}):
+        srv.config["ip_range_whitelist"] = ["127.0.0.1"]
     srv.start()
     return srv
 

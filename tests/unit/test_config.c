@@ -1141,6 +1141,13 @@ test_issue10_defaults(void **state)
     assert_string_equal(cfg->identity_server_scheme, "https");
     assert_int_equal(cfg->n_oidc_providers, 0);
     assert_int_equal(cfg->n_sso_client_whitelist, 0);
+    /* Synapse's default private ranges, plus 0.0.0.0 and ::. */
+    assert_int_equal(cfg->n_ip_range_blacklist, 21);
+    assert_int_equal(cfg->n_ip_range_whitelist, 0);
+    config_free(cfg);
+    cfg = load_ok(SN "ip_range_blacklist: []\nip_range_whitelist: [\"127.0.0.1\"]\n");
+    assert_int_equal(cfg->n_ip_range_blacklist, 2); /* the unroutable two stay */
+    assert_int_equal(cfg->n_ip_range_whitelist, 1);
     config_free(cfg);
 }
 
@@ -1306,6 +1313,8 @@ test_issue10_errors(void **state)
         {SN "oidc_providers: [{issuer: https://i/, client_id: c, client_secret: s}]\n",
          "public_baseurl: required"},
         {SN "sso: {client_whitelist: https://a/}\n", "sso.client_whitelist: must be a list"},
+        {SN "ip_range_blacklist: [\"10.0.0.1/8\"]\n", "ip_range_blacklist[0]: '10.0.0.1/8' is not"},
+        {SN "ip_range_whitelist: 127.0.0.1\n", "ip_range_whitelist: must be a list"},
     };
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
