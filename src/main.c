@@ -13,6 +13,7 @@
 #include "api/hs.h"
 #include "appservice/appservice.h"
 #include "core/config.h"
+#include "core/fetch.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/password.h"
@@ -37,6 +38,7 @@ usage(void)
           "       hearth generate-config --server-name NAME --data-dir DIR\n"
           "       hearth register-user --config FILE [--admin] USER PASSWORD\n"
           "       hearth port-db --from sqlite:PATH --to postgres:DSN\n"
+          "       hearth login-token --config FILE [--lifetime DURATION] USER\n"
           "       hearth quarantine-media --config FILE [--undo] mxc://SERVER/MEDIA_ID\n"
           "       hearth deactivate-user --config FILE [--erase] USER\n"
           "       hearth reset-password --config FILE USER PASSWORD\n"
@@ -299,6 +301,74 @@ cmd_register_user(int argc, char **argv)
     }
 out:
     free(hash);
+    free(user_id);
+    store_close(st);
+    config_free(cfg);
+    return rc;
+}
+
+/* hearth login-token --config FILE [--lifetime DURATION] USER: prints a single-use
+ * m.login.token for the account (issue 10), valid 2 minutes unless --lifetime says otherwise
+ * ("30s", "10m", "1h" or milliseconds, at most a day). */
+static int
+cmd_login_token(int argc, char **argv)
+{
+    const char *path = NULL, *user = NULL, *lifetime = NULL;
+    struct config *cfg = NULL;
+    struct store *st = NULL;
+    struct store_user u = {0};
+    char *user_id = NULL, *token = NULL, *end = NULL;
+    long long ms = 120000;
+    int rc = 1;
+
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            path = argv[++i];
+        else if (strcmp(argv[i], "--lifetime") == 0 && i + 1 < argc)
+            lifetime = argv[++i];
+        else if (!user)
+            user = argv[i];
+        else
+            return usage();
+    }
+    if (!user)
+        return usage();
+    if (lifetime) {
+        ms = strtoll(lifetime, &end, 10);
+        if (end && strcmp(end, "s") == 0)
+            ms *= 1000;
+        else if (end && strcmp(end, "m") == 0)
+            ms *= 60000;
+        else if (end && strcmp(end, "h") == 0)
+            ms *= 3600000;
+        else if (!end || *end)
+            ms = -1;
+        if (end == lifetime || ms <= 0 || ms > 86400000) {
+            fputs("hearth: --lifetime must be a positive duration of at most 1 day\n", stderr);
+            return 2;
+        }
+    }
+    if (load_config(path, &cfg) != 0)
+        return 1;
+    user_id = user[0] == '@' ? xstrdup(user) : xasprintf("@%s:%s", user, cfg->server_name);
+    if (store_open(cfg, &st) != STORE_OK) {
+        fprintf(stderr, "hearth: cannot open the database\n");
+        goto out;
+    }
+    if (store_user_get(st, user_id, &u) != STORE_OK || u.deactivated) {
+        fprintf(stderr, "hearth: no active account %s\n", user_id);
+        goto out;
+    }
+    token = api_login_token_new(st, user_id, ms);
+    if (!token) {
+        fprintf(stderr, "hearth: could not store the login token\n");
+        goto out;
+    }
+    printf("%s\n", token);
+    rc = 0;
+out:
+    free(token);
+    store_user_clear(&u);
     free(user_id);
     store_close(st);
     config_free(cfg);
@@ -733,6 +803,11 @@ main(int argc, char **argv)
         fputs("hearth: libsodium failed to initialise\n", stderr);
         return 1;
     }
+    if (fetch_global_init() != 0) {
+        fputs("hearth: libcurl failed to initialise\n", stderr);
+        return 1;
+    }
+    atexit(fetch_global_cleanup);
     if (argc < 2)
         return usage();
     if (strcmp(argv[1], "serve") == 0)
@@ -743,6 +818,8 @@ main(int argc, char **argv)
         return cmd_port_db(argc - 2, argv + 2);
     if (strcmp(argv[1], "register-user") == 0)
         return cmd_register_user(argc - 2, argv + 2);
+    if (strcmp(argv[1], "login-token") == 0)
+        return cmd_login_token(argc - 2, argv + 2);
     if (strcmp(argv[1], "quarantine-media") == 0)
         return cmd_quarantine_media(argc - 2, argv + 2);
     /* issue 14 */

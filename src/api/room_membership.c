@@ -80,6 +80,10 @@ join(struct req *r, const char *room_id)
         reply_error(r, MERR_FORBIDDEN, "Guest access is not allowed in this room");
         return;
     }
+    /* SPEC: joining.yaml: "If a third_party_signed was supplied, the homeserver must verify
+     * that it matches a pending m.room.third_party_invite event in the room" (issue 10). */
+    if (!third_party_signed_or_reply(r, room_id))
+        return;
     /* Joining a room one is already in is a no-op change the auth rules allow. */
     change_membership(r, room_id, r->user_id, "join", reason,
                       json_pack("{s:s}", "room_id", room_id));
@@ -179,8 +183,9 @@ membership_invite(struct req *r)
     struct store_user u;
     enum store_rc rc;
 
-    if (json_object_get(r->json, "id_server") || json_object_get(r->json, "medium")) {
-        reply_error(r, MERR_THREEPID_DENIED, "Third-party invites are not supported yet");
+    /* third_party_membership.yaml: the other form of this endpoint (issue 10). */
+    if (third_party_invite_requested(r)) {
+        third_party_invite(r);
         return;
     }
     if (!(target = target_or_reply(r)) || !reason_ok_or_reply(r, &reason))

@@ -176,6 +176,10 @@ void reply_file(struct req *r, int status, const char *content_type, int fd, uin
 /* Adds a header to the response (both strings copied). A Cache-Control given here replaces
  * the default no-cache. Headers beyond REQ_MAX_HEADERS are dropped (logged). */
 void req_add_header(struct req *r, const char *name, const char *value);
+/* An HTML page (text/html; charset=utf-8); takes ownership of html (malloc'd). */
+void reply_html(struct req *r, int status, char *html);
+/* 302 to url (copied), with an empty body. */
+void reply_redirect(struct req *r, const char *url);
 
 /* Suspends the request (from its handler): no reply now. */
 void req_suspend(struct req *r);

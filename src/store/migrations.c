@@ -264,6 +264,45 @@ const struct migration store_migrations[] = {
          "  network_id TEXT NOT NULL,"
          "  room_id TEXT NOT NULL,"
          "  PRIMARY KEY (as_id, network_id, room_id));"},
+    /* 3PIDs, identity servers, SSO, soft logout (issue 10). Email validation sessions (the
+     * token is kept as its SHA-256, like access tokens); the 3PIDs of accounts (one account per
+     * address); the identity servers each was bound at, for unbinding later; SSO subjects
+     * linked to accounts; and an expiry on access tokens (NULL: none). */
+    {14, "CREATE TABLE threepid_sessions ("
+         "  session_id TEXT PRIMARY KEY,"
+         "  medium TEXT NOT NULL,"
+         "  address TEXT NOT NULL,"
+         "  client_secret TEXT NOT NULL,"
+         "  kind TEXT NOT NULL,"
+         "  last_send_attempt BIGINT NOT NULL,"
+         "  token_hash TEXT NOT NULL,"
+         "  token_expires_ts BIGINT NOT NULL,"
+         "  next_link TEXT,"
+         "  validated_ts BIGINT,"
+         "  created_ts BIGINT NOT NULL);"
+         "CREATE INDEX threepid_sessions_by_secret ON threepid_sessions"
+         "  (medium, address, client_secret);"
+         "CREATE TABLE user_threepids ("
+         "  medium TEXT NOT NULL,"
+         "  address TEXT NOT NULL,"
+         "  user_id TEXT NOT NULL,"
+         "  validated_ts BIGINT NOT NULL,"
+         "  added_ts BIGINT NOT NULL,"
+         "  PRIMARY KEY (medium, address));"
+         "CREATE INDEX user_threepids_by_user ON user_threepids (user_id);"
+         "CREATE TABLE user_threepid_binds ("
+         "  user_id TEXT NOT NULL,"
+         "  medium TEXT NOT NULL,"
+         "  address TEXT NOT NULL,"
+         "  id_server TEXT NOT NULL,"
+         "  PRIMARY KEY (user_id, medium, address, id_server));"
+         "CREATE TABLE user_external_ids ("
+         "  auth_provider TEXT NOT NULL,"
+         "  external_id TEXT NOT NULL,"
+         "  user_id TEXT NOT NULL,"
+         "  PRIMARY KEY (auth_provider, external_id));"
+         "CREATE INDEX user_external_ids_by_user ON user_external_ids (user_id);"
+         "ALTER TABLE access_tokens ADD COLUMN valid_until_ts BIGINT;"},
     /* Operating Hearth (issue 14): event reports get IDs (the admin API names them; new ones
      * count with the 'event_reports' counter), blocked rooms (no one may join), erased users,
      * media protected from quarantine, and room deletions' results (DELETE /v2/rooms). */

@@ -62,6 +62,12 @@ void store_device_list_free(struct store_device *list, size_t n);
 enum store_rc store_device_login(struct store *st, const char *user_id, const char *device_id,
                                  const char *display_name, const char *token_hash, const char *ip,
                                  const char *user_agent, int64_t now);
+/* The same with an expiry for the new token (valid_until_ts 0: none); after it the token
+ * answers soft_logout (issue 10). */
+enum store_rc store_device_login_until(struct store *st, const char *user_id, const char *device_id,
+                                       const char *display_name, const char *token_hash,
+                                       const char *ip, const char *user_agent, int64_t now,
+                                       int64_t valid_until_ts);
 enum store_rc store_device_list(struct store *st, const char *user_id, struct store_device **out,
                                 size_t *n);
 enum store_rc store_device_get(struct store *st, const char *user_id, const char *device_id,
@@ -84,12 +90,14 @@ struct store_auth {
     char *last_seen_ip;
     char *last_seen_user_agent;
     int64_t last_seen_ts;
+    int64_t valid_until_ts; /* 0: the token does not expire (soft logout, issue 10) */
 };
 void store_auth_clear(struct store_auth *a);
 /* Looks up an access token by the SHA-256 hex of the token. */
 enum store_rc store_token_lookup(struct store *st, const char *token_hash, struct store_auth *out);
 
-/* Short-lived single-use login tokens (m.login.token). */
+/* Short-lived single-use login tokens (m.login.token). add also drops those that expired a day
+ * before the new one's expiry. */
 enum store_rc store_login_token_add(struct store *st, const char *token_hash, const char *user_id,
                                     int64_t expiry_ts);
 /* Deletes the token and returns its user (new string) if it had not expired. */
@@ -546,6 +554,83 @@ enum store_rc store_appservice_room_list_set(struct store *st, const char *as_id
 enum store_rc store_appservice_room_list(struct store *st, const char *as_id,
                                          const char *network_id, char ***room_ids, size_t *n);
 /* ---- (end of application services) ---- */
+/* ---- 3PIDs, identity server binds, SSO subjects (issue 10; store_threepid.c) ---- */
+/* An email validation session (requestToken). Strings owned (store_3pid_session_clear). */
+struct store_3pid_session {
+    char *session_id;
+    char *medium;
+    char *address;
+    char *client_secret;
+    char *kind; /* "register", "password", "add": which mail and link were sent */
+    char *token_hash;
+    char *next_link; /* may be NULL */
+    int64_t last_send_attempt;
+    int64_t token_expires_ts;
+    int64_t validated_ts; /* 0 while not validated */
+    int64_t created_ts;
+};
+void store_3pid_session_clear(struct store_3pid_session *s);
+/* The not yet validated session for (medium, address, client_secret), if any. */
+enum store_rc store_3pid_session_find_open(struct store *st, const char *medium,
+                                           const char *address, const char *client_secret,
+                                           struct store_3pid_session *out);
+enum store_rc store_3pid_session_get(struct store *st, const char *session_id,
+                                     struct store_3pid_session *out);
+/* Inserts the session, or updates the one with its session_id; drops sessions over a day
+ * old. */
+enum store_rc store_3pid_session_put(struct store *st, const struct store_3pid_session *s);
+/* Marks it validated at now unless it already is; STORE_NOT_FOUND for an unknown session. */
+enum store_rc store_3pid_session_validate(struct store *st, const char *session_id, int64_t now);
+enum store_rc store_3pid_session_delete(struct store *st, const char *session_id);
+
+/* The 3PIDs of accounts: one account per (medium, address). */
+struct store_threepid {
+    char *medium;
+    char *address;
+    int64_t validated_ts;
+    int64_t added_ts;
+};
+void store_threepids_free(struct store_threepid *list, size_t n);
+/* STORE_EXISTS when another (or the same) account has it. */
+enum store_rc store_threepid_add(struct store *st, const char *user_id, const char *medium,
+                                 const char *address, int64_t validated_ts, int64_t now);
+/* The account that has the 3PID (new string), or STORE_NOT_FOUND. */
+enum store_rc store_threepid_owner(struct store *st, const char *medium, const char *address,
+                                   char **user_id);
+enum store_rc store_threepid_list(struct store *st, const char *user_id,
+                                  struct store_threepid **out, size_t *n);
+/* STORE_NOT_FOUND when the account does not have it. Its identity server binds stay. */
+enum store_rc store_threepid_remove(struct store *st, const char *user_id, const char *medium,
+                                    const char *address);
+/* Removes every 3PID of the account (deactivation). */
+enum store_rc store_threepid_remove_all(struct store *st, const char *user_id);
+
+/* Identity servers a 3PID of the user was bound at (POST /account/3pid/bind). */
+struct store_threepid_bind {
+    char *medium;
+    char *address;
+    char *id_server;
+};
+void store_threepid_binds_free(struct store_threepid_bind *list, size_t n);
+enum store_rc store_threepid_bind_add(struct store *st, const char *user_id, const char *medium,
+                                      const char *address, const char *id_server);
+/* The user's binds; medium and address NULL: all of them. */
+enum store_rc store_threepid_binds(struct store *st, const char *user_id, const char *medium,
+                                   const char *address, struct store_threepid_bind **out,
+                                   size_t *n);
+enum store_rc store_threepid_bind_remove(struct store *st, const char *user_id, const char *medium,
+                                         const char *address, const char *id_server);
+
+/* SSO: (provider, subject) -> account. */
+enum store_rc store_external_id_get(struct store *st, const char *provider, const char *external_id,
+                                    char **user_id);
+/* STORE_EXISTS when the subject is linked already. */
+enum store_rc store_external_id_add(struct store *st, const char *provider, const char *external_id,
+                                    const char *user_id);
+/* The providers the account is linked with (new array of new strings). */
+enum store_rc store_external_id_providers(struct store *st, const char *user_id, char ***providers,
+                                          size_t *n);
+/* ---- (end of issue 10) ---- */
 
 /* ---- Matrix v1.1: cross-signing and key backup (issue 15; store_cross_signing.c) ---- */
 /* A user's cross-signing key of one type ("master", "self_signing", "user_signing"). */

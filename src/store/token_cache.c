@@ -44,6 +44,7 @@ copy_auth(struct store_auth *dst, const struct store_auth *src)
     dst->is_guest = src->is_guest;
     dst->last_seen_ip = src->last_seen_ip ? xstrdup(src->last_seen_ip) : NULL;
     dst->last_seen_ts = src->last_seen_ts;
+    dst->valid_until_ts = src->valid_until_ts;
     dst->last_seen_user_agent =
         src->last_seen_user_agent ? xstrdup(src->last_seen_user_agent) : NULL;
 }
