@@ -129,6 +129,13 @@ cmd_serve(const char *argv0, int argc, char **argv)
     }
     if (load_config(path, &cfg) != 0)
         return 1;
+    /* Block the stop signals before any thread starts (hs_init starts the mailer, libvips its
+     * own), so only sigwait sees them: a thread with them unblocked would die of SIGTERM. */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
     hs_init(&hs, cfg);
     /* Application services (issue 13): registrations are checked before anything starts. */
     if (appservices_load((const char *const *)cfg->app_service_config_files,
@@ -152,12 +159,6 @@ cmd_serve(const char *argv0, int argc, char **argv)
     hs.media = media_new(cfg, hs.store);
     if (!hs.media)
         goto out;
-    /* Block the stop signals before any thread starts, so only sigwait sees them. */
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
     hs.rooms = rooms_new(hs.store, cfg->server_name, &hs.key);
     hs.notifier = notifier_new();
     hs.lazy = lazy_cache_new();
