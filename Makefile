@@ -4,7 +4,8 @@ JOBS ?= $(shell nproc)
 DATA ?= data
 SERVER_NAME ?= localhost
 
-.PHONY: all build deps run test unit api api-pg interop crash test-build format clean
+.PHONY: all build deps run test unit api api-pg interop crash test-build format clean \
+	fuzz fuzz-build test-valgrind tsan
 
 all: build
 
@@ -54,14 +55,27 @@ tests/interop/js/node_modules: tests/interop/js/package-lock.json
 	npm ci --prefix tests/interop/js --no-audit --no-fund
 	touch $@
 
-test: deps test-build tests/interop/js/node_modules
+test: deps test-build tests/interop/js/node_modules fuzz-build
 	cd build-test && ctest --output-on-failure -j $(JOBS)
+	scripts/run-fuzz 30
 	HEARTH_BIN=$(abspath build-test/hearth) $(PYTHON) -m pytest -q -p no:cacheprovider tests/api tests/interop tests/crash
 	HEARTH_BIN=$(abspath build-test/hearth) scripts/with-pg sh -c \
 	    'build-test/test_store && $(PYTHON) -m pytest -q -p no:cacheprovider tests/api tests/crash'
+
+# Reliability (issue 12): libFuzzer drivers (fuzz/, clang, ASan+UBSan, build-fuzz/), each run
+# for FUZZ_SECONDS from its committed seed corpus; `make test` runs each for 30 s.
+FUZZ_SECONDS ?= 60
+build-fuzz/Makefile:
+	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DHEARTH_FUZZ=ON
+
+fuzz-build: build-fuzz/Makefile
+	cmake --build build-fuzz -j $(JOBS) --target fuzzers
+
+fuzz: fuzz-build
+	scripts/run-fuzz $(FUZZ_SECONDS)
 
 format:
 	clang-format -i $$(find src tests/unit -name '*.[ch]')
 
 clean:
-	rm -rf build build-test
+	rm -rf build build-test build-fuzz build-tsan

@@ -288,7 +288,6 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
         r->body_max = (size_t)srv->hs->cfg->max_request_size;
         client_ip(r);
         *con_cls = r;
-        atomic_fetch_add(&srv->inflight, 1);
         if (dispatch_stream(srv, r))
             return r->resp ? send_reply(r) : MHD_YES; /* an error answers before the body */
         cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -338,6 +337,10 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
             reply_internal(r, "handler wrote no response");
         return send_reply(r);
     }
+    if (!r->inflight) {
+        r->inflight = true;
+        atomic_fetch_add(&srv->inflight, 1);
+    }
     if (r->body_sink) { /* a streamed body is complete, or its sink replied */
         if (!r->resp) {
             r->body_done = true;
@@ -376,9 +379,12 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     free(r->body);
     free(r->resp);
     free(r->path);
+    if (r->inflight)
+        atomic_fetch_sub(&srv->inflight, 1);
     free(r);
-    atomic_fetch_sub(&srv->inflight, 1);
 }
+
+static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 static void
 mhd_log(void *cls, const char *fmt, va_list ap)
