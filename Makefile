@@ -74,6 +74,29 @@ fuzz-build: build-fuzz/Makefile
 fuzz: fuzz-build
 	scripts/run-fuzz $(FUZZ_SECONDS)
 
+# Reliability (issue 12): the API suite's server under valgrind memcheck, on a subset (every
+# request is ~20-50x slower there); any memcheck error or definite leak fails the test.
+VALGRIND_TESTS ?= tests/api/test_versions.py tests/api/test_login.py tests/api/test_room_send.py \
+	tests/api/test_sync.py tests/api/test_keys.py tests/api/test_access_control.py
+test-valgrind: build
+	HEARTH_BIN=$(abspath scripts/valgrind-hearth) HEARTH_VALGRIND_BIN=$(abspath build/hearth) \
+	    HEARTH_START_TIMEOUT=120 HEARTH_STOP_TIMEOUT=120 HEARTH_SLOW_STOP=60 \
+	    $(PYTHON) -m pytest -q -p no:cacheprovider $(VALGRIND_TESTS)
+
+# ThreadSanitizer (issue 12): the threaded parts (notifier, group-commit writer and its
+# readers) in their unit tests, then a few API files against a TSan server (build-tsan/).
+TSAN_TESTS ?= tests/api/test_sync.py tests/api/test_room_send.py tests/api/test_typing.py \
+	tests/api/test_receipts.py tests/api/test_to_device.py
+TSAN_OPTS = halt_on_error=1 suppressions=$(abspath scripts/tsan.supp)
+build-tsan/Makefile:
+	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DHEARTH_TSAN=ON
+
+tsan: build-tsan/Makefile
+	cmake --build build-tsan -j $(JOBS) --target hearth test_notifier test_store
+	cd build-tsan && TSAN_OPTIONS="$(TSAN_OPTS)" ./test_notifier && TSAN_OPTIONS="$(TSAN_OPTS)" ./test_store
+	TSAN_OPTIONS="$(TSAN_OPTS)" HEARTH_BIN=$(abspath build-tsan/hearth) HEARTH_SLOW_STOP=15 \
+	    $(PYTHON) -m pytest -q -p no:cacheprovider $(TSAN_TESTS)
+
 format:
 	clang-format -i $$(find src tests/unit -name '*.[ch]')
 
