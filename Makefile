@@ -76,12 +76,12 @@ fuzz: fuzz-build
 
 # Reliability (issue 12): the API suite's server under valgrind memcheck, on a subset (every
 # request is ~20-50x slower there); any memcheck error or definite leak fails the test.
-VALGRIND_TESTS ?= tests/api/test_versions.py tests/api/test_login.py tests/api/test_room_send.py \
-	tests/api/test_sync.py tests/api/test_keys.py tests/api/test_access_control.py
+VALGRIND_TESTS ?= tests/api/test_versions.py tests/api/test_whoami.py tests/api/test_login.py \
+	tests/api/test_room_send.py
 test-valgrind: build
 	HEARTH_BIN=$(abspath scripts/valgrind-hearth) HEARTH_VALGRIND_BIN=$(abspath build/hearth) \
 	    HEARTH_START_TIMEOUT=120 HEARTH_STOP_TIMEOUT=120 HEARTH_SLOW_STOP=60 \
-	    $(PYTHON) -m pytest -q -p no:cacheprovider $(VALGRIND_TESTS)
+	    $(PYTHON) -m pytest -q -rfE -p no:cacheprovider $(VALGRIND_TESTS)
 
 # ThreadSanitizer (issue 12): the threaded parts (notifier, group-commit writer and its
 # readers) in their unit tests, then a few API files against a TSan server (build-tsan/).
