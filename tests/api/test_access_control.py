@@ -254,11 +254,10 @@ def test_redact_event_of_another_room(w):
     # Redacting the private room's event through one's own room must not touch it.
     e = w.eve.api()
     mine = create_room(e)
+    # Accepting a redaction of an event the room does not have is allowed (Synapse does: it
+    # has no effect); what matters is that the other room's event is untouched.
     r = e.put("/rooms/%s/redact/%s/%s" % (quote(mine), quote(w.event), secrets.token_hex(4)), {})
-    if r.status == 200:  # SPEC allows accepting a redaction of an unknown event; it has no effect
-        pass
-    else:
-        assert r.status in (400, 403, 404), r
+    assert r.status in (200, 400, 403, 404), r
     got = w.alice.api().get("/rooms/%s/event/%s" % (quote(w.room), quote(w.event))).expect(200).body
     assert got["content"].get("body") == "message " + SECRET
 
@@ -267,12 +266,11 @@ def test_sync_shows_nothing_of_the_room(w):
     for u in (w.eve, w.guest):
         r = u.api().get("/sync", params={"timeout": "0"}).expect(200)
         assert w.room not in r.text and SECRET not in r.text
-    # bob left before the secret message, mallory was banned before it.
+    # bob left and mallory was banned before the secret message (they saw the name and topic
+    # while they were members; the message is what they must not get).
     for u in (w.bob, w.mallory):
         r = u.api().get("/sync", params={"timeout": "0"}).expect(200)
-        assert SECRET not in r.text.replace("name " + SECRET, "").replace("topic " + SECRET, "") or \
-            w.event not in r.text
-        assert w.event not in r.text
+        assert w.event not in r.text and "message " + SECRET not in r.text
 
 
 def test_public_room_directory_and_search_hide_private_room(w):
@@ -291,10 +289,9 @@ USER_PUBLIC = {
     # Synapse shows presence to users sharing a room; see test_presence.py.
     "presence_get_status",
 }
-USER_REFUSAL = {
-    # SPEC: devices are the caller's own: another user's device is "not found".
-    "admin_whois": ((403,), ("M_FORBIDDEN",)),
-}
+# Every other user route: 403 M_FORBIDDEN ("Cannot add account data for other users" and
+# the like; admin.yaml whois: only admins, or the user themself).
+USER_REFUSAL = {}
 
 
 @pytest.mark.parametrize("route", [r for r in USER_ROUTES if r.handler not in USER_PUBLIC],
@@ -303,10 +300,7 @@ def test_other_users_data_is_refused(w, route, prefix):
     # eve acts on alice's account data, filters, tags, profile, presence, typing, openid.
     statuses, errcodes = USER_REFUSAL.get(route.handler, ((403,), ("M_FORBIDDEN",)))
     r = w.call(route, w.eve, prefix)
-    if route.handler == "typing_put" and r.status == 403:
-        pass
     assert_refused(r, route, statuses, errcodes)
-    assert w.filter_id not in r.text or route.handler != "filter_get"
     # The same answer whether or not the thing exists (a filter or type that is not there).
     fake = w.call(route, w.eve, prefix, filterId="987654321", type="m.acl.none", tag="u.none")
     assert (fake.status, fake.errcode) == (r.status, r.errcode), (r, fake)
