@@ -48,14 +48,19 @@ crash: test-build
 	HEARTH_CRASH_KILLS=100 HEARTH_BIN=$(abspath build-test/hearth) $(PYTHON) -m pytest -q -s tests/crash
 	HEARTH_CRASH_KILLS=100 HEARTH_BIN=$(abspath build-test/hearth) scripts/with-pg $(PYTHON) -m pytest -q -s tests/crash
 
-interop: test-build tests/interop/js/node_modules
+interop: test-build tests/interop/js/node_modules tests/interop/appservice/node_modules
 	HEARTH_BIN=$(abspath build-test/hearth) $(PYTHON) -m pytest -q tests/interop
 
 tests/interop/js/node_modules: tests/interop/js/package-lock.json
 	npm ci --prefix tests/interop/js --no-audit --no-fund
 	touch $@
 
-test: deps test-build tests/interop/js/node_modules fuzz-build
+# matrix-appservice-bridge for tests/interop/test_appservice_sdk.py (application services).
+tests/interop/appservice/node_modules: tests/interop/appservice/package-lock.json
+	npm ci --prefix tests/interop/appservice --no-audit --no-fund
+	touch $@
+
+test: deps test-build tests/interop/js/node_modules tests/interop/appservice/node_modules fuzz-build
 	cd build-test && ctest --output-on-failure -j $(JOBS)
 	scripts/run-fuzz 30
 	HEARTH_BIN=$(abspath build-test/hearth) $(PYTHON) -m pytest -q -p no:cacheprovider tests/api tests/interop tests/crash

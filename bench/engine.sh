@@ -14,7 +14,7 @@ engine_setup() { # $1: data dir (homeserver.yaml already written)
         chmod 755 "$1"
         scripts/pg-cluster start "$1/pg" "$pgport"
         psql -X -q -h "$1/pg" -p "$pgport" -U postgres -d postgres \
-            -c "CREATE DATABASE hearth TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'"
+            -c "CREATE DATABASE hearth TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C.UTF-8'"
         python3 - "$1/homeserver.yaml" "$1/pg" "$pgport" <<'PYEOF'
 import sys, yaml
 path, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])

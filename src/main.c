@@ -8,12 +8,14 @@
 
 #include "api/api.h"
 #include "api/hs.h"
+#include "appservice/appservice.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/password.h"
 #include "core/util.h"
 #include "http/http.h"
 #include "media/media.h"
+#include "push/push.h"
 #include "room/id.h"
 #include "rooms/rooms.h"
 #include "store/store.h"
@@ -58,7 +60,10 @@ load_config(const char *path, struct config **cfg)
 static void
 notify_users(void *arg, const char *const *users, size_t n)
 {
-    notifier_notify(arg, users, n);
+    struct hs *hs = arg;
+    notifier_notify(hs->notifier, users, n);
+    /* New events: the application services' senders look for theirs (issue 13). */
+    appservices_notify(hs->appservices);
 }
 
 static int
@@ -82,6 +87,13 @@ cmd_serve(const char *argv0, int argc, char **argv)
     if (load_config(path, &cfg) != 0)
         return 1;
     hs_init(&hs, cfg);
+    /* Application services (issue 13): registrations are checked before anything starts. */
+    if (appservices_load((const char *const *)cfg->app_service_config_files,
+                         cfg->n_app_service_config_files, cfg->server_name, &hs.appservices, err,
+                         sizeof(err)) != 0) {
+        log_error("app_service_config_files: %s", err);
+        goto out;
+    }
     if (signing_key_load_or_generate(cfg->signing_key_path, &hs.key, err, sizeof(err)) != 0) {
         log_error("%s", err);
         goto out;
@@ -108,7 +120,15 @@ cmd_serve(const char *argv0, int argc, char **argv)
     hs.lazy = lazy_cache_new();
     hs.typing = typing_new(api_typing_expired, &hs);
     hs.presence = presence_new(api_presence_changed, &hs);
-    rooms_set_listener(hs.rooms, notify_users, hs.notifier);
+    rooms_set_listener(hs.rooms, notify_users, &hs);
+    if (appservices_ensure_senders(hs.appservices, hs.store) != 0 ||
+        appservices_start(hs.appservices, hs.store) != 0)
+        goto out;
+    /* push (issue 8): rules evaluated as events are sent, delivery on its own thread */
+    hs.push = push_new(hs.store, cfg->server_name);
+    rooms_set_push_hook(hs.rooms,
+                        &(struct rooms_push_hook){push_evaluate_event, push_event_committed,
+                                                  push_event_discard, hs.push});
     if (http_server_start(&hs, api_routes, api_n_routes, &srv) != 0)
         goto out;
     log_info("hearth %s serving %s", HEARTH_VERSION, cfg->server_name);
@@ -116,16 +136,20 @@ cmd_serve(const char *argv0, int argc, char **argv)
     log_info("received signal %d, draining requests", sig);
     /* Long-polls answer now instead of at their timeout. */
     notifier_shutdown(hs.notifier);
+    /* Requests waiting on an application service give up now; the senders stop. */
+    appservices_stop(hs.appservices);
     http_server_stop(srv, 10000);
     srv = NULL;
     rc = 0;
 out:
     /* Their timers wake syncs through the notifier: stop them first. */
+    push_free(hs.push); /* push (issue 8): no request uses it any more */
     presence_free(hs.presence);
     typing_free(hs.typing);
     notifier_free(hs.notifier);
     lazy_cache_free(hs.lazy);
     rooms_free(hs.rooms);
+    appservices_free(hs.appservices); /* stops its threads, which use the store */
     media_free(hs.media);
     if (media_ready)
         media_global_shutdown();

@@ -6,6 +6,7 @@
 #include "api/hs.h"
 #include "api/rooms_common.h"
 #include "json/json.h"
+#include "push/push.h"
 #include "store/store.h"
 #include "sync/notifier.h"
 
@@ -42,6 +43,9 @@ put(struct req *r, const char *room_id, const char *type)
         reply_internal(r, "account data store failed");
         return;
     }
+    /* push (issue 8): no notifications from ignored users; their cached rules know them */
+    if (!*room_id && strcmp(type, "m.ignored_user_list") == 0)
+        push_user_changed(r->hs->push, r->user_id);
     notifier_notify(r->hs->notifier, &me, 1);
     reply_empty(r);
 }

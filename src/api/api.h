@@ -191,6 +191,50 @@ void api_device_list_changed(struct hs *hs, const char *user_id);
 /* to_device.yaml */
 void to_device_send(struct req *r);
 /* (end of end-to-end encryption) */
+/* Matrix v1.1 (issue 15): cross_signing.yaml (cross_signing.c), key_backup.yaml
+ * (key_backup.c) */
+void xsign_device_signing_upload(struct req *r);
+void xsign_signatures_upload(struct req *r);
+/* Adds user_id's cross-signing keys to result's master_keys, self_signing_keys and (for the
+ * requester only) user_signing_keys, and the stored signatures to its keys and its devices
+ * ({device_id: keys}). -1 on storage failure. */
+int api_xsign_decorate(struct req *r, const char *user_id, json_t *devices, json_t *result);
+void backup_version_create(struct req *r);
+void backup_version_get(struct req *r);
+void backup_version_update(struct req *r);
+void backup_version_delete(struct req *r);
+void backup_keys_put(struct req *r);
+void backup_keys_get(struct req *r);
+void backup_keys_delete(struct req *r);
+void membership_knock(struct req *r);   /* knocking.yaml (room_membership.c) */
+void login_fallback_get(struct req *r); /* Login Fallback with v1.1 parameters */
+/* (end of Matrix v1.1) */
+/* server-side search (issue 9): search.yaml */
+void search_post(struct req *r);
+/* (end of server-side search) */
+/* push (issue 8): pushrules.yaml, pusher.yaml, notifications.yaml */
+void pushrules_get_all(struct req *r);
+void pushrules_get_scope(struct req *r);
+void pushrules_get_kind(struct req *r);
+void pushrules_get_rule(struct req *r);
+void pushrules_put_rule(struct req *r);
+void pushrules_delete_rule(struct req *r);
+void pushrules_get_enabled(struct req *r);
+void pushrules_put_enabled(struct req *r);
+void pushrules_get_actions(struct req *r);
+void pushrules_put_actions(struct req *r);
+void pushers_get(struct req *r);
+void pushers_set(struct req *r);
+void notifications_get(struct req *r);
+/* An initial /sync always has m.push_rules: adds the server-default rules to the global
+ * account data events when the user never changed one and the filter f lets it through
+ * (Synapse does this; clients read their rules from it). */
+struct event_filter;
+void api_push_rules_initial_sync(const char *user_id, const struct event_filter *f, json_t *events);
+/* Sets unread_notifications in each joined room entry of a /sync answer ({room_id: entry}).
+ * The counts are the latest, which can be one event ahead of the answer's timeline. */
+void api_push_unread_counts(struct hs *hs, const char *user_id, json_t *join);
+/* (end of push) */
 
 /* versions.yaml */
 void versions_get(struct req *r);
@@ -236,5 +280,43 @@ void synapse_admin_register_nonce(struct req *r);
 void synapse_admin_register(struct req *r);
 struct nonces *synapse_admin_nonces_new(void);
 void synapse_admin_nonces_free(struct nonces *ns);
+
+/* application services: Client-Server extensions (issue 13; appservice.c) */
+/* POST /register with type m.login.application_service: true when the request was that (and
+ * has been answered), false to let registration go on. */
+bool api_appservice_register(struct req *r);
+/* 400 M_EXCLUSIVE (false) when user_id is in a service's exclusive users namespace. */
+bool api_appservice_user_free_or_reply(struct req *r, const char *user_id);
+/* Creating an alias: a service only in its aliases namespaces, and nobody in another one's
+ * exclusive namespace (400 M_EXCLUSIVE, false). */
+bool api_appservice_alias_ok_or_reply(struct req *r, const char *alias);
+/* Is the request from a service whose aliases namespace covers alias (which it controls)? */
+bool api_appservice_owns_alias(struct req *r, const char *alias);
+/* Work for a thread of its own while its request waits, suspended, on a service: it reads its
+ * arguments and hs and leaves its results in the job, never touching the request. */
+struct api_as_job;
+typedef void (*api_as_work)(struct api_as_job *j);
+struct api_as_job {
+    struct req *r;
+    struct hs *hs;
+    api_as_work work;
+    char *arg, *arg2; /* copies of the arguments */
+    bool yes;         /* results */
+    json_t *out;
+};
+/* Runs work with the request suspended: NULL then, and the handler returns at once; it is
+ * called again when the work is done, and this returns the job with its results (owned by the
+ * request). With no services configured the work runs at once. The handler must be able to
+ * run twice (it reads before it writes). */
+struct api_as_job *api_appservice_job(struct req *r, api_as_work work, const char *arg,
+                                      const char *arg2);
+/* An unknown local user or alias in a service's exclusive namespace: asks the service (which
+ * may create it) with the request suspended. True when suspended (the handler returns at once
+ * and runs again once the service answered, when this returns false: look again). */
+bool api_appservice_suspend_for_user(struct req *r, const char *user_id);
+bool api_appservice_suspend_for_alias(struct req *r, const char *alias);
+/* appservice_room_directory.yaml */
+void appservice_directory_put(struct req *r);
+/* (end of application services) */
 
 #endif

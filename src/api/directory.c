@@ -101,6 +101,9 @@ directory_put_alias(struct req *r)
         reply_error(r, MERR_INVALID_PARAM, "Room alias must be local");
         return;
     }
+    /* Application services' alias namespaces (issue 13). */
+    if (!api_appservice_alias_ok_or_reply(r, alias))
+        return;
     room_id = json_get_str(r->json, "room_id", &wrong);
     if (!room_id) {
         reply_error(r, wrong ? MERR_BAD_JSON : MERR_MISSING_PARAM,
@@ -110,8 +113,9 @@ directory_put_alias(struct req *r)
     if (!api_room_or_reply(r, room_id))
         return;
     /* As Synapse (require_membership_for_aliases): only members may point aliases at a room,
-     * so nobody can squat a name on a room they do not belong to. */
-    if (!user_joined(r, room_id) && !user_is_admin(r)) {
+     * so nobody can squat a name on a room they do not belong to. Application services manage
+     * their namespace's aliases without joining (Synapse). */
+    if (!r->appservice && !user_joined(r, room_id) && !user_is_admin(r)) {
         reply_error(r, MERR_FORBIDDEN, "You must be in the room to create an alias for it");
         return;
     }
@@ -145,6 +149,10 @@ directory_get_alias(struct req *r)
         return;
     }
     rc = store_alias_get(r->hs->store, alias, &room_id, NULL);
+    /* An application service may create it when asked (issue 13): this runs again once it
+     * answered. */
+    if (rc == STORE_NOT_FOUND && api_appservice_suspend_for_alias(r, alias))
+        return;
     if (rc == STORE_NOT_FOUND)
         reply_error(r, MERR_NOT_FOUND, "Room alias %s not found", alias);
     else if (rc != STORE_OK)
@@ -208,6 +216,12 @@ directory_delete_alias(struct req *r)
 
     if (!alias_domain_or_reply(r, alias))
         return;
+    /* A service deletes only in its aliases namespaces, but any alias there (issue 13). */
+    if (r->appservice && !api_appservice_owns_alias(r, alias)) {
+        reply_error(r, MERR_EXCLUSIVE, "Alias %s is not in this application service's namespace",
+                    alias);
+        return;
+    }
     rc = store_alias_get(r->hs->store, alias, &room_id, &creator);
     if (rc == STORE_NOT_FOUND) {
         reply_error(r, MERR_NOT_FOUND, "Room alias %s not found", alias);
@@ -219,10 +233,13 @@ directory_delete_alias(struct req *r)
     }
     /* SPEC: directory.yaml allows "their creator or a server administrator"; Synapse adds the
      * room's moderators (power to send m.room.canonical_alias), who curate its aliases. */
-    if (strcmp(creator, r->user_id) != 0 && !directory_user_may_edit_room(r, room_id)) {
+    if (!r->appservice && strcmp(creator, r->user_id) != 0 &&
+        !directory_user_may_edit_room(r, room_id)) {
         reply_error(r, MERR_FORBIDDEN, "You don't have permission to delete the alias");
         goto out;
     }
+    if (!r->appservice && !api_appservice_alias_ok_or_reply(r, alias))
+        goto out;
     rc = store_alias_delete(r->hs->store, alias);
     if (rc == STORE_NOT_FOUND) {
         reply_error(r, MERR_NOT_FOUND, "Room alias %s not found", alias);

@@ -17,6 +17,8 @@ struct lazy_cache;
 struct typing;
 struct presence;
 struct media;
+struct appservices;
+struct push;
 
 struct hs {
     const struct config *cfg;
@@ -26,6 +28,7 @@ struct hs {
     struct lazy_cache *lazy;   /* lazy-loaded members already sent, per device */
     struct typing *typing;     /* who is typing where (src/sync/typing.h) */
     struct presence *presence; /* users' presence (src/sync/presence.h) */
+    struct push *push;         /* push rules and delivery (src/push/push.h; issue 8) */
     struct signing_key key;
     struct ratelimit *rl_message;
     struct ratelimit *rl_registration;
@@ -36,6 +39,7 @@ struct hs {
     struct nonces *admin_nonces;
     char *dummy_password_hash; /* verified against for unknown users, so timing says nothing */
     struct media *media;       /* the content repository (src/media; issue 7) */
+    struct appservices *appservices; /* application services (issue 13); main owns it */
 };
 
 /* Builds everything but the store and key, which main opens. */

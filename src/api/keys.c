@@ -255,6 +255,11 @@ keys_upload(struct req *r)
     json_t *counts;
     enum store_rc rc;
 
+    /* Keys belong to a device; an application service's token has none (issue 13). */
+    if (!r->device_id) {
+        reply_error(r, MERR_INVALID_PARAM, "This access token has no device to hold keys");
+        return;
+    }
     /* SPEC: "May be absent if no new identity keys are required." */
     if (dk && !json_is_null(dk) && !(canon = device_keys_or_reply(r, dk)))
         return;
@@ -384,7 +389,7 @@ void
 keys_query(struct req *r)
 {
     const json_t *query = json_object_get(r->json, "device_keys"), *devices, *tok;
-    json_t *result = NULL, *failures = NULL;
+    json_t *result = NULL, *failures = NULL, *xsign = NULL;
     const char *user, *server;
 
     if (!user_map_or_reply(r, "device_keys", query, is_string_array, "a list of device IDs") ||
@@ -398,6 +403,9 @@ keys_query(struct req *r)
     }
     result = json_object();
     failures = json_object();
+    /* Matrix v1.1 cross-signing keys (cross_signing.c). */
+    xsign =
+        json_pack("{s:{}, s:{}, s:{}}", "master_keys", "self_signing_keys", "user_signing_keys");
     json_object_foreach((json_t *)query, user, devices)
     {
         json_t *found;
@@ -412,9 +420,16 @@ keys_query(struct req *r)
             goto out;
         }
         json_object_set_new(result, user, found);
+        if (api_xsign_decorate(r, user, found, xsign) != 0) {
+            reply_internal(r, "cross-signing key query failed");
+            goto out;
+        }
     }
-    reply_json(r, 200, json_pack("{s:O, s:O}", "device_keys", result, "failures", failures));
+    json_object_set(xsign, "device_keys", result);
+    json_object_set(xsign, "failures", failures);
+    reply_json(r, 200, json_incref(xsign));
 out:
+    json_decref(xsign);
     json_decref(result);
     json_decref(failures);
 }

@@ -24,9 +24,67 @@ struct entry {
 struct query {
     int64_t limit; /* 0: no limit */
     int64_t offset;
-    const char *term;   /* generic_search_term, or NULL */
-    bool other_network; /* third_party_instance_id: rooms of an application service */
+    const char *term; /* generic_search_term, or NULL */
+    /* Application services' room directories (issue 13): third_party_instance_id
+     * "<service id>|<network id>" lists that network's rooms only; include_all_networks adds
+     * every network's rooms to the server's own. */
+    char *network_as, *network_id; /* owned */
+    bool all_networks;
 };
+
+/* Splits third_party_instance_id (Synapse's "<service id>|<network id>"); replies 400 and
+ * returns false when malformed. */
+static bool
+network_ok_or_reply(struct req *r, const char *id, struct query *q)
+{
+    const char *bar = id ? strchr(id, '|') : NULL;
+
+    if (!id)
+        return true;
+    if (!bar || bar == id || !bar[1] || strchr(bar + 1, '|')) {
+        reply_error(r, MERR_INVALID_PARAM, "Invalid third_party_instance_id");
+        return false;
+    }
+    q->network_as = xstrndup(id, (size_t)(bar - id));
+    q->network_id = xstrdup(bar + 1);
+    return true;
+}
+
+/* The rooms a listing covers (new array of new strings, no duplicates). */
+static enum store_rc
+listed_rooms(struct req *r, const struct query *q, char ***out, size_t *n)
+{
+    char **local = NULL, **nets = NULL;
+    size_t nl = 0, nn = 0;
+    enum store_rc rc = STORE_OK;
+
+    *out = NULL;
+    *n = 0;
+    if (!q->network_as)
+        rc = store_public_rooms(r->hs->store, &local, &nl);
+    if (rc == STORE_OK && (q->network_as || q->all_networks))
+        rc = store_appservice_room_list(r->hs->store, q->network_as, q->network_id, &nets, &nn);
+    if (rc != STORE_OK) {
+        store_strings_free(local, nl);
+        store_strings_free(nets, nn);
+        return rc;
+    }
+    *out = xcalloc(nl + nn + 1, sizeof(char *));
+    for (size_t i = 0; i < nl; i++)
+        (*out)[(*n)++] = local[i];
+    for (size_t i = 0; i < nn; i++) {
+        bool dup = false;
+        for (size_t k = 0; k < nl && !dup; k++)
+            dup = strcmp(local[k], nets[i]) == 0;
+        if (dup)
+            free(nets[i]);
+        else
+            (*out)[(*n)++] = nets[i];
+    }
+    free(local);
+    free(nets);
+    return STORE_OK;
+}
 
 /* A string field of the content of a current state event (borrowed from state), or NULL. */
 static const char *
@@ -78,6 +136,10 @@ room_entry(struct req *r, const char *room_id, int64_t *members)
     json_object_set_new(e, "world_readable", json_boolean(s && strcmp(s, "world_readable") == 0));
     s = state_str(state, "m.room.guest_access", "guest_access");
     json_object_set_new(e, "guest_can_join", json_boolean(s && strcmp(s, "can_join") == 0));
+    /* SPEC: v1.1 public_rooms_response.yaml join_rule: "The room's join rule. When not
+     * present, the room is assumed to be public." */
+    if ((s = state_str(state, "m.room.join_rules", "join_rule")))
+        json_object_set_new(e, "join_rule", json_string(s));
     json_decref(state);
     return e;
 }
@@ -152,14 +214,12 @@ list_rooms(struct req *r, const struct query *q)
     struct entry *list = NULL;
     json_t *chunk, *body;
 
-    if (store_public_rooms(r->hs->store, &ids, &n) != STORE_OK) {
+    if (listed_rooms(r, q, &ids, &n) != STORE_OK) {
         reply_internal(r, "public room listing failed");
         return;
     }
     list = xcalloc(n ? n : 1, sizeof(*list));
-    /* No application service publishes rooms under a network of its own, so a request for
-     * one gets an empty list. */
-    for (i = 0; i < n && !q->other_network; i++) {
+    for (i = 0; i < n; i++) {
         int64_t members = 0;
         json_t *e = room_entry(r, ids[i], &members);
         if (!e)
@@ -218,7 +278,19 @@ public_rooms_get(struct req *r)
     }
     if (!parse_since_or_reply(r, req_query(r, "since"), &q.offset))
         return;
+    /* Synapse takes the POST body's network choice as query parameters here too. */
+    q.all_networks = req_query(r, "include_all_networks") &&
+                     strcmp(req_query(r, "include_all_networks"), "true") == 0;
+    if (q.all_networks && req_query(r, "third_party_instance_id")) {
+        reply_error(r, MERR_INVALID_PARAM,
+                    "third_party_instance_id cannot be used with include_all_networks");
+        return;
+    }
+    if (!network_ok_or_reply(r, req_query(r, "third_party_instance_id"), &q))
+        return;
     list_rooms(r, &q);
+    free(q.network_as);
+    free(q.network_id);
 }
 
 /* POST /_matrix/client/r0/publicRooms */
@@ -263,10 +335,12 @@ public_rooms_post(struct req *r)
                     "third_party_instance_id cannot be used with include_all_networks");
         return;
     }
-    q.other_network = network != NULL;
-    if (!parse_since_or_reply(r, since, &q.offset))
+    q.all_networks = json_is_true(v);
+    if (!parse_since_or_reply(r, since, &q.offset) || !network_ok_or_reply(r, network, &q))
         return;
     list_rooms(r, &q);
+    free(q.network_as);
+    free(q.network_id);
 }
 
 /* GET /_matrix/client/r0/directory/list/room/{roomId} */

@@ -44,6 +44,10 @@ profile_or_reply(struct req *r, const char *user_id, struct store_profile *p)
         return false;
     }
     rc = store_profile_get(r->hs->store, user_id, p);
+    /* An application service may create the user when asked (issue 13): this runs again once
+     * it answered. */
+    if (rc == STORE_NOT_FOUND && api_appservice_suspend_for_user(r, user_id))
+        return false;
     if (rc == STORE_NOT_FOUND) {
         reply_error(r, MERR_NOT_FOUND, "Profile was not found");
         return false;

@@ -44,6 +44,12 @@ username_ok_or_reply(struct req *r, const char *username, char **user_id)
                     ID_MAX_LEN);
         return false;
     }
+    /* Application services' exclusive namespaces (issue 13). */
+    if (!api_appservice_user_free_or_reply(r, *user_id)) {
+        free(*user_id);
+        *user_id = NULL;
+        return false;
+    }
     return true;
 }
 
@@ -141,6 +147,9 @@ registration_register(struct req *r)
     char *user_id = NULL;
     int64_t retry;
 
+    /* Application services register their users (issue 13; appservice.c). */
+    if (api_appservice_register(r))
+        return;
     if (kind && strcmp(kind, "user") != 0 && strcmp(kind, "guest") != 0) {
         reply_error(r, MERR_INVALID_PARAM, "Invalid kind: must be 'user' or 'guest'");
         return;

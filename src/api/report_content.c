@@ -20,20 +20,19 @@ report_content_report(struct req *r)
     bool wrong = false;
     enum store_rc rc;
 
-    /* SPEC: report_content.yaml: required: ['score', 'reason'] */
+    /* SPEC: v1.1 report_content.yaml (MSC2414): reason and score are optional now (r0.6.1
+     * required both). */
     reason = json_get_str(r->json, "reason", &wrong);
-    if (!score || !reason) {
-        reply_error(
-            r, wrong || (score && !json_is_integer(score)) ? MERR_BAD_JSON : MERR_MISSING_PARAM,
-            "score (an integer) and reason (a string) are required");
+    if (wrong) {
+        reply_error(r, MERR_BAD_JSON, "reason must be a string");
         return;
     }
-    if (!json_is_integer(score)) {
+    if (score && !json_is_integer(score)) {
         reply_error(r, MERR_BAD_JSON, "score must be an integer");
         return;
     }
     /* SPEC: "-100 is most offensive and 0 is inoffensive" */
-    if (json_integer_value(score) < -100 || json_integer_value(score) > 0) {
+    if (score && (json_integer_value(score) < -100 || json_integer_value(score) > 0)) {
         reply_error(r, MERR_INVALID_PARAM, "score must be between -100 and 0");
         return;
     }
@@ -58,12 +57,12 @@ report_content_report(struct req *r)
         goto out;
     }
     if (store_report_add(r->hs->store, room_id, event_id, r->user_id, reason,
-                         json_integer_value(score), true) != STORE_OK) {
+                         score ? json_integer_value(score) : 0, score != NULL) != STORE_OK) {
         reply_internal(r, "report insert failed");
         goto out;
     }
     log_info("%s reported %s in %s (score %lld)", r->user_id, event_id, room_id,
-             (long long)json_integer_value(score));
+             score ? (long long)json_integer_value(score) : 0LL);
     reply_empty(r);
 out:
     visibility_clear(&vis);

@@ -39,7 +39,7 @@ change_membership(struct req *r, const char *room_id, const char *target, const 
     /* SPEC: client_server_api "Events on Change of Profile Information": servers "should
      * include the display name and avatar URL fields" in their users' membership events; an
      * invite carries the invitee's (Synapse). */
-    if (strcmp(m, "join") == 0 || strcmp(m, "invite") == 0)
+    if (strcmp(m, "join") == 0 || strcmp(m, "invite") == 0 || strcmp(m, "knock") == 0)
         profile_add_to_member_content(r->hs, target, content);
     id = api_send_event_or_reply(r, room_id, "m.room.member", target, content, NULL);
     json_decref(content);
@@ -88,15 +88,19 @@ membership_join_room(struct req *r)
     join(r, r->params[0]);
 }
 
-/* POST /_matrix/client/r0/join/{roomIdOrAlias} */
-void
-membership_join_alias(struct req *r)
+/* Runs fn on the room of {roomIdOrAlias} (r->params[0]). */
+static void
+with_room_id_or_alias(struct req *r, void (*fn)(struct req *, const char *))
 {
     const char *target = r->params[0];
     char *room_id = NULL;
 
     if (target[0] == '#') {
         enum store_rc rc = store_alias_get(r->hs->store, target, &room_id, NULL);
+        /* An application service may create it when asked (issue 13): this runs again once it
+         * answered. */
+        if (rc == STORE_NOT_FOUND && api_appservice_suspend_for_alias(r, target))
+            return;
         if (rc == STORE_NOT_FOUND) {
             reply_error(r, MERR_NOT_FOUND, "Room alias %s not found", target);
             return;
@@ -105,7 +109,7 @@ membership_join_alias(struct req *r)
             reply_internal(r, "alias lookup failed");
             return;
         }
-        join(r, room_id);
+        fn(r, room_id);
         free(room_id);
         return;
     }
@@ -114,7 +118,33 @@ membership_join_alias(struct req *r)
         return;
     }
     /* server_name is for joining over federation; a local room ignores it. */
-    join(r, target);
+    fn(r, target);
+}
+
+/* POST /_matrix/client/r0/join/{roomIdOrAlias} */
+void
+membership_join_alias(struct req *r)
+{
+    with_room_id_or_alias(r, join);
+}
+
+/* Matrix v1.1 knocking.yaml (issue 15): an m.room.member knock, which the v7 auth rules allow
+ * only under the knock join rule (403 otherwise, as the spec lists). */
+static void
+knock(struct req *r, const char *room_id)
+{
+    const char *reason;
+    if (!reason_ok_or_reply(r, &reason) || !api_room_or_reply(r, room_id))
+        return;
+    change_membership(r, room_id, r->user_id, "knock", reason,
+                      json_pack("{s:s}", "room_id", room_id));
+}
+
+/* POST /_matrix/client/v3/knock/{roomIdOrAlias} */
+void
+membership_knock(struct req *r)
+{
+    with_room_id_or_alias(r, knock);
 }
 
 /* Target user of kick/ban/unban/invite: "user_id" in the body. */
@@ -160,6 +190,10 @@ membership_invite(struct req *r)
     }
     rc = store_user_get(r->hs->store, target, &u);
     store_user_clear(&u);
+    /* An application service may create the invitee when asked (issue 13): this runs again
+     * once it answered. */
+    if (rc == STORE_NOT_FOUND && api_appservice_suspend_for_user(r, target))
+        return;
     if (rc == STORE_NOT_FOUND) {
         reply_error(r, MERR_NOT_FOUND, "Unknown user %s", target);
         return;
@@ -221,8 +255,9 @@ membership_kick(struct req *r)
         !api_member_room_or_reply(r, r->params[0]))
         return;
     char *m = rooms_membership(r->hs->rooms, r->params[0], target);
-    /* Kicking someone who is not there would turn "no membership" into "leave". */
-    if (!m || (strcmp(m, "join") != 0 && strcmp(m, "invite") != 0)) {
+    /* Kicking someone who is not there would turn "no membership" into "leave". Kicking a
+     * knocker rejects the knock (v1.1 "Knocking on rooms"). */
+    if (!m || (strcmp(m, "join") != 0 && strcmp(m, "invite") != 0 && strcmp(m, "knock") != 0)) {
         free(m);
         reply_error(r, MERR_FORBIDDEN, "The user is not in the room");
         return;

@@ -170,6 +170,35 @@ const struct route api_routes[] = {
     {HTTP_PUT, PFX_CLIENT, "/sendToDevice/{eventType}/{txnId}", to_device_send, AUTH_REQUIRED,
      JSON | GUEST},
     /* (end of end-to-end encryption routes) */
+    /* Matrix v1.1 (issue 15): cross-signing, key backup */
+    {HTTP_POST, PFX_CLIENT, "/keys/device_signing/upload", xsign_device_signing_upload,
+     AUTH_REQUIRED, JSON},
+    {HTTP_POST, PFX_CLIENT, "/keys/signatures/upload", xsign_signatures_upload, AUTH_REQUIRED,
+     JSON},
+    {HTTP_POST, PFX_CLIENT, "/room_keys/version", backup_version_create, AUTH_REQUIRED, JSON},
+    {HTTP_GET, PFX_CLIENT, "/room_keys/version", backup_version_get, AUTH_REQUIRED, 0},
+    {HTTP_GET, PFX_CLIENT, "/room_keys/version/{version}", backup_version_get, AUTH_REQUIRED, 0},
+    {HTTP_PUT, PFX_CLIENT, "/room_keys/version/{version}", backup_version_update, AUTH_REQUIRED,
+     JSON},
+    {HTTP_DELETE, PFX_CLIENT, "/room_keys/version/{version}", backup_version_delete, AUTH_REQUIRED,
+     JSON_OPT},
+    {HTTP_PUT, PFX_CLIENT, "/room_keys/keys", backup_keys_put, AUTH_REQUIRED, JSON},
+    {HTTP_GET, PFX_CLIENT, "/room_keys/keys", backup_keys_get, AUTH_REQUIRED, 0},
+    {HTTP_DELETE, PFX_CLIENT, "/room_keys/keys", backup_keys_delete, AUTH_REQUIRED, JSON_OPT},
+    {HTTP_PUT, PFX_CLIENT, "/room_keys/keys/{roomId}", backup_keys_put, AUTH_REQUIRED, JSON},
+    {HTTP_GET, PFX_CLIENT, "/room_keys/keys/{roomId}", backup_keys_get, AUTH_REQUIRED, 0},
+    {HTTP_DELETE, PFX_CLIENT, "/room_keys/keys/{roomId}", backup_keys_delete, AUTH_REQUIRED,
+     JSON_OPT},
+    {HTTP_PUT, PFX_CLIENT, "/room_keys/keys/{roomId}/{sessionId}", backup_keys_put, AUTH_REQUIRED,
+     JSON},
+    {HTTP_GET, PFX_CLIENT, "/room_keys/keys/{roomId}/{sessionId}", backup_keys_get, AUTH_REQUIRED,
+     0},
+    {HTTP_DELETE, PFX_CLIENT, "/room_keys/keys/{roomId}/{sessionId}", backup_keys_delete,
+     AUTH_REQUIRED, JSON_OPT},
+    {HTTP_POST, PFX_CLIENT, "/knock/{roomIdOrAlias}", membership_knock, AUTH_REQUIRED, JSON_OPT},
+    {HTTP_GET, PFX_EXACT, "/_matrix/static/client/login/", login_fallback_get, AUTH_NONE, 0},
+    {HTTP_GET, PFX_EXACT, "/_matrix/static/client/login", login_fallback_get, AUTH_NONE, 0},
+    /* (end of Matrix v1.1 routes) */
 
     /* content repository (issue 7) */
     {HTTP_POST, PFX_MEDIA, "/upload", content_upload, AUTH_REQUIRED, ROUTE_STREAM},
@@ -184,6 +213,35 @@ const struct route api_routes[] = {
     {HTTP_POST, PFX_EXACT, "/_synapse/admin/v1/media/unquarantine/{serverName}/{mediaId}",
      content_unquarantine, AUTH_REQUIRED, JSON_OPT},
     /* (end of content repository) */
+
+    /* server-side search (issue 9); not for guests (modules/guest_access.rst lists it not) */
+    {HTTP_POST, PFX_CLIENT, "/search", search_post, AUTH_REQUIRED, JSON},
+    /* (end of server-side search) */
+    /* application services (issue 13) */
+    {HTTP_PUT, PFX_CLIENT, "/directory/list/appservice/{networkId}/{roomId}",
+     appservice_directory_put, AUTH_REQUIRED, JSON},
+    /* push (issue 8): the trailing-slash listings before the rule routes they would match */
+    {HTTP_GET, PFX_CLIENT, "/pushrules/", pushrules_get_all, AUTH_REQUIRED, 0},
+    {HTTP_GET, PFX_CLIENT, "/pushrules/{scope}/", pushrules_get_scope, AUTH_REQUIRED, 0},
+    {HTTP_GET, PFX_CLIENT, "/pushrules/{scope}/{kind}/", pushrules_get_kind, AUTH_REQUIRED, 0},
+    {HTTP_GET, PFX_CLIENT, "/pushrules/{scope}/{kind}/{ruleId}", pushrules_get_rule, AUTH_REQUIRED,
+     0},
+    {HTTP_PUT, PFX_CLIENT, "/pushrules/{scope}/{kind}/{ruleId}", pushrules_put_rule, AUTH_REQUIRED,
+     JSON | RL},
+    {HTTP_DELETE, PFX_CLIENT, "/pushrules/{scope}/{kind}/{ruleId}", pushrules_delete_rule,
+     AUTH_REQUIRED, JSON_OPT},
+    {HTTP_GET, PFX_CLIENT, "/pushrules/{scope}/{kind}/{ruleId}/enabled", pushrules_get_enabled,
+     AUTH_REQUIRED, 0},
+    {HTTP_PUT, PFX_CLIENT, "/pushrules/{scope}/{kind}/{ruleId}/enabled", pushrules_put_enabled,
+     AUTH_REQUIRED, JSON},
+    {HTTP_GET, PFX_CLIENT, "/pushrules/{scope}/{kind}/{ruleId}/actions", pushrules_get_actions,
+     AUTH_REQUIRED, 0},
+    {HTTP_PUT, PFX_CLIENT, "/pushrules/{scope}/{kind}/{ruleId}/actions", pushrules_put_actions,
+     AUTH_REQUIRED, JSON},
+    {HTTP_GET, PFX_CLIENT, "/pushers", pushers_get, AUTH_REQUIRED, 0},
+    {HTTP_POST, PFX_CLIENT, "/pushers/set", pushers_set, AUTH_REQUIRED, JSON | RL},
+    {HTTP_GET, PFX_CLIENT, "/notifications", notifications_get, AUTH_REQUIRED, 0},
+    /* (end of push routes) */
 
     {HTTP_GET, PFX_EXACT, "/_synapse/admin/v1/register", synapse_admin_register_nonce, AUTH_NONE,
      0},

@@ -156,6 +156,7 @@ struct sync_req {
     int64_t account_data_now;
     int64_t typing_now, receipts_now, presence_now;
     json_t *join, *invite, *leave;
+    json_t *knock;        /* Matrix v1.1: rooms.knock (issue 15) */
     json_t *ignored;      /* {user_id: {}} from m.ignored_user_list */
     json_t *fresh;        /* {room_id: true}: joined rooms sent in full (initial or joined since) */
     json_t *ephemeral;    /* {room_id: [events]} */
@@ -445,7 +446,7 @@ out:
 /* SPEC: "stripped state": the invite event and the room's create, join rules, name, avatar,
  * canonical alias and encryption events, as {type, state_key, content, sender}. */
 static json_t *
-invite_entry(struct sync_req *s, const char *room_id)
+invite_entry(struct sync_req *s, const char *room_id, const char *key_name)
 {
     static const char *const types[] = {
         "m.room.create", "m.room.join_rules",      "m.room.name",
@@ -465,7 +466,7 @@ invite_entry(struct sync_req *s, const char *room_id)
                                         json_object_get(ev, "sender")));
         json_decref(ev);
     }
-    return json_pack("{s:{s:o}}", "invite_state", "events", events);
+    return json_pack("{s:{s:o}}", key_name, "events", events);
 }
 
 static bool
@@ -493,6 +494,7 @@ build(struct sync_req *s)
     s->join = json_object();
     s->invite = json_object();
     s->leave = json_object();
+    s->knock = json_object();
     s->fresh = json_object();
     if (store_user_membership_changes(r->hs->store, r->user_id, !s->has_since ? -1 : since,
                                       &changes, &nchanges) != STORE_OK)
@@ -527,7 +529,11 @@ build(struct sync_req *s)
         if (strcmp(m, "invite") == 0) {
             /* SPEC: ignore_users: "Servers must not send room invites from ignored users". */
             if (!invited_by_ignored(s, room))
-                json_object_set_new(s->invite, room, invite_entry(s, room));
+                json_object_set_new(s->invite, room, invite_entry(s, room, "invite_state"));
+        } else if (strcmp(m, "knock") == 0) {
+            /* SPEC: v1.1 sync.yaml rooms.knock: "The stripped state of a room that the user
+             * has knocked upon", as knock_state. */
+            json_object_set_new(s->knock, room, invite_entry(s, room, "knock_state"));
         } else if ((strcmp(m, "leave") == 0 || strcmp(m, "ban") == 0) &&
                    (!initial || s->filter.include_leave)) {
             bool forgotten = false;
@@ -588,6 +594,8 @@ account_data(struct sync_req *s)
         json_array_append_new(arr, ev);
     }
     store_account_data_free(list, n);
+    if (since < 0) /* push (issue 8) */
+        api_push_rules_initial_sync(s->r->user_id, &s->filter.account_data, s->account_data);
     return 0;
 }
 
@@ -861,8 +869,8 @@ static bool
 is_empty(const struct sync_req *s)
 {
     return json_object_size(s->join) == 0 && json_object_size(s->invite) == 0 &&
-           json_object_size(s->leave) == 0 && json_array_size(s->account_data) == 0 &&
-           json_array_size(s->presence) == 0;
+           json_object_size(s->leave) == 0 && json_object_size(s->knock) == 0 &&
+           json_array_size(s->account_data) == 0 && json_array_size(s->presence) == 0;
 }
 
 static void
@@ -886,8 +894,9 @@ reply_sync(struct sync_req *s)
                                            "next_batch", tok, "rooms", "join", s->join, "invite",
                                            s->invite, "leave", s->leave, "presence", "events",
                                            s->presence, "account_data", "events", s->account_data));
+    json_object_set_new(json_object_get(body, "rooms"), "knock", s->knock);
     reply_json(s->r, 200, body);
-    s->join = s->invite = s->leave = s->account_data = s->presence = NULL;
+    s->join = s->invite = s->leave = s->knock = s->account_data = s->presence = NULL;
 }
 
 /* GET /_matrix/client/r0/sync */
@@ -942,6 +951,7 @@ sync_get(struct req *r)
         s.since.pos[STREAM_EVENTS] = s.now;
     merge_room_account_data(&s);
     merge_ephemeral(&s);
+    api_push_unread_counts(r->hs, r->user_id, s.join); /* push (issue 8) */
     if (is_empty(&s) && sync_e2e_is_empty(&s.e2e) && s.has_since && !s.full_state &&
         longpoll_suspend(r, r->user_id, timeout_ms, seq))
         goto out;
@@ -950,6 +960,7 @@ out:
     json_decref(s.join);
     json_decref(s.invite);
     json_decref(s.leave);
+    json_decref(s.knock);
     json_decref(s.account_data);
     json_decref(s.room_account_data);
     json_decref(s.ignored);

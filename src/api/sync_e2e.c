@@ -166,6 +166,7 @@ to_device(struct req *r, const struct sync_token *since, const struct store_e2e_
     struct store_to_device *list = NULL;
     size_t n = 0;
     int64_t now = h->to_device, after;
+    json_t *ignored = NULL;
     int rc = -1;
 
     e->to_device_next = now;
@@ -184,8 +185,14 @@ to_device(struct req *r, const struct sync_token *since, const struct store_e2e_
     if (store_to_device_pending(r->hs->store, r->user_id, r->device_id, after, now,
                                 SYNC_TO_DEVICE_LIMIT, &list, &n) != STORE_OK)
         return -1;
+    ignored = api_ignored_users(r->hs, r->user_id);
     for (size_t i = 0; i < n; i++) {
-        json_t *content = json_loads(list[i].content, 0, NULL);
+        json_t *content;
+        /* Issue 5 (modules/ignore_users.rst as Synapse applies it): an ignored user's
+         * to-device messages are dropped, acknowledged with the rest. */
+        if (json_object_get(ignored, list[i].sender))
+            continue;
+        content = json_loads(list[i].content, 0, NULL);
         if (!content)
             goto out;
         json_array_append_new(e->to_device, json_pack("{s:s, s:s, s:o}", "sender", list[i].sender,
@@ -196,6 +203,7 @@ to_device(struct req *r, const struct sync_token *since, const struct store_e2e_
         e->to_device_next = list[n - 1].pos;
     rc = 0;
 out:
+    json_decref(ignored);
     store_to_device_free(list, n);
     return rc;
 }

@@ -9,37 +9,31 @@
 #include "core/util.h"
 #include "http/http.h"
 
-int
-visibility_load(struct req *r, const char *room_id, const char *user_id, struct visibility *out)
+/* The visibility a history_visibility event sets. */
+static const char *
+hv_value(const char *json, bool redacted)
 {
-    memset(out, 0, sizeof(*out));
-    if (user_id && store_state_history(r->hs->store, room_id, "m.room.member", user_id,
-                                       &out->membership, &out->n_membership) != STORE_OK)
-        return -1;
-    if (store_state_history(r->hs->store, room_id, "m.room.history_visibility", "", &out->history,
-                            &out->n_history) != STORE_OK)
-        return -1;
-    /* Replace each interval's event ID by the visibility it set (membership is unused). */
-    for (size_t i = 0; i < out->n_history; i++) {
-        struct store_event e = {0};
-        const char *value = "shared"; /* SPEC: also for values not understood */
-        json_t *ev = NULL;
-        if (store_event_get(r->hs->store, out->history[i].event_id, &e) == STORE_OK &&
-            (ev = json_loads(e.json, 0, NULL)) && !e.redacted_by &&
-            json_is_string(json_object_get(json_object_get(ev, "content"), "history_visibility")))
-            value = json_string_value(
-                json_object_get(json_object_get(ev, "content"), "history_visibility"));
-        if (strcmp(value, "world_readable") != 0 && strcmp(value, "shared") != 0 &&
-            strcmp(value, "invited") != 0 && strcmp(value, "joined") != 0)
-            value = "shared";
-        free(out->history[i].membership);
-        out->history[i].membership = xstrdup(value);
-        json_decref(ev);
-        store_event_clear(&e);
+    const char *value = "shared"; /* SPEC: also for values not understood */
+    json_t *ev = json ? json_loads(json, 0, NULL) : NULL;
+    const json_t *v = json_object_get(json_object_get(ev, "content"), "history_visibility");
+
+    if (!redacted && json_is_string(v)) {
+        const char *s = json_string_value(v);
+        if (strcmp(s, "world_readable") == 0)
+            value = "world_readable";
+        else if (strcmp(s, "invited") == 0)
+            value = "invited";
+        else if (strcmp(s, "joined") == 0)
+            value = "joined";
     }
-    if (user_id &&
-        store_room_is_forgotten(r->hs->store, user_id, room_id, &out->forgotten) != STORE_OK)
-        return -1;
+    json_decref(ev);
+    return value;
+}
+
+/* After the intervals are in: forgetting, and the values now. */
+static void
+finish(struct visibility *out)
+{
     if (out->forgotten) {
         /* A forgotten room's past is gone for the user; only world_readable remains. */
         store_state_intervals_free(out->membership, out->n_membership);
@@ -54,6 +48,31 @@ visibility_load(struct req *r, const char *room_id, const char *user_id, struct 
         xstrdup(out->n_history && out->history[out->n_history - 1].to_pos == INT64_MAX
                     ? out->history[out->n_history - 1].membership
                     : "shared");
+}
+
+int
+visibility_load(struct req *r, const char *room_id, const char *user_id, struct visibility *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (user_id && store_state_history(r->hs->store, room_id, "m.room.member", user_id,
+                                       &out->membership, &out->n_membership) != STORE_OK)
+        return -1;
+    if (store_state_history(r->hs->store, room_id, "m.room.history_visibility", "", &out->history,
+                            &out->n_history) != STORE_OK)
+        return -1;
+    /* Replace each interval's event ID by the visibility it set (membership is unused). */
+    for (size_t i = 0; i < out->n_history; i++) {
+        struct store_event e = {0};
+        bool found = store_event_get(r->hs->store, out->history[i].event_id, &e) == STORE_OK;
+        free(out->history[i].membership);
+        out->history[i].membership =
+            xstrdup(hv_value(found ? e.json : NULL, found && e.redacted_by));
+        store_event_clear(&e);
+    }
+    if (user_id &&
+        store_room_is_forgotten(r->hs->store, user_id, room_id, &out->forgotten) != STORE_OK)
+        return -1;
+    finish(out);
     return 0;
 }
 
@@ -159,4 +178,144 @@ visibility_state_pos(const struct visibility *vis)
             return i + 1 < vis->n_membership ? vis->membership[i + 1].from_pos : INT64_MAX;
     }
     return -1;
+}
+
+static int
+cmp_pos(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Whether an ordinary event at pos is visible (what visibility_allows says for it). */
+static bool
+ordinary_visible(const struct visibility *vis, int64_t pos)
+{
+    struct store_event e = {.type = (char *)"m.room.message", .pos = pos};
+    return visibility_allows(vis, &e);
+}
+
+static void
+add_range(struct visibility_range **out, size_t *n, int64_t after, int64_t upto)
+{
+    if (after >= upto)
+        return;
+    if (*n > 0 && (*out)[*n - 1].upto == after) {
+        (*out)[*n - 1].upto = upto;
+        return;
+    }
+    *out = xrealloc(*out, (*n + 1) * sizeof(**out));
+    (*out)[(*n)++] = (struct visibility_range){after, upto};
+}
+
+size_t
+visibility_ranges(const struct visibility *vis, struct visibility_range **out)
+{
+    size_t nb = 0, n = 0;
+    int64_t *b = xcalloc(2 * (vis->n_membership + vis->n_history) + 1, sizeof(*b));
+    int64_t prev = 0;
+
+    *out = NULL;
+    /* The answer only changes at the positions where an interval starts or ends: between
+     * two of them (and at each) it is the same for every position, so one probe each. */
+    for (size_t i = 0; i < vis->n_membership; i++) {
+        b[nb++] = vis->membership[i].from_pos;
+        if (vis->membership[i].to_pos != INT64_MAX)
+            b[nb++] = vis->membership[i].to_pos;
+    }
+    for (size_t i = 0; i < vis->n_history; i++) {
+        b[nb++] = vis->history[i].from_pos;
+        if (vis->history[i].to_pos != INT64_MAX)
+            b[nb++] = vis->history[i].to_pos;
+    }
+    qsort(b, nb, sizeof(*b), cmp_pos);
+    for (size_t i = 0; i < nb; i++) {
+        if (b[i] <= prev)
+            continue; /* duplicates, and positions before the first event */
+        if (b[i] - prev > 1 && ordinary_visible(vis, prev + 1))
+            add_range(out, &n, prev, b[i] - 1);
+        if (ordinary_visible(vis, b[i]))
+            add_range(out, &n, b[i] - 1, b[i]);
+        prev = b[i];
+    }
+    if (prev < INT64_MAX && ordinary_visible(vis, prev + 1))
+        add_range(out, &n, prev, INT64_MAX);
+    free(b);
+    return n;
+}
+
+static int
+cmp_room(const void *a, const void *b)
+{
+    return strcmp(((const struct visibility_room *)a)->room_id,
+                  ((const struct visibility_room *)b)->room_id);
+}
+
+static struct visibility_room *
+find_room(struct visibility_room *rooms, size_t n, const char *room_id)
+{
+    struct visibility_room key = {(char *)room_id, {0}};
+    return n ? bsearch(&key, rooms, n, sizeof(*rooms), cmp_room) : NULL;
+}
+
+static void
+append(struct store_state_interval **list, size_t *n, const char *value, int64_t from, int64_t to)
+{
+    *list = xrealloc(*list, (*n + 1) * sizeof(**list));
+    (*list)[(*n)++] = (struct store_state_interval){NULL, value ? xstrdup(value) : NULL, from, to};
+}
+
+int
+visibility_load_user_rooms(struct req *r, const char *user_id, struct visibility_room **out,
+                           size_t *n)
+{
+    struct store_history_row *mem = NULL, *hist = NULL;
+    size_t nm = 0, nh = 0, nf = 0;
+    char **forgotten = NULL;
+    struct visibility_room *rooms = NULL, *vr;
+    int rc = -1;
+
+    *out = NULL;
+    *n = 0;
+    if (store_user_room_histories(r->hs->store, user_id, &mem, &nm, &hist, &nh, &forgotten, &nf) !=
+        STORE_OK)
+        goto out;
+    /* The rows come grouped by room, each room's in order of position. */
+    rooms = xcalloc(nm + 1, sizeof(*rooms));
+    for (size_t i = 0; i < nm; i++) {
+        if (*n == 0 || strcmp(rooms[*n - 1].room_id, mem[i].room_id) != 0)
+            rooms[(*n)++].room_id = xstrdup(mem[i].room_id);
+        vr = &rooms[*n - 1];
+        append(&vr->vis.membership, &vr->vis.n_membership, mem[i].value, mem[i].from_pos,
+               mem[i].to_pos);
+    }
+    qsort(rooms, *n, sizeof(*rooms), cmp_room);
+    for (size_t i = 0; i < nh; i++)
+        if ((vr = find_room(rooms, *n, hist[i].room_id)))
+            append(&vr->vis.history, &vr->vis.n_history, hv_value(hist[i].value, hist[i].redacted),
+                   hist[i].from_pos, hist[i].to_pos);
+    for (size_t i = 0; i < nf; i++)
+        if ((vr = find_room(rooms, *n, forgotten[i])))
+            vr->vis.forgotten = true;
+    for (size_t i = 0; i < *n; i++)
+        finish(&rooms[i].vis);
+    *out = rooms;
+    rooms = NULL;
+    rc = 0;
+out:
+    free(rooms);
+    store_history_rows_free(mem, nm);
+    store_history_rows_free(hist, nh);
+    store_strings_free(forgotten, nf);
+    return rc;
+}
+
+void
+visibility_rooms_free(struct visibility_room *rooms, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(rooms[i].room_id);
+        visibility_clear(&rooms[i].vis);
+    }
+    free(rooms);
 }

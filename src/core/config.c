@@ -23,7 +23,7 @@
 
 #define DEFAULT_PORT 8008
 #define DEFAULT_BIND "127.0.0.1"
-#define DEFAULT_ROOM_VERSION "5"
+#define DEFAULT_ROOM_VERSION "6" /* SPEC: v1.1 rooms/_index.md (issue 15) */
 #define DEFAULT_MAX_UPLOAD (50 * 1024 * 1024)
 #define DEFAULT_MAX_REQUEST (1024 * 1024)
 #define MAX_THREAD_POOL 1024
@@ -546,8 +546,8 @@ load_room_version(struct loader *ld, yaml_node_t *v, const char *path, void *fie
     const char *s = NULL;
 
     if (v->type != YAML_SCALAR_NODE || get_scalar(ld, v, path, "a string", &s) < 0 ||
-        !(s[0] >= '1' && s[0] <= '6' && s[1] == '\0'))
-        return fail(ld, path, "must be one of \"1\" to \"6\"");
+        !(s[0] >= '1' && s[0] <= '7' && s[1] == '\0'))
+        return fail(ld, path, "must be one of \"1\" to \"7\"");
     set_string(field, xstrdup(s));
     return 0;
 }
@@ -664,6 +664,34 @@ load_turn_uris(struct loader *ld, yaml_node_t *v, const char *path, void *field)
     return 0;
 }
 
+/* app_service_config_files (issue 13): a list of paths, resolved like every path. */
+static int
+load_app_service_files(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    struct config *cfg = ld->cfg;
+    char sub[KEY_PATH_MAX];
+    size_t i = 0;
+
+    (void)field;
+    if (v->type != YAML_SEQUENCE_NODE)
+        return fail(ld, path, "must be a list of paths");
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+         it++, i++) {
+        yaml_node_t *item = node_at(ld, *it);
+        char *one = NULL;
+
+        snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+        if (!item || item->type != YAML_SCALAR_NODE)
+            return fail(ld, sub, "must be a path");
+        if (load_path(ld, item, sub, &one) < 0)
+            return -1;
+        cfg->app_service_config_files = xrealloc(
+            cfg->app_service_config_files, (cfg->n_app_service_config_files + 1) * sizeof(char *));
+        cfg->app_service_config_files[cfg->n_app_service_config_files++] = one;
+    }
+    return 0;
+}
+
 /* ---- mappings ----------------------------------------------------------------------------- */
 
 /* Synapse settings that Hearth has no use for. A Synapse config carries several of them, so
@@ -682,7 +710,6 @@ static const char *const synapse_unused[] = {
     "enable_metrics",
     "email",
     "password_config",
-    "app_service_config_files",
     "federation_domain_whitelist",
     "caches",
     "event_cache_size",
@@ -1360,6 +1387,7 @@ static const struct key_spec top_keys[] = {
     {"url_preview_ip_range_blacklist", load_preview_blacklist, 0},
     {"url_preview_ip_range_whitelist", load_preview_whitelist, 0},
     {"max_spider_size", load_size, offsetof(struct config, max_spider_size)},
+    {"app_service_config_files", load_app_service_files, 0}, /* application services */
 };
 
 static void
@@ -1599,6 +1627,9 @@ config_free(struct config *cfg)
     free(cfg->thumbnail_sizes); /* content repository (issue 7) */
     free(cfg->url_preview_ip_range_blacklist);
     free(cfg->url_preview_ip_range_whitelist);
+    for (size_t i = 0; i < cfg->n_app_service_config_files; i++)
+        free(cfg->app_service_config_files[i]);
+    free(cfg->app_service_config_files);
     free(cfg);
 }
 
@@ -1775,6 +1806,12 @@ config_generate(const char *server_name, const char *data_dir)
                   "#url_preview_ip_range_whitelist: ['192.168.1.1']\n"
                   "# Largest page or image a preview downloads.\n"
                   "max_spider_size: 10M\n");
+    sbuf_puts(&b, "\n# Application services (bridges, bots): one registration file per "
+                  "service, in Synapse's\n# format (id, url, as_token, hs_token, "
+                  "sender_localpart, namespaces, rate_limited,\n# protocols). Each is "
+                  "checked at start; events of interest are pushed to its url.\n"
+                  "#app_service_config_files:\n"
+                  "#  - \"/etc/hearth/irc-bridge.yaml\"\n");
     text = sbuf_take(&b);
 out:
     sodium_memzero(secret, sizeof(secret));

@@ -51,7 +51,7 @@ struct config {
     bool enable_registration_without_verification; /* default false */
     bool allow_guest_access;                       /* default false */
     char *registration_shared_secret; /* NULL when unset: shared-secret registration off */
-    char *default_room_version;       /* default "5" */
+    char *default_room_version;       /* default "6" */
     /* VoIP (voip.yaml): TURN servers handed to clients; turn_shared_secret gives TURN REST
      * API credentials, else static turn_username/turn_password. No URIs: no TURN. */
     char **turn_uris;
@@ -90,6 +90,11 @@ struct config {
     struct config_ip_range *url_preview_ip_range_whitelist;
     size_t n_url_preview_ip_range_whitelist;
     int64_t max_spider_size; /* largest page or image a preview downloads; default 10M */
+    /* Application services (issue 13): app_service_config_files, the registration files
+     * (Synapse's format), each resolved against the config's directory; read by
+     * src/appservice/ at start. */
+    char **app_service_config_files;
+    size_t n_app_service_config_files;
 };
 
 /* Reads and validates FILE. On success returns 0 and *out is a new config (free with

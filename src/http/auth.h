@@ -14,6 +14,16 @@
  * AUTH_OPTIONAL and no token passes with r->user_id NULL. */
 bool auth_request_or_reply(struct req *r);
 
+/* For endpoints only application services may call with no user behind (POST /register with
+ * m.login.application_service): the service whose as_token the request carries, in
+ * r->appservice (r->user_id its sender; ?user_id= plays no part). Returns false after replying
+ * 401 M_MISSING_TOKEN or M_UNKNOWN_TOKEN. */
+bool auth_appservice_or_reply(struct req *r);
+
+/* Does the rate limit apply to this request's user? Not to application services (issue 13)
+ * unless their registration says rate_limited, and never to a service's sender. */
+bool auth_rate_limited(const struct req *r);
+
 /* The request's User-Agent as recorded with a device's last connection (cut to a bounded
  * length; borrowed from r), or NULL when there is none. */
 const char *auth_user_agent(struct req *r);

@@ -11,6 +11,7 @@
 
 struct hs;
 struct MHD_Connection;
+struct appservice;
 
 enum http_method {
     HTTP_GET,
@@ -87,6 +88,8 @@ struct req {
     const char *user_id;
     const char *device_id;
     bool is_guest;
+    /* An application service's as_token (issue 13): the service, acting as user_id. */
+    const struct appservice *appservice;
 
     /* Long-polls: a handler may suspend the request instead of replying; after req_resume
      * it is called again (resumed true) and replies or suspends again. ctx survives between
@@ -143,6 +146,8 @@ enum merr {
     MERR_WEAK_PASSWORD,
     MERR_BAD_ALIAS,
     MERR_CANNOT_LEAVE_SERVER_NOTICE_ROOM,
+    MERR_INVALID_SIGNATURE,       /* Matrix v1.1 cross-signing */
+    MERR_WRONG_ROOM_KEYS_VERSION, /* Matrix v1.1 key backup */
     MERR_INTERNAL, /* M_UNKNOWN with 500: details go to the log only */
 };
 
@@ -183,6 +188,10 @@ void req_resume(struct req *r);
 const char *req_query(struct req *r, const char *name);
 bool req_has_query(struct req *r, const char *name);
 const char *req_header(struct req *r, const char *name);
+/* The query parameters but access_token and those named in skip (NULL-terminated list),
+ * decoded and %-encoded again as "k=v&k=v" for passing on (issue 13: third-party lookups);
+ * a string in the request's arena, "" when there are none. */
+const char *req_query_forward(struct req *r, const char *const *skip);
 /* Client-facing prefix of this request's path ("/_matrix/client/r0"), for messages. */
 
 /* ---- the server ---- */

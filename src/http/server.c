@@ -83,6 +83,69 @@ req_query(struct req *r, const char *name)
     return arena_adopt(&r->arena, dec);
 }
 
+struct forward {
+    const char *const *skip;
+    char *out;
+    size_t len, cap;
+};
+
+static void
+forward_put(struct forward *f, const char *s, bool escape)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        bool plain = !escape || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                     (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == '~';
+        if (f->len + 4 > f->cap) {
+            f->cap = f->cap ? f->cap * 2 : 128;
+            f->out = xrealloc(f->out, f->cap);
+        }
+        if (plain) {
+            f->out[f->len++] = (char)c;
+        } else {
+            f->out[f->len++] = '%';
+            f->out[f->len++] = hex[c >> 4];
+            f->out[f->len++] = hex[c & 15];
+        }
+    }
+}
+
+static enum MHD_Result
+forward_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    struct forward *f = cls;
+    char *k = util_url_decode(key, strlen(key), true);
+    char *v = value ? util_url_decode(value, strlen(value), true) : xstrdup("");
+    bool skip = !k || !v || strcmp(k, "access_token") == 0;
+    (void)kind;
+
+    for (size_t i = 0; f->skip && f->skip[i] && !skip; i++)
+        skip = strcmp(k, f->skip[i]) == 0;
+    if (!skip) {
+        if (f->len)
+            forward_put(f, "&", false);
+        forward_put(f, k, true);
+        forward_put(f, "=", false);
+        forward_put(f, v, true);
+    }
+    free(k);
+    free(v);
+    return MHD_YES;
+}
+
+const char *
+req_query_forward(struct req *r, const char *const *skip)
+{
+    struct forward f = {skip, NULL, 0, 0};
+
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, forward_arg, &f);
+    if (!f.out)
+        return "";
+    f.out[f.len] = '\0';
+    return arena_adopt(&r->arena, f.out);
+}
+
 static void
 client_ip(struct req *r)
 {
@@ -184,7 +247,7 @@ dispatch(struct http_server *srv, struct req *r)
         reply_error(r, MERR_GUEST_ACCESS_FORBIDDEN, "Guest access not allowed");
         return;
     }
-    if ((rt->flags & ROUTE_RATELIMIT) && r->user_id &&
+    if ((rt->flags & ROUTE_RATELIMIT) && r->user_id && auth_rate_limited(r) &&
         !ratelimit_check(r->hs->rl_message, r->user_id, util_now_ms(), true, &retry)) {
         reply_limit_exceeded(r, retry);
         return;

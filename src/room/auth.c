@@ -488,8 +488,9 @@ member_join(struct ctx *c)
     else
         rule = "invite";
     /* SPEC: 5.b.iv "If the join_rule is invite then allow if membership state is invite or
-     * join." */
-    if (rule && strcmp(rule, "invite") == 0 &&
+     * join." In v7 a knock room admits the same way (an accepted knock is an invite): the v1.1
+     * text of v7 omits it, later texts of v7 and Synapse have "invite or knock". */
+    if (rule && (strcmp(rule, "invite") == 0 || (c->v->knocking && strcmp(rule, "knock") == 0)) &&
         (membership_is(c, c->sender, "invite") || membership_is(c, c->sender, "join")))
         return ALLOW;
     /* SPEC: 5.b.v "If the join_rule is public, allow." */
@@ -645,6 +646,10 @@ member_leave(struct ctx *c)
     if (strcmp(c->sender, c->state_key) == 0) {
         if (membership_is(c, c->sender, "invite") || membership_is(c, c->sender, "join"))
             return ALLOW;
+        /* v7: a knock may be withdrawn by leaving (Synapse; later texts of v7 say "invite,
+         * join, or knock"). */
+        if (c->v->knocking && membership_is(c, c->sender, "knock"))
+            return ALLOW;
         return reject(c, "5.d.i", "the sender is neither invited nor joined");
     }
     /* SPEC: 5.d.ii "If the sender's current membership state is not join, reject." */
@@ -688,6 +693,27 @@ member_ban(struct ctx *c)
                   (long long)have, (long long)target, (long long)ban);
 }
 
+/* SPEC: v1.1 rooms/v7 auth rules 4.6 "If membership is knock" */
+static enum verdict
+member_knock(struct ctx *c)
+{
+    const json_t *jr_ev = state_get(c, "m.room.join_rules", "");
+    const char *rule = jr_ev ? str_at(json_object_get(jr_ev, "content"), "join_rule") : NULL;
+
+    /* SPEC: 4.6.1 "If the join_rule is anything other than knock, reject." */
+    if (!rule || strcmp(rule, "knock") != 0)
+        return reject(c, "v7 4.6.1", "the join rule is not knock");
+    /* SPEC: 4.6.2 "If sender does not match state_key, reject." */
+    if (strcmp(c->sender, c->state_key) != 0)
+        return reject(c, "v7 4.6.2", "cannot knock for another user");
+    /* SPEC: 4.6.3 "If the sender's current membership is not ban, invite, or join, allow." */
+    if (!membership_is(c, c->sender, "ban") && !membership_is(c, c->sender, "invite") &&
+        !membership_is(c, c->sender, "join"))
+        return ALLOW;
+    /* The text stops there; Synapse rejects the rest. */
+    return reject(c, "v7 4.6.3", "the sender is banned, invited or joined");
+}
+
 static enum verdict
 rule_member(struct ctx *c)
 {
@@ -707,6 +733,8 @@ rule_member(struct ctx *c)
         return member_leave(c);
     if (strcmp(membership, "ban") == 0)
         return member_ban(c);
+    if (c->v->knocking && strcmp(membership, "knock") == 0)
+        return member_knock(c);
     /* SPEC: 5.f "Otherwise, the membership is unknown. Reject." */
     return reject(c, "5.f", "unknown membership '%s'", membership);
 }
@@ -1063,7 +1091,8 @@ auth_events_keys(const json_t *ev, struct auth_key *out, size_t cap)
 
         if (target && (!sender || strcmp(target, sender) != 0))
             keys[n++] = (struct auth_key){"m.room.member", target};
-        if (membership && (strcmp(membership, "join") == 0 || strcmp(membership, "invite") == 0))
+        if (membership && (strcmp(membership, "join") == 0 || strcmp(membership, "invite") == 0 ||
+                           strcmp(membership, "knock") == 0))
             keys[n++] = (struct auth_key){"m.room.join_rules", ""};
         if (membership && strcmp(membership, "invite") == 0 && token)
             keys[n++] = (struct auth_key){"m.room.third_party_invite", token};

@@ -37,6 +37,15 @@ static const struct room_version versions[] = {
      .special_case_aliases = false,
      .strict_canonical_json = true,
      .limit_notifications_pl = true},
+    /* SPEC: v1.1 rooms/v7 "introduce knocking as a possible join rule and membership state" */
+    {.id = "7",
+     .event_id_format = EVID_HASH_URLSAFE,
+     .state_res_v2 = true,
+     .enforce_key_validity = true,
+     .special_case_aliases = false,
+     .strict_canonical_json = true,
+     .limit_notifications_pl = true,
+     .knocking = true},
 };
 
 const struct room_version *

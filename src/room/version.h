@@ -1,4 +1,5 @@
-/* Room versions 1-6 (specification/rooms/v1.rst .. v6.rst) as one table of properties. */
+/* Room versions 1-7 (specification/rooms/v1.rst .. v6.rst, v1.1 rooms/v7.md) as one table of
+ * properties. */
 #ifndef HEARTH_ROOM_VERSION_H
 #define HEARTH_ROOM_VERSION_H
 
@@ -23,14 +24,15 @@ struct room_version {
     bool integer_power_levels_only; /* JSON integers only, no "50": no version up to 6 (rooms/v1
                                        rule 10.a allows integer strings; Synapse: from v10) */
     bool limit_notifications_pl;    /* v6: m.room.power_levels auth also checks notifications */
+    bool knocking;                  /* v7: the knock join rule and membership */
 };
 
-/* SPEC: index "Servers SHOULD use room version 5 as the default room version" */
-#define ROOM_VERSION_DEFAULT "5"
+/* SPEC: v1.1 rooms/_index.md: servers SHOULD use room version 6 as the default */
+#define ROOM_VERSION_DEFAULT "6"
 
 /* NULL if the version is unknown. */
 const struct room_version *room_version_get(const char *id);
-/* The i-th known version in order ("1".."6"), NULL past the end (for the capabilities list). */
+/* The i-th known version in order ("1".."7"), NULL past the end (for the capabilities list). */
 const struct room_version *room_version_at(size_t i);
 
 #endif

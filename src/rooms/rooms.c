@@ -41,6 +41,7 @@ struct rooms {
     struct room *buckets[NBUCKETS];
     void (*listener)(void *arg, const char *const *users, size_t n);
     void *listener_arg;
+    struct rooms_push_hook push; /* push (issue 8) */
 };
 
 void
@@ -49,6 +50,12 @@ rooms_set_listener(struct rooms *rs, void (*fn)(void *arg, const char *const *us
 {
     rs->listener = fn;
     rs->listener_arg = arg;
+}
+
+void
+rooms_set_push_hook(struct rooms *rs, const struct rooms_push_hook *hook)
+{
+    rs->push = *hook;
 }
 
 static size_t
@@ -278,6 +285,8 @@ struct batch {
     char **ids;
     char **texts;
     char **unsigned_texts;
+    void **notes; /* push (issue 8): per event, its notifications until committed */
+    const struct rooms_push_hook *push;
     size_t n;
 };
 
@@ -290,7 +299,10 @@ batch_clear(struct batch *b)
     for (size_t i = 0; i < b->n; i++) {
         free(b->texts[i]);
         free(b->unsigned_texts[i]);
+        if (b->notes[i])
+            b->push->discard(b->push->arg, b->notes[i]);
     }
+    free(b->notes);
     free(b->rows);
     free(b->texts);
     free(b->unsigned_texts);
@@ -415,6 +427,8 @@ build_one(struct rooms *rs, const char *room_id, struct batch *b, const struct r
     b->ids = xrealloc(b->ids, (idx + 1) * sizeof(*b->ids));
     b->texts = xrealloc(b->texts, (idx + 1) * sizeof(*b->texts));
     b->unsigned_texts = xrealloc(b->unsigned_texts, (idx + 1) * sizeof(*b->unsigned_texts));
+    b->notes = xrealloc(b->notes, (idx + 1) * sizeof(*b->notes));
+    b->notes[idx] = NULL;
     b->ids[idx] = id;
     b->texts[idx] = text;
     b->unsigned_texts[idx] = uns ? json_dump_compact(uns) : NULL;
@@ -440,6 +454,13 @@ build_one(struct rooms *rs, const char *room_id, struct batch *b, const struct r
     /* A redacted state event is seen redacted by the auth rules from now on. */
     if (p->redacts)
         redact_in_state(b->state, b->v, p->redacts);
+    /* Push (issue 8): who this event notifies, stored with it. */
+    if (rs->push.evaluate) {
+        const struct store_push_event *push = NULL;
+        b->push = &rs->push;
+        b->notes[idx] = rs->push.evaluate(rs->push.arg, room_id, b->ids[idx], ev, b->state, &push);
+        b->rows[idx].push = push;
+    }
     free(b->last_id);
     b->last_id = xstrdup(b->ids[idx]);
     json_decref(b->last_ev);
@@ -520,6 +541,17 @@ concerned_users(const json_t *state, const struct rooms_proto *protos, size_t n,
     return out;
 }
 
+/* Push (issue 8): hands each event's notifications over once it is stored. */
+static void
+push_committed(struct batch *b, int64_t first_pos)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->notes[i])
+            b->push->committed(b->push->arg, b->notes[i], first_pos + (int64_t)i);
+        b->notes[i] = NULL;
+    }
+}
+
 static void
 notify(struct rooms *rs, char **users, size_t n)
 {
@@ -587,8 +619,10 @@ rooms_send(struct rooms *rs, const char *room_id, const struct rooms_proto *prot
         snprintf(reason, reasonlen, "storage failed");
         rooms_forget_cache(rs, room_id);
     }
-    if (rc == ROOMS_OK)
+    if (rc == ROOMS_OK) {
         note_position(rs, room_id, first_pos + (int64_t)n - 1);
+        push_committed(&b, first_pos);
+    }
     if (rc == ROOMS_OK)
         notify(rs, users, nusers);
     else
@@ -632,6 +666,7 @@ rooms_create(struct rooms *rs, const char *room_id, const struct room_version *v
     }
     apply(r, &b);
     r->last_pos = first_pos + (int64_t)n - 1;
+    push_committed(&b, first_pos);
     users = concerned_users(r->state, protos, n, &nusers);
     if (event_ids) {
         *event_ids = b.ids;

@@ -81,4 +81,22 @@ json_t *rooms_member_summary(struct rooms *rs, const char *room_id, const char *
 /* Drops the cached room (after a failed write whose outcome is unknown). */
 void rooms_forget_cache(struct rooms *rs, const char *room_id);
 
+/* ---- push (issue 8) ---- */
+struct store_push_event;
+/* Push rule evaluation, done for each event as it is built (under the room's lock, with the
+ * room's state including the event), so its notifications are stored in the event's own
+ * transaction. evaluate returns an opaque note (NULL: nobody to notify) that owns *push, what
+ * to store; after the commit, committed takes the note with the event's stream position; if
+ * the event is not stored, discard frees it. */
+struct rooms_push_hook {
+    void *(*evaluate)(void *arg, const char *room_id, const char *event_id, const json_t *event,
+                      const json_t *state, const struct store_push_event **push);
+    void (*committed)(void *arg, void *note, int64_t pos);
+    void (*discard)(void *arg, void *note);
+    void *arg;
+};
+/* Copies the hook; set before serving. */
+void rooms_set_push_hook(struct rooms *rs, const struct rooms_push_hook *hook);
+/* ---- (end of push) ---- */
+
 #endif

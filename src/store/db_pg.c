@@ -176,7 +176,6 @@ pg_open(const char *target, bool writer, struct db **out)
 {
     struct db *db = xcalloc(1, sizeof(*db));
 
-    (void)writer;
     db->c = PQconnectdb(target);
     if (PQstatus(db->c) != CONNECTION_OK) {
         log_error("postgresql: cannot connect: %s", PQerrorMessage(db->c));
@@ -186,6 +185,16 @@ pg_open(const char *target, bool writer, struct db **out)
     }
     /* Migrations' "already exists" notices and the like are not worth a log line. */
     PQsetNoticeProcessor(db->c, quiet_notices, NULL);
+    if (writer) {
+        /* Text search folds case with the database's character type: C folds only ASCII. */
+        PGresult *res = PQexec(db->c, "SHOW lc_ctype");
+        const char *ctype = PQresultStatus(res) == PGRES_TUPLES_OK ? PQgetvalue(res, 0, 0) : "";
+        if (strcmp(ctype, "C") == 0 || strcmp(ctype, "POSIX") == 0)
+            log_warn("postgresql: the database's LC_CTYPE is %s: search will not fold the case "
+                     "of non-ASCII letters (create it with LC_CTYPE 'C.UTF-8')",
+                     ctype);
+        PQclear(res);
+    }
     *out = db;
     return DB_OK;
 }

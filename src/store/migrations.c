@@ -1,5 +1,7 @@
 #include "store/migrations.h"
 
+#include "store/store_search.h" /* server-side search: migration 11 */
+
 const struct migration store_migrations[] = {
     {1, "CREATE TABLE users ("
         "  user_id TEXT PRIMARY KEY,"
@@ -186,15 +188,125 @@ const struct migration store_migrations[] = {
         "  og TEXT NOT NULL,"
         "  fetched_ts BIGINT NOT NULL,"
         "  expires_ts BIGINT NOT NULL);"},
+    /* Push (issue 8): each user's push rule changes as one JSON document; pushers, deleted
+     * with their device; one row per notifying event saying whom it notifies (see store.h: a
+     * row per notified member would scatter a thousand index writes per message); and the
+     * unread counts, kept so that a message costs O(1) rows, not one per member: each room
+     * counts the events that notified its members at large (notif_seq, highlight_seq), and
+     * each joined member's count is that sequence minus where the member last read it (base)
+     * plus what applied to the member alone (extra). read_pos: what they have read (receipt,
+     * own event) or their join. Members joined before this migration start at zero. */
+    {10, "CREATE TABLE push_rules ("
+         "  user_id TEXT PRIMARY KEY,"
+         "  doc TEXT NOT NULL);"
+         "CREATE TABLE pushers ("
+         "  user_id TEXT NOT NULL,"
+         "  device_id TEXT,"
+         "  kind TEXT NOT NULL,"
+         "  app_id TEXT NOT NULL,"
+         "  pushkey TEXT NOT NULL,"
+         "  app_display_name TEXT NOT NULL,"
+         "  device_display_name TEXT NOT NULL,"
+         "  profile_tag TEXT,"
+         "  lang TEXT NOT NULL,"
+         "  data TEXT NOT NULL,"
+         "  pushkey_ts BIGINT NOT NULL,"
+         "  PRIMARY KEY (app_id, pushkey, user_id));"
+         "CREATE INDEX pushers_by_user ON pushers (user_id, device_id);"
+         "CREATE TABLE push_events ("
+         "  stream_pos BIGINT PRIMARY KEY,"
+         "  room_id TEXT NOT NULL,"
+         "  sender TEXT NOT NULL,"
+         "  actions TEXT,"
+         "  highlight INTEGER NOT NULL,"
+         "  exceptions TEXT NOT NULL);"
+         "CREATE INDEX push_events_by_room ON push_events (room_id, stream_pos);"
+         "CREATE TABLE push_rooms ("
+         "  room_id TEXT PRIMARY KEY,"
+         "  notif_seq BIGINT NOT NULL,"
+         "  highlight_seq BIGINT NOT NULL);"
+         "CREATE TABLE push_counts ("
+         "  room_id TEXT NOT NULL,"
+         "  user_id TEXT NOT NULL,"
+         "  notif_base BIGINT NOT NULL,"
+         "  highlight_base BIGINT NOT NULL,"
+         "  notif_extra BIGINT NOT NULL,"
+         "  highlight_extra BIGINT NOT NULL,"
+         "  read_pos BIGINT NOT NULL,"
+         "  PRIMARY KEY (room_id, user_id));"
+         "CREATE INDEX push_counts_by_user ON push_counts (user_id);"
+         "INSERT INTO push_counts (room_id, user_id, notif_base, highlight_base, notif_extra, "
+         "highlight_extra, read_pos) SELECT room_id, state_key, 0, 0, 0, 0, from_pos FROM "
+         "room_state WHERE type = 'm.room.member' AND to_pos IS NULL AND membership = 'join';"},
+    /* Server-side search (issue 9): the full-text index and its backfill. The SQL is SQLite's
+     * (an FTS5 table), kept with the rest of the dialect in store_search.c; PostgreSQL needs
+     * its own migration 11 (a tsvector table). */
+    {11, st_search_migration_sqlite},
     /* Event stream positions: PostgreSQL hands them out from a sequence (db.h,
      * next_stream_pos_sql); SQLite's single writer counts in memory. */
     {12, ""},
+    /* Application services (issue 13): each service's position in the event stream and last
+     * transaction ID, its queue of transactions not yet accepted (the JSON body, fixed when
+     * queued: SPEC "MUST NOT alter ... events they were going to send within that transaction
+     * ID on retries"), and the rooms it lists in its networks' room directories. */
+    {13, "CREATE TABLE appservice_state ("
+         "  as_id TEXT PRIMARY KEY,"
+         "  scanned_pos BIGINT NOT NULL,"
+         "  last_txn_id BIGINT NOT NULL);"
+         "CREATE TABLE appservice_txns ("
+         "  as_id TEXT NOT NULL,"
+         "  txn_id BIGINT NOT NULL,"
+         "  body TEXT NOT NULL,"
+         "  created_ts BIGINT NOT NULL,"
+         "  PRIMARY KEY (as_id, txn_id));"
+         "CREATE TABLE appservice_room_list ("
+         "  as_id TEXT NOT NULL,"
+         "  network_id TEXT NOT NULL,"
+         "  room_id TEXT NOT NULL,"
+         "  PRIMARY KEY (as_id, network_id, room_id));"},
+    /* Matrix v1.1 (issue 15): cross-signing keys (the latest of each type per user; key_json
+     * canonical, public_key its one ed25519 key), signatures uploaded by users for keys of
+     * devices and users (by the signer's key signer_key_id "ed25519:<key>"), key backup
+     * versions (numbered per user, never reused: a deleted one stays as a tombstone) and the
+     * backed-up room keys of a version. */
+    {16, "CREATE TABLE e2e_cross_signing_keys ("
+         "  user_id TEXT NOT NULL,"
+         "  key_type TEXT NOT NULL,"
+         "  public_key TEXT NOT NULL,"
+         "  key_json TEXT NOT NULL,"
+         "  PRIMARY KEY (user_id, key_type));"
+         "CREATE TABLE e2e_cross_signing_sigs ("
+         "  signer_user_id TEXT NOT NULL,"
+         "  signer_key_id TEXT NOT NULL,"
+         "  target_user_id TEXT NOT NULL,"
+         "  target_key_id TEXT NOT NULL,"
+         "  signature TEXT NOT NULL,"
+         "  PRIMARY KEY (target_user_id, target_key_id, signer_user_id, signer_key_id));"
+         "CREATE TABLE e2e_room_keys_versions ("
+         "  user_id TEXT NOT NULL,"
+         "  version BIGINT NOT NULL,"
+         "  algorithm TEXT NOT NULL,"
+         "  auth_data TEXT NOT NULL,"
+         "  etag BIGINT NOT NULL,"
+         "  deleted INTEGER NOT NULL,"
+         "  PRIMARY KEY (user_id, version));"
+         "CREATE TABLE e2e_room_keys ("
+         "  user_id TEXT NOT NULL,"
+         "  version BIGINT NOT NULL,"
+         "  room_id TEXT NOT NULL,"
+         "  session_id TEXT NOT NULL,"
+         "  first_message_index BIGINT NOT NULL,"
+         "  forwarded_count BIGINT NOT NULL,"
+         "  is_verified INTEGER NOT NULL,"
+         "  session_data TEXT NOT NULL,"
+         "  PRIMARY KEY (user_id, version, room_id, session_id));"},
 };
 
 const size_t store_n_migrations = sizeof(store_migrations) / sizeof(store_migrations[0]);
 
 /* ---- PostgreSQL's variants ---- */
 const struct migration store_migrations_pg[] = {
+    {11, st_search_migration_pg},
     {12, "CREATE SEQUENCE events_stream_pos;"
          "SELECT setval('events_stream_pos', (SELECT COALESCE(MAX(stream_pos), 0) + 1 "
          "FROM events), false);"},

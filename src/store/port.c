@@ -12,6 +12,7 @@
 #include "core/util.h"
 #include "store/migrations.h"
 #include "store/store.h"
+#include "store/store_search.h"
 #include "store/store_internal.h"
 
 struct table {
@@ -56,13 +57,14 @@ list_tables(struct store *src, struct table **out, size_t *n)
     }
     src->drv->finalize(s);
     s = NULL;
-    /* Shadow tables of a virtual (FTS) table are named after it. */
+    /* Shadow tables of a virtual (FTS5) table are named after it, with these suffixes. */
     for (size_t i = 0; i < len; i++) {
         struct db_stmt *v = NULL;
         bool shadow = false;
         if (st_prep(src, src->writer, &v,
                     "SELECT 1 FROM sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE "
-                    "VIRTUAL%' AND ? LIKE name || '\\_%' ESCAPE '\\'",
+                    "VIRTUAL%' AND ? IN (name || '_data', name || '_idx', name || '_content', "
+                    "name || '_docsize', name || '_config')",
                     ST_ARGS(ST_S(t[i].name))) != DB_OK)
             goto out;
         shadow = src->drv->step(v) == DB_ROW;
@@ -244,7 +246,8 @@ store_port_db(const char *sqlite_path, const char *pg_conninfo)
         printf("%-24s %lld rows\n", tables[i].name, (long long)n);
     }
     /* What each engine keeps for itself: the stream sequence and derived indexes. */
-    if (dst->drv->exec(dst->writer, store_port_pg_fixups) != DB_OK)
+    if (dst->drv->exec(dst->writer, store_port_pg_fixups) != DB_OK ||
+        dst->drv->exec(dst->writer, st_search_port_pg) != DB_OK)
         goto out;
     for (size_t i = 0; i < ntables; i++) {
         int64_t a = count_rows(src, tables[i].name), b = count_rows(dst, tables[i].name);

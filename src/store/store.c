@@ -321,6 +321,14 @@ tokens_changed(struct store *st, enum store_rc rc)
     return rc;
 }
 
+/* push (issue 8): a write that deleted devices deleted their pushers too. */
+static enum store_rc
+devices_gone(struct store *st, enum store_rc rc)
+{
+    atomic_fetch_add(&st->pushers_gen, 1);
+    return tokens_changed(st, rc);
+}
+
 /* ---- accounts ---- */
 
 void
@@ -373,13 +381,14 @@ store_user_set_password(struct store *st, const char *user_id, const char *hash)
 enum store_rc
 store_user_deactivate(struct store *st, const char *user_id)
 {
-    return tokens_changed(
+    return devices_gone(
         st,
         ST_WRITE(
             st,
             ST_STEP_CHANGED("UPDATE users SET deactivated = 1 WHERE user_id = ?", ST_S(user_id)),
             ST_STEP("DELETE FROM access_tokens WHERE user_id = ?", ST_S(user_id)),
             ST_STEP("DELETE FROM devices WHERE user_id = ?", ST_S(user_id)),
+            ST_STEP("DELETE FROM pushers WHERE user_id = ?", ST_S(user_id)),
             /* e2e: the devices' keys and inboxes go with them */
             ST_E2E_DEVICES_GONE_STEPS("user_id = ?", ST_S(user_id)), ST_DL_LOG_STEPS(user_id)));
 }
@@ -522,11 +531,13 @@ store_device_set_display_name(struct store *st, const char *user_id, const char 
 enum store_rc
 store_device_delete(struct store *st, const char *user_id, const char *device_id)
 {
-    return tokens_changed(
+    return devices_gone(
         st, ST_WRITE(st,
                      ST_STEP_CHANGED("DELETE FROM devices WHERE user_id = ? AND device_id = ?",
                                      ST_S(user_id), ST_S(device_id)),
                      ST_STEP("DELETE FROM access_tokens WHERE user_id = ? AND device_id = ?",
+                             ST_S(user_id), ST_S(device_id)),
+                     ST_STEP("DELETE FROM pushers WHERE user_id = ? AND device_id = ?",
                              ST_S(user_id), ST_S(device_id)),
                      ST_E2E_DEVICES_GONE_STEPS("user_id = ? AND device_id = ?", ST_S(user_id),
                                                ST_S(device_id)),
@@ -537,13 +548,15 @@ enum store_rc
 store_device_delete_all_except(struct store *st, const char *user_id, const char *keep)
 {
     /* A NULL `keep` binds SQL NULL, and `device_id IS DISTINCT FROM NULL` keeps nothing. */
-    return tokens_changed(
+    return devices_gone(
         st,
         ST_WRITE(
             st,
             ST_STEP("DELETE FROM devices WHERE user_id = ? AND device_id IS DISTINCT FROM ?",
                     ST_S(user_id), ST_S(keep)),
             ST_STEP("DELETE FROM access_tokens WHERE user_id = ? AND device_id IS DISTINCT FROM ?",
+                    ST_S(user_id), ST_S(keep)),
+            ST_STEP("DELETE FROM pushers WHERE user_id = ? AND device_id IS DISTINCT FROM ?",
                     ST_S(user_id), ST_S(keep)),
             ST_E2E_DEVICES_GONE_STEPS("user_id = ? AND device_id IS DISTINCT FROM ?", ST_S(user_id),
                                       ST_S(keep)),

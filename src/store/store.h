@@ -111,6 +111,9 @@ struct store_event_row {
                                   replaces_state, prev_sender), or NULL */
     int64_t depth;
     int64_t origin_server_ts;
+    /* Push (issue 8): whom this event notifies (NULL: nobody), stored in the same
+     * transaction. */
+    const struct store_push_event *push;
 };
 
 /* A stored event. Strings are owned (free with store_event_clear). */
@@ -455,5 +458,243 @@ enum store_rc store_room_member_changes(struct store *st, const char *room_id, i
                                         int64_t upto, struct store_member_change **out, size_t *n);
 void store_member_changes_free(struct store_member_change *list, size_t n);
 /* ---- (end of end-to-end encryption) ---- */
+/* ---- server-side search (issue 9; store_search.c) ---- */
+/* The keys that can be searched, as a bit set. */
+enum store_search_key {
+    STORE_SEARCH_BODY = 1,  /* content.body of m.room.message */
+    STORE_SEARCH_NAME = 2,  /* content.name of m.room.name */
+    STORE_SEARCH_TOPIC = 4, /* content.topic of m.room.topic */
+};
+#define STORE_SEARCH_ALL_KEYS (STORE_SEARCH_BODY | STORE_SEARCH_NAME | STORE_SEARCH_TOPIC)
+/* The events of a room at stream positions in (after_pos, upto_pos]. Strings borrowed. */
+struct store_search_range {
+    const char *room_id;
+    int64_t after_pos, upto_pos;
+};
+struct store_search_query {
+    const char *term; /* as the user typed it; the language is in store_search.h */
+    unsigned keys;    /* STORE_SEARCH_* */
+    const struct store_search_range *ranges;
+    size_t n_ranges;
+    bool by_rank;       /* best match first (newest first among equals); else newest first */
+    int64_t skip;       /* by_rank: leave out the first `skip` hits (earlier pages) */
+    int64_t before_pos; /* newest first: only hits at positions below this */
+    size_t max;         /* at most this many hits */
+};
+struct store_search_hit {
+    const char *room_id; /* borrowed from the query's ranges */
+    int64_t pos;
+    double rank; /* higher is a better match */
+};
+/* Searches the events of the query's ranges (encrypted and redacted events are not indexed).
+ * *out is a new array (free()); *count is the number of hits in all the ranges, whatever
+ * skip, before_pos and max say. */
+enum store_rc store_search_events(struct store *st, const struct store_search_query *q,
+                                  struct store_search_hit **out, size_t *n, int64_t *count);
+/* The words of these hits that the query matched, as they are written there (no
+ * duplicates). New array of new strings (store_strings_free). */
+enum store_rc store_search_highlights(struct store *st, const struct store_search_query *q,
+                                      const struct store_search_hit *hits, size_t n, char ***words,
+                                      size_t *nwords);
+/* What history visibility needs, for every room where the user has or had a membership of
+ * any kind (joined, left, invited, banned), in three queries whatever the number of rooms:
+ * the user's m.room.member intervals (value: the membership), the rooms'
+ * m.room.history_visibility intervals (value: the event's JSON; redacted: whether it was),
+ * and the rooms the user forgot. Rows come grouped by room, in order of position; to_pos is
+ * INT64_MAX while current. New arrays (store_history_rows_free, store_strings_free). */
+struct store_history_row {
+    char *room_id;
+    char *value;
+    bool redacted;
+    int64_t from_pos, to_pos;
+};
+enum store_rc store_user_room_histories(struct store *st, const char *user_id,
+                                        struct store_history_row **members, size_t *nmembers,
+                                        struct store_history_row **visibility, size_t *nvisibility,
+                                        char ***forgotten, size_t *nforgotten);
+void store_history_rows_free(struct store_history_row *rows, size_t n);
+/* The event at a stream position (free with store_event_clear). */
+enum store_rc store_event_at(struct store *st, int64_t pos, struct store_event *out);
+/* ---- (end of server-side search) ---- */
+/* ---- application services (issue 13; store_appservice.c) ---- */
+/* A service's position in the event stream (events up to it are queued or of no interest) and
+ * its last transaction ID; STORE_NOT_FOUND for a service never seen. */
+enum store_rc store_appservice_state_get(struct store *st, const char *as_id, int64_t *scanned_pos,
+                                         int64_t *last_txn_id);
+enum store_rc store_appservice_state_put(struct store *st, const char *as_id, int64_t scanned_pos,
+                                         int64_t last_txn_id);
+/* Queues transaction txn_id (body: its JSON text) and moves the service to scanned_pos with
+ * last_txn_id txn_id, in one transaction. */
+enum store_rc store_appservice_txn_enqueue(struct store *st, const char *as_id, int64_t txn_id,
+                                           const char *body, int64_t scanned_pos);
+/* The oldest queued transaction (*body a new string); STORE_NOT_FOUND when none. */
+enum store_rc store_appservice_txn_first(struct store *st, const char *as_id, int64_t *txn_id,
+                                         char **body);
+enum store_rc store_appservice_txn_delete(struct store *st, const char *as_id, int64_t txn_id);
+/* Events of every room at positions in (after, upto], in stream order, at most limit. */
+enum store_rc store_appservice_events(struct store *st, int64_t after, int64_t upto, size_t limit,
+                                      struct store_event **out, size_t *n);
+/* The users joined to the room after the event at position pos (new array of new strings). */
+enum store_rc store_appservice_joined_at(struct store *st, const char *room_id, int64_t pos,
+                                         char ***user_ids, size_t *n);
+/* appservice_room_directory.yaml: lists (or unlists) a room in a service's network. */
+enum store_rc store_appservice_room_list_set(struct store *st, const char *as_id,
+                                             const char *network_id, const char *room_id,
+                                             bool listed);
+/* Rooms listed by that service in that network; both NULL: in any. New array of new strings. */
+enum store_rc store_appservice_room_list(struct store *st, const char *as_id,
+                                         const char *network_id, char ***room_ids, size_t *n);
+/* ---- (end of application services) ---- */
+
+/* ---- Matrix v1.1: cross-signing and key backup (issue 15; store_cross_signing.c) ---- */
+/* A user's cross-signing key of one type ("master", "self_signing", "user_signing"). */
+struct store_xsign_key {
+    char *key_type, *public_key, *key_json;
+};
+enum store_rc store_xsign_keys_get(struct store *st, const char *user_id,
+                                   struct store_xsign_key **out, size_t *n);
+void store_xsign_keys_free(struct store_xsign_key *list, size_t n);
+/* Replaces the given keys (key_json canonical; NULL: keep) in one transaction and logs a
+ * device-list change for the user. */
+struct store_xsign_put {
+    const char *key_type, *public_key, *key_json;
+};
+enum store_rc store_xsign_keys_put(struct store *st, const char *user_id,
+                                   const struct store_xsign_put *keys, size_t n);
+/* A signature by signer's key signer_key_id over target user's key target_key_id (a device
+ * ID or a cross-signing public key). */
+struct store_xsign_sig {
+    char *signer_user_id, *signer_key_id, *target_user_id, *target_key_id, *signature;
+};
+/* Stores the signatures (strings borrowed) and logs a device-list change for each user of
+ * changed[] in one transaction. */
+enum store_rc store_xsign_sigs_add(struct store *st, const struct store_xsign_sig *sigs, size_t n,
+                                   const char *const *changed, size_t n_changed);
+/* The signatures on target_user's keys made by target_user or by viewer. */
+enum store_rc store_xsign_sigs_get(struct store *st, const char *target_user_id,
+                                   const char *viewer, struct store_xsign_sig **out, size_t *n);
+void store_xsign_sigs_free(struct store_xsign_sig *list, size_t n);
+
+/* A key backup version. */
+struct store_backup {
+    int64_t version;
+    char *algorithm, *auth_data;
+    int64_t etag, count;
+};
+void store_backup_clear(struct store_backup *b);
+enum store_rc store_backup_create(struct store *st, const char *user_id, const char *algorithm,
+                                  const char *auth_data, int64_t *version);
+/* version < 0: the latest. STORE_NOT_FOUND for none, unknown or deleted; with deleted
+ * non-NULL, *deleted tells a deleted version (then STORE_NOT_FOUND too). */
+enum store_rc store_backup_get(struct store *st, const char *user_id, int64_t version,
+                               struct store_backup *out, bool *deleted);
+/* STORE_NOT_FOUND for an unknown or deleted version. */
+enum store_rc store_backup_update(struct store *st, const char *user_id, int64_t version,
+                                  const char *auth_data);
+/* Deletes the version and its keys; STORE_NOT_FOUND if it never existed. */
+enum store_rc store_backup_delete(struct store *st, const char *user_id, int64_t version);
+struct store_room_key {
+    const char *room_id, *session_id;
+    int64_t first_message_index, forwarded_count;
+    bool is_verified;
+    const char *session_data; /* canonical JSON */
+};
+/* Adds keys to the version, keeping the better of an existing and a new key (SPEC rules);
+ * the etag moves on when something changed. STORE_NOT_FOUND: unknown or deleted version;
+ * STORE_EXISTS: not the latest version (*current: the latest, or -1 if none). */
+enum store_rc store_backup_keys_put(struct store *st, const char *user_id, int64_t version,
+                                    const struct store_room_key *keys, size_t n, int64_t *current);
+struct store_room_key_row {
+    char *room_id, *session_id, *session_data;
+    int64_t first_message_index, forwarded_count;
+    bool is_verified;
+};
+/* room_id/session_id NULL: all. */
+enum store_rc store_backup_keys_get(struct store *st, const char *user_id, int64_t version,
+                                    const char *room_id, const char *session_id,
+                                    struct store_room_key_row **out, size_t *n);
+void store_backup_keys_free(struct store_room_key_row *list, size_t n);
+enum store_rc store_backup_keys_delete(struct store *st, const char *user_id, int64_t version,
+                                       const char *room_id, const char *session_id);
+/* ---- (end of cross-signing and key backup) ---- */
+/* ---- push rules, pushers, notifications (issue 8; store_push.c) ---- */
+/* Whom an event notifies (modules/push.rst), compactly: the actions (JSON array text) every
+ * joined member but the sender got, and the members who got something else. Stored once per
+ * event rather than once per member, and counted into the members' unread counts in a few
+ * statements whatever the room's size. Strings are borrowed. */
+struct store_push_exception {
+    const char *user_id;
+    const char *actions; /* NULL: not notified */
+    bool highlight;
+};
+struct store_push_event {
+    const char *actions; /* NULL: only the exceptions are notified */
+    bool highlight;
+    const struct store_push_exception *exceptions;
+    size_t nexceptions;
+    const char *exceptions_json; /* the same as {user_id: [actions or null, 0 or 1]} */
+};
+/* The user's own push rule changes (a JSON document, see src/push/rules.h) as a new string;
+ * STORE_NOT_FOUND when the user never changed a rule. */
+enum store_rc store_push_rules_get(struct store *st, const char *user_id, char **doc);
+/* Read-modify-write of that document in one write job: edit gets the stored document (NULL if
+ * none) and returns STORE_OK with the new document and the content of the user's m.push_rules
+ * account data (new strings, taken), or another code to change nothing (passed back). The
+ * account data gets a new position (*pos) in the same transaction, so /sync carries it. edit
+ * runs in the writer's thread and must not touch the store. */
+typedef enum store_rc (*store_push_edit_fn)(void *ctx, const char *old_doc, char **new_doc,
+                                            char **account_data);
+enum store_rc store_push_rules_edit(struct store *st, const char *user_id, store_push_edit_fn edit,
+                                    void *ctx, int64_t *pos);
+
+/* Pushers (pusher.yaml), keyed by (app_id, pushkey, user_id). Strings owned in lists. */
+struct store_pusher {
+    char *user_id;
+    char *device_id; /* the device of the access token that set it; deleted with it */
+    char *kind;      /* "http" or "email" */
+    char *app_id;
+    char *pushkey;
+    char *app_display_name;
+    char *device_display_name;
+    char *profile_tag; /* may be NULL */
+    char *lang;
+    char *data; /* JSON object text */
+    int64_t pushkey_ts;
+};
+void store_pushers_free(struct store_pusher *list, size_t n);
+/* Creates or updates the pusher (strings borrowed); without append, the pushers of other users
+ * with the same app_id and pushkey are removed in the same transaction. */
+enum store_rc store_pusher_set(struct store *st, const struct store_pusher *p, bool append);
+/* Removes one pusher (no error when there is none). */
+enum store_rc store_pusher_delete(struct store *st, const char *user_id, const char *app_id,
+                                  const char *pushkey);
+/* The user's pushers, or everyone's with user_id NULL. */
+enum store_rc store_pushers_list(struct store *st, const char *user_id, struct store_pusher **out,
+                                 size_t *n);
+/* Changes whenever a pusher may have been added or removed (pushers go with their device). */
+uint64_t store_pushers_generation(struct store *st);
+
+/* Unread notifications of a joined room: those after the user's m.read receipt and after the
+ * user's own last event there (modules/push.rst: "by using the API or by sending an event"). */
+enum store_rc store_push_counts(struct store *st, const char *user_id, const char *room_id,
+                                int64_t *notifications, int64_t *highlights);
+/* The same over every room the user has joined (the push gateway's counts.unread). */
+enum store_rc store_push_unread_total(struct store *st, const char *user_id, int64_t *count);
+/* The user's notifications before position `before` (INT64_MAX: the latest), newest first, at
+ * most limit, only highlights with only_highlight. *next is where the next page starts, 0 when
+ * there is nothing older (a page may end early after scanning many events that did not notify
+ * the user). */
+struct store_notification {
+    struct store_event event;
+    char *actions; /* JSON array text */
+    bool highlight;
+    bool read;
+    int64_t ts;
+};
+enum store_rc store_notifications(struct store *st, const char *user_id, int64_t before,
+                                  bool only_highlight, size_t limit,
+                                  struct store_notification **out, size_t *n, int64_t *next);
+void store_notifications_free(struct store_notification *list, size_t n);
+/* ---- (end of push) ---- */
 
 #endif

@@ -1,6 +1,7 @@
 /* Receipts (modules/receipts.rst): one row per (room, receipt type, user), at the receipts
  * stream position of its last change. Typing and presence live in memory (src/sync). */
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/util.h"
 #include "store/store_internal.h"
@@ -49,6 +50,10 @@ receipt_job(struct store *st, void *arg)
                       "stream_pos = excluded.stream_pos",
                       ST_ARGS(ST_S(c->room_id), ST_S(c->type), ST_S(c->user_id), ST_S(c->event_id),
                               ST_I(c->event_pos), ST_I(c->ts), ST_I(c->pos))));
+    /* push (issue 8): SPEC: "notifications prior to and including that event MUST be marked
+     * as read" */
+    if (rc == STORE_OK && strcmp(c->type, "m.read") == 0)
+        rc = st_push_mark_read(st, c->room_id, c->user_id, c->event_pos);
 out:
     st->drv->finalize(s);
     return rc;

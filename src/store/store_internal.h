@@ -24,7 +24,8 @@ struct store {
      * position stored, so a crash can leave gaps but never reuse a position. */
     int64_t stream_next;
     _Atomic int64_t stream_committed;
-    struct token_cache *tokens; /* token_cache.c */
+    struct token_cache *tokens;   /* token_cache.c */
+    _Atomic uint64_t pushers_gen; /* push (issue 8): bumped when pushers may have changed */
     pthread_mutex_t plock;
     pthread_cond_t pcond;
     struct db **pool;
@@ -144,6 +145,14 @@ enum store_rc st_read_one(struct store *st, const char *sql, const struct st_arg
                           size_t nargs, st_fill_fn fill, void *item);
 /* A copy of a text column, or NULL. */
 char *st_dup_col(struct store *st, struct db_stmt *s, int col);
+/* Push (issue 8, store_push.c): in the event's write job, keeps the joined members' unread
+ * counts (a member event adds or drops the member's row), stores and counts the event's
+ * notifications (e->push) at position pos, and marks what the sender had unread as read. */
+enum store_rc st_push_persist(struct store *st, const char *room_id,
+                              const struct store_event_row *e, int64_t pos);
+/* In an m.read receipt's write job: the user has read the room up to event_pos. */
+enum store_rc st_push_mark_read(struct store *st, const char *room_id, const char *user_id,
+                                int64_t event_pos);
 
 /* ---- end-to-end encryption (issue 6; store_keys.c) ----
  * A change to a user's device list: the counter 'device_lists' moves on and the log gets a

@@ -7,6 +7,7 @@
 #include "core/util.h"
 #include "store/store.h"
 #include "store/store_internal.h"
+#include "store/store_search.h"
 
 #define EVENT_COLS                                                                                 \
     "event_id, room_id, type, state_key, sender, json, redacted_by, stream_pos, depth, "           \
@@ -172,11 +173,20 @@ persist_one(struct store *st, const char *room_id, const struct store_event_row 
         rc = st_rc(st_run(st, st->writer,
                           "DELETE FROM room_forgotten WHERE user_id = ? AND room_id = ?",
                           ST_ARGS(ST_S(e->state_key), ST_S(room_id))));
+    /* Server-side search: indexed in the event's transaction; a redaction takes its target
+     * out of the index. */
+    if (rc == STORE_OK)
+        rc = st_search_index_event(st, room_id, e, pos);
+    if (rc == STORE_OK && e->redacts)
+        rc = st_search_unindex_event(st, room_id, e->redacts);
     if (rc == STORE_OK && e->redacts)
         rc = st_rc(st_run(st, st->writer,
                           "UPDATE events SET redacted_by = ? WHERE event_id = ? AND room_id = ? "
                           "AND redacted_by IS NULL",
                           ST_ARGS(ST_S(e->event_id), ST_S(e->redacts), ST_S(room_id))));
+    /* Push (issue 8): notifications go with their event. */
+    if (rc == STORE_OK)
+        rc = st_push_persist(st, room_id, e, pos);
     return rc;
 }
 

@@ -221,7 +221,7 @@ def test_invite_3pid_is_refused(server, alice):
     assert joined_rooms(api) == before, "a failed createRoom left a room behind"
 
 
-@pytest.mark.parametrize("version", ["1", "2", "3", "4", "5", "6"])
+@pytest.mark.parametrize("version", ["1", "2", "3", "4", "5", "6", "7"])
 def test_room_version(server, alice, version):
     api = alice.api()
     room_id = create_room(api, room_version=version)
@@ -236,7 +236,7 @@ def test_room_version(server, alice, version):
         assert pattern.match(e["event_id"]), (version, e["event_id"])
 
 
-@pytest.mark.parametrize("version", ["7", "0", "", "1.0", "5 ", "org.example.custom"])
+@pytest.mark.parametrize("version", ["8", "0", "", "1.0", "5 ", "org.example.custom"])
 def test_unsupported_room_version(server, alice, version):
     api = alice.api()
     before = joined_rooms(api)

@@ -2,6 +2,8 @@
 events, invites and ephemeral events (and presence) to the ignorer, in /sync and /messages;
 their state events still arrive. Un-ignoring resumes delivery of new events only."""
 
+import secrets
+
 from ephemeral_lib import presence_of, receipts, send_receipt, set_typing, shared_room, typing_users
 from harness import quote
 from roomlib import create_room, invite, messages, now_token, put_state, send
@@ -81,3 +83,28 @@ def test_unignoring_resumes_new_events(server):
     assert bodies(room) == ["after"]
     # A fresh sync has them all.
     assert bodies(joined(sync_ok(a.api()), r))[-2:] == ["missed", "after"]
+
+
+def test_ignored_users_to_device_messages_are_not_delivered(server, prefix):
+    """ignore_users (as the issue asks and Synapse does): an ignored user's to-device messages
+    never reach the ignorer's devices; others' still do, and un-ignoring lets new ones through."""
+    api = server.api()
+    a, b, c = api.register(), api.register(), api.register()
+    ignore(a.api(), a.user_id, [b.user_id])
+    since = sync_ok(a.api(prefix), set_presence="offline")["next_batch"]
+
+    def to_a(sender, text):
+        sender.api().put("/sendToDevice/org.example.note/%s" % secrets.token_hex(6),
+                         {"messages": {a.user_id: {a.device_id: {"text": text}}}}).expect(200)
+
+    to_a(b, "from b")
+    to_a(c, "from c")
+    body = sync_ok(a.api(prefix), since=since, set_presence="offline")
+    got = [(e["sender"], e["content"]["text"]) for e in body["to_device"]["events"]]
+    assert got == [(c.user_id, "from c")]
+    # Dropped, not held back: nothing of b's comes later either.
+    ignore(a.api(), a.user_id, [])
+    to_a(b, "b again")
+    body = sync_ok(a.api(prefix), since=body["next_batch"], set_presence="offline")
+    got = [(e["sender"], e["content"]["text"]) for e in body["to_device"]["events"]]
+    assert got == [(b.user_id, "b again")]

@@ -22,7 +22,7 @@ REPO = harness.REPO
 
 def new_database(name):
     harness.pg_psql("DROP DATABASE IF EXISTS %s" % name)
-    harness.pg_psql("CREATE DATABASE %s TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'" % name)
+    harness.pg_psql("CREATE DATABASE %s TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C.UTF-8'" % name)
     p = harness.pg_params()
     p["dbname"] = name
     return p
@@ -262,6 +262,10 @@ def test_port_db_moves_a_server_to_postgresql(tmp_path):
         assert tags.expect(200).body["tags"] == {"u.work": {"order": 0.5}}
         f = pg.api(token=bob.access_token).get("/user/%s/filter/0" % quote(bob.user_id)).expect(200)
         assert f.body["room"]["timeline"]["limit"] == 5
+        # The search index is PostgreSQL's own, rebuilt from the copied events (the redacted
+        # message left out).
+        found = a.api().post("/search", {"search_categories": {"room_events": {"search_term": "msg"}}})
+        assert found.expect(200).body["search_categories"]["room_events"]["count"] == 29
         # Bob's old access token and sync token still work; a new event comes after them.
         bapi = pg.api(token=bob.access_token)
         new = roomlib.send(a.api(), room, {"msgtype": "m.text", "body": "on postgres"})

@@ -1,4 +1,4 @@
-"""A room of each version 1-6 (specification/rooms/v1..v6.rst): create, join, converse, read
+"""A room of each version 1-7 (specification/rooms/v1..v6.rst, v1.1 rooms/v7.md): create, join, converse, read
 back; event ID format per version; v6's strict canonical JSON."""
 
 import pytest
@@ -7,7 +7,7 @@ from harness import quote
 from roomlib import (EVENT_ID_V1_RE, EVENT_ID_V3_RE, EVENT_ID_V4_RE, create_room, get_event,
                      join, put_state, redact, send, send_raw, state_content, timeline)
 
-VERSIONS = ["1", "2", "3", "4", "5", "6"]
+VERSIONS = ["1", "2", "3", "4", "5", "6", "7"]
 
 
 def id_pattern(version):
@@ -67,7 +67,7 @@ def test_conversation_in_each_version(server, users, version):
     assert ev["unsigned"]["redacted_because"]["event_id"] == rid
 
 
-@pytest.mark.parametrize("version", ["3", "4", "5", "6"])
+@pytest.mark.parametrize("version", ["3", "4", "5", "6", "7"])
 def test_hash_event_ids_distinct_and_path_safe(server, users, version):
     """Reference-hash event IDs round-trip through the URL path, including "+" and "/" in v3."""
     alice = users[0]
@@ -115,5 +115,7 @@ def test_default_version_is_advertised_default(server, users, capabilities):
     alice = users[0]
     r = create_room(alice.api())
     assert state_content(alice.api(), r, "m.room.create")["room_version"] == capabilities["default"]
-    # r0.6.1 servers default to version 5 unless configured otherwise.
-    assert capabilities["default"] == "5"
+    # SPEC: v1.1 rooms/_index.md: the default room version is 6 (r0.6.1 said 5).
+    assert capabilities["default"] == "6"
+    # Versions 8 and 9 are not in v1.1.
+    assert "8" not in capabilities["available"]

@@ -1,7 +1,8 @@
-"""third_party_lookup.yaml: Hearth has no application services, so no third-party protocols.
-/thirdparty/protocols is {}; a named protocol is unknown (404 M_NOT_FOUND, as the spec says for
-an unknown protocol and for lookups that find nothing; Synapse answers [] to the lookups); the
-reverse lookups by alias or user ID find no third-party entities ([])."""
+"""third_party_lookup.yaml on a server without application services (the default test server),
+so without third-party protocols: /thirdparty/protocols is {}; a named protocol is unknown (404
+M_NOT_FOUND, as the spec says for an unknown protocol and for lookups that find nothing; Synapse
+answers [] to the lookups); the reverse lookups by alias or user ID find no third-party entities
+([]). With application services: test_application_service.py."""
 
 import pytest
 

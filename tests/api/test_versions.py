@@ -33,3 +33,12 @@ def test_versions_needs_no_auth_and_ignores_bad_token(api_r0):
 
 def test_versions_rejects_post(api_r0):
     api_r0.post("/_matrix/client/versions", {}).expect(405, "M_UNRECOGNIZED")
+
+
+def test_versions_advertises_v1_1(api_r0):
+    # SPEC: v1.1 versions.yaml / content/_index.md "Specification Versions": a server lists the
+    # versions it supports; Hearth implements everything v1.1 added for servers (issue 15).
+    versions = api_r0.get("/_matrix/client/versions").expect(200).body["versions"]
+    assert "v1.1" in versions
+    # Versions after v1.1 (v1.2 brought room versions 8 and 9, not implemented) are not claimed.
+    assert not [v for v in versions if v.startswith("v") and v != "v1.1"], versions

@@ -1,6 +1,7 @@
 """matrix-js-sdk (from npm, see tests/interop/js/package.json) against Hearth: runs
 `node --test tests/interop/js/` with HEARTH_BASE_URL pointing at the interop server. The JS tests
-run two clients' sync loops through a conversation (tests/interop/js/sync.test.js).
+run two clients' sync loops through a conversation (tests/interop/js/sync.test.js), and search
+as Element does (tests/interop/js/search.test.js).
 
 Needs node (Debian's nodejs) and the npm modules: `npm ci --prefix tests/interop/js`
 (`make test` runs it). Missing either is a failure with that instruction, never a skip."""

@@ -61,8 +61,10 @@
 #define VER(n) (1u << (n))
 #define V12 (VER(1) | VER(2))
 #define V1_5 (VER(1) | VER(2) | VER(3) | VER(4) | VER(5))
-#define V3UP (VER(3) | VER(4) | VER(5) | VER(6))
-#define V6 VER(6)
+#define V3UP (VER(3) | VER(4) | VER(5) | VER(6) | VER(7))
+#define V6 (VER(6) | VER(7)) /* v6 and v7 (v7 changes only knocking) */
+#define V7 VER(7)
+#define V1_6 (V1_5 | VER(6))
 #define ALL (V1_5 | V6)
 
 static json_t *
@@ -166,7 +168,7 @@ run_case(const struct auth_case *c, size_t idx)
 {
     int failures = 0;
 
-    for (int n = 1; n <= 6; n++) {
+    for (int n = 1; n <= 7; n++) {
         char id[2] = {(char)('0' + n), '\0'};
         const struct room_version *v = room_version_get(id);
         struct fixture f = {parse(c->state), json_array()};
@@ -237,7 +239,7 @@ test_rule_create(void **state)
          true, NULL},
         {"1.c unknown version", ALL, "[]",
          "{'type':'m.room.create','state_key':'','sender':'" ALICE "','prev_events':[],"
-         "'content':{'creator':'" ALICE "','room_version':'7'}}",
+         "'content':{'creator':'" ALICE "','room_version':'8'}}",
          false, "1.c"},
         {"1.c version not a string", ALL, "[]",
          "{'type':'m.room.create','state_key':'','sender':'" ALICE "','prev_events':[],"
@@ -350,6 +352,59 @@ test_rule_member_join(void **state)
     run_cases(cases, sizeof(cases) / sizeof(cases[0]));
 }
 
+/* ---- v7: knock (v1.1 rooms/v7.md auth rules 4.6, and what knocking changes in join and
+ * leave) ---- */
+
+static void
+test_rule_member_knock(void **state)
+{
+    (void)state;
+    static const struct auth_case cases[] = {
+        {"knock: unknown membership before v7", V1_6, ROOM_WITH(JR("knock")),
+         MEMBER_EV(EVE, EVE, "knock"), false, "5.f"},
+        {"4.6.3 knock allowed", V7, ROOM_WITH(JR("knock")), MEMBER_EV(EVE, EVE, "knock"), true,
+         NULL},
+        {"4.6.3 knock again after leaving", V7, ROOM_WITH(JR("knock") "," MEMBER(EVE, "leave")),
+         MEMBER_EV(EVE, EVE, "knock"), true, NULL},
+        {"4.6.3 knock twice", V7, ROOM_WITH(JR("knock") "," MEMBER(EVE, "knock")),
+         MEMBER_EV(EVE, EVE, "knock"), true, NULL},
+        {"4.6.1 invite rule", V7, ROOM_ONLY, MEMBER_EV(EVE, EVE, "knock"), false, "v7 4.6.1"},
+        {"4.6.1 public rule", V7, ROOM_WITH(JR("public")), MEMBER_EV(EVE, EVE, "knock"), false,
+         "v7 4.6.1"},
+        {"4.6.1 no join rules", V7, "[" BASE "," PL(STD_PL) "]", MEMBER_EV(EVE, EVE, "knock"),
+         false, "v7 4.6.1"},
+        {"4.6.2 knock for another", V7, ROOM_WITH(JR("knock")), MEMBER_EV(ALICE, EVE, "knock"),
+         false, "v7 4.6.2"},
+        {"4.6.3 banned", V7, ROOM_WITH(JR("knock") "," MEMBER_BY(ALICE, EVE, "ban")),
+         MEMBER_EV(EVE, EVE, "knock"), false, "v7 4.6.3"},
+        {"4.6.3 invited", V7, ROOM_WITH(JR("knock") "," MEMBER_BY(ALICE, EVE, "invite")),
+         MEMBER_EV(EVE, EVE, "knock"), false, "v7 4.6.3"},
+        {"4.6.3 joined", V7, ROOM_WITH(JR("knock")), MEMBER_EV(CAROL, CAROL, "knock"), false,
+         "v7 4.6.3"},
+        /* Accepting a knock: an invite, then a join under the knock rule. */
+        {"accept: invite a knocker", V7, ROOM_WITH(JR("knock") "," MEMBER(EVE, "knock")),
+         MEMBER_EV(ALICE, EVE, "invite"), true, NULL},
+        {"accept: join when invited under knock rule", V7,
+         ROOM_WITH(JR("knock") "," MEMBER_BY(ALICE, EVE, "invite")), MEMBER_EV(EVE, EVE, "join"),
+         true, NULL},
+        {"knock rule: join without invite", V7, ROOM_WITH(JR("knock") "," MEMBER(EVE, "knock")),
+         MEMBER_EV(EVE, EVE, "join"), false, "5.b.vi"},
+        {"knock rule before v7: join when invited", V1_6,
+         ROOM_WITH(JR("knock") "," MEMBER_BY(ALICE, EVE, "invite")), MEMBER_EV(EVE, EVE, "join"),
+         false, "5.b.vi"},
+        /* Rejecting a knock: a kick; withdrawing one: leaving. */
+        {"reject: kick a knocker", V7, ROOM_WITH(JR("knock") "," MEMBER(EVE, "knock")),
+         MEMBER_EV(BOB, EVE, "leave"), true, NULL},
+        {"reject: a member below kick level", V7, ROOM_WITH(JR("knock") "," MEMBER(EVE, "knock")),
+         MEMBER_EV(CAROL, EVE, "leave"), false, "5.d.v"},
+        {"withdraw: knocker leaves", V7, ROOM_WITH(JR("knock") "," MEMBER(EVE, "knock")),
+         MEMBER_EV(EVE, EVE, "leave"), true, NULL},
+        {"knocker may not send messages", V7, ROOM_WITH(JR("knock") "," MEMBER(EVE, "knock")),
+         MSG(EVE), false, "6"},
+    };
+    run_cases(cases, sizeof(cases) / sizeof(cases[0]));
+}
+
 /* ---- 5.c invite (third-party invites: test_rule_third_party_invite_member) ---- */
 
 static void
@@ -442,7 +497,7 @@ test_rule_member_leave_ban(void **state)
         {"5.e.iii below ban level", ALL, ROOM_ONLY, MEMBER_EV(CAROL, EVE, "ban"), false, "5.e.iii"},
         {"5.e.iii self-ban below ban level", ALL, ROOM_ONLY, MEMBER_EV(CAROL, CAROL, "ban"), false,
          "5.e.iii"},
-        {"5.f knock (not in v1-6)", ALL, ROOM_WITH(JR("knock")), MEMBER_EV(EVE, EVE, "knock"),
+        {"5.f knock (not in v1-6)", V1_6, ROOM_WITH(JR("knock")), MEMBER_EV(EVE, EVE, "knock"),
          false, "5.f"},
         {"5.f unknown", ALL, ROOM_ONLY, MEMBER_EV(CAROL, CAROL, "dance"), false, "5.f"},
     };
@@ -951,6 +1006,9 @@ test_auth_events_keys(void **state)
     expect_keys(MEMBER_EV(BOB, EVE, "invite"),
                 "m.room.create/ m.room.power_levels/ m.room.member/" BOB " m.room.member/" EVE
                 " m.room.join_rules/");
+    /* SPEC: v1.1 server-server "Auth events selection": join_rules for join, invite, knock. */
+    expect_keys(MEMBER_EV(EVE, EVE, "knock"), "m.room.create/ m.room.power_levels/ "
+                                              "m.room.member/" EVE " m.room.join_rules/");
     expect_keys(MEMBER_EV(BOB, EVE, "ban"),
                 "m.room.create/ m.room.power_levels/ m.room.member/" BOB " m.room.member/" EVE);
     expect_keys(MEMBER_EV(CAROL, CAROL, "leave"),
@@ -1291,6 +1349,7 @@ main(void)
         cmocka_unit_test(test_rule_create_present),
         cmocka_unit_test(test_rule_aliases),
         cmocka_unit_test(test_rule_member_join),
+        cmocka_unit_test(test_rule_member_knock),
         cmocka_unit_test(test_rule_member_invite),
         cmocka_unit_test(test_rule_member_leave_ban),
         cmocka_unit_test(test_rules_sender_and_levels),

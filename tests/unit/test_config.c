@@ -90,7 +90,7 @@ test_defaults(void **state)
     assert_false(cfg->enable_registration_without_verification);
     assert_false(cfg->allow_guest_access);
     assert_null(cfg->registration_shared_secret);
-    assert_string_equal(cfg->default_room_version, "5");
+    assert_string_equal(cfg->default_room_version, "6");
     assert_int_equal(cfg->max_upload_size, 50 * 1024 * 1024);
     assert_int_equal(cfg->max_request_size, 1024 * 1024);
     assert_true(cfg->rc_message.per_second == 0.2 && cfg->rc_message.burst_count == 10);
@@ -160,7 +160,7 @@ test_every_key(void **state)
                                  "enable_registration_without_verification: On\n"
                                  "allow_guest_access: TRUE\n"
                                  "registration_shared_secret: s3cret\n"
-                                 "default_room_version: 6\n"
+                                 "default_room_version: 7\n"
                                  "max_upload_size: 10M\n"
                                  "max_request_size: 2048K\n"
                                  "thread_pool_size: 16\n"
@@ -197,7 +197,7 @@ test_every_key(void **state)
     assert_true(cfg->enable_registration_without_verification);
     assert_true(cfg->allow_guest_access);
     assert_string_equal(cfg->registration_shared_secret, "s3cret");
-    assert_string_equal(cfg->default_room_version, "6");
+    assert_string_equal(cfg->default_room_version, "7");
     assert_int_equal(cfg->max_upload_size, 10 * 1024 * 1024);
     assert_int_equal(cfg->max_request_size, 2048 * 1024);
     assert_int_equal(cfg->thread_pool_size, 16);
@@ -266,7 +266,7 @@ test_log_levels(void **state)
 static void
 test_room_versions(void **state)
 {
-    static const char *const ok[] = {"1", "2", "3", "4", "5", "6", "'1'", "\"6\""};
+    static const char *const ok[] = {"1", "2", "3", "4", "5", "6", "7", "'1'", "\"6\""};
     char yaml[128];
 
     (void)state;
@@ -509,7 +509,7 @@ test_errors(void **state)
          "server_notices.system_mxid_localpart: 'Big' is not a valid localpart"},
         {SN "server_notices: on\n", "server_notices: must be a mapping"},
         /* room versions */
-        {SN "default_room_version: 7\n", "default_room_version: must be one of"},
+        {SN "default_room_version: 8\n", "default_room_version: must be one of"},
         {SN "default_room_version: 0\n", "default_room_version: must be one of"},
         {SN "default_room_version: '10'\n", "default_room_version: must be one of"},
         {SN "default_room_version: 5.0\n", "default_room_version: must be one of"},
@@ -934,7 +934,7 @@ test_generate_roundtrip(void **state)
     assert_false(cfg->allow_guest_access);
     assert_true(is_hex(cfg->registration_shared_secret, 64));
     assert_string_not_equal(cfg->registration_shared_secret, cfg2->registration_shared_secret);
-    assert_string_equal(cfg->default_room_version, "5");
+    assert_string_equal(cfg->default_room_version, "6");
     assert_int_equal(cfg->max_upload_size, 50 * 1024 * 1024);
     assert_int_equal(cfg->max_request_size, 1024 * 1024);
     assert_int_equal(cfg->thread_pool_size, 0);
@@ -1087,6 +1087,34 @@ test_media_keys(void **state)
     }
 }
 /* ---- (end of content repository) ---- */
+/* app_service_config_files (issue 13): paths resolved like the others; errors name the item. */
+static void
+test_app_service_config_files(void **state)
+{
+    struct config *cfg = load_ok(SN "app_service_config_files: [irc.yaml, /etc/as/x.yaml]\n");
+    struct config *none = load_ok(SN "app_service_config_files: []\n");
+    struct config *bad = NULL;
+    char err[256] = "";
+
+    (void)state;
+    assert_int_equal(cfg->n_app_service_config_files, 2);
+    assert_string_equal(cfg->app_service_config_files[0], BASE "/irc.yaml");
+    assert_string_equal(cfg->app_service_config_files[1], "/etc/as/x.yaml");
+    assert_int_equal(none->n_app_service_config_files, 0);
+    config_free(cfg);
+    config_free(none);
+    assert_int_equal(config_load_string(SN "app_service_config_files: irc.yaml\n",
+                                        strlen(SN "app_service_config_files: irc.yaml\n"), BASE,
+                                        &bad, err, sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, "app_service_config_files: must be a list of paths"));
+    assert_int_equal(config_load_string(SN "app_service_config_files: [a, [b]]\n",
+                                        strlen(SN "app_service_config_files: [a, [b]]\n"), BASE,
+                                        &bad, err, sizeof(err)),
+                     -1);
+    assert_non_null(strstr(err, "app_service_config_files[1]: must be a path"));
+    assert_null(bad);
+}
 
 int
 main(void)
@@ -1113,6 +1141,7 @@ main(void)
         cmocka_unit_test(test_generate_roundtrip),
         cmocka_unit_test(test_generate_odd_inputs),
         cmocka_unit_test(test_media_keys), /* content repository (issue 7) */
+        cmocka_unit_test(test_app_service_config_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

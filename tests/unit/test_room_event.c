@@ -71,6 +71,7 @@ test_version_table(void **state)
         {"1", EVID_SERVER, true, false, false},       {"2", EVID_SERVER, true, false, false},
         {"3", EVID_HASH_BASE64, true, false, false},  {"4", EVID_HASH_URLSAFE, true, false, false},
         {"5", EVID_HASH_URLSAFE, true, false, false}, {"6", EVID_HASH_URLSAFE, false, true, true},
+        {"7", EVID_HASH_URLSAFE, false, true, true},
     };
     size_t n = 0;
 
@@ -87,11 +88,14 @@ test_version_table(void **state)
         assert_int_equal(v->enforce_key_validity, i >= 4);
         assert_false(v->integer_power_levels_only);
         assert_false(v->notifications_pl_redacted);
+        /* SPEC: v1.1 rooms/v7: knocking is new in v7. */
+        assert_int_equal(v->knocking, i >= 6);
     }
     while (room_version_at(n))
         n++;
-    assert_int_equal(n, 6);
-    assert_null(room_version_get("7"));
+    assert_int_equal(n, 7);
+    /* SPEC: v1.1: versions 8 and 9 came later (v1.2). */
+    assert_null(room_version_get("8"));
     assert_null(room_version_get(""));
     assert_null(room_version_get("1 "));
     assert_null(room_version_get(NULL));

@@ -171,6 +171,25 @@ test("two matrix-js-sdk clients hold a conversation through /sync", async () => 
     await waitFor(alice, () => sameList(texts(alice, roomId), expected), "the whole conversation");
     await waitFor(bob, () => sameList(texts(bob, roomId), expected), "the whole conversation");
 
+    // Push rules come from the server (m.push_rules of the initial sync, no stand-in), and the
+    // unread counts of /sync reach the SDK: alice mentioning bob is a highlight for him.
+    assert.ok(![...shimmed].some((s) => s.includes("/pushrules")), "push rules were shimmed");
+    for (const [c, user] of [[alice, A], [bob, B]]) {
+        const content = c.pushRules?.global?.content ?? [];
+        const own = content.find((r) => r.rule_id === ".m.rule.contains_user_name");
+        assert.equal(own?.pattern, user.slice(1).split(":")[0], user + "'s push rules");
+        assert.ok(c.pushRules.global.underride.some((r) => r.rule_id === ".m.rule.message" && r.default));
+    }
+    const mention = "over to you, " + B.slice(1).split(":")[0];
+    await alice.sendMessage(roomId, { msgtype: "m.text", body: mention });
+    expected.push([A, mention]);
+    await waitFor(bob, () => bob.getRoom(roomId).getUnreadNotificationCount("highlight") === 1, "the highlight count",
+        () => [bob.getRoom(roomId).getUnreadNotificationCount("total"), bob.getRoom(roomId).getUnreadNotificationCount("highlight")]);
+    // His own last message marked everything before it read: the mention is all there is.
+    assert.equal(bob.getRoom(roomId).getUnreadNotificationCount("total"), 1);
+    await waitFor(alice, () => sameList(texts(alice, roomId), expected), "her mention");
+    await waitFor(bob, () => sameList(texts(bob, roomId), expected), "the mention");
+
     // A topic change.
     await alice.setRoomTopic(roomId, "second topic");
     await waitFor(
