@@ -105,6 +105,13 @@ class World:
             "mediaId": "none",
             "fileName": "f",
             "protocol": "irc",
+            # (issues 8, 13, 15: push rules, appservice networks, key backup)
+            "scope": "global",
+            "kind": "content",
+            "ruleId": "hostile.rule",
+            "networkId": "net",
+            "version": "1",
+            "sessionId": "session",
         }
         v.update(over)
         return v
@@ -148,13 +155,17 @@ ROOM_EXISTENCE_VISIBLE = {
     # SPEC: joining names the room to the server: 403 for an invite-only room, 404 for an
     # unknown one (Synapse: 404 "No known servers").
     "membership_join_room", "membership_join_alias",
+    # SPEC (v1.1 knocking): the same for knocking (Synapse: 404 for an unknown room).
+    "membership_knock",
     # SPEC: list_public_rooms.yaml: GET /directory/list/room/{roomId} is public, 404 for an
     # unknown room.
     "public_rooms_get_visibility",
 }
 # Routes about the caller's own data that do not need membership (the caller's own room
 # account data and tags: Synapse stores them for any room ID).
-OWN_DATA = {"account_data_room_put", "account_data_room_get", "tags_get", "tags_put", "tags_delete"}
+OWN_DATA = {"account_data_room_put", "account_data_room_get", "tags_get", "tags_put", "tags_delete",
+            # the caller's own server-side key backup, keyed by room ID (issue 15)
+            "backup_keys_put", "backup_keys_get", "backup_keys_delete"}
 # Each route's refusal for someone not in the room: (statuses, errcodes). SPEC (r0.6.1):
 # GET .../event/{eventId}: 404 "not found or you do not have permission"; /events/{eventId}
 # likewise; the rest 403 M_FORBIDDEN ("You aren't a member of the room").
@@ -164,6 +175,7 @@ REFUSAL = {
     "report_content_report": ((404, 403), ("M_NOT_FOUND", "M_FORBIDDEN")),
     "membership_join_room": ((403,), ("M_FORBIDDEN",)),
     "membership_join_alias": ((403,), ("M_FORBIDDEN",)),
+    "membership_knock": ((403,), ("M_FORBIDDEN",)),
 }
 # Routes a non-member may call and that answer 200 without effect or disclosure: forgetting a
 # room one was never in (Synapse: 200 for any room; the same for one that does not exist).

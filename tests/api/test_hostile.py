@@ -124,6 +124,13 @@ class World:
             "mediaId": "nosuchmedia",
             "fileName": "f.txt",
             "protocol": "irc",
+            # (issues 8, 13, 15: push rules, appservice networks, key backup)
+            "scope": "global",
+            "kind": "content",
+            "ruleId": "hostile.rule",
+            "networkId": "net",
+            "version": "1",
+            "sessionId": "session",
         }
 
     def room_snapshot(self):
