@@ -4,7 +4,7 @@ JOBS ?= $(shell nproc)
 DATA ?= data
 SERVER_NAME ?= localhost
 
-.PHONY: all build deps run test unit api api-pg interop crash test-build format clean \
+.PHONY: all build deps run test unit api api-pg interop crash test-build format clean install \
 	fuzz fuzz-build test-valgrind tsan
 
 all: build
@@ -107,3 +107,25 @@ format:
 
 clean:
 	rm -rf build build-test build-fuzz build-tsan
+
+# Operating Hearth (issue 14; docs/install.md): the binary, the systemd unit and the docs.
+# DESTDIR stages the files for a package; without it, as root, the `hearth` system user the
+# unit runs as is created too. BIN picks another build of the binary.
+PREFIX ?= /usr/local
+SYSTEMD_UNIT_DIR ?= /etc/systemd/system
+BIN ?= build/hearth
+
+build/hearth: build
+
+install: $(BIN)
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/hearth
+	install -d $(DESTDIR)$(SYSTEMD_UNIT_DIR) $(DESTDIR)$(PREFIX)/share/doc/hearth
+	sed 's|@PREFIX@|$(PREFIX)|g' contrib/systemd/hearth.service > $(DESTDIR)$(SYSTEMD_UNIT_DIR)/hearth.service
+	chmod 0644 $(DESTDIR)$(SYSTEMD_UNIT_DIR)/hearth.service
+	install -m 0644 docs/*.md $(DESTDIR)$(PREFIX)/share/doc/hearth/
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
+	    id hearth >/dev/null 2>&1 || useradd --system --user-group --home-dir /var/lib/hearth \
+	        --no-create-home --shell /usr/sbin/nologin hearth; \
+	    install -d -m 0750 -o root -g hearth /etc/hearth; \
+	    if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi; \
+	fi

@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "http/http.h"
 
@@ -223,6 +224,9 @@ void pushrules_get_enabled(struct req *r);
 void pushrules_put_enabled(struct req *r);
 void pushrules_get_actions(struct req *r);
 void pushrules_put_actions(struct req *r);
+/* The user's pushers as the client API lists them (new reference), NULL if storage failed;
+ * the admin API lists them too. */
+json_t *api_pushers_json(struct hs *hs, const char *user_id);
 void pushers_get(struct req *r);
 void pushers_set(struct req *r);
 void notifications_get(struct req *r);
@@ -262,14 +266,44 @@ void devices_get(struct req *r);
 void devices_put(struct req *r);
 void devices_delete(struct req *r);
 void devices_delete_many(struct req *r);
-/* administrative_contact.yaml */
+/* administrative_contact.yaml, and 3PIDs, identity servers, SSO, token login (issue 10) */
 void threepid_list(struct req *r);
 void threepid_add_legacy(struct req *r);
 void threepid_add(struct req *r);
 void threepid_bind(struct req *r);
 void threepid_delete(struct req *r);
-void threepid_unbind(struct req *r);
+void threepid_unbind_handler(struct req *r);
 void threepid_request_token(struct req *r);
+/* The link in validation mails, and submit_url (administrative_contact.c) */
+void threepid_submit_token_get(struct req *r);
+void threepid_submit_token_post(struct req *r);
+void threepid_password_reset_confirm(struct req *r);
+void threepid_password_reset_submit(struct req *r);
+/* UIA fallback pages (fallback.c) */
+void fallback_web(struct req *r);
+/* sso_login_redirect.yaml (sso.c) */
+void sso_redirect(struct req *r);
+void sso_oidc_callback(struct req *r);
+/* The m.login.sso fallback page for a UIA session (sso.c). */
+void sso_fallback_page(struct req *r, const char *session);
+/* A new single-use login token (m.login.token) for user_id, valid lifetime_ms. New string, or
+ * NULL when it could not be stored (login.c; also `hearth login-token`). */
+struct store;
+char *api_login_token_new(struct store *st, const char *user_id, int64_t lifetime_ms);
+/* third_party_membership.yaml, third_party_signed joins, the identity server's onbind
+ * (third_party_invite.c) */
+bool third_party_invite_requested(const struct req *r);
+void third_party_invite(struct req *r);
+/* One third-party invite ({id_server, id_access_token, medium, address}, borrowed) from
+ * r->user_id to room_id; check_or_reply only validates it. 0 (the reply is {}), or -1 after
+ * replying with the error. */
+int third_party_invite_check_or_reply(struct req *r, const json_t *obj);
+int third_party_invite_one(struct req *r, const char *room_id, const json_t *obj);
+/* A join with third_party_signed: exchanges the room's m.room.third_party_invite for an invite
+ * of r->user_id. false after replying. */
+bool third_party_signed_or_reply(struct req *r, const char *room_id);
+void third_party_onbind(struct req *r);
+/* (end of issue 10) */
 /* Synapse's admin API for server notices (server_notices.c) */
 void server_notices_send(struct req *r);
 /* POST /leave: false after replying 403 M_CANNOT_LEAVE_SERVER_NOTICE_ROOM when room_id is

@@ -153,9 +153,15 @@ validate_or_reply(struct req *r, const struct preset **preset, const char **vers
             reply_error(r, MERR_BAD_JSON, "invite_3pid must be a list");
             return false;
         }
-        if (json_array_size(v) > 0) {
-            reply_error(r, MERR_THREEPID_DENIED, "Third-party invites are not supported yet");
+        if (json_array_size(v) > 100) {
+            reply_error(r, MERR_INVALID_PARAM, "invite_3pid: at most 100 invites");
             return false;
+        }
+        /* third_party_membership (issue 10): each entry as POST /invite takes it. */
+        json_array_foreach(v, i, e)
+        {
+            if (third_party_invite_check_or_reply(r, e) != 0)
+                return false;
         }
     }
     if ((v = json_object_get(b, "initial_state"))) {
@@ -315,6 +321,14 @@ create_room(struct req *r)
         strcmp(json_string_value(json_object_get(r->json, "visibility")), "public") == 0)
         store_room_set_public(r->hs->store, room_id, true);
     log_info("%s created room %s (version %s)", r->user_id, room_id, version);
+    /* 8. third-party invites (issue 10), once the room exists, as Synapse does them. The room
+     * stands if one fails: that is logged, and its error reply is replaced by the room's. */
+    json_array_foreach(json_object_get(r->json, "invite_3pid"), i, e)
+    {
+        if (third_party_invite_one(r, room_id, e) != 0)
+            log_warn("createRoom %s: third-party invite %zu failed (HTTP %d)", room_id, i,
+                     r->status);
+    }
     reply_json(r, 200, json_pack("{s:s}", "room_id", room_id));
 out:
     plan_clear(&plan);

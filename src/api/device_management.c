@@ -8,8 +8,6 @@
 #include "json/json.h"
 #include "store/store.h"
 
-static const struct uia_flow password_flows[] = {{{"m.login.password", NULL}}};
-
 static json_t *
 device_json(const char *user_id, const struct store_device *d)
 {
@@ -100,7 +98,7 @@ devices_delete(struct req *r)
 {
     enum store_rc rc;
 
-    if (!uia_check_or_reply(r, "delete_device", password_flows, 1, r->user_id))
+    if (!uia_check_user_or_reply(r, "delete_device", r->user_id))
         return;
     /* SPEC: 200 "The device was successfully removed, or had been removed previously." */
     rc = store_device_delete(r->hs->store, r->user_id, r->params[0]);
@@ -136,7 +134,7 @@ devices_delete_many(struct req *r)
             return;
         }
     }
-    if (!uia_check_or_reply(r, "delete_devices", password_flows, 1, r->user_id))
+    if (!uia_check_user_or_reply(r, "delete_devices", r->user_id))
         return;
     /* Unknown device IDs are skipped, as the spec asks nothing else of them. */
     json_array_foreach(devices, i, d)

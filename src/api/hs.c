@@ -5,7 +5,9 @@
 
 #include "api/api.h"
 #include "api/uia.h"
+#include "api/oidc.h"
 #include "core/config.h"
+#include "core/mailer.h"
 #include "core/password.h"
 #include "core/util.h"
 #include "http/ratelimit.h"
@@ -31,6 +33,23 @@ hs_init(struct hs *hs, const struct config *cfg)
     hs->admin_nonces = synapse_admin_nonces_new();
     hs->dummy_password_hash = password_hash(pw);
     free(pw);
+    /* issue 10 */
+    hs->rl_3pid_ip = rl(&cfg->rc_3pid_validation);
+    hs->rl_3pid_target = rl(&cfg->rc_3pid_validation);
+    if (cfg->email_enabled) {
+        struct mailer_config mc = {
+            .smtp_host = cfg->email_smtp_host,
+            .smtp_port = cfg->email_smtp_port,
+            .smtp_user = cfg->email_smtp_user,
+            .smtp_pass = cfg->email_smtp_pass,
+            .require_transport_security = cfg->email_require_transport_security,
+            .enable_tls = cfg->email_enable_tls,
+            .force_tls = cfg->email_force_tls,
+            .timeout_ms = 30000,
+        };
+        hs->mailer = mailer_new(&mc);
+    }
+    hs->oidc = oidc_new(cfg);
 }
 
 void
@@ -44,6 +63,10 @@ hs_cleanup(struct hs *hs)
     uia_free(hs->uia);
     synapse_admin_nonces_free(hs->admin_nonces);
     free(hs->dummy_password_hash);
+    mailer_free(hs->mailer);
+    ratelimit_free(hs->rl_3pid_ip);
+    ratelimit_free(hs->rl_3pid_target);
+    oidc_free(hs->oidc);
     signing_key_wipe(&hs->key);
     memset(hs, 0, sizeof(*hs));
 }

@@ -16,9 +16,12 @@ struct notifier;
 struct lazy_cache;
 struct typing;
 struct presence;
+struct mailer;
+struct oidc;
 struct media;
 struct appservices;
 struct push;
+struct http_server;
 
 struct hs {
     const struct config *cfg;
@@ -38,8 +41,14 @@ struct hs {
     struct uia *uia;
     struct nonces *admin_nonces;
     char *dummy_password_hash; /* verified against for unknown users, so timing says nothing */
+    /* 3PID, SSO (issue 10) */
+    struct mailer *mailer;            /* NULL unless the email section is configured */
+    struct ratelimit *rl_3pid_ip;     /* rc_3pid_validation, per client address */
+    struct ratelimit *rl_3pid_target; /* rc_3pid_validation, per email address */
+    struct oidc *oidc;                /* OpenID Connect providers and login sessions */
     struct media *media;       /* the content repository (src/media; issue 7) */
     struct appservices *appservices; /* application services (issue 13); main owns it */
+    struct http_server *http;        /* the client API's server, for its metrics (issue 14) */
 };
 
 /* Builds everything but the store and key, which main opens. */

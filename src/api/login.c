@@ -4,6 +4,7 @@
 
 #include "api/api.h"
 #include "api/hs.h"
+#include "api/threepid.h"
 #include "api/userid.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -27,10 +28,20 @@ api_issue_login_or_reply(struct req *r, const char *user_id, const char *device_
     char hash[65], *token = NULL, *dev = NULL;
     int rc = -1;
 
+    int64_t now = util_now_ms(), until = 0;
+
     dev = device_id ? xstrdup(device_id) : api_new_device_id();
     token = auth_new_token(hash);
-    if (store_device_login(r->hs->store, user_id, dev, display_name, hash, r->ip,
-                           auth_user_agent(r), util_now_ms()) != STORE_OK) {
+    /* session_lifetime: tokens expire into a soft logout; not for guests (as Synapse), who
+     * could not log in again. */
+    if (r->hs->cfg->session_lifetime_ms > 0) {
+        struct store_user u;
+        if (store_user_get(r->hs->store, user_id, &u) == STORE_OK && !u.is_guest)
+            until = now + r->hs->cfg->session_lifetime_ms;
+        store_user_clear(&u);
+    }
+    if (store_device_login_until(r->hs->store, user_id, dev, display_name, hash, r->ip,
+                                 auth_user_agent(r), now, until) != STORE_OK) {
         reply_internal(r, "device login failed");
         goto out;
     }
@@ -52,9 +63,63 @@ out:
 void
 login_get_flows(struct req *r)
 {
-    reply_json(r, 200,
-               json_pack("{s:[{s:s},{s:s}]}", "flows", "type", "m.login.password", "type",
-                         "m.login.token"));
+    const struct config *cfg = r->hs->cfg;
+    json_t *flows = json_pack("[{s:s},{s:s}]", "type", "m.login.password", "type", "m.login.token");
+
+    /* SPEC: modules/sso_login "If the homeserver advertises m.login.sso as a viable flow";
+     * identity_providers as Matrix 1.1 (and Synapse) list them, for clients that offer a
+     * button per provider (/login/sso/redirect/{idpId}). */
+    if (cfg->n_oidc_providers) {
+        json_t *idps = json_array();
+        for (size_t i = 0; i < cfg->n_oidc_providers; i++)
+            json_array_append_new(idps, json_pack("{s:s, s:s}", "id", cfg->oidc_providers[i].idp_id,
+                                                  "name", cfg->oidc_providers[i].idp_name));
+        json_array_append_new(
+            flows, json_pack("{s:s, s:o}", "type", "m.login.sso", "identity_providers", idps));
+    }
+    reply_json(r, 200, json_pack("{s:o}", "flows", flows));
+}
+
+char *
+api_login_token_new(struct store *st, const char *user_id, int64_t lifetime_ms)
+{
+    char hash[65], *rnd = util_random_token(32), *token = xasprintf("hlt_%s", rnd);
+
+    free(rnd);
+    util_sha256_hex(token, strlen(token), hash);
+    if (store_login_token_add(st, hash, user_id, util_now_ms() + lifetime_ms) != STORE_OK) {
+        free(token);
+        return NULL;
+    }
+    return token;
+}
+
+/* SPEC: "In the case that the homeserver does not know about the supplied 3PID, the homeserver
+ * must respond with 403 Forbidden." The account of an email address, or NULL after replying. */
+static char *
+thirdparty_user_or_reply(struct req *r, const char *medium, const char *address)
+{
+    char *email, *owner = NULL;
+    enum store_rc rc;
+
+    if (!medium || !address) {
+        reply_error(r, MERR_BAD_JSON, "medium and address must be strings");
+        return NULL;
+    }
+    email = strcmp(medium, "email") == 0 ? threepid_canonical_email(address) : NULL;
+    if (!email) {
+        reply_error(r, MERR_FORBIDDEN, "Invalid username or password");
+        return NULL;
+    }
+    rc = store_threepid_owner(r->hs->store, "email", email, &owner);
+    free(email);
+    if (rc == STORE_ERR) {
+        reply_internal(r, "3pid lookup failed");
+        return NULL;
+    }
+    if (rc == STORE_NOT_FOUND)
+        reply_error(r, MERR_FORBIDDEN, "Invalid username or password");
+    return owner;
 }
 
 /* Which user does the body name? Returns a new user ID, or NULL after replying. */
@@ -77,16 +142,21 @@ identify_or_reply(struct req *r)
                 reply_error(r, MERR_BAD_JSON, "identifier.user must be a string");
                 return NULL;
             }
-        } else if (strcmp(type, "m.id.thirdparty") == 0 || strcmp(type, "m.id.phone") == 0) {
-            reply_error(r, MERR_FORBIDDEN, "Third-party identifiers are not supported yet");
+        } else if (strcmp(type, "m.id.thirdparty") == 0) {
+            return thirdparty_user_or_reply(r, json_get_str(ident, "medium", NULL),
+                                            json_get_str(ident, "address", NULL));
+        } else if (strcmp(type, "m.id.phone") == 0) {
+            /* No account has a phone number: an unknown 3PID is a 403. */
+            reply_error(r, MERR_FORBIDDEN, "Invalid username or password");
             return NULL;
         } else {
             reply_error(r, MERR_UNKNOWN, "Unknown login identifier type");
             return NULL;
         }
     } else if (json_object_get(r->json, "medium") || json_object_get(r->json, "address")) {
-        reply_error(r, MERR_FORBIDDEN, "Third-party identifiers are not supported yet");
-        return NULL;
+        /* The r0 spec's older form: medium and address at the top level. */
+        return thirdparty_user_or_reply(r, json_get_str(r->json, "medium", NULL),
+                                        json_get_str(r->json, "address", NULL));
     } else {
         bool wrong = false;
         who = json_get_str(r->json, "user", &wrong);

@@ -15,18 +15,15 @@
 
 #define NOTIFY_PATH "/_matrix/push/v1/notify"
 
-/* GET /_matrix/client/r0/pushers */
-void
-pushers_get(struct req *r)
+json_t *
+api_pushers_json(struct hs *hs, const char *user_id)
 {
     struct store_pusher *list = NULL;
     size_t n = 0;
     json_t *out;
 
-    if (store_pushers_list(r->hs->store, r->user_id, &list, &n) != STORE_OK) {
-        reply_internal(r, "pushers lookup failed");
-        return;
-    }
+    if (store_pushers_list(hs->store, user_id, &list, &n) != STORE_OK)
+        return NULL;
     out = json_array();
     for (size_t i = 0; i < n; i++) {
         json_t *data = json_loads(list[i].data, 0, NULL);
@@ -42,6 +39,19 @@ pushers_get(struct req *r)
         json_array_append_new(out, p);
     }
     store_pushers_free(list, n);
+    return out;
+}
+
+/* GET /_matrix/client/r0/pushers */
+void
+pushers_get(struct req *r)
+{
+    json_t *out = api_pushers_json(r->hs, r->user_id);
+
+    if (!out) {
+        reply_internal(r, "pushers lookup failed");
+        return;
+    }
     reply_json(r, 200, json_pack("{s:o}", "pushers", out));
 }
 

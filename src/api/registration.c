@@ -4,6 +4,8 @@
 
 #include "api/api.h"
 #include "api/hs.h"
+#include "api/idserver.h"
+#include "api/threepid.h"
 #include "api/uia.h"
 #include "api/userid.h"
 #include "core/config.h"
@@ -18,8 +20,25 @@
 /* Synapse refuses longer passwords too; argon2 is fine with them but nobody needs more. */
 #define MAX_PASSWORD_LEN 512
 
-static const struct uia_flow dummy_flows[] = {{{"m.login.dummy", NULL}}};
-static const struct uia_flow password_flows[] = {{{"m.login.password", NULL}}};
+/* Registration flows (issue 10): email alone when registrations_require_3pid names it;
+ * otherwise dummy when enable_registration_without_verification, and email when the server
+ * validates addresses (as Synapse offers them). None: registration cannot be completed. */
+static size_t
+register_flows(const struct config *cfg, struct uia_flow *flows)
+{
+    size_t n = 0;
+    if (cfg->registration_requires_email) {
+        flows[n++] = (struct uia_flow){{"m.login.email.identity", NULL}};
+        return n;
+    }
+    if (cfg->enable_registration_without_verification)
+        flows[n++] = (struct uia_flow){{"m.login.dummy", NULL}};
+    if (cfg->email_enabled)
+        flows[n++] = (struct uia_flow){{"m.login.email.identity", NULL}};
+    return n;
+}
+
+static const struct uia_flow email_flows[] = {{{"m.login.email.identity", NULL}}};
 
 /* Checks a desired localpart; on failure replies and returns false. */
 static bool
@@ -72,10 +91,12 @@ user_free_or_reply(struct req *r, const char *user_id)
     return true;
 }
 
-/* Creates the account and, unless inhibit_login, a device and token. */
+/* Creates the account (with the email its registration validated, if any) and, unless
+ * inhibit_login, a device and token. */
 static void
 finish_register(struct req *r, const char *user_id, const char *password, bool guest,
-                const char *device_id, const char *display_name, bool inhibit_login)
+                const char *device_id, const char *display_name, bool inhibit_login,
+                const struct uia_result *auth)
 {
     char *hash = NULL;
     json_t *out = NULL;
@@ -88,6 +109,15 @@ finish_register(struct req *r, const char *user_id, const char *password, bool g
             goto out;
         }
     }
+    if (auth && auth->email) {
+        char *owner = NULL;
+        rc = store_threepid_owner(r->hs->store, "email", auth->email, &owner);
+        free(owner);
+        if (rc == STORE_OK) {
+            reply_error(r, MERR_THREEPID_IN_USE, "Email is already in use");
+            goto out;
+        }
+    }
     rc = store_user_create(r->hs->store, user_id, hash, guest, false, util_now_ms());
     if (rc == STORE_EXISTS) {
         reply_error(r, MERR_USER_IN_USE, "User ID already taken.");
@@ -97,6 +127,15 @@ finish_register(struct req *r, const char *user_id, const char *password, bool g
         reply_internal(r, "user create failed");
         goto out;
     }
+    /* The registration's validated email becomes the account's (as Synapse), so it serves
+     * password resets and 3PID login. */
+    if (auth && auth->email &&
+        store_threepid_add(r->hs->store, user_id, "email", auth->email, auth->email_validated_ts,
+                           util_now_ms()) != STORE_OK)
+        log_warn("could not add %s to the new account %s", auth->email, user_id);
+    /* A validation serves one registration. */
+    if (auth && auth->email_sid)
+        store_3pid_session_delete(r->hs->store, auth->email_sid);
     /* The localpart is the default display name (as Synapse); failing leaves none. */
     if (store_profile_init(r->hs->store, user_id) != STORE_OK)
         log_warn("could not set the default display name of %s", user_id);
@@ -131,7 +170,7 @@ register_guest(struct req *r)
     user_id = userid_make(r->hs, num);
     /* SPEC: registration.yaml: for guests every parameter but initial_device_display_name
      * is ignored, and the server picks the device_id. */
-    finish_register(r, user_id, NULL, true, NULL, display_name, false);
+    finish_register(r, user_id, NULL, true, NULL, display_name, false, NULL);
     free(user_id);
 }
 
@@ -146,6 +185,9 @@ registration_register(struct req *r)
     bool wrong = false;
     char *user_id = NULL;
     int64_t retry;
+    struct uia_flow flows[2];
+    size_t n_flows;
+    struct uia_result auth = {0};
 
     /* Application services register their users (issue 13; appservice.c). */
     if (api_appservice_register(r))
@@ -197,13 +239,14 @@ registration_register(struct req *r)
         if (!user_free_or_reply(r, user_id))
             goto out;
     }
-    if (!cfg->enable_registration_without_verification) {
-        /* No verification stage (email, captcha) exists yet, so no flow can be completed. */
+    n_flows = register_flows(cfg, flows);
+    if (n_flows == 0) {
+        /* No verification stage this server can offer (email needs the email section). */
         reply_error(r, MERR_FORBIDDEN,
                     "Registration requires verification, which this server cannot offer");
         goto out;
     }
-    if (!uia_check_or_reply(r, "register", dummy_flows, 1, NULL))
+    if (!uia_check_ex_or_reply(r, "register", flows, n_flows, NULL, &auth))
         goto out;
     if (!password) {
         reply_error(r, MERR_MISSING_PARAM, "Missing password");
@@ -219,8 +262,10 @@ registration_register(struct req *r)
         snprintf(num, sizeof(num), "%lld", (long long)n);
         user_id = userid_make(r->hs, num);
     }
-    finish_register(r, user_id, password, false, device_id, display_name, json_is_true(inhibit));
+    finish_register(r, user_id, password, false, device_id, display_name, json_is_true(inhibit),
+                    &auth);
 out:
+    uia_result_clear(&auth);
     free(user_id);
 }
 
@@ -249,7 +294,9 @@ registration_password(struct req *r)
     const char *new_password;
     json_t *logout = json_object_get(r->json, "logout_devices");
     bool wrong = false;
-    char *hash = NULL;
+    char *hash = NULL, *owner = NULL;
+    const char *user_id;
+    struct uia_result auth = {0};
 
     new_password = json_get_str(r->json, "new_password", &wrong);
     if (wrong || (logout && !json_is_boolean(logout))) {
@@ -264,31 +311,53 @@ registration_password(struct req *r)
         reply_error(r, MERR_INVALID_PARAM, "Password too long");
         return;
     }
-    if (!uia_check_or_reply(r, "password", password_flows, 1, r->user_id))
-        return;
+    if (r->user_id) {
+        if (!uia_check_user_or_reply(r, "password", r->user_id))
+            return;
+    } else {
+        /* SPEC: "The homeserver may change the flows available depending on whether a valid
+         * access token is provided": without one, a password reset by email (issue 10). */
+        if (!r->hs->cfg->email_enabled) {
+            reply_error(r, MERR_MISSING_TOKEN, "Missing access token");
+            return;
+        }
+        if (!uia_check_ex_or_reply(r, "password", email_flows, 1, NULL, &auth))
+            return;
+        if (store_threepid_owner(r->hs->store, "email", auth.email, &owner) != STORE_OK) {
+            reply_error(r, MERR_THREEPID_NOT_FOUND, "Email address not found");
+            goto out;
+        }
+    }
+    user_id = r->user_id ? r->user_id : owner;
     if (!new_password) {
         reply_error(r, MERR_MISSING_PARAM, "Missing new_password");
-        return;
+        goto out;
     }
     hash = password_hash(new_password);
     if (!hash) {
         reply_internal(r, "password hashing failed");
-        return;
+        goto out;
     }
-    if (store_user_set_password(r->hs->store, r->user_id, hash) != STORE_OK) {
+    if (store_user_set_password(r->hs->store, user_id, hash) != STORE_OK) {
         reply_internal(r, "password update failed");
         goto out;
     }
-    /* SPEC: logout_devices defaults to true: every other device's tokens are revoked. */
+    /* SPEC: logout_devices defaults to true: every other device's tokens are revoked (all of
+     * them for a reset without a token). */
     if (!logout || json_is_true(logout)) {
-        if (store_device_delete_all_except(r->hs->store, r->user_id, r->device_id) != STORE_OK) {
+        if (store_device_delete_all_except(r->hs->store, user_id, r->device_id) != STORE_OK) {
             reply_internal(r, "device logout failed");
             goto out;
         }
         api_device_list_changed(r->hs, r->user_id); /* e2e */
     }
+    /* A validation serves one password reset. */
+    if (auth.email_sid)
+        store_3pid_session_delete(r->hs->store, auth.email_sid);
     reply_empty(r);
 out:
+    uia_result_clear(&auth);
+    free(owner);
     free(hash);
 }
 
@@ -297,23 +366,50 @@ void
 registration_deactivate(struct req *r)
 {
     json_t *id_server = json_object_get(r->json, "id_server");
+    struct store_threepid_bind *binds = NULL;
+    size_t n_binds = 0;
+    bool unbound_all = true;
 
     if (id_server && !json_is_string(id_server)) {
         reply_error(r, MERR_BAD_JSON, "id_server must be a string");
         return;
     }
-    if (!uia_check_or_reply(r, "deactivate", password_flows, 1, r->user_id))
+    if (id_server && !idserver_name_ok(json_string_value(id_server))) {
+        reply_error(r, MERR_INVALID_PARAM, "id_server must be a hostname with an optional port");
         return;
+    }
+    if (!uia_check_user_or_reply(r, "deactivate", r->user_id))
+        return;
+    /* SPEC: id_server: "The identity server to unbind all of the user's 3PIDs from. If not
+     * provided, the homeserver MUST use the id_server that was originally use to bind each
+     * identifier." As Synapse, the identifiers are those bound through this server. */
+    if (store_threepid_binds(r->hs->store, r->user_id, NULL, NULL, &binds, &n_binds) != STORE_OK) {
+        reply_internal(r, "bind lookup failed");
+        return;
+    }
+    for (size_t i = 0; i < n_binds; i++) {
+        /* The same 3PID bound at several servers is unbound from all of them at once. */
+        if (i > 0 && strcmp(binds[i].medium, binds[i - 1].medium) == 0 &&
+            strcmp(binds[i].address, binds[i - 1].address) == 0)
+            continue;
+        if (!threepid_unbind(r->hs, r->user_id, binds[i].medium, binds[i].address,
+                             json_string_value(id_server)))
+            unbound_all = false;
+    }
+    store_threepid_binds_free(binds, n_binds);
     /* Leave first, while the account can still send; a room that refuses is logged. */
     api_leave_all_rooms(r->hs, r->user_id);
-    if (store_user_deactivate(r->hs->store, r->user_id) != STORE_OK) {
+    if (store_threepid_remove_all(r->hs->store, r->user_id) != STORE_OK ||
+        store_user_deactivate(r->hs->store, r->user_id) != STORE_OK) {
         reply_internal(r, "deactivation failed");
         return;
     }
     api_device_list_changed(r->hs, r->user_id); /* e2e: its devices are gone */
     log_info("deactivated %s", r->user_id);
     /* SPEC: "must be success if the homeserver has no identifiers to unbind". */
-    reply_json(r, 200, json_pack("{s:s}", "id_server_unbind_result", "success"));
+    reply_json(
+        r, 200,
+        json_pack("{s:s}", "id_server_unbind_result", unbound_all ? "success" : "no-support"));
 }
 
 /* POST /_matrix/client/r0/register/email/requestToken (and the msisdn and password

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "api/synapse_admin.h"
 #include "api/hs.h"
 #include "api/rooms_common.h"
 #include "core/config.h"
@@ -72,10 +73,17 @@ join(struct req *r, const char *room_id)
         return;
     if (!api_room_or_reply(r, room_id))
         return;
+    /* Rooms an admin blocked (issue 14). */
+    if (!synapse_admin_room_joinable_or_reply(r, room_id))
+        return;
     if (r->is_guest && !api_guest_may_join(r->hs->rooms, room_id)) {
         reply_error(r, MERR_FORBIDDEN, "Guest access is not allowed in this room");
         return;
     }
+    /* SPEC: joining.yaml: "If a third_party_signed was supplied, the homeserver must verify
+     * that it matches a pending m.room.third_party_invite event in the room" (issue 10). */
+    if (!third_party_signed_or_reply(r, room_id))
+        return;
     /* Joining a room one is already in is a no-op change the auth rules allow. */
     change_membership(r, room_id, r->user_id, "join", reason,
                       json_pack("{s:s}", "room_id", room_id));
@@ -175,8 +183,9 @@ membership_invite(struct req *r)
     struct store_user u;
     enum store_rc rc;
 
-    if (json_object_get(r->json, "id_server") || json_object_get(r->json, "medium")) {
-        reply_error(r, MERR_THREEPID_DENIED, "Third-party invites are not supported yet");
+    /* third_party_membership.yaml: the other form of this endpoint (issue 10). */
+    if (third_party_invite_requested(r)) {
+        third_party_invite(r);
         return;
     }
     if (!(target = target_or_reply(r)) || !reason_ok_or_reply(r, &reason))

@@ -10,11 +10,13 @@
 
 #include "api/api.h"
 #include "api/hs.h"
+#include "api/synapse_admin.h"
 #include "api/userid.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/password.h"
 #include "core/util.h"
+#include "core/version.h"
 #include "json/json.h"
 #include "room/id.h"
 #include "store/store.h"
@@ -213,4 +215,110 @@ out:
     json_decref(out);
     free(hash);
     free(user_id);
+}
+
+/* ---- Synapse's admin API: shared helpers (issue 14) ---- */
+
+bool
+synapse_admin_check_or_reply(struct req *r)
+{
+    struct store_user me;
+    enum store_rc rc = store_user_get(r->hs->store, r->user_id, &me);
+    bool admin = rc == STORE_OK && me.is_admin && !me.deactivated;
+
+    store_user_clear(&me);
+    if (rc != STORE_OK && rc != STORE_NOT_FOUND) {
+        reply_internal(r, "user lookup failed");
+        return false;
+    }
+    if (!admin) {
+        reply_error(r, MERR_FORBIDDEN, "You are not a server admin");
+        return false;
+    }
+    return true;
+}
+
+bool
+synapse_admin_local_user_or_reply(struct req *r, const char *user_id, const char *what)
+{
+    const char *lp, *server;
+    size_t lp_len;
+
+    if (!id_user_id_split(user_id, &lp, &lp_len, &server) || !id_user_id_valid(user_id)) {
+        reply_error(r, MERR_INVALID_PARAM, "Invalid user ID");
+        return false;
+    }
+    if (strcmp(server, r->hs->cfg->server_name) != 0) {
+        reply_error(r, MERR_INVALID_PARAM, "%s", what);
+        return false;
+    }
+    return true;
+}
+
+bool
+synapse_admin_query_int(struct req *r, const char *name, int64_t def, int64_t *out)
+{
+    const char *v = req_query(r, name);
+
+    *out = def;
+    if (!v && !req_has_query(r, name))
+        return true;
+    if (!v || util_parse_int64(v, out) != 0 || *out < 0) {
+        reply_error(r, MERR_INVALID_PARAM,
+                    "Query parameter %s must be a string representing a positive integer.", name);
+        return false;
+    }
+    return true;
+}
+
+bool
+synapse_admin_query_bool(struct req *r, const char *name, bool def, bool *out)
+{
+    const char *v = req_query(r, name);
+
+    *out = def;
+    if (!v && !req_has_query(r, name))
+        return true;
+    if (v && strcmp(v, "true") == 0) {
+        *out = true;
+        return true;
+    }
+    if (v && strcmp(v, "false") == 0) {
+        *out = false;
+        return true;
+    }
+    reply_error(r, MERR_INVALID_PARAM,
+                "Boolean query parameter %s must be one of ['true', 'false']", name);
+    return false;
+}
+
+bool
+synapse_admin_query_dir(struct req *r, bool def_backwards, bool *backwards)
+{
+    const char *v = req_query(r, "dir");
+
+    *backwards = def_backwards;
+    if (!v && !req_has_query(r, "dir"))
+        return true;
+    if (v && (strcmp(v, "f") == 0 || strcmp(v, "b") == 0)) {
+        *backwards = v[0] == 'b';
+        return true;
+    }
+    reply_error(r, MERR_INVALID_PARAM, "Query parameter dir must be one of ['b', 'f']");
+    return false;
+}
+
+/* GET /_synapse/admin/v1/server_version */
+void
+synapse_admin_server_version(struct req *r)
+{
+    /* Synapse answers this without authentication; so do we (it is the version only). */
+    reply_json(r, 200, json_pack("{s:s}", "server_version", "Hearth " HEARTH_VERSION));
+}
+
+/* GET /health: for load balancers and container checks, as Synapse. */
+void
+synapse_admin_health(struct req *r)
+{
+    reply_raw(r, 200, "text/plain", xstrdup("OK"), 2);
 }

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <regex.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -708,7 +709,6 @@ static const char *const synapse_unused[] = {
     "serve_server_wellknown",
     "use_presence",
     "enable_metrics",
-    "email",
     "password_config",
     "federation_domain_whitelist",
     "caches",
@@ -1066,6 +1066,455 @@ finish_media(struct config *cfg)
 }
 /* ---- (end of content repository) ---- */
 
+/* ---- 3PID, identity servers, SSO (issue 10) ------------------------------------------------ */
+
+static const struct key_spec email_keys[] = {
+    {"smtp_host", load_string, offsetof(struct config, email_smtp_host)},
+    {"smtp_port", load_port, offsetof(struct config, email_smtp_port)},
+    {"smtp_user", load_string, offsetof(struct config, email_smtp_user)},
+    {"smtp_pass", load_secret, offsetof(struct config, email_smtp_pass)},
+    {"require_transport_security", load_bool,
+     offsetof(struct config, email_require_transport_security)},
+    {"enable_tls", load_bool, offsetof(struct config, email_enable_tls)},
+    {"force_tls", load_bool, offsetof(struct config, email_force_tls)},
+    {"notif_from", load_string, offsetof(struct config, email_notif_from)},
+    {"app_name", load_string, offsetof(struct config, email_app_name)},
+    {"validation_token_lifetime", load_duration,
+     offsetof(struct config, email_validation_token_lifetime_ms)},
+    /* Synapse settings for notification mails and web client links; Hearth's validation mails
+     * link to this server's own pages. */
+    {"client_base_url", NULL, 0},
+    {"riot_base_url", NULL, 0},
+    {"enable_notifs", NULL, 0},
+    {"notif_for_new_users", NULL, 0},
+    {"template_dir", NULL, 0},
+    {"subjects", NULL, 0},
+    {"invite_client_location", NULL, 0},
+    {"notif_template_html", NULL, 0},
+    {"notif_template_text", NULL, 0},
+};
+
+static int
+load_email(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    char sub[KEY_PATH_MAX];
+    char *from, *app;
+    const char *mark;
+
+    (void)field;
+    if (load_mapping(ld, v, path, email_keys, NKEYS(email_keys), ld->cfg) < 0)
+        return -1;
+    if (!ld->cfg->email_notif_from) {
+        key_path(sub, sizeof(sub), path, "notif_from");
+        return fail(ld, sub, "required to send validation mail");
+    }
+    if (ld->cfg->email_require_transport_security && ld->cfg->email_force_tls) {
+        key_path(sub, sizeof(sub), path, "force_tls");
+        return fail(ld, sub, "cannot be combined with require_transport_security (STARTTLS)");
+    }
+    /* Synapse's notif_from may say "%(app)s", replaced by app_name. */
+    app = ld->cfg->email_app_name ? ld->cfg->email_app_name : "Matrix";
+    from = ld->cfg->email_notif_from;
+    if ((mark = strstr(from, "%(app)s")) != NULL) {
+        char *out = xasprintf("%.*s%s%s", (int)(mark - from), from, app, mark + 7);
+        set_string(&ld->cfg->email_notif_from, out);
+    }
+    ld->cfg->email_enabled = true;
+    return 0;
+}
+
+/* registrations_require_3pid: ["email"]. Phone numbers need an SMS provider, which Hearth
+ * does not have. */
+static int
+load_registrations_require_3pid(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    char sub[KEY_PATH_MAX];
+    size_t i = 0;
+
+    (void)field;
+    if (v->type != YAML_SEQUENCE_NODE)
+        return fail(ld, path, "must be a list of media (\"email\")");
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+         it++, i++) {
+        yaml_node_t *item = node_at(ld, *it);
+        const char *s = NULL;
+        snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+        if (!item || get_scalar(ld, item, sub, "a string", &s) < 0)
+            return item ? -1 : fail(ld, sub, "must be a string");
+        if (strcmp(s, "email") != 0)
+            return fail(ld, sub, "only \"email\" is supported (no SMS provider for msisdn)");
+        ld->cfg->registration_requires_email = true;
+    }
+    return 0;
+}
+
+static const struct key_spec pattern_keys[] = {
+    {"medium", load_string, offsetof(struct config_3pid_pattern, medium)},
+    {"pattern", load_string, offsetof(struct config_3pid_pattern, pattern)},
+};
+
+/* allowed_local_3pids: [{medium, pattern}]; a pattern is a regular expression the whole
+ * address must match (Synapse: Python's re.match, anchored here at both ends). */
+static int
+load_allowed_local_3pids(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    struct config *cfg = ld->cfg;
+    char sub[KEY_PATH_MAX];
+    size_t i = 0;
+
+    (void)field;
+    if (v->type != YAML_SEQUENCE_NODE)
+        return fail(ld, path, "must be a list of {medium, pattern}");
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+         it++, i++) {
+        yaml_node_t *item = node_at(ld, *it);
+        struct config_3pid_pattern *p;
+        regex_t re;
+
+        snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+        if (!item)
+            return fail(ld, sub, "must be a mapping");
+        cfg->allowed_local_3pids =
+            xrealloc(cfg->allowed_local_3pids, (cfg->n_allowed_local_3pids + 1) * sizeof(*p));
+        p = &cfg->allowed_local_3pids[cfg->n_allowed_local_3pids++];
+        memset(p, 0, sizeof(*p));
+        if (load_mapping(ld, item, sub, pattern_keys, NKEYS(pattern_keys), p) < 0)
+            return -1;
+        if (!p->medium || !p->pattern)
+            return fail(ld, sub, "needs medium and pattern");
+        if (strcmp(p->medium, "email") != 0 && strcmp(p->medium, "msisdn") != 0)
+            return fail(ld, sub, "medium must be email or msisdn");
+        if (regcomp(&re, p->pattern, REG_EXTENDED | REG_NOSUB) != 0)
+            return fail(ld, sub, "pattern is not a valid regular expression");
+        regfree(&re);
+    }
+    return 0;
+}
+
+/* An http(s) URL, kept as written (an OIDC issuer is compared byte for byte). */
+static int
+load_url(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    const char *s = NULL;
+
+    if (get_scalar(ld, v, path, "a URL", &s) < 0)
+        return -1;
+    if ((strncasecmp(s, "https://", 8) != 0 && strncasecmp(s, "http://", 7) != 0) ||
+        strpbrk(s, " \t\r\n"))
+        return fail(ld, path, "must be an http:// or https:// URL");
+    set_string(field, xstrdup(s));
+    return 0;
+}
+
+static int
+load_scheme(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    const char *s = NULL;
+
+    if (get_scalar(ld, v, path, "a string", &s) < 0)
+        return -1;
+    if (strcmp(s, "https") != 0 && strcmp(s, "http") != 0)
+        return fail(ld, path, "must be https or http");
+    set_string(field, xstrdup(s));
+    return 0;
+}
+
+/* A list of non-empty strings into (char **, size_t) at field, field + sizeof(char **). */
+struct string_list {
+    char **items;
+    size_t n;
+};
+
+static int
+load_string_list(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    struct string_list *l = field;
+    char sub[KEY_PATH_MAX];
+    size_t i = 0;
+
+    if (v->type != YAML_SEQUENCE_NODE)
+        return fail(ld, path, "must be a list of strings");
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+         it++, i++) {
+        yaml_node_t *item = node_at(ld, *it);
+        const char *s = NULL;
+        snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+        if (!item || get_scalar(ld, item, sub, "a string", &s) < 0)
+            return item ? -1 : fail(ld, sub, "must be a string");
+        if (!s[0])
+            return fail(ld, sub, "must not be empty");
+        l->items = xrealloc(l->items, (l->n + 1) * sizeof(char *));
+        l->items[l->n++] = xstrdup(s);
+    }
+    return 0;
+}
+
+static const struct key_spec sso_keys[] = {
+    {"client_whitelist", load_string_list, offsetof(struct config, sso_client_whitelist)},
+    {"update_profile_information", NULL, 0},
+    {"template_dir", NULL, 0},
+};
+
+static int
+load_sso(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    (void)field;
+    return load_mapping(ld, v, path, sso_keys, NKEYS(sso_keys), ld->cfg);
+}
+
+static int
+load_one_of(struct loader *ld, yaml_node_t *v, const char *path, void *field,
+            const char *const *allowed)
+{
+    const char *s = NULL;
+
+    if (get_scalar(ld, v, path, "a string", &s) < 0)
+        return -1;
+    for (const char *const *a = allowed; *a; a++) {
+        if (strcmp(s, *a) == 0) {
+            set_string(field, xstrdup(s));
+            return 0;
+        }
+    }
+    return fail(ld, path, "'%s' is not supported here", s);
+}
+
+static int
+load_auth_method(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    static const char *const ok[] = {"client_secret_basic", "client_secret_post", "none", NULL};
+    return load_one_of(ld, v, path, field, ok);
+}
+
+static int
+load_profile_method(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    static const char *const ok[] = {"auto", "userinfo_endpoint", NULL};
+    return load_one_of(ld, v, path, field, ok);
+}
+
+static int
+load_pkce_method(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    static const char *const ok[] = {"auto", "always", "never", NULL};
+    return load_one_of(ld, v, path, field, ok);
+}
+
+static const struct key_spec mapping_config_keys[] = {
+    {"subject_claim", load_string, offsetof(struct config_oidc_provider, subject_claim)},
+    {"localpart_template", load_string, offsetof(struct config_oidc_provider, localpart_template)},
+    {"display_name_template", load_string,
+     offsetof(struct config_oidc_provider, display_name_template)},
+    {"email_template", load_string, offsetof(struct config_oidc_provider, email_template)},
+    {"confirm_localpart", NULL, 0},
+    {"extra_attributes", NULL, 0},
+};
+
+static int
+load_mapping_config(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    return load_mapping(ld, v, path, mapping_config_keys, NKEYS(mapping_config_keys), field);
+}
+
+static const struct key_spec mapping_provider_keys[] = {
+    {"module", NULL, 0}, /* Hearth has one mapper: Synapse's default (JinjaOidcMappingProvider) */
+    {"config", load_mapping_config, 0},
+};
+
+static int
+load_mapping_provider(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    return load_mapping(ld, v, path, mapping_provider_keys, NKEYS(mapping_provider_keys), field);
+}
+
+#define OIDC(f) offsetof(struct config_oidc_provider, f)
+static const struct key_spec oidc_keys[] = {
+    {"idp_id", load_string, OIDC(idp_id)},
+    {"idp_name", load_string, OIDC(idp_name)},
+    {"issuer", load_url, OIDC(issuer)},
+    {"client_id", load_string, OIDC(client_id)},
+    {"client_secret", load_secret, OIDC(client_secret)},
+    {"client_auth_method", load_auth_method, OIDC(client_auth_method)},
+    {"scopes", load_string_list, OIDC(scopes)},
+    {"discover", load_bool, OIDC(discover)},
+    {"authorization_endpoint", load_url, OIDC(authorization_endpoint)},
+    {"token_endpoint", load_url, OIDC(token_endpoint)},
+    {"userinfo_endpoint", load_url, OIDC(userinfo_endpoint)},
+    {"jwks_uri", load_url, OIDC(jwks_uri)},
+    {"skip_verification", load_bool, OIDC(skip_verification)},
+    {"user_profile_method", load_profile_method, OIDC(user_profile_method)},
+    {"allow_existing_users", load_bool, OIDC(allow_existing_users)},
+    {"pkce_method", load_pkce_method, OIDC(pkce_method)},
+    {"user_mapping_provider", load_mapping_provider, 0},
+    {"enabled", NULL, 0},
+    {"idp_icon", NULL, 0},
+    {"idp_brand", NULL, 0},
+    {"attribute_requirements", NULL, 0},
+    {"backchannel_logout_enabled", NULL, 0},
+};
+#undef OIDC
+
+/* One provider from a mapping; legacy says it came from oidc_config (id "oidc"). */
+static int
+load_oidc_provider(struct loader *ld, yaml_node_t *v, const char *path, bool legacy)
+{
+    struct config *cfg = ld->cfg;
+    struct config_oidc_provider *p;
+    char sub[KEY_PATH_MAX];
+
+    if (v->type != YAML_MAPPING_NODE)
+        return fail(ld, path, "must be a mapping");
+    cfg->oidc_providers = xrealloc(cfg->oidc_providers, (cfg->n_oidc_providers + 1) * sizeof(*p));
+    p = &cfg->oidc_providers[cfg->n_oidc_providers++];
+    memset(p, 0, sizeof(*p));
+    p->discover = true;
+    if (load_mapping(ld, v, path, oidc_keys, NKEYS(oidc_keys), p) < 0)
+        return -1;
+    if (!p->issuer || !p->client_id) {
+        key_path(sub, sizeof(sub), path, p->issuer ? "client_id" : "issuer");
+        return fail(ld, sub, "required");
+    }
+    if (!p->client_auth_method)
+        p->client_auth_method = xstrdup("client_secret_basic");
+    if (strcmp(p->client_auth_method, "none") != 0 && !p->client_secret) {
+        key_path(sub, sizeof(sub), path, "client_secret");
+        return fail(ld, sub, "required unless client_auth_method is none");
+    }
+    if (!p->discover && (!p->authorization_endpoint || !p->token_endpoint)) {
+        key_path(sub, sizeof(sub), path, "discover");
+        return fail(ld, sub, "false needs authorization_endpoint and token_endpoint");
+    }
+    /* Synapse prefixes configured IDs so they cannot clash with other SSO kinds. */
+    if (legacy && !p->idp_id) {
+        p->idp_id = xstrdup("oidc");
+    } else {
+        char *id = xasprintf("oidc-%s", p->idp_id ? p->idp_id : "oidc");
+        set_string(&p->idp_id, id);
+    }
+    for (const char *c = p->idp_id; *c; c++)
+        if (!is_alnum(*c) && !strchr("-._~", *c)) {
+            key_path(sub, sizeof(sub), path, "idp_id");
+            return fail(ld, sub, "may only contain A-Z, a-z, 0-9, -, ., _ and ~");
+        }
+    for (size_t i = 0; i + 1 < cfg->n_oidc_providers; i++)
+        if (strcmp(cfg->oidc_providers[i].idp_id, p->idp_id) == 0) {
+            key_path(sub, sizeof(sub), path, "idp_id");
+            return fail(ld, sub, "duplicate provider ID %s", p->idp_id);
+        }
+    if (!p->idp_name)
+        p->idp_name = xstrdup("OIDC");
+    if (p->n_scopes == 0) {
+        p->scopes = xmalloc(sizeof(char *));
+        p->scopes[p->n_scopes++] = xstrdup("openid");
+    }
+    if (!p->user_profile_method)
+        p->user_profile_method = xstrdup("auto");
+    if (!p->pkce_method)
+        p->pkce_method = xstrdup("auto");
+    if (!p->subject_claim)
+        p->subject_claim = xstrdup("sub");
+    if (!p->localpart_template)
+        p->localpart_template = xstrdup("{{ user.preferred_username }}");
+    return 0;
+}
+
+static int
+load_oidc_providers(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    char sub[KEY_PATH_MAX];
+    size_t i = 0;
+
+    (void)field;
+    if (v->type != YAML_SEQUENCE_NODE)
+        return fail(ld, path, "must be a list of providers");
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+         it++, i++) {
+        yaml_node_t *item = node_at(ld, *it);
+        snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+        if (!item || load_oidc_provider(ld, item, sub, false) < 0)
+            return item ? -1 : fail(ld, sub, "must be a mapping");
+    }
+    return 0;
+}
+
+/* Synapse's older single-provider form, used when enabled is true. */
+static int
+load_oidc_config(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    yaml_node_t *en = v->type == YAML_MAPPING_NODE ? map_get(ld, v, "enabled") : NULL;
+    bool enabled = false;
+    char sub[KEY_PATH_MAX];
+
+    (void)field;
+    if (en) {
+        key_path(sub, sizeof(sub), path, "enabled");
+        if (load_bool(ld, en, sub, &enabled) < 0)
+            return -1;
+    }
+    return enabled ? load_oidc_provider(ld, v, path, true) : 0;
+}
+
+static int
+load_ip_blacklist(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    (void)field;
+    return load_ip_ranges(ld, v, path, &ld->cfg->ip_range_blacklist,
+                          &ld->cfg->n_ip_range_blacklist);
+}
+
+static int
+load_ip_whitelist(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    (void)field;
+    return load_ip_ranges(ld, v, path, &ld->cfg->ip_range_whitelist,
+                          &ld->cfg->n_ip_range_whitelist);
+}
+
+/* Synapse's ip_range_blacklist defaults to the private ranges (its url_preview sample list);
+ * 0.0.0.0 and :: are always added. */
+static void
+finish_ip_blacklist(struct config *cfg)
+{
+    struct config_ip_range r;
+
+    if (!cfg->ip_range_blacklist)
+        for (size_t i = 0; i < NKEYS(default_preview_blacklist); i++)
+            if (parse_ip_range(default_preview_blacklist[i], &r) == 0)
+                add_ip_range(&cfg->ip_range_blacklist, &cfg->n_ip_range_blacklist, &r);
+    if (parse_ip_range("0.0.0.0", &r) == 0)
+        add_ip_range(&cfg->ip_range_blacklist, &cfg->n_ip_range_blacklist, &r);
+    if (parse_ip_range("::", &r) == 0)
+        add_ip_range(&cfg->ip_range_blacklist, &cfg->n_ip_range_blacklist, &r);
+}
+
+static void
+free_oidc_provider(struct config_oidc_provider *p)
+{
+    free(p->idp_id);
+    free(p->idp_name);
+    free(p->issuer);
+    free(p->client_id);
+    if (p->client_secret)
+        sodium_memzero(p->client_secret, strlen(p->client_secret));
+    free(p->client_secret);
+    free(p->client_auth_method);
+    for (size_t i = 0; i < p->n_scopes; i++)
+        free(p->scopes[i]);
+    free(p->scopes);
+    free(p->authorization_endpoint);
+    free(p->token_endpoint);
+    free(p->userinfo_endpoint);
+    free(p->jwks_uri);
+    free(p->user_profile_method);
+    free(p->pkce_method);
+    free(p->subject_claim);
+    free(p->localpart_template);
+    free(p->display_name_template);
+    free(p->email_template);
+}
+
+/* ---- (end of issue 10) ---- */
+
 /* ---- listeners ---------------------------------------------------------------------------- */
 
 static int
@@ -1132,14 +1581,18 @@ static const struct key_spec listener_keys[] = {
     {"tls", load_tls, 0},
     {"type", NULL, 0},
     {"resources", NULL, 0},
-    {"x_forwarded", NULL, 0},
+    {"x_forwarded", load_bool, offsetof(struct config_listener, x_forwarded)},
 };
 
+/* The first listener of type http serves the API (an entry without a type is http); the first
+ * of type metrics serves Prometheus text (issue 14); other types (manhole, replication) are
+ * Synapse's and ignored. */
 static int
 load_listeners(struct loader *ld, yaml_node_t *v, const char *path, void *field)
 {
-    struct config_listener *l = field;
+    struct config *cfg = field;
     char sub[KEY_PATH_MAX];
+    bool have_http = false, have_metrics = false;
     size_t i = 0;
 
     if (v->type != YAML_SEQUENCE_NODE)
@@ -1147,8 +1600,9 @@ load_listeners(struct loader *ld, yaml_node_t *v, const char *path, void *field)
     for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
          it++, i++) {
         yaml_node_t *item = node_at(ld, *it), *type;
+        struct config_listener *l;
         char tpath[KEY_PATH_MAX];
-        const char *t = NULL;
+        const char *t = "http";
 
         snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
         if (!item || item->type != YAML_MAPPING_NODE)
@@ -1158,8 +1612,15 @@ load_listeners(struct loader *ld, yaml_node_t *v, const char *path, void *field)
             key_path(tpath, sizeof(tpath), sub, "type");
             if (get_scalar(ld, type, tpath, "a string", &t) < 0)
                 return -1;
-            if (strcmp(t, "http") != 0)
-                continue; /* metrics, manhole, ...: not ours */
+        }
+        if (strcmp(t, "http") == 0 && !have_http) {
+            l = &cfg->listener;
+            have_http = true;
+        } else if (strcmp(t, "metrics") == 0 && !have_metrics) {
+            l = &cfg->metrics_listener;
+            have_metrics = true;
+        } else {
+            continue; /* manhole, replication, a second http: not ours */
         }
         if (load_mapping(ld, item, sub, listener_keys, NKEYS(listener_keys), l) < 0)
             return -1;
@@ -1167,9 +1628,15 @@ load_listeners(struct loader *ld, yaml_node_t *v, const char *path, void *field)
             key_path(tpath, sizeof(tpath), sub, "port");
             return fail(ld, tpath, "required (an integer 1..65535)");
         }
-        return 0;
     }
-    return fail(ld, path, "no listener of type http");
+    if (!have_http)
+        return fail(ld, path, "no listener of type http");
+    if (have_metrics && cfg->metrics_listener.n_bind == 0)
+        cfg->metrics_listener.bind_addresses[cfg->metrics_listener.n_bind++] =
+            xstrdup(DEFAULT_BIND);
+    if (have_metrics && cfg->metrics_listener.port == cfg->listener.port)
+        return fail(ld, path, "the metrics listener needs a port of its own");
+    return 0;
 }
 
 /* ---- database ----------------------------------------------------------------------------- */
@@ -1352,7 +1819,7 @@ load_database(struct loader *ld, yaml_node_t *v, const char *path, void *field)
 static const struct key_spec top_keys[] = {
     {"server_name", load_server_name, offsetof(struct config, server_name)},
     {"public_baseurl", load_public_baseurl, offsetof(struct config, public_baseurl)},
-    {"listeners", load_listeners, offsetof(struct config, listener)},
+    {"listeners", load_listeners, 0},
     {"database", load_database, 0},
     {"media_store_path", load_path, offsetof(struct config, media_store_path)},
     {"signing_key_path", load_path, offsetof(struct config, signing_key_path)},
@@ -1388,6 +1855,23 @@ static const struct key_spec top_keys[] = {
     {"url_preview_ip_range_whitelist", load_preview_whitelist, 0},
     {"max_spider_size", load_size, offsetof(struct config, max_spider_size)},
     {"app_service_config_files", load_app_service_files, 0}, /* application services */
+    /* 3PID, identity servers, SSO, soft logout (issue 10) */
+    {"email", load_email, 0},
+    {"registrations_require_3pid", load_registrations_require_3pid, 0},
+    {"allowed_local_3pids", load_allowed_local_3pids, 0},
+    {"enable_3pid_changes", load_bool, offsetof(struct config, enable_3pid_changes)},
+    {"rc_3pid_validation", load_ratelimit, offsetof(struct config, rc_3pid_validation)},
+    {"session_lifetime", load_duration, offsetof(struct config, session_lifetime_ms)},
+    {"access_token_lifetime", load_duration, offsetof(struct config, session_lifetime_ms)},
+    {"identity_server_scheme", load_scheme, offsetof(struct config, identity_server_scheme)},
+    {"ip_range_blacklist", load_ip_blacklist, 0},
+    {"ip_range_whitelist", load_ip_whitelist, 0},
+    {"oidc_providers", load_oidc_providers, 0},
+    {"oidc_config", load_oidc_config, 0},
+    {"sso", load_sso, 0},
+    {"account_threepid_delegates", NULL, 0}, /* Hearth validates addresses itself */
+    {"enable_3pid_lookup", NULL, 0},
+    {"disable_msisdn_registration", NULL, 0},
 };
 
 static void
@@ -1409,6 +1893,12 @@ set_defaults(struct config *cfg)
     cfg->database_cp_max = 10;
     cfg->max_image_pixels = 32 * 1024 * 1024; /* content repository (issue 7): Synapse's */
     cfg->max_spider_size = 10 * 1024 * 1024;
+    /* issue 10 */
+    cfg->email_smtp_port = 25;
+    cfg->email_enable_tls = true;
+    cfg->email_validation_token_lifetime_ms = 3600000;
+    cfg->enable_3pid_changes = true;
+    cfg->rc_3pid_validation = (struct config_ratelimit){0.003, 5};
 }
 
 /* Fills what the file left unset; some defaults depend on server_name and the base dir. */
@@ -1441,6 +1931,18 @@ finish(struct loader *ld)
     if (!cfg->default_room_version)
         cfg->default_room_version = xstrdup(DEFAULT_ROOM_VERSION);
     finish_media(cfg);
+    /* issue 10: mail and SSO send people back to this server, so it must know its URL. */
+    if ((cfg->email_enabled || cfg->n_oidc_providers) && !cfg->public_baseurl)
+        return fail(ld, "public_baseurl", "required when email or oidc_providers is configured");
+    if (cfg->registration_requires_email && !cfg->email_enabled)
+        return fail(ld, "registrations_require_3pid", "email needs the email section");
+    if (cfg->email_enabled && !cfg->email_smtp_host)
+        cfg->email_smtp_host = xstrdup("localhost");
+    if (cfg->email_enabled && !cfg->email_app_name)
+        cfg->email_app_name = xstrdup("Matrix");
+    if (!cfg->identity_server_scheme)
+        cfg->identity_server_scheme = xstrdup("https");
+    finish_ip_blacklist(cfg);
     return 0;
 }
 
@@ -1606,6 +2108,8 @@ config_free(struct config *cfg)
     free(cfg->public_baseurl);
     for (size_t i = 0; i < cfg->listener.n_bind; i++)
         free(cfg->listener.bind_addresses[i]);
+    for (size_t i = 0; i < cfg->metrics_listener.n_bind; i++)
+        free(cfg->metrics_listener.bind_addresses[i]);
     free(cfg->database_name);
     free(cfg->database_path);
     free_secret(cfg->database_conninfo); /* may hold the password */
@@ -1630,6 +2134,26 @@ config_free(struct config *cfg)
     for (size_t i = 0; i < cfg->n_app_service_config_files; i++)
         free(cfg->app_service_config_files[i]);
     free(cfg->app_service_config_files);
+    /* issue 10 */
+    free(cfg->email_smtp_host);
+    free(cfg->email_smtp_user);
+    free_secret(cfg->email_smtp_pass);
+    free(cfg->email_notif_from);
+    free(cfg->email_app_name);
+    for (size_t i = 0; i < cfg->n_allowed_local_3pids; i++) {
+        free(cfg->allowed_local_3pids[i].medium);
+        free(cfg->allowed_local_3pids[i].pattern);
+    }
+    free(cfg->allowed_local_3pids);
+    free(cfg->identity_server_scheme);
+    for (size_t i = 0; i < cfg->n_oidc_providers; i++)
+        free_oidc_provider(&cfg->oidc_providers[i]);
+    free(cfg->oidc_providers);
+    for (size_t i = 0; i < cfg->n_sso_client_whitelist; i++)
+        free(cfg->sso_client_whitelist[i]);
+    free(cfg->sso_client_whitelist);
+    free(cfg->ip_range_blacklist);
+    free(cfg->ip_range_whitelist);
     free(cfg);
 }
 
@@ -1699,13 +2223,20 @@ config_generate(const char *server_name, const char *data_dir)
     sbuf_puts(&b, "\n\n# URL clients reach this server at, served in /.well-known/matrix/client;"
                   " unset: 404 there.\n"
                   "#public_baseurl: \"https://matrix.example.org/\"\n\n");
-    sbuf_puts(&b, "# The first listener of type http is used; resources, x_forwarded are "
-                  "accepted and ignored.\n"
-                  "listeners:\n"
-                  "  - port: 8008                    # TCP port, 1..65535\n"
-                  "    type: http\n"
-                  "    bind_addresses: [\"127.0.0.1\"]  # loopback only; up to 8 IPv4/IPv6 "
-                  "addresses\n\n");
+    sbuf_puts(
+        &b,
+        "# The first listener of type http is used (x_forwarded: true behind a reverse proxy: the "
+        "client address is then X-Forwarded-For's first); resources is "
+        "accepted and ignored.\n"
+        "listeners:\n"
+        "  - port: 8008                    # TCP port, 1..65535\n"
+        "    type: http\n"
+        "    bind_addresses: [\"127.0.0.1\"]  # loopback only; up to 8 IPv4/IPv6 "
+        "addresses\n"
+        "# Prometheus metrics on a port of their own (docs/metrics.md):\n"
+        "#  - port: 9000\n"
+        "#    type: metrics\n"
+        "#    bind_addresses: [\"127.0.0.1\"]\n\n");
     sbuf_puts(&b, "# sqlite3 (a file) or psycopg2 (PostgreSQL; args: user, password, dbname, "
                   "host, port, ...).\n"
                   "database:\n"
@@ -1812,6 +2343,57 @@ config_generate(const char *server_name, const char *data_dir)
                   "checked at start; events of interest are pushed to its url.\n"
                   "#app_service_config_files:\n"
                   "#  - \"/etc/hearth/irc-bridge.yaml\"\n");
+    /* issue 10 */
+    sbuf_puts(&b, "\n# Email: this server validates addresses by mail (registration, password "
+                  "reset, adding\n# an address). Needs public_baseurl: the links point there. "
+                  "Uncomment to turn on.\n"
+                  "#email:\n"
+                  "#  smtp_host: localhost\n"
+                  "#  smtp_port: 25\n"
+                  "#  smtp_user: \"\"\n"
+                  "#  smtp_pass: \"\"\n"
+                  "#  require_transport_security: false  # STARTTLS or no mail\n"
+                  "#  enable_tls: true                   # STARTTLS when offered\n"
+                  "#  notif_from: \"Your %(app)s homeserver <noreply@example.org>\"\n"
+                  "#  app_name: Matrix\n"
+                  "#  validation_token_lifetime: 1h\n"
+                  "# Registration needs an email address (else email is optional when "
+                  "configured).\n"
+                  "#registrations_require_3pid: [email]\n"
+                  "# Only these addresses may be added (regular expressions on the whole "
+                  "address).\n"
+                  "#allowed_local_3pids: [{medium: email, pattern: '.*@example\\.org'}]\n"
+                  "# Users may add and remove addresses.\n"
+                  "enable_3pid_changes: true\n"
+                  "# Validation mails, per client address and per email address.\n"
+                  "rc_3pid_validation:\n");
+    put_ratelimit(&b, "", 0.003, 5);
+    sbuf_puts(&b, "# Access tokens expire after this; the client logs in again on the same "
+                  "device (soft\n# logout). Unset: tokens live until logout.\n"
+                  "#session_lifetime: 24h\n"
+                  "# Identity servers are reached over https (http only for local testing).\n"
+                  "identity_server_scheme: https\n"
+                  "# Addresses identity server requests may not reach (default: private "
+                  "ranges), and\n# exceptions to that.\n"
+                  "#ip_range_blacklist: [\"127.0.0.0/8\", \"10.0.0.0/8\"]\n"
+                  "#ip_range_whitelist: [\"192.168.1.5\"]\n"
+                  "# Single sign-on with OpenID Connect providers (Synapse's oidc_providers). "
+                  "Needs\n# public_baseurl; the provider redirects to "
+                  "<public_baseurl>_synapse/client/oidc/callback.\n"
+                  "#oidc_providers:\n"
+                  "#  - idp_id: example\n"
+                  "#    idp_name: \"Example\"\n"
+                  "#    issuer: \"https://id.example.org/\"\n"
+                  "#    client_id: \"hearth\"\n"
+                  "#    client_secret: \"...\"\n"
+                  "#    scopes: [openid, profile]\n"
+                  "#    user_mapping_provider:\n"
+                  "#      config:\n"
+                  "#        localpart_template: \"{{ user.preferred_username }}\"\n"
+                  "#        display_name_template: \"{{ user.name }}\"\n"
+                  "# Clients trusted to receive a login token without a confirmation page.\n"
+                  "#sso:\n"
+                  "#  client_whitelist: [\"https://app.example.org/\"]\n");
     text = sbuf_take(&b);
 out:
     sodium_memzero(secret, sizeof(secret));
@@ -1820,4 +2402,126 @@ out:
     free(dir);
     free(key_file);
     return text;
+}
+
+/* ---- the configuration reference (issue 14) -------------------------------------------------
+ * Generated from the key tables above, so docs/configuration.md cannot drift from the parser:
+ * a key added to a table shows up, with the kind of value its loader accepts. */
+
+struct ref_kind {
+    load_fn load;
+    const char *kind;
+    const struct key_spec *sub; /* a mapping (or list of mappings) with these keys */
+    size_t nsub;
+    bool list;
+};
+
+static const struct ref_kind ref_kinds[] = {
+    {load_path, "path (relative to the config file's directory)", NULL, 0, false},
+    {load_bool, "boolean", NULL, 0, false},
+    {load_size, "size in bytes (a number, or with K, M, G)", NULL, 0, false},
+    {load_rate, "number", NULL, 0, false},
+    {load_server_name, "server name (required)", NULL, 0, false},
+    {load_public_baseurl, "http(s) URL", NULL, 0, false},
+    {load_log_level, "debug, info, warning or error", NULL, 0, false},
+    {load_room_version, "room version", NULL, 0, false},
+    {load_secret, "secret string", NULL, 0, false},
+    {load_thread_pool, "integer", NULL, 0, false},
+    {load_port, "port 1..65535", NULL, 0, false},
+    {load_string, "string", NULL, 0, false},
+    {load_duration, "duration (milliseconds, or with s, m, h, d)", NULL, 0, false},
+    {load_turn_uris, "list of turn:/turns: URIs", NULL, 0, false},
+    {load_ratelimit, "mapping", ratelimit_keys, NKEYS(ratelimit_keys), false},
+    {load_rc_login, "mapping", rc_login_keys, NKEYS(rc_login_keys), false},
+    {load_presence, "mapping", presence_keys, NKEYS(presence_keys), false},
+    {load_server_notices, "mapping", server_notices_keys, NKEYS(server_notices_keys), false},
+    {load_user_directory, "mapping", user_directory_keys, NKEYS(user_directory_keys), false},
+    {load_thumbnail_sizes, "list of mappings", thumbnail_size_keys, NKEYS(thumbnail_size_keys),
+     true},
+    {load_thumb_dim, "integer (pixels)", NULL, 0, false},
+    {load_thumb_method, "crop or scale", NULL, 0, false},
+    {load_preview_blacklist, "list of IP ranges (CIDR)", NULL, 0, false},
+    {load_preview_whitelist, "list of IP ranges (CIDR)", NULL, 0, false},
+    {load_bind_addresses, "list of IP addresses", NULL, 0, false},
+    {load_bind_address, "IP address (added to bind_addresses)", NULL, 0, false},
+    {load_tls, "boolean (Hearth serves plain HTTP behind a TLS proxy)", NULL, 0, false},
+    {load_listeners, "list of mappings (type http: the API; type metrics: Prometheus)",
+     listener_keys, NKEYS(listener_keys), true},
+    {load_db_name, "sqlite3 or psycopg2", NULL, 0, false},
+    {load_db_path, "path of the SQLite file", NULL, 0, false},
+    {load_pg_value, "libpq connection parameter", NULL, 0, false},
+    {load_pg_port, "port 1..65535", NULL, 0, false},
+    {load_pool_size, "integer (connections)", NULL, 0, false},
+    {load_database, "mapping", database_keys, NKEYS(database_keys), false},
+    {load_app_service_files, "list of paths (application service registration files)", NULL, 0,
+     false},
+};
+
+/* Keys without a loader of their own that are read elsewhere. */
+static const struct {
+    const char *path, *kind;
+} ref_special[] = {
+    {"listeners[].type", "http (the default) or metrics; other types are ignored"},
+    {"database.args", "mapping, by database.name (below)"},
+};
+
+static void
+ref_table(struct sbuf *b, const char *prefix, const struct key_spec *keys, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct ref_kind *k = NULL;
+        char path[KEY_PATH_MAX];
+
+        for (size_t j = 0; j < NKEYS(ref_kinds) && keys[i].load; j++)
+            if (ref_kinds[j].load == keys[i].load)
+                k = &ref_kinds[j];
+        snprintf(path, sizeof(path), "%s%s", prefix, keys[i].name);
+        sbuf_puts(b, "| `");
+        sbuf_puts(b, path);
+        sbuf_puts(b, "` | ");
+        const char *special = NULL;
+        for (size_t j = 0; j < NKEYS(ref_special); j++)
+            if (strcmp(ref_special[j].path, path) == 0)
+                special = ref_special[j].kind;
+        sbuf_puts(b, special         ? special
+                     : !keys[i].load ? "accepted for Synapse compatibility; ignored"
+                     : k             ? k->kind
+                                     : "see `hearth generate-config`");
+        sbuf_puts(b, " |\n");
+        if (k && k->sub) {
+            char sub[KEY_PATH_MAX + 4];
+            snprintf(sub, sizeof(sub), "%s%s.", path, k->list ? "[]" : "");
+            ref_table(b, sub, k->sub, k->nsub);
+        }
+        if (strcmp(path, "database.args") == 0) {
+            ref_table(b, "database.args (sqlite3).", sqlite_keys, NKEYS(sqlite_keys));
+            ref_table(b, "database.args (psycopg2).", psycopg2_keys, NKEYS(psycopg2_keys));
+        }
+    }
+}
+
+char *
+config_reference(void)
+{
+    struct sbuf b = {0};
+
+    sbuf_puts(&b, "# Configuration reference\n\n"
+                  "<!-- Generated by `hearth config-reference` from the tables the configuration "
+                  "parser uses (src/core/config.c). Do not edit: regenerate with\n"
+                  "     build/hearth config-reference > docs/configuration.md -->\n\n"
+                  "Hearth reads one YAML file with Synapse's key names. Every key it knows is "
+                  "listed here with the kind of value it takes; `hearth generate-config` writes "
+                  "a commented file with the meaning and default of each. Unknown keys are "
+                  "logged as warnings and ignored, and a value of the wrong kind stops the "
+                  "server at start with a message naming the key.\n\n"
+                  "| key | value |\n| --- | --- |\n");
+    ref_table(&b, "", top_keys, NKEYS(top_keys));
+    sbuf_puts(&b, "\nSynapse settings that Hearth accepts and ignores (logged at start): ");
+    for (size_t i = 0; i < NKEYS(synapse_unused); i++) {
+        sbuf_puts(&b, i ? ", `" : "`");
+        sbuf_puts(&b, synapse_unused[i]);
+        sbuf_puts(&b, "`");
+    }
+    sbuf_puts(&b, ".\n");
+    return b.p;
 }

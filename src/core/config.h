@@ -13,6 +13,35 @@ struct config_ratelimit {
 
 #define CONFIG_MAX_BIND 8
 
+/* 3PID, identity servers, SSO (issue 10) */
+struct config_3pid_pattern {
+    char *medium;  /* "email" or "msisdn" */
+    char *pattern; /* POSIX extended regex the whole address must match */
+};
+
+/* One entry of oidc_providers (Synapse's shape). */
+struct config_oidc_provider {
+    char *idp_id;   /* "oidc-<idp_id>" as Synapse prefixes it; "oidc" for the legacy oidc_config */
+    char *idp_name; /* shown to users; default "OIDC" */
+    char *issuer;   /* required */
+    char *client_id;
+    char *client_secret;
+    char *client_auth_method; /* client_secret_basic (default), client_secret_post, none */
+    char **scopes;            /* default ["openid"] */
+    size_t n_scopes;
+    bool discover; /* fetch <issuer>/.well-known/openid-configuration; default true */
+    char *authorization_endpoint, *token_endpoint, *userinfo_endpoint, *jwks_uri;
+    bool skip_verification;    /* allow http:// endpoints (testing) */
+    char *user_profile_method; /* "auto" (ID token claims) or "userinfo_endpoint" */
+    bool allow_existing_users; /* link a new subject to an existing account of the localpart */
+    char *pkce_method;         /* "auto" (default), "always", "never" */
+    /* user_mapping_provider.config */
+    char *subject_claim;         /* default "sub" */
+    char *localpart_template;    /* default "{{ user.preferred_username }}" */
+    char *display_name_template; /* NULL: none */
+    char *email_template;        /* NULL: none */
+};
+
 /* Content repository (issue 7). */
 enum config_thumb_method { CONFIG_THUMB_CROP, CONFIG_THUMB_SCALE };
 struct config_thumbnail_size {
@@ -31,6 +60,7 @@ struct config_listener {
     int port;
     size_t n_bind;
     char *bind_addresses[CONFIG_MAX_BIND]; /* default {"127.0.0.1"} when the key is absent */
+    bool x_forwarded; /* behind a proxy: the client is X-Forwarded-For's first address (14) */
 };
 
 struct config {
@@ -95,6 +125,40 @@ struct config {
      * src/appservice/ at start. */
     char **app_service_config_files;
     size_t n_app_service_config_files;
+    /* Operating Hearth (issue 14): the first listener of type metrics serves Prometheus text
+     * on its own port; port 0: none. */
+    struct config_listener metrics_listener;
+
+    /* ---- 3PID, identity servers, SSO, token login, soft logout (issue 10) ---- */
+    bool email_enabled;    /* the email section is present: the server validates addresses */
+    char *email_smtp_host; /* email.smtp_host, default "localhost" */
+    int email_smtp_port;   /* email.smtp_port, default 25 */
+    char *email_smtp_user; /* email.smtp_user: NULL, no SMTP AUTH */
+    char *email_smtp_pass; /* email.smtp_pass */
+    bool email_require_transport_security; /* STARTTLS or no mail; default false */
+    bool email_enable_tls;                 /* STARTTLS when offered; default true */
+    bool email_force_tls;                  /* implicit TLS (smtps); default false */
+    char *email_notif_from;                /* required with email; "%(app)s" becomes app_name */
+    char *email_app_name;                  /* default "Matrix" */
+    int64_t email_validation_token_lifetime_ms;      /* default 1h */
+    bool registration_requires_email;                /* "email" in registrations_require_3pid */
+    struct config_3pid_pattern *allowed_local_3pids; /* none: every address is allowed */
+    size_t n_allowed_local_3pids;
+    bool enable_3pid_changes;                   /* default true */
+    struct config_ratelimit rc_3pid_validation; /* per IP and per address; 0.003 / 5 */
+    int64_t session_lifetime_ms;  /* session_lifetime (alias access_token_lifetime); 0 never */
+    char *identity_server_scheme; /* Hearth-specific: "https" (default) or "http" (tests) */
+    struct config_oidc_provider *oidc_providers;
+    size_t n_oidc_providers;
+    char **sso_client_whitelist; /* sso.client_whitelist: redirectUrl prefixes trusted */
+    size_t n_sso_client_whitelist;
+    /* Addresses identity server requests may not reach (ip_range_blacklist, default the
+     * private and reserved ranges as url_preview's; 0.0.0.0 and :: always), unless in
+     * ip_range_whitelist. */
+    struct config_ip_range *ip_range_blacklist;
+    size_t n_ip_range_blacklist;
+    struct config_ip_range *ip_range_whitelist;
+    size_t n_ip_range_whitelist;
 };
 
 /* Reads and validates FILE. On success returns 0 and *out is a new config (free with
@@ -113,5 +177,9 @@ void config_free(struct config *cfg);
  * is not a valid server name (or libsodium cannot start). A relative data_dir is made
  * absolute against the working directory. */
 char *config_generate(const char *server_name, const char *data_dir);
+
+/* The configuration reference in Markdown (new string), generated from the parser's key
+ * tables: docs/configuration.md (issue 14). */
+char *config_reference(void);
 
 #endif

@@ -181,6 +181,15 @@ auth_request_or_reply(struct req *r)
         reply_internal(r, "token lookup failed");
         return false;
     }
+    /* SPEC: client_server_api "Soft logout": an expired token (session_lifetime) keeps its
+     * device and keys; the client logs in again with the same device_id. */
+    if (a.valid_until_ts && util_now_ms() >= a.valid_until_ts) {
+        json_t *extra = json_pack("{s:b}", "soft_logout", 1);
+        reply_error_extra(r, 401, MERR_UNKNOWN_TOKEN, "Access token has expired", extra);
+        json_decref(extra);
+        store_auth_clear(&a);
+        return false;
+    }
     r->access_token = arena_strdup(&r->arena, token);
     r->user_id = arena_strdup(&r->arena, a.user_id);
     r->device_id = arena_strdup(&r->arena, a.device_id);

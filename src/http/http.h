@@ -65,6 +65,7 @@ struct req {
     char ip[64];
     struct arena arena;
     uint64_t start_ns;
+    char id[32]; /* the request ID in every log line about it (issue 14) */
 
     char *body;
     size_t body_len, body_cap, body_max;
@@ -178,6 +179,10 @@ void reply_file(struct req *r, int status, const char *content_type, int fd, uin
 /* Adds a header to the response (both strings copied). A Cache-Control given here replaces
  * the default no-cache. Headers beyond REQ_MAX_HEADERS are dropped (logged). */
 void req_add_header(struct req *r, const char *name, const char *value);
+/* An HTML page (text/html; charset=utf-8); takes ownership of html (malloc'd). */
+void reply_html(struct req *r, int status, char *html);
+/* 302 to url (copied), with an empty body. */
+void reply_redirect(struct req *r, const char *url);
 
 /* Suspends the request (from its handler): no reply now. */
 void req_suspend(struct req *r);
@@ -201,6 +206,14 @@ int http_server_start(struct hs *hs, const struct route *routes, size_t n_routes
                       struct http_server **out);
 /* Stops accepting, waits (up to timeout_ms) for requests in flight, then stops. */
 void http_server_stop(struct http_server *srv, int timeout_ms);
+
+/* ---- the metrics listener (metrics_server.c; issue 14) ---- */
+struct metrics_server;
+struct config_listener;
+/* Serves metrics_render's text at /metrics (and /_synapse/metrics) on the listener's
+ * addresses. 0, or -1 (logged). */
+int http_metrics_start(const struct config_listener *l, struct metrics_server **out);
+void http_metrics_stop(struct metrics_server *ms);
 
 /* ---- routing (router.c) ---- */
 enum route_match { ROUTE_FOUND, ROUTE_NO_PATH, ROUTE_BAD_METHOD };

@@ -178,3 +178,16 @@ req_add_header(struct req *r, const char *name, const char *value)
     r->resp_hdr_values[r->n_resp_hdrs] = arena_strdup(&r->arena, value);
     r->n_resp_hdrs++;
 }
+
+void
+reply_html(struct req *r, int status, char *html)
+{
+    reply_raw(r, status, "text/html; charset=utf-8", html, strlen(html));
+}
+
+void
+reply_redirect(struct req *r, const char *url)
+{
+    req_add_header(r, "Location", url);
+    reply_raw(r, 302, "text/plain; charset=utf-8", xstrdup(""), 0);
+}

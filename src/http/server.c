@@ -15,6 +15,7 @@
 #include "api/hs.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/util.h"
 #include "http/auth.h"
 #include "http/http.h"
@@ -28,6 +29,10 @@ struct http_server {
     struct MHD_Daemon *daemons[CONFIG_MAX_BIND];
     size_t n_daemons;
     atomic_int inflight;
+    /* Request IDs: a random prefix per start, then a count (issue 14). */
+    char id_prefix[8];
+    atomic_ulong next_id;
+    struct metric *m_requests, *m_duration;
 };
 
 static enum http_method
@@ -165,6 +170,28 @@ client_ip(struct req *r)
     }
 }
 
+/* Behind a reverse proxy (listener x_forwarded: true), the client is the first address of
+ * X-Forwarded-For, as Synapse takes it; a value that is not an IP address is ignored. */
+static void
+forwarded_ip(struct req *r)
+{
+    const char *h = req_header(r, "X-Forwarded-For");
+    unsigned char addr[16];
+    char first[64];
+    size_t len;
+
+    if (!h)
+        return;
+    h += strspn(h, " ");
+    len = strcspn(h, ", ");
+    if (len == 0 || len >= sizeof(first))
+        return;
+    memcpy(first, h, len);
+    first[len] = '\0';
+    if (inet_pton(AF_INET, first, addr) == 1 || inet_pton(AF_INET6, first, addr) == 1)
+        snprintf(r->ip, sizeof(r->ip), "%s", first);
+}
+
 static enum MHD_Result
 check_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
@@ -288,6 +315,77 @@ req_resume(struct req *r)
     MHD_resume_connection(r->conn);
 }
 
+/* ---- access log and metrics (issue 14) ---- */
+
+/* Query parameters whose values are secrets: never logged. */
+static bool
+secret_param(const char *key)
+{
+    return strstr(key, "token") || strstr(key, "password") || strstr(key, "secret") ||
+           strstr(key, "mac") || strstr(key, "nonce");
+}
+
+struct query_buf {
+    char text[512];
+    size_t len;
+};
+
+static enum MHD_Result
+add_query_arg(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    struct query_buf *q = cls;
+    int n;
+    (void)kind;
+
+    n = snprintf(q->text + q->len, sizeof(q->text) - q->len, "%s%s%s%s", q->len ? "&" : "?", key,
+                 value ? "=" : "",
+                 !value              ? ""
+                 : secret_param(key) ? "<redacted>"
+                                     : value);
+    if (n < 0 || (size_t)n >= sizeof(q->text) - q->len) {
+        q->len = sizeof(q->text) - 1;
+        return MHD_NO; /* the rest is cut */
+    }
+    q->len += (size_t)n;
+    return MHD_YES;
+}
+
+/* The route a request matched, as its template ("/_matrix/client/{version}/sync"): metrics get one
+ * series per endpoint, not per room or user. */
+static void
+route_label(const struct req *r, char *buf, size_t len)
+{
+    if (!r->route) {
+        snprintf(buf, len, "%s", r->method == HTTP_OPTIONS ? "(preflight)" : "(unmatched)");
+        return;
+    }
+    snprintf(buf, len, "%s%s",
+             r->route->prefix == PFX_CLIENT  ? "/_matrix/client/{version}"
+             : r->route->prefix == PFX_MEDIA ? "/_matrix/media/{version}"
+                                             : "",
+             r->route->pattern);
+}
+
+static void
+account(struct req *r)
+{
+    struct http_server *srv = r->hs->http;
+    double secs = (double)(util_mono_ns() - r->start_ns) / 1e9;
+    struct query_buf q = {.len = 0};
+    char route[256], code[8];
+    const char *method = r->method == HTTP_OTHER ? "OTHER" : r->method_str;
+
+    q.text[0] = '\0';
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, add_query_arg, &q);
+    log_info("%s %s %s%s %d %.1fms", r->ip, r->method_str, r->path, q.text, r->status, secs * 1000);
+    if (!srv)
+        return;
+    route_label(r, route, sizeof(route));
+    snprintf(code, sizeof(code), "%d", r->status);
+    metrics_inc(srv->m_requests, (const char *[]){method, route, code}, 1);
+    metrics_observe(srv->m_duration, (const char *[]){method, route}, secs);
+}
+
 static enum MHD_Result
 send_reply(struct req *r)
 {
@@ -322,19 +420,18 @@ send_reply(struct req *r)
         MHD_add_response_header(resp, "Cache-Control", "no-cache, no-store, must-revalidate");
     ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
-    log_info("%s %s %s %d %.1fms", r->ip, r->method_str, r->path, r->status,
-             (double)(util_mono_ns() - r->start_ns) / 1e6);
+    account(r);
     return ret;
 }
 
 static enum MHD_Result
-on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-           const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
+handle(struct http_server *srv, struct MHD_Connection *conn, const char *url, const char *method,
+       const char *upload_data, size_t *upload_data_size, void **con_cls)
 {
-    struct http_server *srv = cls;
     struct req *r = *con_cls;
-    (void)version;
 
+    if (r)
+        log_set_request(r->id);
     if (!r) {
         const char *cl;
         int64_t clen;
@@ -349,7 +446,12 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
         r->status = 500;
         r->resp_fd = -1;
         r->body_max = (size_t)srv->hs->cfg->max_request_size;
+        snprintf(r->id, sizeof(r->id), "%s-%lu", srv->id_prefix,
+                 (unsigned long)atomic_fetch_add(&srv->next_id, 1) + 1);
+        log_set_request(r->id);
         client_ip(r);
+        if (srv->hs->cfg->listener.x_forwarded)
+            forwarded_ip(r);
         *con_cls = r;
         if (dispatch_stream(srv, r))
             return r->resp ? send_reply(r) : MHD_YES; /* an error answers before the body */
@@ -421,6 +523,18 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
     return send_reply(r);
 }
 
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+           const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+    enum MHD_Result ret;
+    (void)version;
+
+    ret = handle(cls, conn, url, method, upload_data, upload_data_size, con_cls);
+    log_set_request(NULL);
+    return ret;
+}
+
 static void
 on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
              enum MHD_RequestTerminationCode toe)
@@ -479,6 +593,13 @@ connection_limit(void)
     return rl.rlim_cur > 200 ? (unsigned)(rl.rlim_cur - 100) : 100;
 }
 
+static void
+collect_inflight(void *arg, struct metrics_sink *sink)
+{
+    struct http_server *srv = arg;
+    metrics_sink_add(sink, NULL, (double)atomic_load(&srv->inflight));
+}
+
 int
 http_server_start(struct hs *hs, const struct route *routes, size_t n_routes,
                   struct http_server **out)
@@ -494,6 +615,23 @@ http_server_start(struct hs *hs, const struct route *routes, size_t n_routes,
         pool = pool * 8 < 16 ? 16 : pool * 8;
     unsigned max_conns = connection_limit();
     srv->hs = hs;
+    hs->http = srv;
+    {
+        char *rnd = util_random_string("abcdefghijklmnopqrstuvwxyz0123456789", 6);
+        snprintf(srv->id_prefix, sizeof(srv->id_prefix), "%s", rnd);
+        free(rnd);
+    }
+    srv->m_requests = metrics_counter("hearth_http_requests_total",
+                                      "HTTP requests answered, by method, route template and "
+                                      "status code.",
+                                      "method,route,code");
+    srv->m_duration = metrics_histogram("hearth_http_request_duration_seconds",
+                                        "Time from a request's arrival to its answer (long-polls "
+                                        "included), by method and route template.",
+                                        "method,route", NULL, 0);
+    metrics_register_collector("hearth_http_requests_in_flight",
+                               "HTTP requests being handled or waiting (long-polls) now.",
+                               METRIC_GAUGE, NULL, collect_inflight, srv);
     srv->routes = routes;
     srv->n_routes = n_routes;
     for (size_t i = 0; i < l->n_bind; i++) {
@@ -551,5 +689,8 @@ http_server_stop(struct http_server *srv, int timeout_ms)
         usleep(10000);
     for (size_t i = 0; i < srv->n_daemons; i++)
         MHD_stop_daemon(srv->daemons[i]);
+    metrics_unregister_collectors(srv);
+    if (srv->hs->http == srv)
+        srv->hs->http = NULL;
     free(srv);
 }

@@ -102,4 +102,9 @@ enum media_rc media_preview_url(struct media *m, const char *url, int64_t now_ms
  * IPv4-mapped IPv6 address is checked as IPv4. Pure. */
 bool media_ip_blocked(const struct config *cfg, int family, const unsigned char *addr);
 
+/* ---- deletion (media_admin.c; issue 14) ----
+ * Deletes a local media's record, and its file and thumbnails when no other media shares the
+ * content. MEDIA_NOT_FOUND for unknown media. */
+enum media_rc media_delete(struct media *m, const char *media_id);
+
 #endif

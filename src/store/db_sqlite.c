@@ -4,11 +4,13 @@
 
 #include <sqlite3.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/log.h"
 #include "core/util.h"
+#include "store/store.h"
 
 /* Prepared statements are kept per connection and reused: compiling SQL costs more than
  * running most of our queries. The SQL text is a string literal, so its address is a cheap
@@ -236,3 +238,61 @@ const struct db_driver db_sqlite_driver = {
     .finalize = sq_finalize,
     .changes = sq_changes,
 };
+
+/* ---- hearth backup (issue 14) ---- */
+
+/* One step of -1 pages copies the whole database under one read transaction: in WAL mode
+ * that is a consistent snapshot, and the server's writer goes on meanwhile. (Copying in
+ * chunks would restart every time the server commits, and a busy server would starve it.) */
+int
+store_backup_sqlite(const char *src_path, const char *dest_path)
+{
+    sqlite3 *src = NULL, *dst = NULL;
+    sqlite3_backup *b = NULL;
+    int rc = -1, step;
+
+    if (sqlite3_open_v2(src_path, &src, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        fprintf(stderr, "hearth: cannot open %s: %s\n", src_path, sqlite3_errmsg(src));
+        goto out;
+    }
+    sqlite3_busy_timeout(src, 10000);
+    if (sqlite3_open_v2(dest_path, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+        SQLITE_OK) {
+        fprintf(stderr, "hearth: cannot create %s: %s\n", dest_path, sqlite3_errmsg(dst));
+        goto out;
+    }
+    b = sqlite3_backup_init(dst, "main", src, "main");
+    if (!b) {
+        fprintf(stderr, "hearth: backup: %s\n", sqlite3_errmsg(dst));
+        goto out;
+    }
+    for (int tries = 0; tries < 100; tries++) {
+        step = sqlite3_backup_step(b, -1);
+        if (step == SQLITE_DONE)
+            break;
+        if (step != SQLITE_BUSY && step != SQLITE_LOCKED) {
+            fprintf(stderr, "hearth: backup: %s\n", sqlite3_errstr(step));
+            goto out;
+        }
+        sqlite3_sleep(100);
+    }
+    if (sqlite3_backup_finish(b) != SQLITE_OK) {
+        b = NULL;
+        fprintf(stderr, "hearth: backup: %s\n", sqlite3_errmsg(dst));
+        goto out;
+    }
+    b = NULL;
+    /* The copy is a standalone file: no -wal beside it to forget when it is moved. */
+    if (sqlite3_exec(dst, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_exec(dst, "PRAGMA integrity_check", NULL, NULL, NULL) != SQLITE_OK) {
+        fprintf(stderr, "hearth: backup: %s\n", sqlite3_errmsg(dst));
+        goto out;
+    }
+    rc = 0;
+out:
+    if (b)
+        sqlite3_backup_finish(b);
+    sqlite3_close(dst);
+    sqlite3_close(src);
+    return rc;
+}

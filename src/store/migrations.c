@@ -264,6 +264,70 @@ const struct migration store_migrations[] = {
          "  network_id TEXT NOT NULL,"
          "  room_id TEXT NOT NULL,"
          "  PRIMARY KEY (as_id, network_id, room_id));"},
+    /* 3PIDs, identity servers, SSO, soft logout (issue 10). Email validation sessions (the
+     * token is kept as its SHA-256, like access tokens); the 3PIDs of accounts (one account per
+     * address); the identity servers each was bound at, for unbinding later; SSO subjects
+     * linked to accounts; and an expiry on access tokens (NULL: none). */
+    {14, "CREATE TABLE threepid_sessions ("
+         "  session_id TEXT PRIMARY KEY,"
+         "  medium TEXT NOT NULL,"
+         "  address TEXT NOT NULL,"
+         "  client_secret TEXT NOT NULL,"
+         "  kind TEXT NOT NULL,"
+         "  last_send_attempt BIGINT NOT NULL,"
+         "  token_hash TEXT NOT NULL,"
+         "  token_expires_ts BIGINT NOT NULL,"
+         "  next_link TEXT,"
+         "  validated_ts BIGINT,"
+         "  created_ts BIGINT NOT NULL);"
+         "CREATE INDEX threepid_sessions_by_secret ON threepid_sessions"
+         "  (medium, address, client_secret);"
+         "CREATE TABLE user_threepids ("
+         "  medium TEXT NOT NULL,"
+         "  address TEXT NOT NULL,"
+         "  user_id TEXT NOT NULL,"
+         "  validated_ts BIGINT NOT NULL,"
+         "  added_ts BIGINT NOT NULL,"
+         "  PRIMARY KEY (medium, address));"
+         "CREATE INDEX user_threepids_by_user ON user_threepids (user_id);"
+         "CREATE TABLE user_threepid_binds ("
+         "  user_id TEXT NOT NULL,"
+         "  medium TEXT NOT NULL,"
+         "  address TEXT NOT NULL,"
+         "  id_server TEXT NOT NULL,"
+         "  PRIMARY KEY (user_id, medium, address, id_server));"
+         "CREATE TABLE user_external_ids ("
+         "  auth_provider TEXT NOT NULL,"
+         "  external_id TEXT NOT NULL,"
+         "  user_id TEXT NOT NULL,"
+         "  PRIMARY KEY (auth_provider, external_id));"
+         "CREATE INDEX user_external_ids_by_user ON user_external_ids (user_id);"
+         "ALTER TABLE access_tokens ADD COLUMN valid_until_ts BIGINT;"},
+    /* Operating Hearth (issue 14): event reports get IDs (the admin API names them; new ones
+     * count with the 'event_reports' counter), blocked rooms (no one may join), erased users,
+     * media protected from quarantine, and room deletions' results (DELETE /v2/rooms). */
+    {15, "ALTER TABLE event_reports ADD COLUMN id BIGINT;"
+         "UPDATE event_reports SET id = (SELECT COUNT(*) FROM event_reports b WHERE "
+         "  b.received_ts < event_reports.received_ts OR (b.received_ts = "
+         "  event_reports.received_ts AND (b.event_id < event_reports.event_id OR "
+         "  (b.event_id = event_reports.event_id AND b.user_id <= event_reports.user_id))));"
+         "INSERT INTO counters (name, value) SELECT 'event_reports', COUNT(*) FROM event_reports;"
+         "CREATE INDEX event_reports_by_id ON event_reports (id);"
+         "CREATE TABLE blocked_rooms ("
+         "  room_id TEXT PRIMARY KEY,"
+         "  user_id TEXT NOT NULL,"
+         "  blocked_ts BIGINT NOT NULL);"
+         "CREATE TABLE erased_users ("
+         "  user_id TEXT PRIMARY KEY);"
+         "ALTER TABLE local_media ADD COLUMN safe_from_quarantine INTEGER NOT NULL DEFAULT 0;"
+         "CREATE INDEX local_media_by_user ON local_media (user_id, created_ts);"
+         "CREATE TABLE room_deletions ("
+         "  delete_id TEXT PRIMARY KEY,"
+         "  room_id TEXT NOT NULL,"
+         "  status TEXT NOT NULL,"
+         "  result TEXT,"
+         "  created_ts BIGINT NOT NULL);"
+         "CREATE INDEX room_deletions_by_room ON room_deletions (room_id);"},
     /* Matrix v1.1 (issue 15): cross-signing keys (the latest of each type per user; key_json
      * canonical, public_key its one ed25519 key), signatures uploaded by users for keys of
      * devices and users (by the signer's key signer_key_id "ed25519:<key>"), key backup

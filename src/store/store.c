@@ -446,6 +446,15 @@ store_device_login(struct store *st, const char *user_id, const char *device_id,
                    const char *display_name, const char *token_hash, const char *ip,
                    const char *user_agent, int64_t now)
 {
+    return store_device_login_until(st, user_id, device_id, display_name, token_hash, ip,
+                                    user_agent, now, 0);
+}
+
+enum store_rc
+store_device_login_until(struct store *st, const char *user_id, const char *device_id,
+                         const char *display_name, const char *token_hash, const char *ip,
+                         const char *user_agent, int64_t now, int64_t valid_until_ts)
+{
     return tokens_changed(
         st,
         ST_WRITE(
@@ -467,9 +476,10 @@ store_device_login(struct store *st, const char *user_id, const char *device_id,
                     ST_I(now), ST_I(now)),
             ST_STEP("DELETE FROM access_tokens WHERE user_id = ? AND device_id = ?", ST_S(user_id),
                     ST_S(device_id)),
-            ST_STEP("INSERT INTO access_tokens (token_hash, user_id, device_id, created_ts) "
-                    "VALUES (?, ?, ?, ?)",
-                    ST_S(token_hash), ST_S(user_id), ST_S(device_id), ST_I(now))));
+            ST_STEP("INSERT INTO access_tokens (token_hash, user_id, device_id, created_ts, "
+                    "valid_until_ts) VALUES (?, ?, ?, ?, ?)",
+                    ST_S(token_hash), ST_S(user_id), ST_S(device_id), ST_I(now),
+                    ST_I(valid_until_ts))));
 }
 
 static void
@@ -598,6 +608,7 @@ fill_auth(struct store *st, struct db_stmt *s, void *item)
     a->last_seen_ip = st_dup_col(st, s, 3);
     a->last_seen_ts = st->drv->col_int64(s, 4);
     a->last_seen_user_agent = st_dup_col(st, s, 5);
+    a->valid_until_ts = st->drv->col_int64(s, 6);
 }
 
 enum store_rc
@@ -611,7 +622,7 @@ store_token_lookup(struct store *st, const char *token_hash, struct store_auth *
         return STORE_OK;
     rc = st_read_one(st,
                      "SELECT t.user_id, t.device_id, u.is_guest, d.last_seen_ip, d.last_seen_ts, "
-                     "d.last_seen_user_agent FROM access_tokens t "
+                     "d.last_seen_user_agent, COALESCE(t.valid_until_ts, 0) FROM access_tokens t "
                      "JOIN users u ON u.user_id = t.user_id "
                      "LEFT JOIN devices d ON d.user_id = t.user_id AND d.device_id = t.device_id "
                      "WHERE t.token_hash = ? AND u.deactivated = 0",
@@ -625,9 +636,13 @@ enum store_rc
 store_login_token_add(struct store *st, const char *token_hash, const char *user_id,
                       int64_t expiry_ts)
 {
-    return ST_WRITE(st, ST_STEP("INSERT INTO login_tokens (token_hash, user_id, expiry_ts) "
-                                "VALUES (?, ?, ?)",
-                                ST_S(token_hash), ST_S(user_id), ST_I(expiry_ts)));
+    /* Tokens nobody used are dropped a day after they expired (issue 10); relative to this
+     * token's expiry, so the store needs no clock. */
+    return ST_WRITE(
+        st, ST_STEP("DELETE FROM login_tokens WHERE expiry_ts < ?", ST_I(expiry_ts - 86400000)),
+        ST_STEP("INSERT INTO login_tokens (token_hash, user_id, expiry_ts) "
+                "VALUES (?, ?, ?)",
+                ST_S(token_hash), ST_S(user_id), ST_I(expiry_ts)));
 }
 
 struct consume_ctx {

@@ -62,6 +62,12 @@ void store_device_list_free(struct store_device *list, size_t n);
 enum store_rc store_device_login(struct store *st, const char *user_id, const char *device_id,
                                  const char *display_name, const char *token_hash, const char *ip,
                                  const char *user_agent, int64_t now);
+/* The same with an expiry for the new token (valid_until_ts 0: none); after it the token
+ * answers soft_logout (issue 10). */
+enum store_rc store_device_login_until(struct store *st, const char *user_id, const char *device_id,
+                                       const char *display_name, const char *token_hash,
+                                       const char *ip, const char *user_agent, int64_t now,
+                                       int64_t valid_until_ts);
 enum store_rc store_device_list(struct store *st, const char *user_id, struct store_device **out,
                                 size_t *n);
 enum store_rc store_device_get(struct store *st, const char *user_id, const char *device_id,
@@ -84,12 +90,14 @@ struct store_auth {
     char *last_seen_ip;
     char *last_seen_user_agent;
     int64_t last_seen_ts;
+    int64_t valid_until_ts; /* 0: the token does not expire (soft logout, issue 10) */
 };
 void store_auth_clear(struct store_auth *a);
 /* Looks up an access token by the SHA-256 hex of the token. */
 enum store_rc store_token_lookup(struct store *st, const char *token_hash, struct store_auth *out);
 
-/* Short-lived single-use login tokens (m.login.token). */
+/* Short-lived single-use login tokens (m.login.token). add also drops those that expired a day
+ * before the new one's expiry. */
 enum store_rc store_login_token_add(struct store *st, const char *token_hash, const char *user_id,
                                     int64_t expiry_ts);
 /* Deletes the token and returns its user (new string) if it had not expired. */
@@ -343,7 +351,8 @@ struct store_media {
     char *sha256;  /* hex of the content: names the file in the media store */
     char *user_id; /* the uploader; NULL for media the server fetched (URL previews) */
     int64_t created_ts;
-    char *quarantined_by; /* NULL unless quarantined */
+    char *quarantined_by;      /* NULL unless quarantined */
+    bool safe_from_quarantine; /* protected by an admin (issue 14) */
 };
 void store_media_clear(struct store_media *m);
 /* Records new media (borrows m); STORE_EXISTS if the media ID is taken. */
@@ -545,6 +554,83 @@ enum store_rc store_appservice_room_list_set(struct store *st, const char *as_id
 enum store_rc store_appservice_room_list(struct store *st, const char *as_id,
                                          const char *network_id, char ***room_ids, size_t *n);
 /* ---- (end of application services) ---- */
+/* ---- 3PIDs, identity server binds, SSO subjects (issue 10; store_threepid.c) ---- */
+/* An email validation session (requestToken). Strings owned (store_3pid_session_clear). */
+struct store_3pid_session {
+    char *session_id;
+    char *medium;
+    char *address;
+    char *client_secret;
+    char *kind; /* "register", "password", "add": which mail and link were sent */
+    char *token_hash;
+    char *next_link; /* may be NULL */
+    int64_t last_send_attempt;
+    int64_t token_expires_ts;
+    int64_t validated_ts; /* 0 while not validated */
+    int64_t created_ts;
+};
+void store_3pid_session_clear(struct store_3pid_session *s);
+/* The not yet validated session for (medium, address, client_secret), if any. */
+enum store_rc store_3pid_session_find_open(struct store *st, const char *medium,
+                                           const char *address, const char *client_secret,
+                                           struct store_3pid_session *out);
+enum store_rc store_3pid_session_get(struct store *st, const char *session_id,
+                                     struct store_3pid_session *out);
+/* Inserts the session, or updates the one with its session_id; drops sessions over a day
+ * old. */
+enum store_rc store_3pid_session_put(struct store *st, const struct store_3pid_session *s);
+/* Marks it validated at now unless it already is; STORE_NOT_FOUND for an unknown session. */
+enum store_rc store_3pid_session_validate(struct store *st, const char *session_id, int64_t now);
+enum store_rc store_3pid_session_delete(struct store *st, const char *session_id);
+
+/* The 3PIDs of accounts: one account per (medium, address). */
+struct store_threepid {
+    char *medium;
+    char *address;
+    int64_t validated_ts;
+    int64_t added_ts;
+};
+void store_threepids_free(struct store_threepid *list, size_t n);
+/* STORE_EXISTS when another (or the same) account has it. */
+enum store_rc store_threepid_add(struct store *st, const char *user_id, const char *medium,
+                                 const char *address, int64_t validated_ts, int64_t now);
+/* The account that has the 3PID (new string), or STORE_NOT_FOUND. */
+enum store_rc store_threepid_owner(struct store *st, const char *medium, const char *address,
+                                   char **user_id);
+enum store_rc store_threepid_list(struct store *st, const char *user_id,
+                                  struct store_threepid **out, size_t *n);
+/* STORE_NOT_FOUND when the account does not have it. Its identity server binds stay. */
+enum store_rc store_threepid_remove(struct store *st, const char *user_id, const char *medium,
+                                    const char *address);
+/* Removes every 3PID of the account (deactivation). */
+enum store_rc store_threepid_remove_all(struct store *st, const char *user_id);
+
+/* Identity servers a 3PID of the user was bound at (POST /account/3pid/bind). */
+struct store_threepid_bind {
+    char *medium;
+    char *address;
+    char *id_server;
+};
+void store_threepid_binds_free(struct store_threepid_bind *list, size_t n);
+enum store_rc store_threepid_bind_add(struct store *st, const char *user_id, const char *medium,
+                                      const char *address, const char *id_server);
+/* The user's binds; medium and address NULL: all of them. */
+enum store_rc store_threepid_binds(struct store *st, const char *user_id, const char *medium,
+                                   const char *address, struct store_threepid_bind **out,
+                                   size_t *n);
+enum store_rc store_threepid_bind_remove(struct store *st, const char *user_id, const char *medium,
+                                         const char *address, const char *id_server);
+
+/* SSO: (provider, subject) -> account. */
+enum store_rc store_external_id_get(struct store *st, const char *provider, const char *external_id,
+                                    char **user_id);
+/* STORE_EXISTS when the subject is linked already. */
+enum store_rc store_external_id_add(struct store *st, const char *provider, const char *external_id,
+                                    const char *user_id);
+/* The providers the account is linked with (new array of new strings). */
+enum store_rc store_external_id_providers(struct store *st, const char *user_id, char ***providers,
+                                          size_t *n);
+/* ---- (end of issue 10) ---- */
 
 /* ---- Matrix v1.1: cross-signing and key backup (issue 15; store_cross_signing.c) ---- */
 /* A user's cross-signing key of one type ("master", "self_signing", "user_signing"). */
@@ -696,5 +782,122 @@ enum store_rc store_notifications(struct store *st, const char *user_id, int64_t
                                   struct store_notification **out, size_t *n, int64_t *next);
 void store_notifications_free(struct store_notification *list, size_t n);
 /* ---- (end of push) ---- */
+/* ---- Synapse's admin API and the offline admin commands (issue 14; store_admin.c) ---- */
+/* An account as the admin API shows it. Strings owned (store_admin_user_clear). */
+struct store_admin_user {
+    char *user_id;
+    char *displayname; /* NULL when not set */
+    char *avatar_url;  /* NULL when not set */
+    bool is_guest, is_admin, deactivated, erased;
+    int64_t created_ts;
+};
+void store_admin_user_clear(struct store_admin_user *u);
+void store_admin_users_free(struct store_admin_user *list, size_t n);
+struct store_admin_user_query {
+    const char *user_id;  /* substring of the user ID (case-insensitive), or NULL */
+    const char *name;     /* substring of the user ID or the display name, or NULL */
+    bool guests;          /* include guests */
+    bool deactivated;     /* include deactivated accounts */
+    const char *order_by; /* one of Synapse's order_by values (NULL: "name") */
+    bool backwards;
+    int64_t from, limit;
+};
+/* Is order_by one of Synapse's values for the user list? */
+bool store_admin_user_order_ok(const char *order_by);
+/* One page of accounts and the count of all that match. New array. */
+enum store_rc store_admin_users_list(struct store *st, const struct store_admin_user_query *q,
+                                     struct store_admin_user **out, size_t *n, int64_t *total);
+enum store_rc store_admin_user_get(struct store *st, const char *user_id,
+                                   struct store_admin_user *out);
+enum store_rc store_user_set_admin(struct store *st, const char *user_id, bool admin);
+/* Clears the deactivated and erased marks (STORE_NOT_FOUND: no such account). */
+enum store_rc store_user_reactivate(struct store *st, const char *user_id);
+/* Marks the account erased and clears its profile (GDPR erasure, as Synapse). */
+enum store_rc store_user_erase(struct store *st, const char *user_id);
+/* Local media: a user's uploads, one page (order_by as Synapse's; NULL: created_ts). */
+bool store_admin_media_order_ok(const char *order_by);
+enum store_rc store_media_list_user(struct store *st, const char *user_id, int64_t from,
+                                    int64_t limit, const char *order_by, bool backwards,
+                                    struct store_media **out, size_t *n, int64_t *total);
+void store_media_list_free(struct store_media *list, size_t n);
+/* Every media ID the user uploaded. New array of new strings (store_strings_free). */
+enum store_rc store_media_user_ids(struct store *st, const char *user_id, char ***ids, size_t *n);
+/* Media created before before_ts, larger than size_gt bytes, not protected (and, with
+ * keep_profiles, not anyone's avatar). New array of new strings. */
+enum store_rc store_media_old(struct store *st, int64_t before_ts, int64_t size_gt,
+                              bool keep_profiles, char ***ids, size_t *n);
+/* Deletes the media's row; *sha256 (new string) names its content and *last_copy says no
+ * other media shares it (so the file may go). */
+enum store_rc store_media_delete(struct store *st, const char *media_id, char **sha256,
+                                 bool *last_copy);
+enum store_rc store_media_set_protected(struct store *st, const char *media_id, bool protect);
+/* Rooms, for the admin room list. */
+struct store_admin_room {
+    char *room_id, *version, *creator;
+    bool is_public;
+    int64_t created_ts;
+};
+enum store_rc store_admin_rooms(struct store *st, struct store_admin_room **out, size_t *n);
+void store_admin_rooms_free(struct store_admin_room *list, size_t n);
+/* Removes the room, its events, state, aliases, receipts, room account data and reports
+ * (STORE_NOT_FOUND: no such room). The caller drops the room's cache. */
+enum store_rc store_room_purge(struct store *st, const char *room_id);
+/* Blocked rooms: nobody may join. blocked answers STORE_NOT_FOUND when not blocked, else the
+ * admin who blocked it in *by (new string; by may be NULL). */
+enum store_rc store_room_block(struct store *st, const char *room_id, const char *by, bool block,
+                               int64_t now);
+enum store_rc store_room_blocked(struct store *st, const char *room_id, char **by);
+/* Results of DELETE /_synapse/admin/v2/rooms (result: JSON text or NULL). */
+struct store_room_deletion {
+    char *delete_id, *room_id, *status, *result;
+};
+enum store_rc store_room_deletion_put(struct store *st, const char *delete_id, const char *room_id,
+                                      const char *status, const char *result, int64_t now);
+/* Those of the room, or the one with that ID (either may be NULL). New array. */
+enum store_rc store_room_deletions(struct store *st, const char *room_id, const char *delete_id,
+                                   struct store_room_deletion **out, size_t *n);
+void store_room_deletions_free(struct store_room_deletion *list, size_t n);
+/* Event reports (report_content.yaml), with the reported event's sender (NULL if gone). */
+struct store_report {
+    int64_t id;
+    char *room_id, *event_id, *user_id, *reason, *sender;
+    int64_t score;
+    bool has_score;
+    int64_t received_ts;
+};
+void store_report_clear(struct store_report *r);
+void store_reports_free(struct store_report *list, size_t n);
+/* One page; user_id and room_id (NULL: any) filter by substring. */
+enum store_rc store_reports_list(struct store *st, int64_t from, int64_t limit, bool backwards,
+                                 const char *user_id, const char *room_id,
+                                 struct store_report **out, size_t *n, int64_t *total);
+enum store_rc store_report_get(struct store *st, int64_t id, struct store_report *out);
+enum store_rc store_report_delete(struct store *st, int64_t id);
+/* hearth backup: a consistent copy of the SQLite database at dest, taken with SQLite's online
+ * backup API while the server may be running. 0, or -1 with the reason on stderr. */
+int store_backup_sqlite(const char *src_path, const char *dest_path);
+/* Media use per uploader (statistics for synapse-admin). order_by: user_id, displayname,
+ * media_length (default), media_count; term filters user ID or display name. */
+struct store_media_usage {
+    char *user_id, *displayname;
+    int64_t media_count, media_length;
+};
+bool store_media_usage_order_ok(const char *order_by);
+enum store_rc store_media_usage(struct store *st, int64_t from, int64_t limit, const char *order_by,
+                                bool backwards, const char *term, struct store_media_usage **out,
+                                size_t *n, int64_t *total);
+void store_media_usage_free(struct store_media_usage *list, size_t n);
+/* The JSON of every event of the room, oldest first (new strings; store_strings_free). */
+enum store_rc store_room_event_jsons(struct store *st, const char *room_id, char ***jsons,
+                                     size_t *n);
+/* Transactions queued for each application service and not yet accepted (the metrics'
+ * hearth_appservice_queue_length). New array. */
+struct store_queue_count {
+    char *id;
+    int64_t count;
+};
+enum store_rc store_appservice_queues(struct store *st, struct store_queue_count **out, size_t *n);
+void store_queue_counts_free(struct store_queue_count *list, size_t n);
+/* ---- (end of issue 14) ---- */
 
 #endif

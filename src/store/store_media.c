@@ -44,6 +44,7 @@ fill_media(struct store *st, struct db_stmt *s, void *item)
     m->user_id = st_dup_col(st, s, 5);
     m->created_ts = st->drv->col_int64(s, 6);
     m->quarantined_by = st_dup_col(st, s, 7);
+    m->safe_from_quarantine = st->drv->col_int64(s, 8) != 0;
 }
 
 enum store_rc
@@ -52,7 +53,8 @@ store_media_get(struct store *st, const char *media_id, struct store_media *out)
     memset(out, 0, sizeof(*out));
     return st_read_one(st,
                        "SELECT media_id, media_type, upload_name, media_length, sha256, user_id, "
-                       "created_ts, quarantined_by FROM local_media WHERE media_id = ?",
+                       "created_ts, quarantined_by, safe_from_quarantine FROM local_media WHERE "
+                       "media_id = ?",
                        ST_ARGS(ST_S(media_id)), fill_media, out);
 }
 
@@ -61,9 +63,20 @@ store_media_get(struct store *st, const char *media_id, struct store_media *out)
 enum store_rc
 store_media_quarantine(struct store *st, const char *media_id, const char *by)
 {
-    return ST_WRITE(st, ST_STEP_CHANGED("UPDATE local_media SET quarantined_by = ? WHERE sha256 = "
-                                        "(SELECT sha256 FROM local_media WHERE media_id = ?)",
-                                        ST_S(by), ST_S(media_id)));
+    if (!by)
+        return ST_WRITE(st, ST_STEP_CHANGED("UPDATE local_media SET quarantined_by = NULL WHERE "
+                                            "sha256 = (SELECT sha256 FROM local_media WHERE "
+                                            "media_id = ?)",
+                                            ST_S(media_id)));
+    /* Media an admin protected (issue 14) stays available; the first step only checks that
+     * the media exists. */
+    return ST_WRITE(st,
+                    ST_STEP_CHANGED("UPDATE local_media SET media_id = media_id WHERE media_id = ?",
+                                    ST_S(media_id)),
+                    ST_STEP("UPDATE local_media SET quarantined_by = ? WHERE sha256 = (SELECT "
+                            "sha256 FROM local_media WHERE media_id = ?) AND "
+                            "safe_from_quarantine = 0",
+                            ST_S(by), ST_S(media_id)));
 }
 
 static void

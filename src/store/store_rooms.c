@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/metrics.h"
 #include "core/util.h"
 #include "store/store.h"
 #include "store/store_internal.h"
@@ -229,6 +230,24 @@ persist_job(struct store *st, void *arg)
     return rc;
 }
 
+/* The event persistence rate's counter (issue 14; rate() of it in Prometheus). */
+static struct metric *m_events;
+static pthread_once_t events_once = PTHREAD_ONCE_INIT;
+
+static void
+register_events_metric(void)
+{
+    m_events = metrics_counter("hearth_events_persisted_total",
+                               "Room events committed to the database.", NULL);
+}
+
+static void
+count_persisted(size_t n)
+{
+    pthread_once(&events_once, register_events_metric);
+    metrics_inc(m_events, NULL, (double)n);
+}
+
 struct store_pending {
     struct st_job job;
     struct persist_ctx ctx;
@@ -250,6 +269,8 @@ enum store_rc
 store_pending_wait(struct store *st, struct store_pending *p, int64_t *first_pos)
 {
     enum store_rc rc = st_job_wait(st, &p->job);
+    if (rc == STORE_OK)
+        count_persisted(p->ctx.n);
     if (rc == STORE_OK && first_pos)
         *first_pos = p->ctx.first_pos;
     free(p);
@@ -262,6 +283,8 @@ store_events_persist(struct store *st, const char *room_id, const char *new_room
 {
     struct persist_ctx c = {room_id, new_room_version, rows, n, 0, NULL};
     enum store_rc rc = st_write(st, persist_job, &c);
+    if (rc == STORE_OK)
+        count_persisted(n);
     if (rc == STORE_OK && first_pos)
         *first_pos = c.first_pos;
     return rc;
@@ -566,15 +589,17 @@ enum store_rc
 store_report_add(struct store *st, const char *room_id, const char *event_id, const char *user_id,
                  const char *reason, int64_t score, bool has_score)
 {
-    if (has_score)
-        return ST_WRITE(st, ST_STEP("INSERT INTO event_reports (room_id, event_id, user_id, "
-                                    "reason, score, received_ts) VALUES (?, ?, ?, ?, ?, ?)",
-                                    ST_S(room_id), ST_S(event_id), ST_S(user_id), ST_S(reason),
-                                    ST_I(score), ST_I(util_now_ms())));
-    return ST_WRITE(st, ST_STEP("INSERT INTO event_reports (room_id, event_id, user_id, reason, "
-                                "received_ts) VALUES (?, ?, ?, ?, ?)",
-                                ST_S(room_id), ST_S(event_id), ST_S(user_id), ST_S(reason),
-                                ST_I(util_now_ms())));
+    /* Each report gets the next 'event_reports' number (issue 14: the admin API names
+     * reports by it). */
+    const struct st_step count = {"UPDATE counters SET value = value + 1 WHERE name = "
+                                  "'event_reports'",
+                                  NULL, 0, 0};
+    return ST_WRITE(st, count,
+                    ST_STEP("INSERT INTO event_reports (id, room_id, event_id, user_id, reason, "
+                            "score, received_ts) VALUES ((SELECT value FROM counters WHERE name = "
+                            "'event_reports'), ?, ?, ?, ?, ?, ?)",
+                            ST_S(room_id), ST_S(event_id), ST_S(user_id), ST_S(reason),
+                            has_score ? ST_I(score) : ST_S(NULL), ST_I(util_now_ms())));
 }
 
 enum store_rc

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/metrics.h"
 #include "core/util.h"
 #include "store/store_internal.h"
 
@@ -43,6 +44,7 @@ copy_auth(struct store_auth *dst, const struct store_auth *src)
     dst->is_guest = src->is_guest;
     dst->last_seen_ip = src->last_seen_ip ? xstrdup(src->last_seen_ip) : NULL;
     dst->last_seen_ts = src->last_seen_ts;
+    dst->valid_until_ts = src->valid_until_ts;
     dst->last_seen_user_agent =
         src->last_seen_user_agent ? xstrdup(src->last_seen_user_agent) : NULL;
 }
@@ -90,6 +92,18 @@ st_tokens_gen(struct token_cache *c)
     return g;
 }
 
+/* Cache effectiveness (issue 14). */
+static struct metric *m_lookups;
+static pthread_once_t lookups_once = PTHREAD_ONCE_INIT;
+
+static void
+register_lookups_metric(void)
+{
+    m_lookups =
+        metrics_counter("hearth_cache_lookups_total",
+                        "Cache lookups, by cache and result (hit or miss).", "cache,result");
+}
+
 bool
 st_tokens_get(struct token_cache *c, const char *hash, struct store_auth *out)
 {
@@ -102,6 +116,8 @@ st_tokens_get(struct token_cache *c, const char *hash, struct store_auth *out)
         }
     }
     pthread_mutex_unlock(&c->lock);
+    pthread_once(&lookups_once, register_lookups_metric);
+    metrics_inc(m_lookups, (const char *[]){"access_token", found ? "hit" : "miss"}, 1);
     return found;
 }
 

@@ -3,7 +3,29 @@
 #include <stdio.h>
 
 #include "core/log.h"
+#include "core/metrics.h"
+#include "core/util.h"
 #include "store/store_internal.h"
+
+/* Database transaction metrics (issue 14): the handles, registered once per process. */
+static struct metric *m_txn_seconds, *m_txn_jobs, *m_commits;
+static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
+
+static void
+register_metrics(void)
+{
+    static const double jobs[] = {1, 2, 4, 8, 16, 32, 64, 128};
+    m_txn_seconds = metrics_histogram("hearth_db_transaction_duration_seconds",
+                                      "Time a write transaction (a group commit) takes, from "
+                                      "BEGIN to a durable COMMIT.",
+                                      NULL, NULL, 0);
+    m_txn_jobs =
+        metrics_histogram("hearth_db_transaction_jobs", "Writes grouped into one transaction.",
+                          NULL, jobs, sizeof(jobs) / sizeof(jobs[0]));
+    m_commits = metrics_counter(
+        "hearth_db_transactions_total",
+        "Write transactions, by result (ok: committed; error: rolled back).", "result");
+}
 
 void
 st_job_submit(struct store *st, struct st_job *job)
@@ -26,9 +48,11 @@ st_job_submit(struct store *st, struct st_job *job)
 static void
 run_batch(struct st_job *batch, struct store *st)
 {
+    uint64_t t0 = util_mono_ns();
     bool began = st->drv->exec(st->writer, "BEGIN") == DB_OK;
-    bool single = batch && !batch->next, ok = began;
+    bool single = batch && !batch->next, ok = began, committed = false;
     bool open = false; /* a savepoint "job" is active */
+    size_t njobs = 0;
 
     for (struct st_job *j = batch; j; j = j->next) {
         if (!began) {
@@ -59,9 +83,17 @@ run_batch(struct st_job *batch, struct store *st)
         for (struct st_job *j = batch; j; j = j->next)
             if (j->rc == STORE_OK)
                 j->rc = STORE_ERR;
+    } else if (began) {
+        committed = true;
     }
     /* Readers may now see every position handed out (rolled-back ones are gaps). */
     atomic_store(&st->stream_committed, st->stream_next);
+    for (struct st_job *j = batch; j; j = j->next)
+        njobs++;
+    pthread_once(&metrics_once, register_metrics);
+    metrics_observe(m_txn_seconds, NULL, (double)(util_mono_ns() - t0) / 1e9);
+    metrics_observe(m_txn_jobs, NULL, (double)njobs);
+    metrics_inc(m_commits, (const char *[]){committed ? "ok" : "error"}, 1);
 }
 
 enum store_rc

@@ -16,6 +16,7 @@ struct notifier {
     pthread_t timer;
     bool stopping;
     uint64_t seq;
+    size_t waiting; /* waiters linked in the buckets (the metrics' sync waiters; issue 14) */
     struct waiter *buckets[NBUCKETS];
 };
 
@@ -33,8 +34,8 @@ static void
 fire(struct notifier *n, struct waiter **pp)
 {
     struct waiter *w = *pp;
-    (void)n;
     *pp = w->next;
+    n->waiting--;
     w->fired = true;
     w->wake(w->arg);
 }
@@ -115,6 +116,7 @@ notifier_wait(struct notifier *n, struct waiter *w, uint64_t seen)
         size_t b = bucket(w->user_id);
         w->next = n->buckets[b];
         n->buckets[b] = w;
+        n->waiting++;
         /* The timer may need to wake earlier than it planned. */
         pthread_cond_signal(&n->timer_cond);
     }
@@ -131,6 +133,7 @@ notifier_cancel(struct notifier *n, struct waiter *w)
         for (struct waiter **pp = &n->buckets[bucket(w->user_id)]; *pp; pp = &(*pp)->next) {
             if (*pp == w) {
                 *pp = w->next;
+                n->waiting--;
                 break;
             }
         }
@@ -175,6 +178,16 @@ notifier_shutdown(struct notifier *n)
     n->stopping = true;
     pthread_mutex_unlock(&n->lock);
     notifier_wake_all(n);
+}
+
+size_t
+notifier_waiting(struct notifier *n)
+{
+    size_t w;
+    pthread_mutex_lock(&n->lock);
+    w = n->waiting;
+    pthread_mutex_unlock(&n->lock);
+    return w;
 }
 
 bool

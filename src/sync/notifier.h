@@ -40,5 +40,7 @@ void notifier_wake_all(struct notifier *n);
 /* From now on every waiter fires at once (shutdown: long-polls answer and finish). */
 void notifier_shutdown(struct notifier *n);
 bool notifier_stopping(struct notifier *n);
+/* How many requests are waiting now (the metrics' sync waiters; issue 14). */
+size_t notifier_waiting(struct notifier *n);
 
 #endif

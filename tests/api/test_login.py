@@ -276,3 +276,170 @@ def test_login_same_device_concurrently(server, login_user):
     devs = [d for d in harness.Api(server, "r0", tok).get("/devices").expect(200).body["devices"]
             if d["device_id"] == dev]
     assert len(devs) == 1
+
+
+# --- 3PID login, token login, soft logout (issue 10) ------------------------------------------------
+
+import time  # noqa: E402
+
+import threepid_lib as tl  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def sink():
+    s = tl.SmtpSink().start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def mail_server(module_server_factory, sink):
+    return tl.start_server(module_server_factory, {"email": tl.email_config(sink.port)})
+
+
+@pytest.fixture(scope="module")
+def email_user(mail_server, sink):
+    """A user with an email address on their account."""
+    api = mail_server.api()
+    user = api.register()
+    address = tl.unique_email("login")
+    tok, secret = tl.request_email_token(api, "3pid", address)
+    tl.validate_by_link(sink, address)
+    api.as_user(user).uia("POST", "/account/3pid/add", {"sid": tok.body["sid"], "client_secret": secret},
+                          user).expect(200)
+    return user, address
+
+
+def test_login_by_email(mail_server, email_user, prefix):
+    api = mail_server.api(prefix)
+    user, address = email_user
+    ident = {"type": "m.id.thirdparty", "medium": "email", "address": address}
+    r = api.login_raw({"type": "m.login.password", "identifier": ident, "password": user.password}).expect(200)
+    assert r.body["user_id"] == user.user_id
+    # Addresses are compared in canonical form.
+    ident["address"] = "  " + address.upper()
+    api.login_raw({"type": "m.login.password", "identifier": ident, "password": user.password}).expect(200)
+    # The r0 spec's older form: medium and address beside the password.
+    api.login_raw({"type": "m.login.password", "medium": "email", "address": address,
+                   "password": user.password}).expect(200)
+    api.login_raw({"type": "m.login.password", "identifier": dict(ident, address=address),
+                   "password": "wrong"}).expect(403, "M_FORBIDDEN")
+
+
+def test_login_by_unknown_email(mail_server, email_user):
+    # SPEC: "In the case that the homeserver does not know about the supplied 3PID, the
+    # homeserver must respond with 403 Forbidden."
+    api = mail_server.api()
+    user, _ = email_user
+    for ident in ({"type": "m.id.thirdparty", "medium": "email", "address": tl.unique_email()},
+                  {"type": "m.id.thirdparty", "medium": "msisdn", "address": "447700900001"},
+                  {"type": "m.id.thirdparty", "medium": "email", "address": "not-an-address"}):
+        api.login_raw({"type": "m.login.password", "identifier": ident, "password": user.password}).expect(
+            403, "M_FORBIDDEN")
+    api.login_raw({"type": "m.login.password", "identifier": {"type": "m.id.thirdparty", "medium": "email"},
+                   "password": "x"}).expect(400, "M_BAD_JSON")
+
+
+def test_uia_password_by_email_identifier(mail_server, email_user):
+    # SPEC: m.login.password in UIA: "Alternatively reply using a 3PID bound to the user's
+    # account".
+    api = mail_server.api()
+    user, address = email_user
+    extra = api.login(user)
+    a = api.as_user(user)
+    path = "/devices/" + extra.device_id
+    r = a.delete(path, {}).expect(401)
+    auth = {"type": "m.login.password", "session": r.body["session"], "password": user.password,
+            "identifier": {"type": "m.id.thirdparty", "medium": "email", "address": address}}
+    a.delete(path, {"auth": auth}).expect(200)
+
+
+def login_token_cli(srv, user, *extra):
+    srv.write_config()
+    return harness.run_cli("login-token", "--config", srv.config_path, *extra, user)
+
+
+def test_login_token_from_command(server, prefix):
+    api = server.api(prefix)
+    user = api.register()
+    r = login_token_cli(server, user.localpart)
+    assert r.returncode == 0, r.stderr
+    token = r.stdout.strip()
+    body = {"type": "m.login.token", "token": token, "device_id": "TOKENDEV"}
+    out = api.login_raw(body).expect(200)
+    assert out.body["user_id"] == user.user_id and out.body["device_id"] == "TOKENDEV"
+    api.with_token(out.body["access_token"]).get("/account/whoami").expect(200)
+    # Single use.
+    api.login_raw(body).expect(403, "M_FORBIDDEN")
+
+
+def test_login_token_expires(server):
+    api = server.api()
+    user = api.register()
+    r = login_token_cli(server, user.user_id, "--lifetime", "1s")
+    assert r.returncode == 0, r.stderr
+    time.sleep(1.3)
+    api.login_raw({"type": "m.login.token", "token": r.stdout.strip()}).expect(403, "M_FORBIDDEN")
+
+
+def test_login_token_command_errors(server):
+    r = login_token_cli(server, "nobody-" + harness.unique_localpart())
+    assert r.returncode != 0 and "no active account" in r.stderr
+    r = login_token_cli(server, "x", "--lifetime", "2d")
+    assert r.returncode == 2
+    user = server.api().register()
+    server.api().as_user(user).uia("POST", "/account/deactivate", {}, user).expect(200)
+    assert login_token_cli(server, user.user_id).returncode != 0
+
+
+def test_login_token_of_deactivated_user(server):
+    api = server.api()
+    user = api.register()
+    r = login_token_cli(server, user.user_id)
+    assert r.returncode == 0
+    api.as_user(user).uia("POST", "/account/deactivate", {}, user).expect(200)
+    api.login_raw({"type": "m.login.token", "token": r.stdout.strip()}).expect(403, "M_USER_DEACTIVATED")
+
+
+@pytest.fixture(scope="module", params=["session_lifetime", "access_token_lifetime"])
+def short_sessions(module_server_factory, request):
+    # Synapse's session_lifetime; access_token_lifetime is the same setting under the name the
+    # issue uses.
+    return module_server_factory({request.param: "1s"})
+
+
+def test_soft_logout(short_sessions, prefix):
+    api = short_sessions.api(prefix)
+    user = api.register(initial_device_display_name="Laptop")
+    a = api.as_user(user)
+    a.get("/account/whoami").expect(200)
+    time.sleep(1.2)
+    # SPEC: "Soft logout": 401 M_UNKNOWN_TOKEN with soft_logout true ...
+    r = a.get("/account/whoami").expect(401, "M_UNKNOWN_TOKEN")
+    assert r.body["soft_logout"] is True
+    # ... "the client can acquire a new access token by specifying the device ID it is already
+    # using to the login API"; the device (and what hangs off it) survives.
+    fresh = api.login(user, device_id=user.device_id)
+    assert fresh.device_id == user.device_id and fresh.access_token != user.access_token
+    devs = api.as_user(fresh).get("/devices").expect(200).body["devices"]
+    assert [(d["device_id"], d.get("display_name")) for d in devs] == [(user.device_id, "Laptop")]
+    # "In either case, the client's previously known access token will no longer function."
+    r = a.get("/account/whoami").expect(401, "M_UNKNOWN_TOKEN")
+    assert r.body.get("soft_logout") is False
+
+
+def test_soft_logout_not_for_unknown_tokens(short_sessions):
+    r = short_sessions.api().with_token("hth_nope").get("/account/whoami").expect(401, "M_UNKNOWN_TOKEN")
+    assert r.body.get("soft_logout", False) is False
+
+
+def test_soft_logout_guests_do_not_expire(short_sessions):
+    api = short_sessions.api()
+    g = api.register_raw({}, kind="guest").expect(200).body
+    time.sleep(1.2)
+    api.with_token(g["access_token"]).get("/account/whoami").expect(200)
+
+
+def test_tokens_do_not_expire_by_default(api_r0, login_user):
+    # Without session_lifetime a token lives until logout.
+    api_r0.with_token(login_user.access_token).get("/account/whoami").expect(200)

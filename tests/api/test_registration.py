@@ -5,6 +5,7 @@ identifier_grammar.rst §User Identifiers; modules/guest_access.rst)."""
 import secrets
 
 import pytest
+import requests
 
 import harness
 from harness import LOCALPART_RE, SERVER_NAME, USER_ID_RE, unique_localpart
@@ -607,3 +608,273 @@ def test_uia_session_of_other_user(api_r0):
     r2 = a.post("/account/password", {"new_password": "alice-new", "auth": {"session": session}})
     assert r2.status != 200, "alice's password changed on a session mallory completed"
     api_r0.login(alice)
+
+
+# --- email (issue 10): registration, password reset, deactivation --------------------------------
+# Against an SMTP sink and an identity server on 127.0.0.1 (threepid_lib.py). Config as Synapse:
+# the email section turns on validation by this server; registrations_require_3pid: [email]
+# makes it required; without the email section, email registration is off.
+
+import threepid_lib as tl  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def sink():
+    s = tl.SmtpSink().start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def idsrv():
+    s = tl.IdentityServer().start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="module")
+def optional_email_server(module_server_factory, sink, idsrv):
+    srv = tl.start_server(module_server_factory, {"email": tl.email_config(sink.port)})
+    idsrv.trust_homeserver(srv)
+    return srv
+
+
+@pytest.fixture(scope="module")
+def required_email_server(module_server_factory, sink):
+    return tl.start_server(module_server_factory, {"email": tl.email_config(sink.port),
+                                                   "registrations_require_3pid": ["email"]})
+
+
+def email_creds(r, secret, style="threepid_creds"):
+    creds = {"sid": r.body["sid"], "client_secret": secret}
+    return {style: [creds] if style == "threepidCreds" else creds}
+
+
+def flows_of(r):
+    return [f["stages"] for f in r.body["flows"]]
+
+
+def register_by_email(api, sink, address, username=None, style="threepid_creds"):
+    """The whole flow: 401, requestToken, the link, the email stage. Returns the final response."""
+    body = {"username": username or unique_localpart(), "password": "pw-" + secrets.token_hex(6)}
+    r = api.register_raw(body).expect(401)
+    assert ["m.login.email.identity"] in flows_of(r)
+    session = r.body["session"]
+    before = sink.count_to(address)
+    tok, secret = tl.request_email_token(api, "register", address)
+    tok.expect(200)
+    tl.validate_by_link(sink, address, count=before + 1)
+    auth = {"type": "m.login.email.identity", "session": session}
+    auth.update(email_creds(tok, secret, style))
+    body["auth"] = auth
+    return api.register_raw(body), body
+
+
+def test_register_email_optional_flows(optional_email_server, prefix):
+    r = optional_email_server.api(prefix).register_raw({"username": unique_localpart(), "password": "pw-x1"})
+    assert sorted(flows_of(r.expect(401))) == [["m.login.dummy"], ["m.login.email.identity"]]
+    # Dummy still registers without an address.
+    optional_email_server.api(prefix).register()
+
+
+@pytest.mark.parametrize("style", ["threepid_creds", "threepidCreds"])
+def test_register_with_email(optional_email_server, sink, prefix, style):
+    # r0.6.1 writes threepidCreds (a list); Synapse and later versions threepid_creds (an
+    # object): both are accepted.
+    api = optional_email_server.api(prefix)
+    address = tl.unique_email()
+    r, body = register_by_email(api, sink, address, style=style)
+    r.expect(200)
+    a = api.with_token(r.body["access_token"])
+    tps = a.get("/account/3pid").expect(200).body["threepids"]
+    assert [(t["medium"], t["address"]) for t in tps] == [("email", address)]
+    # The address now logs in (m.id.thirdparty) and is taken.
+    api.login_raw({"type": "m.login.password", "identifier": {"type": "m.id.thirdparty", "medium": "email",
+                                                               "address": address},
+                   "password": body["password"]}).expect(200)
+    tl.request_email_token(api, "register", address)[0].expect(400, "M_THREEPID_IN_USE")
+
+
+def test_register_email_required(required_email_server, sink, prefix):
+    api = required_email_server.api(prefix)
+    name = unique_localpart()
+    r = api.register_raw({"username": name, "password": "pw-abcdef"}).expect(401)
+    assert flows_of(r) == [["m.login.email.identity"]]
+    # Dummy is not offered.
+    api.register_raw({"username": name, "password": "pw-abcdef",
+                      "auth": {"type": "m.login.dummy", "session": r.body["session"]}}).expect(400, "M_UNRECOGNIZED")
+    r, _ = register_by_email(api, sink, tl.unique_email(), username=name)
+    assert r.expect(200).body["user_id"] == "@%s:%s" % (name, SERVER_NAME)
+
+
+def test_register_email_stage_before_validation(required_email_server, sink):
+    api = required_email_server.api()
+    body = {"username": unique_localpart(), "password": "pw-abcdef"}
+    session = api.register_raw(body).expect(401).body["session"]
+    tok, secret = tl.request_email_token(api, "register", tl.unique_email())
+    body["auth"] = dict(email_creds(tok.expect(200), secret), type="m.login.email.identity", session=session)
+    # Synapse's answer: the UIA 401 with M_UNAUTHORIZED.
+    r = api.register_raw(body).expect(401, "M_UNAUTHORIZED")
+    assert r.body["session"] == session and r.body["completed"] == []
+    body["auth"] = {"type": "m.login.email.identity", "session": session}
+    api.register_raw(body).expect(401, "M_UNAUTHORIZED")
+    body["auth"] = {"type": "m.login.email.identity", "session": session, "threepid_creds": "x"}
+    api.register_raw(body).expect(401, "M_UNAUTHORIZED")
+
+
+def test_register_email_taken_meanwhile(optional_email_server, sink):
+    # Two registrations validate the same address; the second finds it taken.
+    api = optional_email_server.api()
+    address = tl.unique_email()
+    b1 = {"username": unique_localpart(), "password": "pw-abcdef"}
+    b2 = {"username": unique_localpart(), "password": "pw-abcdef"}
+    s1 = api.register_raw(b1).expect(401).body["session"]
+    s2 = api.register_raw(b2).expect(401).body["session"]
+    t1, c1 = tl.request_email_token(api, "register", address)
+    t2, c2 = tl.request_email_token(api, "register", address)
+    tl.validate_by_link(sink, address, count=1)
+    tl.validate_by_link(sink, address, count=2)
+    b1["auth"] = dict(email_creds(t1, c1), type="m.login.email.identity", session=s1)
+    b2["auth"] = dict(email_creds(t2, c2), type="m.login.email.identity", session=s2)
+    api.register_raw(b1).expect(200)
+    api.register_raw(b2).expect(400, "M_THREEPID_IN_USE")
+    api.get("/register/available", params={"username": b2["username"]}).expect(200)
+
+
+def test_register_request_token_when_registration_disabled(server_factory, sink):
+    srv = tl.start_server(server_factory, {"email": tl.email_config(sink.port), "enable_registration": False})
+    tl.request_email_token(srv.api(), "register", tl.unique_email())[0].expect(403, "M_FORBIDDEN")
+
+
+def test_verification_required_with_email_offers_email_only(server_factory, sink):
+    # enable_registration without enable_registration_without_verification, but with email:
+    # the email stage is the verification.
+    srv = tl.start_server(server_factory, {"email": tl.email_config(sink.port),
+                                           "enable_registration_without_verification": False})
+    r = srv.api().register_raw({"username": unique_localpart(), "password": "pw-abcdef"}).expect(401)
+    assert flows_of(r) == [["m.login.email.identity"]]
+
+
+def password_reset(api, sink, address, new_password, logout_devices=None):
+    before = sink.count_to(address)
+    tok, secret = tl.request_email_token(api, "password", address)
+    tok.expect(200)
+    r, _ = tl.validate_by_link(sink, address, count=before + 1)
+    assert r.status_code == 200
+    body = {"new_password": new_password}
+    if logout_devices is not None:
+        body["logout_devices"] = logout_devices
+    r = api.post("/account/password", body).expect(401)
+    assert flows_of(r) == [["m.login.email.identity"]]
+    body["auth"] = dict(email_creds(tok, secret), type="m.login.email.identity", session=r.body["session"])
+    return api.post("/account/password", body)
+
+
+def test_password_reset_by_email(optional_email_server, sink, prefix):
+    api = optional_email_server.api(prefix)
+    address = tl.unique_email()
+    r, body = register_by_email(api, sink, address)
+    old_token = r.expect(200).body["access_token"]
+    password_reset(api, sink, address, "new-pw-123").expect(200)
+    # SPEC: logout_devices defaults to true: with no token in the request, every device.
+    api.with_token(old_token).get("/account/whoami").expect(401, "M_UNKNOWN_TOKEN")
+    api.login_raw({"type": "m.login.password", "identifier": {"type": "m.id.user", "user": body["username"]},
+                   "password": body["password"]}).expect(403, "M_FORBIDDEN")
+    api.login(body["username"], "new-pw-123")
+
+
+def test_password_reset_validation_is_single_use(optional_email_server, sink):
+    api = optional_email_server.api()
+    address = tl.unique_email()
+    register_by_email(api, sink, address)[0].expect(200)
+    before = sink.count_to(address)
+    tok, secret = tl.request_email_token(api, "password", address)
+    tl.validate_by_link(sink, address, count=before + 1)
+    for i, expect in ((1, 200), (2, 401)):
+        body = {"new_password": "pw-reset-%d" % i}
+        session = api.post("/account/password", body).expect(401).body["session"]
+        body["auth"] = dict(email_creds(tok, secret), type="m.login.email.identity", session=session)
+        r = api.post("/account/password", body)
+        if expect == 200:
+            r.expect(200)
+        else:
+            r.expect(401, "M_UNAUTHORIZED")
+
+
+def test_password_reset_keep_devices(optional_email_server, sink):
+    api = optional_email_server.api()
+    address = tl.unique_email()
+    r, body = register_by_email(api, sink, address)
+    token = r.expect(200).body["access_token"]
+    password_reset(api, sink, address, "new-pw-456", logout_devices=False).expect(200)
+    api.with_token(token).get("/account/whoami").expect(200)
+
+
+def test_password_reset_link_needs_confirmation(optional_email_server, sink):
+    # Opening the link shows a page with a form; only posting it validates (a mail scanner
+    # that fetches links does not reset anyone's password).
+    api = optional_email_server.api()
+    address = tl.unique_email()
+    register_by_email(api, sink, address)[0].expect(200)
+    tok, secret = tl.request_email_token(api, "password", address)
+    link = tl.mail_link(sink.wait_for(address, count=2))
+    page = requests.get(link, timeout=10)
+    assert page.status_code == 200 and 'method="post"' in page.text
+    body = {"new_password": "x-pw-1"}
+    session = api.post("/account/password", body).expect(401).body["session"]
+    body["auth"] = dict(email_creds(tok, secret), type="m.login.email.identity", session=session)
+    api.post("/account/password", body).expect(401, "M_UNAUTHORIZED")
+    params = tl.link_params(link)
+    bad = dict(params, token="nope")
+    assert requests.post(link.split("?")[0], data=bad, timeout=10).status_code == 400
+    assert requests.post(link.split("?")[0], data=params, timeout=10).status_code == 200
+    api.post("/account/password", body).expect(200)
+
+
+def test_password_without_token_needs_email_config(api_r0):
+    # The default server does not validate email: without a token there is no way in.
+    api_r0.post("/account/password", {"new_password": "x"}).expect(401, "M_MISSING_TOKEN")
+
+
+def test_password_change_with_token_keeps_password_flow(optional_email_server):
+    api = optional_email_server.api()
+    user = api.register()
+    r = api.as_user(user).post("/account/password", {"new_password": "n-1"}).expect(401)
+    assert flows_of(r) == [["m.login.password"]]
+
+
+def test_deactivate_unbinds(optional_email_server, sink, idsrv, prefix):
+    api = optional_email_server.api(prefix)
+    address = tl.unique_email()
+    r, body = register_by_email(api, sink, address)
+    user = harness.User.from_response(r.expect(200).body, body["password"], optional_email_server)
+    a = api.as_user(user)
+    sid, secret = idsrv.add_session("email", address)
+    a.post("/account/3pid/bind", {"sid": sid, "client_secret": secret, "id_server": idsrv.name,
+                                  "id_access_token": idsrv.token}).expect(200)
+    assert ("email", address) in idsrv.binds
+    r = a.uia("POST", "/account/deactivate", {}, user).expect(200)
+    assert r.body == {"id_server_unbind_result": "success"}
+    assert ("email", address) not in idsrv.binds
+    # The account's addresses are gone with it.
+    tl.request_email_token(api, "register", address)[0].expect(200)
+
+
+def test_deactivate_unbind_refused(optional_email_server, idsrv):
+    api = optional_email_server.api()
+    user = api.register()
+    a = api.as_user(user)
+    sid, secret = idsrv.add_session("email", tl.unique_email())
+    a.post("/account/3pid/bind", {"sid": sid, "client_secret": secret, "id_server": idsrv.name,
+                                  "id_access_token": idsrv.token}).expect(200)
+    idsrv.unbind_status = 501
+    try:
+        r = a.uia("POST", "/account/deactivate", {}, user).expect(200)
+    finally:
+        idsrv.unbind_status = 200
+    assert r.body == {"id_server_unbind_result": "no-support"}
+
+
+def test_deactivate_bad_id_server(api_r0):
+    user = api_r0.register()
+    api_r0.as_user(user).post("/account/deactivate", {"id_server": "a/b"}).expect(400, "M_INVALID_PARAM")

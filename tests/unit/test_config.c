@@ -78,6 +78,8 @@ test_defaults(void **state)
     assert_string_equal(cfg->server_name, "example.org");
     assert_null(cfg->public_baseurl);
     assert_int_equal(cfg->listener.port, 8008);
+    assert_false(cfg->listener.x_forwarded);
+    assert_int_equal(cfg->metrics_listener.port, 0);
     assert_int_equal(cfg->listener.n_bind, 1);
     assert_string_equal(cfg->listener.bind_addresses[0], "127.0.0.1");
     assert_string_equal(cfg->database_name, "sqlite3");
@@ -185,6 +187,10 @@ test_every_key(void **state)
     assert_string_equal(cfg->server_name, "matrix.example.org:8448");
     assert_string_equal(cfg->public_baseurl, "https://matrix.example.org/");
     assert_int_equal(cfg->listener.port, 8448);
+    assert_true(cfg->listener.x_forwarded);
+    /* issue 14: the metrics listener, on loopback by default */
+    assert_int_equal(cfg->metrics_listener.port, 9000);
+    assert_string_equal(cfg->metrics_listener.bind_addresses[0], "127.0.0.1");
     assert_int_equal(cfg->listener.n_bind, 2);
     assert_string_equal(cfg->listener.bind_addresses[0], "::1");
     assert_string_equal(cfg->listener.bind_addresses[1], "127.0.0.1");
@@ -449,7 +455,13 @@ test_errors(void **state)
         {SN "listeners: [{port: '80 '}]\n", "listeners[0].port: must be an integer 1..65535"},
         {SN "listeners: [{port: 99999999999999999999}]\n", "listeners[0].port: must be an"},
         {SN "listeners: [{port: [80]}]\n", "listeners[0].port: must be an integer 1..65535"},
-        {SN "listeners: [{type: metrics}, {port: 99999}]\n", "listeners[1].port: must be an"},
+        {SN "listeners: [{type: manhole}, {port: 99999}]\n", "listeners[1].port: must be an"},
+        /* issue 14: a metrics listener is read, so it needs a port, its own */
+        {SN "listeners: [{type: metrics}, {port: 8008}]\n", "listeners[0].port: required"},
+        {SN "listeners: [{port: 8008}, {type: metrics, port: 8008}]\n",
+         "listeners: the metrics listener needs a port of its own"},
+        {SN "listeners: [{port: 8008}, {type: metrics, port: 9000, bind_addresses: [x]}]\n",
+         "listeners[1].bind_addresses[0]: 'x' is not an IPv4"},
         {SN "listeners: [{port: 80, type: [http]}]\n", "listeners[0].type: must be a string"},
         {SN "listeners: [{port: 80, port: 81}]\n", "listeners[0].port: duplicate key"},
         {SN "listeners: [{port: 80, bind_addresses: 127.0.0.1}]\n",
@@ -907,7 +919,16 @@ test_generate_roundtrip(void **state)
                                        "user_directory:",
                                        "#server_notices:",
                                        "OPEN REGISTRATION",
-                                       "psycopg2"};
+                                       "psycopg2",
+                                       "#email:",
+                                       "#registrations_require_3pid:",
+                                       "#allowed_local_3pids:",
+                                       "enable_3pid_changes:",
+                                       "rc_3pid_validation:",
+                                       "#session_lifetime:",
+                                       "identity_server_scheme:",
+                                       "#oidc_providers:",
+                                       "#sso:"};
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
         if (!strstr(text, keys[i]))
             fail_msg("generated config lacks '%s'", keys[i]);
@@ -1115,6 +1136,211 @@ test_app_service_config_files(void **state)
     assert_non_null(strstr(err, "app_service_config_files[1]: must be a path"));
     assert_null(bad);
 }
+/* ---- 3PID, identity servers, SSO, soft logout (issue 10) ---------------------------------- */
+
+static void
+test_issue10_defaults(void **state)
+{
+    struct config *cfg = load_ok(SN);
+    (void)state;
+    assert_false(cfg->email_enabled);
+    assert_false(cfg->registration_requires_email);
+    assert_true(cfg->enable_3pid_changes);
+    assert_int_equal(cfg->n_allowed_local_3pids, 0);
+    assert_true(cfg->rc_3pid_validation.per_second == 0.003 &&
+                cfg->rc_3pid_validation.burst_count == 5);
+    assert_int_equal(cfg->session_lifetime_ms, 0);
+    assert_string_equal(cfg->identity_server_scheme, "https");
+    assert_int_equal(cfg->n_oidc_providers, 0);
+    assert_int_equal(cfg->n_sso_client_whitelist, 0);
+    /* Synapse's default private ranges, plus 0.0.0.0 and ::. */
+    assert_int_equal(cfg->n_ip_range_blacklist, 21);
+    assert_int_equal(cfg->n_ip_range_whitelist, 0);
+    config_free(cfg);
+    cfg = load_ok(SN "ip_range_blacklist: []\nip_range_whitelist: [\"127.0.0.1\"]\n");
+    assert_int_equal(cfg->n_ip_range_blacklist, 2); /* the unroutable two stay */
+    assert_int_equal(cfg->n_ip_range_whitelist, 1);
+    config_free(cfg);
+}
+
+static void
+test_issue10_keys(void **state)
+{
+    struct config *cfg =
+        load_ok(SN "public_baseurl: https://matrix.example.org\n"
+                   "email:\n"
+                   "  smtp_host: mail.example.org\n"
+                   "  smtp_port: 587\n"
+                   "  smtp_user: hearth\n"
+                   "  smtp_pass: s3cret\n"
+                   "  require_transport_security: true\n"
+                   "  notif_from: \"Your Friendly %(app)s homeserver <noreply@example.org>\"\n"
+                   "  app_name: Hearth\n"
+                   "  client_base_url: https://client.example.org\n"
+                   "  validation_token_lifetime: 15m\n"
+                   "registrations_require_3pid: [email]\n"
+                   "allowed_local_3pids:\n"
+                   "  - medium: email\n"
+                   "    pattern: '.*@example\\.org'\n"
+                   "enable_3pid_changes: false\n"
+                   "rc_3pid_validation: {per_second: 1, burst_count: 2}\n"
+                   "session_lifetime: 24h\n"
+                   "identity_server_scheme: http\n"
+                   "oidc_providers:\n"
+                   "  - idp_id: google\n"
+                   "    idp_name: Google\n"
+                   "    issuer: https://accounts.google.com/\n"
+                   "    client_id: cid\n"
+                   "    client_secret: csecret\n"
+                   "    client_auth_method: client_secret_post\n"
+                   "    scopes: [openid, profile, email]\n"
+                   "    allow_existing_users: true\n"
+                   "    user_mapping_provider:\n"
+                   "      config:\n"
+                   "        subject_claim: id\n"
+                   "        localpart_template: \"{{ user.login }}\"\n"
+                   "        display_name_template: \"{{ user.name }}\"\n"
+                   "  - issuer: https://idp.example.org\n"
+                   "    client_id: other\n"
+                   "    client_auth_method: none\n"
+                   "    discover: false\n"
+                   "    authorization_endpoint: https://idp.example.org/auth\n"
+                   "    token_endpoint: https://idp.example.org/token\n"
+                   "sso:\n"
+                   "  client_whitelist: [\"https://app.example.org/\"]\n");
+    const struct config_oidc_provider *p;
+    (void)state;
+
+    assert_true(cfg->email_enabled);
+    assert_string_equal(cfg->email_smtp_host, "mail.example.org");
+    assert_int_equal(cfg->email_smtp_port, 587);
+    assert_string_equal(cfg->email_smtp_user, "hearth");
+    assert_string_equal(cfg->email_smtp_pass, "s3cret");
+    assert_true(cfg->email_require_transport_security);
+    assert_true(cfg->email_enable_tls);
+    assert_string_equal(cfg->email_notif_from,
+                        "Your Friendly Hearth homeserver <noreply@example.org>");
+    assert_int_equal(cfg->email_validation_token_lifetime_ms, 15 * 60000);
+    assert_true(cfg->registration_requires_email);
+    assert_int_equal(cfg->n_allowed_local_3pids, 1);
+    assert_string_equal(cfg->allowed_local_3pids[0].pattern, ".*@example\\.org");
+    assert_false(cfg->enable_3pid_changes);
+    assert_true(cfg->rc_3pid_validation.per_second == 1);
+    assert_int_equal(cfg->session_lifetime_ms, 86400000);
+    assert_string_equal(cfg->identity_server_scheme, "http");
+    assert_int_equal(cfg->n_oidc_providers, 2);
+    p = &cfg->oidc_providers[0];
+    assert_string_equal(p->idp_id, "oidc-google");
+    assert_string_equal(p->idp_name, "Google");
+    assert_string_equal(p->issuer, "https://accounts.google.com/");
+    assert_string_equal(p->client_auth_method, "client_secret_post");
+    assert_int_equal(p->n_scopes, 3);
+    assert_true(p->discover);
+    assert_true(p->allow_existing_users);
+    assert_string_equal(p->subject_claim, "id");
+    assert_string_equal(p->localpart_template, "{{ user.login }}");
+    assert_string_equal(p->pkce_method, "auto");
+    assert_string_equal(p->user_profile_method, "auto");
+    p = &cfg->oidc_providers[1];
+    assert_string_equal(p->idp_id, "oidc-oidc");
+    assert_string_equal(p->idp_name, "OIDC");
+    assert_string_equal(p->issuer, "https://idp.example.org"); /* kept as written */
+    assert_false(p->discover);
+    assert_int_equal(p->n_scopes, 1);
+    assert_string_equal(p->scopes[0], "openid");
+    assert_string_equal(p->subject_claim, "sub");
+    assert_string_equal(p->localpart_template, "{{ user.preferred_username }}");
+    assert_int_equal(cfg->n_sso_client_whitelist, 1);
+    config_free(cfg);
+
+    /* The older single-provider form, and the name the issue uses for session_lifetime. */
+    cfg = load_ok(SN "public_baseurl: https://m.example.org/\n"
+                     "access_token_lifetime: 30m\n"
+                     "oidc_config:\n"
+                     "  enabled: true\n"
+                     "  issuer: https://idp.example.org/\n"
+                     "  client_id: c\n"
+                     "  client_secret: s\n");
+    assert_int_equal(cfg->n_oidc_providers, 1);
+    assert_string_equal(cfg->oidc_providers[0].idp_id, "oidc");
+    assert_int_equal(cfg->session_lifetime_ms, 30 * 60000);
+    config_free(cfg);
+    cfg = load_ok(SN "oidc_config: {enabled: false, issuer: x}\n");
+    assert_int_equal(cfg->n_oidc_providers, 0);
+    config_free(cfg);
+}
+
+static void
+test_issue10_errors(void **state)
+{
+    static const struct {
+        const char *yaml, *want;
+    } cases[] = {
+        {SN "email: {notif_from: a@b.c}\n", "public_baseurl: required"},
+        {SN "public_baseurl: https://x.org/\nemail: {smtp_host: h}\n",
+         "email.notif_from: required"},
+        {SN "public_baseurl: https://x.org/\nemail: {notif_from: a@b.c, smtp_port: 0}\n",
+         "email.smtp_port: must be an integer"},
+        {SN "public_baseurl: https://x.org/\nemail: {notif_from: a@b.c, force_tls: true, "
+            "require_transport_security: true}\n",
+         "email.force_tls: cannot be combined"},
+        {SN "public_baseurl: https://x.org/\nemail: {notif_from: a@b.c, "
+            "validation_token_lifetime: soon}\n",
+         "email.validation_token_lifetime: must be a positive duration"},
+        {SN "email: [1]\n", "email: must be a mapping"},
+        {SN "registrations_require_3pid: [email]\n", "registrations_require_3pid: email needs"},
+        {SN "registrations_require_3pid: [msisdn]\n", "registrations_require_3pid[0]: only"},
+        {SN "registrations_require_3pid: email\n", "registrations_require_3pid: must be a list"},
+        {SN "allowed_local_3pids: [{medium: email}]\n", "allowed_local_3pids[0]: needs medium"},
+        {SN "allowed_local_3pids: [{medium: fax, pattern: x}]\n",
+         "allowed_local_3pids[0]: medium must be"},
+        {SN "allowed_local_3pids: [{medium: email, pattern: \"a(\"}]\n",
+         "allowed_local_3pids[0]: pattern is not a valid"},
+        {SN "session_lifetime: forever\n", "session_lifetime: must be a positive duration"},
+        {SN "identity_server_scheme: gopher\n", "identity_server_scheme: must be https or http"},
+        {SN "oidc_providers: {}\n", "oidc_providers: must be a list"},
+        {SN "public_baseurl: https://x.org/\noidc_providers: [{client_id: c, client_secret: s}]\n",
+         "oidc_providers[0].issuer: required"},
+        {SN "public_baseurl: https://x.org/\noidc_providers: [{issuer: https://i/, "
+            "client_secret: s}]\n",
+         "oidc_providers[0].client_id: required"},
+        {SN "public_baseurl: https://x.org/\noidc_providers: [{issuer: https://i/, client_id: "
+            "c}]\n",
+         "oidc_providers[0].client_secret: required"},
+        {SN "public_baseurl: https://x.org/\noidc_providers: [{issuer: ftp://i/, client_id: c, "
+            "client_secret: s}]\n",
+         "oidc_providers[0].issuer: must be an http"},
+        {SN "public_baseurl: https://x.org/\noidc_providers: [{issuer: https://i/, client_id: c, "
+            "client_secret: s, client_auth_method: private_key_jwt}]\n",
+         "oidc_providers[0].client_auth_method: 'private_key_jwt' is not supported"},
+        {SN "public_baseurl: https://x.org/\noidc_providers: [{issuer: https://i/, client_id: c, "
+            "client_secret: s, discover: false}]\n",
+         "oidc_providers[0].discover: false needs"},
+        {SN "public_baseurl: https://x.org/\noidc_providers: [{issuer: https://i/, client_id: c, "
+            "client_secret: s, idp_id: \"a b\"}]\n",
+         "oidc_providers[0].idp_id: may only contain"},
+        {SN "public_baseurl: https://x.org/\noidc_providers: [{issuer: https://i/, client_id: c, "
+            "client_secret: s}, {issuer: https://j/, client_id: d, client_secret: s}]\n",
+         "oidc_providers[1].idp_id: duplicate provider"},
+        {SN "oidc_providers: [{issuer: https://i/, client_id: c, client_secret: s}]\n",
+         "public_baseurl: required"},
+        {SN "sso: {client_whitelist: https://a/}\n", "sso.client_whitelist: must be a list"},
+        {SN "ip_range_blacklist: [\"10.0.0.1/8\"]\n", "ip_range_blacklist[0]: '10.0.0.1/8' is not"},
+        {SN "ip_range_whitelist: 127.0.0.1\n", "ip_range_whitelist: must be a list"},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct config *cfg = NULL;
+        char err[256] = "";
+        if (config_load_string(cases[i].yaml, strlen(cases[i].yaml), BASE, &cfg, err,
+                               sizeof(err)) == 0) {
+            config_free(cfg);
+            fail_msg("case %zu accepted:\n%s", i, cases[i].yaml);
+        }
+        if (!strstr(err, cases[i].want))
+            fail_msg("case %zu: got '%s', want '%s'", i, err, cases[i].want);
+    }
+}
 
 int
 main(void)
@@ -1142,6 +1368,9 @@ main(void)
         cmocka_unit_test(test_generate_odd_inputs),
         cmocka_unit_test(test_media_keys), /* content repository (issue 7) */
         cmocka_unit_test(test_app_service_config_files),
+        cmocka_unit_test(test_issue10_defaults),
+        cmocka_unit_test(test_issue10_keys),
+        cmocka_unit_test(test_issue10_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -797,6 +797,167 @@ test_open_errors(void **state)
     unlink(path);
 }
 
+/* ---- 3PIDs, binds, SSO subjects, token expiry (issue 10) ---- */
+
+static void
+test_threepids(void **state)
+{
+    struct fixture *f = *state;
+    struct store_threepid *list = NULL;
+    char *owner = NULL;
+    size_t n = 0;
+
+    assert_int_equal(store_threepid_add(f->st, ALICE, "email", "a@example.org", 10, 20), STORE_OK);
+    assert_int_equal(store_threepid_add(f->st, ALICE, "email", "a2@example.org", 11, 21), STORE_OK);
+    /* One account per address. */
+    assert_int_equal(store_threepid_add(f->st, BOB, "email", "a@example.org", 12, 22),
+                     STORE_EXISTS);
+    assert_int_equal(store_threepid_owner(f->st, "email", "a@example.org", &owner), STORE_OK);
+    assert_string_equal(owner, ALICE);
+    free(owner);
+    assert_int_equal(store_threepid_owner(f->st, "email", "b@example.org", &owner),
+                     STORE_NOT_FOUND);
+    assert_null(owner);
+    assert_int_equal(store_threepid_list(f->st, ALICE, &list, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(list[0].address, "a@example.org");
+    assert_int_equal(list[0].validated_ts, 10);
+    assert_int_equal(list[0].added_ts, 20);
+    store_threepids_free(list, n);
+    assert_int_equal(store_threepid_remove(f->st, BOB, "email", "a@example.org"), STORE_NOT_FOUND);
+    assert_int_equal(store_threepid_remove(f->st, ALICE, "email", "a@example.org"), STORE_OK);
+    assert_int_equal(store_threepid_add(f->st, BOB, "email", "a@example.org", 12, 22), STORE_OK);
+    assert_int_equal(store_threepid_remove_all(f->st, ALICE), STORE_OK);
+    assert_int_equal(store_threepid_list(f->st, ALICE, &list, &n), STORE_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(store_threepid_list(f->st, BOB, &list, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    store_threepids_free(list, n);
+}
+
+static void
+test_threepid_binds(void **state)
+{
+    struct fixture *f = *state;
+    struct store_threepid_bind *b = NULL;
+    size_t n = 0;
+
+    assert_int_equal(store_threepid_bind_add(f->st, ALICE, "email", "a@x.org", "is1"), STORE_OK);
+    assert_int_equal(store_threepid_bind_add(f->st, ALICE, "email", "a@x.org", "is1"), STORE_OK);
+    assert_int_equal(store_threepid_bind_add(f->st, ALICE, "email", "a@x.org", "is2"), STORE_OK);
+    assert_int_equal(store_threepid_bind_add(f->st, ALICE, "email", "b@x.org", "is1"), STORE_OK);
+    assert_int_equal(store_threepid_binds(f->st, ALICE, "email", "a@x.org", &b, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(b[0].id_server, "is1");
+    assert_string_equal(b[1].id_server, "is2");
+    store_threepid_binds_free(b, n);
+    assert_int_equal(store_threepid_binds(f->st, ALICE, NULL, NULL, &b, &n), STORE_OK);
+    assert_int_equal(n, 3);
+    store_threepid_binds_free(b, n);
+    assert_int_equal(store_threepid_bind_remove(f->st, ALICE, "email", "a@x.org", "is1"), STORE_OK);
+    assert_int_equal(store_threepid_binds(f->st, ALICE, "email", "a@x.org", &b, &n), STORE_OK);
+    assert_int_equal(n, 1);
+    store_threepid_binds_free(b, n);
+    assert_int_equal(store_threepid_binds(f->st, BOB, NULL, NULL, &b, &n), STORE_OK);
+    assert_int_equal(n, 0);
+    assert_null(b);
+}
+
+static void
+test_threepid_sessions(void **state)
+{
+    struct fixture *f = *state;
+    int64_t now = util_now_ms();
+    struct store_3pid_session s = {"sid1", "email", "a@x.org",  "secret", "register", "h1",
+                                   NULL,   1,       now + 1000, 0,        now};
+    struct store_3pid_session got;
+
+    assert_int_equal(store_3pid_session_put(f->st, &s), STORE_OK);
+    assert_int_equal(store_3pid_session_find_open(f->st, "email", "a@x.org", "secret", &got),
+                     STORE_OK);
+    assert_string_equal(got.session_id, "sid1");
+    assert_string_equal(got.kind, "register");
+    assert_null(got.next_link);
+    assert_int_equal(got.validated_ts, 0);
+    store_3pid_session_clear(&got);
+    assert_int_equal(store_3pid_session_find_open(f->st, "email", "a@x.org", "other", &got),
+                     STORE_NOT_FOUND);
+    /* An update keeps the identity, changes the token. */
+    s.token_hash = "h2";
+    s.last_send_attempt = 2;
+    s.next_link = "https://n.example/";
+    assert_int_equal(store_3pid_session_put(f->st, &s), STORE_OK);
+    assert_int_equal(store_3pid_session_get(f->st, "sid1", &got), STORE_OK);
+    assert_string_equal(got.token_hash, "h2");
+    assert_int_equal(got.last_send_attempt, 2);
+    assert_string_equal(got.next_link, "https://n.example/");
+    store_3pid_session_clear(&got);
+    /* Validated once; a second validation keeps the first time. */
+    assert_int_equal(store_3pid_session_validate(f->st, "sid1", 500), STORE_OK);
+    assert_int_equal(store_3pid_session_validate(f->st, "sid1", 900), STORE_OK);
+    assert_int_equal(store_3pid_session_get(f->st, "sid1", &got), STORE_OK);
+    assert_int_equal(got.validated_ts, 500);
+    store_3pid_session_clear(&got);
+    assert_int_equal(store_3pid_session_find_open(f->st, "email", "a@x.org", "secret", &got),
+                     STORE_NOT_FOUND);
+    assert_int_equal(store_3pid_session_validate(f->st, "nope", 1), STORE_NOT_FOUND);
+    assert_int_equal(store_3pid_session_delete(f->st, "sid1"), STORE_OK);
+    assert_int_equal(store_3pid_session_get(f->st, "sid1", &got), STORE_NOT_FOUND);
+}
+
+static void
+test_external_ids(void **state)
+{
+    struct fixture *f = *state;
+    char *user = NULL, **providers = NULL;
+    size_t n = 0;
+
+    assert_int_equal(store_external_id_add(f->st, "oidc-a", "sub1", ALICE), STORE_OK);
+    assert_int_equal(store_external_id_add(f->st, "oidc-a", "sub1", BOB), STORE_EXISTS);
+    assert_int_equal(store_external_id_add(f->st, "oidc-b", "sub1", BOB), STORE_OK);
+    assert_int_equal(store_external_id_add(f->st, "oidc-b", "sub2", ALICE), STORE_OK);
+    assert_int_equal(store_external_id_get(f->st, "oidc-a", "sub1", &user), STORE_OK);
+    assert_string_equal(user, ALICE);
+    free(user);
+    assert_int_equal(store_external_id_get(f->st, "oidc-a", "sub2", &user), STORE_NOT_FOUND);
+    assert_int_equal(store_external_id_providers(f->st, ALICE, &providers, &n), STORE_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(providers[0], "oidc-a");
+    assert_string_equal(providers[1], "oidc-b");
+    store_strings_free(providers, n);
+}
+
+static void
+test_token_expiry(void **state)
+{
+    struct fixture *f = *state;
+    struct store_auth a;
+
+    assert_int_equal(store_user_create(f->st, ALICE, "pw", false, false, 1), STORE_OK);
+    assert_int_equal(
+        store_device_login_until(f->st, ALICE, "D1", NULL, "th1", "1.2.3.4", NULL, 10, 12345),
+        STORE_OK);
+    assert_int_equal(store_device_login(f->st, ALICE, "D2", NULL, "th2", "1.2.3.4", NULL, 10),
+                     STORE_OK);
+    assert_int_equal(store_token_lookup(f->st, "th1", &a), STORE_OK);
+    assert_int_equal(a.valid_until_ts, 12345);
+    store_auth_clear(&a);
+    /* From the cache, the same. */
+    assert_int_equal(store_token_lookup(f->st, "th1", &a), STORE_OK);
+    assert_int_equal(a.valid_until_ts, 12345);
+    store_auth_clear(&a);
+    assert_int_equal(store_token_lookup(f->st, "th2", &a), STORE_OK);
+    assert_int_equal(a.valid_until_ts, 0);
+    store_auth_clear(&a);
+    /* A new login on the device replaces the expired token; the device stays. */
+    assert_int_equal(store_device_login(f->st, ALICE, "D1", NULL, "th3", "1.2.3.4", NULL, 20),
+                     STORE_OK);
+    assert_int_equal(store_token_lookup(f->st, "th1", &a), STORE_NOT_FOUND);
+    assert_int_equal(store_token_lookup(f->st, "th3", &a), STORE_OK);
+    assert_string_equal(a.device_id, "D1");
+    store_auth_clear(&a);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -821,6 +982,11 @@ main(void)
         T(test_login_token),
         T(test_reopen_persists),
         T(test_open_errors),
+        T(test_threepids),
+        T(test_threepid_binds),
+        T(test_threepid_sessions),
+        T(test_external_ids),
+        T(test_token_expiry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

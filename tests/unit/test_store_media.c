@@ -68,8 +68,8 @@ teardown(void **state)
 static void
 add(struct store *st, const char *id, const char *hash, const char *name, const char *user)
 {
-    struct store_media m = {(char *)id,   "image/png",  (char *)name, 42,
-                            (char *)hash, (char *)user, 1000,         NULL};
+    struct store_media m = {(char *)id,   "image/png", (char *)name, 42,   (char *)hash,
+                            (char *)user, 1000,        NULL,         false};
     assert_int_equal(store_media_add(st, &m), STORE_OK);
 }
 
@@ -82,7 +82,7 @@ test_media_records(void **state)
     add(f->st, "one", HASH_A, "a.png", "@alice:example.org");
     add(f->st, "two", HASH_A, NULL, NULL);
     add(f->st, "three", HASH_B, "b.png", "@bob:example.org");
-    struct store_media dup = {"one", "text/plain", NULL, 1, HASH_B, NULL, 1, NULL};
+    struct store_media dup = {"one", "text/plain", NULL, 1, HASH_B, NULL, 1, NULL, false};
     assert_int_equal(store_media_add(f->st, &dup), STORE_EXISTS);
 
     assert_int_equal(store_media_get(f->st, "one", &m), STORE_OK);
