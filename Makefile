@@ -4,7 +4,8 @@ JOBS ?= $(shell nproc)
 DATA ?= data
 SERVER_NAME ?= localhost
 
-.PHONY: all build deps run test unit api api-pg interop crash test-build format clean install
+.PHONY: all build deps run test unit api api-pg interop crash test-build format clean install \
+	fuzz fuzz-build test-valgrind tsan
 
 all: build
 
@@ -59,17 +60,54 @@ tests/interop/appservice/node_modules: tests/interop/appservice/package-lock.jso
 	npm ci --prefix tests/interop/appservice --no-audit --no-fund
 	touch $@
 
-test: deps test-build tests/interop/js/node_modules tests/interop/appservice/node_modules
+test: deps test-build tests/interop/js/node_modules tests/interop/appservice/node_modules fuzz-build
 	cd build-test && ctest --output-on-failure -j $(JOBS)
+	FUZZ_JOBS=2 scripts/run-fuzz 30
 	HEARTH_BIN=$(abspath build-test/hearth) $(PYTHON) -m pytest -q -p no:cacheprovider tests/api tests/interop tests/crash
 	HEARTH_BIN=$(abspath build-test/hearth) scripts/with-pg sh -c \
 	    'build-test/test_store && $(PYTHON) -m pytest -q -p no:cacheprovider tests/api tests/crash'
+
+# Reliability (issue 12): libFuzzer drivers (fuzz/, clang, ASan+UBSan, build-fuzz/), each run
+# for FUZZ_SECONDS from its committed seed corpus; `make test` runs each for 30 s, two at a
+# time (9 drivers: 2.5 min).
+FUZZ_SECONDS ?= 60
+build-fuzz/Makefile:
+	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DHEARTH_FUZZ=ON
+
+fuzz-build: build-fuzz/Makefile
+	cmake --build build-fuzz -j $(JOBS) --target fuzzers
+
+fuzz: fuzz-build
+	scripts/run-fuzz $(FUZZ_SECONDS)
+
+# Reliability (issue 12): the API suite's server under valgrind memcheck, on a subset (every
+# request is ~20-50x slower there); any memcheck error or definite leak fails the test.
+VALGRIND_TESTS ?= tests/api/test_versions.py tests/api/test_whoami.py tests/api/test_login.py \
+	tests/api/test_room_send.py
+test-valgrind: build
+	HEARTH_BIN=$(abspath scripts/valgrind-hearth) HEARTH_VALGRIND_BIN=$(abspath build/hearth) \
+	    HEARTH_START_TIMEOUT=120 HEARTH_STOP_TIMEOUT=120 HEARTH_SLOW_STOP=60 \
+	    $(PYTHON) -m pytest -q -rfE -p no:cacheprovider $(VALGRIND_TESTS)
+
+# ThreadSanitizer (issue 12): the threaded parts (notifier, group-commit writer and its
+# readers) in their unit tests, then a few API files against a TSan server (build-tsan/).
+TSAN_TESTS ?= tests/api/test_sync.py tests/api/test_room_send.py tests/api/test_typing.py \
+	tests/api/test_receipts.py tests/api/test_to_device.py
+TSAN_OPTS = halt_on_error=1 suppressions=$(abspath scripts/tsan.supp)
+build-tsan/Makefile:
+	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DHEARTH_TSAN=ON
+
+tsan: build-tsan/Makefile
+	cmake --build build-tsan -j $(JOBS) --target hearth test_notifier test_store
+	cd build-tsan && TSAN_OPTIONS="$(TSAN_OPTS)" ./test_notifier && TSAN_OPTIONS="$(TSAN_OPTS)" ./test_store
+	TSAN_OPTIONS="$(TSAN_OPTS)" HEARTH_BIN=$(abspath build-tsan/hearth) HEARTH_SLOW_STOP=15 \
+	    $(PYTHON) -m pytest -q -p no:cacheprovider $(TSAN_TESTS)
 
 format:
 	clang-format -i $$(find src tests/unit -name '*.[ch]')
 
 clean:
-	rm -rf build build-test
+	rm -rf build build-test build-fuzz build-tsan
 
 # Operating Hearth (issue 14; docs/install.md): the binary, the systemd unit and the docs.
 # DESTDIR stages the files for a package; without it, as root, the `hearth` system user the

@@ -1,11 +1,7 @@
 /* libFuzzer driver: arbitrary event + state through the auth rules of every room version: no
  * crash, and the same answer (and reason) twice. Input: a JSON object
  *   {"event": {...}, "state": [{...}, ...], "events": [{...}, ...]}
- * where "events" (optional) makes auth_state.get_event available. Build (not part of CMake):
- *   clang -std=c17 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -I../src \
- *     fuzz_auth.c ../src/room/auth.c ../src/room/event.c ../src/room/redact.c \
- *     ../src/room/version.c ../src/room/id.c ../src/json/canonical.c ../src/core/util.c \
- *     -ljansson -lsodium -lm */
+ * where "events" (optional) makes auth_state.get_event available. Built by `make fuzz`. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -268,7 +268,7 @@ directory_room_aliases(struct req *r)
     size_t n = 0, i;
     bool allowed;
 
-    if (!api_room_or_reply(r, room_id))
+    if (!api_member_room_or_reply(r, room_id))
         return;
     /* SPEC: directory.yaml: members, anyone when world_readable, and (our choice) server
      * admins. */

@@ -169,7 +169,7 @@ message_pagination_get(struct req *r)
         return;
     if (f.limit >= 0 && f.limit < limit)
         limit = f.limit;
-    if (!(v = api_room_or_reply(r, room_id)))
+    if (!(v = api_member_room_or_reply(r, room_id)))
         goto out;
     if (store_stream_position(r->hs->store, &now) != STORE_OK) {
         reply_internal(r, "stream position failed");

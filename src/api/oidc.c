@@ -239,7 +239,8 @@ has_scope(const struct config_oidc_provider *p, const char *scope)
 static char *
 callback_url(const struct config *cfg)
 {
-    return xasprintf("%s%s", cfg->public_baseurl, OIDC_CALLBACK_PATH + 1);
+    /* The path without its leading '/' (indexing, not `+ 1`, which clang warns about). */
+    return xasprintf("%s%s", cfg->public_baseurl, &OIDC_CALLBACK_PATH[1]);
 }
 
 /* RFC 7636 4.2: S256 challenge = BASE64URL(SHA256(verifier)). */

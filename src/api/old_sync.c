@@ -96,8 +96,9 @@ peek_allowed_or_reply(struct req *r, const char *room_id)
     struct visibility vis;
     bool ok;
 
+    /* An unknown room is not world readable either: the same answer (issue 12). */
     if (!rooms_version(r->hs->rooms, room_id)) {
-        reply_error(r, MERR_NOT_FOUND, "Unknown room");
+        reply_error(r, MERR_FORBIDDEN, "The room is not world readable");
         return false;
     }
     if (visibility_load(r, room_id, r->user_id, &vis) != 0) {

@@ -46,7 +46,7 @@ redaction_redact(struct req *r)
         reply_error(r, MERR_BAD_JSON, "reason must be a string");
         return;
     }
-    if (!api_room_or_reply(r, room_id) || api_txn_replay(r, txn, &t))
+    if (!api_member_room_or_reply(r, room_id) || api_txn_replay(r, txn, &t))
         goto out;
     rc = store_event_get(r->hs->store, target, &e);
     if (rc == STORE_ERR) {

@@ -84,7 +84,7 @@ room_initial_sync_get(struct req *r)
     json_t *entry;
     int rc;
 
-    if (!api_room_or_reply(r, r->params[0]))
+    if (!api_member_room_or_reply(r, r->params[0]))
         return;
     rc = api_room_snapshot(r, r->params[0], INITIAL_SYNC_LIMIT, &entry);
     if (rc > 0)

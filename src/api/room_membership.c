@@ -190,7 +190,7 @@ membership_invite(struct req *r)
     }
     if (!(target = target_or_reply(r)) || !reason_ok_or_reply(r, &reason))
         return;
-    if (!api_room_or_reply(r, room_id))
+    if (!api_member_room_or_reply(r, room_id))
         return;
     id_user_id_split(target, &lp, &lp_len, &server);
     if (strcmp(server, r->hs->cfg->server_name) != 0) {
@@ -219,7 +219,7 @@ void
 membership_leave(struct req *r)
 {
     const char *reason;
-    if (!reason_ok_or_reply(r, &reason) || !api_room_or_reply(r, r->params[0]) ||
+    if (!reason_ok_or_reply(r, &reason) || !api_member_room_or_reply(r, r->params[0]) ||
         !server_notices_may_leave_or_reply(r, r->params[0]))
         return;
     change_membership(r, r->params[0], r->user_id, "leave", reason, NULL);
@@ -232,10 +232,17 @@ membership_forget(struct req *r)
     const char *room_id = r->params[0];
     char *m;
 
-    if (!api_room_or_reply(r, room_id))
+    /* Whether or not the room exists, someone who was never in it forgets it trivially: the
+     * same 200 for both, so forget does not reveal which rooms exist (issue 12; Synapse too
+     * answers 200 without checking the room). */
+    if (!api_room_id_ok_or_reply(r, room_id))
         return;
     m = rooms_membership(r->hs->rooms, room_id, r->user_id);
-    if (m && (strcmp(m, "join") == 0 || strcmp(m, "invite") == 0)) {
+    if (!m) {
+        reply_empty(r);
+        return;
+    }
+    if (strcmp(m, "join") == 0 || strcmp(m, "invite") == 0) {
         free(m);
         reply_error(r, MERR_UNKNOWN, "Leave the room before forgetting it");
         return;
@@ -254,7 +261,7 @@ membership_kick(struct req *r)
 {
     const char *target, *reason;
     if (!(target = target_or_reply(r)) || !reason_ok_or_reply(r, &reason) ||
-        !api_room_or_reply(r, r->params[0]))
+        !api_member_room_or_reply(r, r->params[0]))
         return;
     char *m = rooms_membership(r->hs->rooms, r->params[0], target);
     /* Kicking someone who is not there would turn "no membership" into "leave". Kicking a
@@ -274,7 +281,7 @@ membership_ban(struct req *r)
 {
     const char *target, *reason;
     if (!(target = target_or_reply(r)) || !reason_ok_or_reply(r, &reason) ||
-        !api_room_or_reply(r, r->params[0]))
+        !api_member_room_or_reply(r, r->params[0]))
         return;
     change_membership(r, r->params[0], target, "ban", reason, NULL);
 }
@@ -286,7 +293,7 @@ membership_unban(struct req *r)
     const char *target, *reason;
     char *m;
     if (!(target = target_or_reply(r)) || !reason_ok_or_reply(r, &reason) ||
-        !api_room_or_reply(r, r->params[0]))
+        !api_member_room_or_reply(r, r->params[0]))
         return;
     m = rooms_membership(r->hs->rooms, r->params[0], target);
     if (!m || strcmp(m, "ban") != 0) {

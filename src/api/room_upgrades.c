@@ -304,7 +304,7 @@ room_upgrades_upgrade(struct req *r)
                     version);
         return;
     }
-    if (!api_room_or_reply(r, old_id))
+    if (!api_member_room_or_reply(r, old_id))
         return;
     if (!(state = rooms_current_state(r->hs->rooms, old_id))) {
         reply_error(r, MERR_NOT_FOUND, "Unknown room");

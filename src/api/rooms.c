@@ -22,7 +22,7 @@ readable_state_or_reply(struct req *r, const char *room_id, size_t *n, int64_t a
     int64_t pos;
 
     *n = 0;
-    if (!api_room_or_reply(r, room_id))
+    if (!api_member_room_or_reply(r, room_id))
         return NULL;
     if (visibility_load(r, room_id, r->user_id, &vis) != 0) {
         reply_internal(r, "visibility lookup failed");
@@ -203,7 +203,7 @@ rooms_get_joined_members(struct req *r)
     const char *user;
     char *m;
 
-    if (!api_room_or_reply(r, room_id))
+    if (!api_member_room_or_reply(r, room_id))
         return;
     m = rooms_membership(r->hs->rooms, room_id, r->user_id);
     if (!m || strcmp(m, "join") != 0) {

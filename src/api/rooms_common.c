@@ -14,8 +14,8 @@ void
 api_reply_rooms_error(struct req *r, enum rooms_rc rc, const char *reason)
 {
     switch (rc) {
-    case ROOMS_UNKNOWN_ROOM:
-        reply_error(r, MERR_NOT_FOUND, "Unknown room");
+    case ROOMS_UNKNOWN_ROOM: /* as for a room the sender is not in (issue 12) */
+        reply_error(r, MERR_FORBIDDEN, API_NOT_MEMBER);
         break;
     case ROOMS_FORBIDDEN:
         reply_error(r, MERR_FORBIDDEN, "%s", reason);
@@ -146,6 +146,25 @@ api_room_id_ok_or_reply(struct req *r, const char *room_id)
         return false;
     }
     return true;
+}
+
+const struct room_version *
+api_member_room_or_reply(struct req *r, const char *room_id)
+{
+    const struct room_version *v;
+
+    if (!api_room_id_ok_or_reply(r, room_id))
+        return NULL;
+    switch (rooms_lookup(r->hs->rooms, room_id, &v)) {
+    case ROOMS_OK:
+        return v;
+    case ROOMS_UNKNOWN_ROOM:
+        reply_error(r, MERR_FORBIDDEN, API_NOT_MEMBER);
+        return NULL;
+    default:
+        reply_internal(r, "storage failed");
+        return NULL;
+    }
 }
 
 const struct room_version *

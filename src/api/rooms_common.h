@@ -29,6 +29,11 @@ json_t *api_full_event_for_client(struct req *r, const char *event_id, const jso
 bool api_room_id_ok_or_reply(struct req *r, const char *room_id);
 /* The room's version, or NULL after replying 404 M_NOT_FOUND / 403. */
 const struct room_version *api_room_or_reply(struct req *r, const char *room_id);
+/* The same for endpoints only members may use: an unknown room answers 403 M_FORBIDDEN, as
+ * a room the user is not in does, so a non-member cannot tell which rooms exist (issue 12).
+ * SPEC: r0.6.1 lists only 403 for these ("You aren't a member of the room"). */
+const struct room_version *api_member_room_or_reply(struct req *r, const char *room_id);
+#define API_NOT_MEMBER "You are not a member of this room"
 
 struct visibility;
 struct event_filter;

@@ -80,6 +80,9 @@ struct req {
      * sink failed. State lives in ctx/ctx_free. */
     bool (*body_sink)(struct req *r, const char *data, size_t len);
     bool body_done;
+    /* Counted in the server's in-flight requests (shutdown drains those): set once the body
+     * is complete, so a client trickling a body cannot hold up shutdown (issue 12). */
+    bool inflight;
 
     /* Set by authentication. */
     const char *access_token;

@@ -105,6 +105,9 @@ reply_error_extra(struct req *r, int status, enum merr e, const char *msg, const
     reply_json(r, status, body);
 }
 
+static void verror(struct req *r, int status, enum merr e, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+
 static void
 verror(struct req *r, int status, enum merr e, const char *fmt, va_list ap)
 {

@@ -453,7 +453,6 @@ handle(struct http_server *srv, struct MHD_Connection *conn, const char *url, co
         if (srv->hs->cfg->listener.x_forwarded)
             forwarded_ip(r);
         *con_cls = r;
-        atomic_fetch_add(&srv->inflight, 1);
         if (dispatch_stream(srv, r))
             return r->resp ? send_reply(r) : MHD_YES; /* an error answers before the body */
         cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -502,6 +501,10 @@ handle(struct http_server *srv, struct MHD_Connection *conn, const char *url, co
         if (!r->resp)
             reply_internal(r, "handler wrote no response");
         return send_reply(r);
+    }
+    if (!r->inflight) {
+        r->inflight = true;
+        atomic_fetch_add(&srv->inflight, 1);
     }
     if (r->body_sink) { /* a streamed body is complete, or its sink replied */
         if (!r->resp) {
@@ -553,9 +556,12 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     free(r->body);
     free(r->resp);
     free(r->path);
+    if (r->inflight)
+        atomic_fetch_sub(&srv->inflight, 1);
     free(r);
-    atomic_fetch_sub(&srv->inflight, 1);
 }
+
+static void mhd_log(void *cls, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 static void
 mhd_log(void *cls, const char *fmt, va_list ap)
