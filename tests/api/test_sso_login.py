@@ -5,8 +5,8 @@ chain with requests; the m.login.sso UIA stage and its fallback page (client_ser
 sso.client_whitelist, /_synapse/client/oidc/callback, and the confirmation page Synapse shows
 before handing a login token to a client not in the whitelist.
 
-Headless Chromium is not used: Debian's chromium is not installed here and the redirect chain
-is plain HTTP (302s and one cookie), which requests follows the same way."""
+The redirect chain is plain HTTP (302s and one cookie), which requests follows here step by
+step; test_sso_chromium.py runs the round trip once in headless Chromium."""
 
 import re
 import secrets
