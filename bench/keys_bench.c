@@ -135,8 +135,7 @@ collect(char *data, size_t size, size_t nmemb, void *userdata)
 
 /* One blocking request with a body of any size; returns the status, the answer in *out. */
 static long
-blocking(const char *method, const char *url, const char *token, const char *body,
-         struct buf *out)
+blocking(const char *method, const char *url, const char *token, const char *body, struct buf *out)
 {
     CURL *h = curl_easy_init();
     struct curl_slist *hdrs = NULL;
@@ -518,8 +517,9 @@ phase_wake(struct td *t)
         rq->token = b->tokens[2];
         fmt(rq->url, sizeof(rq->url), "%s/_matrix/client/v3/sendToDevice/m.bench.wake/%s.w%ld",
             b->base, b->nonce, t->round);
-        fmt(rq->body, sizeof(rq->body), "{\"messages\": {\"%s\": {\"%s\": {\"bench\": \"L.%ld\"}}}}",
-            b->user_ids[1], b->devices[1], t->round);
+        fmt(rq->body, sizeof(rq->body),
+            "{\"messages\": {\"%s\": {\"%s\": {\"bench\": \"L.%ld\"}}}}", b->user_ids[1],
+            b->devices[1], t->round);
         t->got = false;
         t->t_send = now_s();
         slot_start(&t->e, t->probe);

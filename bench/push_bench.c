@@ -267,10 +267,8 @@ static void
 master(struct bench *b)
 {
     struct engine e;
-    struct batch bt = {.what = "enable .m.rule.master",
-                       .n = b->nusers - 1,
-                       .make = make_master,
-                       .take = take_200};
+    struct batch bt = {
+        .what = "enable .m.rule.master", .n = b->nusers - 1, .make = make_master, .take = take_200};
     engine_init(&e, b->conc);
     batch_run(b, &e, &bt, b->conc);
     engine_free(&e);
@@ -294,8 +292,8 @@ send_phase(struct bench *b)
         batch_run(b, &e, &bt, 1);
         b->label = xstrdup(saved);
     }
-    bt = (struct batch){
-        .what = "sends", .n = (int)b->messages, .make = make_send, .take = take_200};
+    bt =
+        (struct batch){.what = "sends", .n = (int)b->messages, .make = make_send, .take = take_200};
     lat_init(&bt.lat, b->messages);
     took = batch_run(b, &e, &bt, 1);
     lat_sort(&bt.lat);
@@ -310,9 +308,8 @@ send_phase(struct bench *b)
 static void
 usage(void)
 {
-    fprintf(stderr,
-            "usage: push_bench -s STATE [-u USERS] [-m MESSAGES] [-c CONC] [-l LABEL] "
-            "BASE_URL setup|send|master\n");
+    fprintf(stderr, "usage: push_bench -s STATE [-u USERS] [-m MESSAGES] [-c CONC] [-l LABEL] "
+                    "BASE_URL setup|send|master\n");
     exit(2);
 }
 

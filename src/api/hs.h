@@ -46,9 +46,9 @@ struct hs {
     struct ratelimit *rl_3pid_ip;     /* rc_3pid_validation, per client address */
     struct ratelimit *rl_3pid_target; /* rc_3pid_validation, per email address */
     struct oidc *oidc;                /* OpenID Connect providers and login sessions */
-    struct media *media;       /* the content repository (src/media; issue 7) */
-    struct appservices *appservices; /* application services (issue 13); main owns it */
-    struct http_server *http;        /* the client API's server, for its metrics (issue 14) */
+    struct media *media;              /* the content repository (src/media; issue 7) */
+    struct appservices *appservices;  /* application services (issue 13); main owns it */
+    struct http_server *http;         /* the client API's server, for its metrics (issue 14) */
 };
 
 /* Builds everything but the store and key, which main opens. */

@@ -149,7 +149,7 @@ enum merr {
     MERR_CANNOT_LEAVE_SERVER_NOTICE_ROOM,
     MERR_INVALID_SIGNATURE,       /* Matrix v1.1 cross-signing */
     MERR_WRONG_ROOM_KEYS_VERSION, /* Matrix v1.1 key backup */
-    MERR_INTERNAL, /* M_UNKNOWN with 500: details go to the log only */
+    MERR_INTERNAL,                /* M_UNKNOWN with 500: details go to the log only */
 };
 
 const char *merr_code(enum merr e);

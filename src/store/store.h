@@ -657,8 +657,8 @@ struct store_xsign_sig {
 enum store_rc store_xsign_sigs_add(struct store *st, const struct store_xsign_sig *sigs, size_t n,
                                    const char *const *changed, size_t n_changed);
 /* The signatures on target_user's keys made by target_user or by viewer. */
-enum store_rc store_xsign_sigs_get(struct store *st, const char *target_user_id,
-                                   const char *viewer, struct store_xsign_sig **out, size_t *n);
+enum store_rc store_xsign_sigs_get(struct store *st, const char *target_user_id, const char *viewer,
+                                   struct store_xsign_sig **out, size_t *n);
 void store_xsign_sigs_free(struct store_xsign_sig *list, size_t n);
 
 /* A key backup version. */
