@@ -228,17 +228,32 @@ static bool
 write_object(struct buf *b, const json_t *v, bool allow_floats)
 {
     size_t n = json_object_size(v), i = 0;
-    struct key *keys = xcalloc(n, sizeof(*keys));
+    struct key small[16];
+    /* Events and their parts have a handful of keys: sort those on the stack. */
+    struct key *keys = n <= sizeof(small) / sizeof(small[0]) ? small : xcalloc(n, sizeof(*keys));
     bool ok = false;
     void *it;
 
-    for (it = json_object_iter((json_t *)v); it; it = json_object_iter_next((json_t *)v, it)) {
+    for (it = json_object_iter((json_t *)v); it && i < n;
+         it = json_object_iter_next((json_t *)v, it)) {
         keys[i].s = json_object_iter_key(it);
         keys[i].len = json_object_iter_key_len(it);
         keys[i].v = json_object_iter_value(it);
         i++;
     }
-    qsort(keys, n, sizeof(*keys), key_cmp);
+    if (n <= sizeof(small) / sizeof(small[0])) {
+        for (size_t k = 1; k < n; k++) { /* insertion sort: no calls through a pointer */
+            struct key t = keys[k];
+            size_t j = k;
+            while (j > 0 && key_cmp(&keys[j - 1], &t) > 0) {
+                keys[j] = keys[j - 1];
+                j--;
+            }
+            keys[j] = t;
+        }
+    } else {
+        qsort(keys, n, sizeof(*keys), key_cmp);
+    }
     put(b, "{", 1);
     for (i = 0; i < n; i++) {
         if (i)
@@ -251,15 +266,31 @@ write_object(struct buf *b, const json_t *v, bool allow_floats)
     put(b, "}", 1);
     ok = true;
 out:
-    free(keys);
+    if (keys != small)
+        free(keys);
     return ok;
+}
+
+/* Decimal digits of n, without the cost of printf's format parsing. */
+static void
+put_int(struct buf *b, int64_t n)
+{
+    char tmp[24];
+    size_t i = sizeof(tmp);
+    uint64_t u = n < 0 ? (uint64_t)0 - (uint64_t)n : (uint64_t)n;
+
+    do {
+        tmp[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (n < 0)
+        tmp[--i] = '-';
+    put(b, tmp + i, sizeof(tmp) - i);
 }
 
 static bool
 write_value(struct buf *b, const json_t *v, bool allow_floats)
 {
-    char num[32];
-
     switch (json_typeof(v)) {
     case JSON_OBJECT:
         return write_object(b, v, allow_floats);
@@ -281,8 +312,7 @@ write_value(struct buf *b, const json_t *v, bool allow_floats)
         /* SPEC: signing_json "integers in the range [-(2**53)+1, (2**53)-1]" */
         if (n < -JSON_CANON_INT_MAX || n > JSON_CANON_INT_MAX)
             return false;
-        snprintf(num, sizeof(num), "%" PRId64, (int64_t)n);
-        put_str(b, num);
+        put_int(b, (int64_t)n);
         return true;
     }
     case JSON_REAL:

@@ -388,14 +388,41 @@ check_shape(const json_t *ev, const struct room_version *v, enum event_error *er
     return check_field_limits(ev, err, reason, reasonlen);
 }
 
-char *
-event_finish_checked(json_t *ev, const struct room_version *v, const char *server_name,
-                     const struct signing_key *key, enum event_error *err, char *reason,
-                     size_t reasonlen)
+/* The bytes a signature adds to an event's canonical JSON: a comma and
+ * "signatures":{"<server>":{"<key_id>":"<86 characters of base64>"}}. Fixed for a server and
+ * key, so an event's final size is known before it is signed. */
+static size_t
+signature_block_len(const char *server_name, const struct signing_key *key)
 {
-    char *canon = NULL, *id = NULL;
-    size_t len;
+    char fake[87];
+    json_t *o;
+    char *s;
+    size_t len = 0;
 
+    memset(fake, 'A', 86);
+    fake[86] = '\0';
+    o = json_pack("{s:{s:{s:s}}}", "signatures", server_name, key->key_id, fake);
+    s = o ? json_canonical(o, false, &len) : NULL;
+    json_decref(o);
+    free(s);
+    return s ? len - 2 + 1 : EVENT_MAX_BYTES + 1; /* without the braces, with a comma */
+}
+
+char *
+event_prepare(json_t *ev, const struct room_version *v, const char *server_name,
+              const struct signing_key *key, enum event_error *err, char *reason, size_t reasonlen,
+              char **signing, size_t *signing_len)
+{
+    static const char float_msg[] =
+        "event holds a float or an integer outside canonical JSON's range";
+    static const char int_msg[] = "event holds an integer outside canonical JSON's range";
+    unsigned char h[crypto_hash_sha256_BYTES];
+    char *canon = NULL, *id = NULL, *bytes = NULL, *enc;
+    json_t *redacted, *hashes;
+    size_t len, blen = 0;
+
+    *signing = NULL;
+    *signing_len = 0;
     if (err)
         *err = EVENT_INVALID;
     if (!v || !server_name || !key) {
@@ -422,32 +449,54 @@ event_finish_checked(json_t *ev, const struct room_version *v, const char *serve
             goto out;
     }
     /* SPEC: rooms/v6 "Servers MUST strictly enforce the JSON format" (floats, integer range);
-     * earlier versions still need every integer to fit canonical JSON to be hashed. */
-    canon = json_canonical(ev, allow_floats(v), &len);
-    if (!canon) {
+     * earlier versions still need every integer to fit canonical JSON to be hashed. The
+     * content hash covers every field but unsigned, which the full encoding below checks. */
+    if (!content_hash(ev, v, h)) {
         fail(err, EVENT_BAD_JSON, reason, reasonlen,
-             v->strict_canonical_json
-                 ? "event holds a float or an integer outside canonical JSON's range"
-                 : "event holds an integer outside canonical JSON's range");
+             v->strict_canonical_json ? float_msg : int_msg);
         goto out;
     }
-    free(canon);
-    if (event_hash_and_sign(ev, v, server_name, key) != 0) {
+    /* SPEC: server_server_api "The hash is encoded using Unpadded Base64 and stored in the
+     * event object, in a hashes object, under a sha256 key." */
+    enc = b64(h, sizeof(h), false);
+    hashes = json_object();
+    json_object_set_new(hashes, "sha256", json_string(enc));
+    json_object_set_new(ev, "hashes", hashes);
+    free(enc);
+    /* SPEC: "The event object is then redacted ... Finally it is signed". What is signed, the
+     * redacted event without signatures and unsigned, is also exactly what the reference hash
+     * hashes (server_server_api "Calculating the reference hash"), so one encoding serves
+     * both. */
+    redacted = redact_event(ev, v);
+    bytes = redacted ? signing_bytes(redacted, allow_floats(v), &blen) : NULL;
+    json_decref(redacted);
+    if (!bytes) {
         fail(err, EVENT_BAD_JSON, reason, reasonlen, "event cannot be hashed");
         goto out;
     }
     canon = json_canonical(ev, allow_floats(v), &len);
+    if (!canon) {
+        fail(err, EVENT_BAD_JSON, reason, reasonlen,
+             v->strict_canonical_json ? float_msg : int_msg);
+        goto out;
+    }
     /* SPEC: client_server_api "Size limits" "The complete event MUST NOT be larger than 65535
      * bytes, when formatted as a PDU ... including any signatures, and encoded as Canonical
      * JSON". Synapse and later spec text allow 65536; so does EVENT_MAX_BYTES. */
-    if (!canon || len > EVENT_MAX_BYTES) {
+    if (len + signature_block_len(server_name, key) > EVENT_MAX_BYTES) {
         fail(err, EVENT_TOO_LARGE, reason, reasonlen, "event is larger than 65536 bytes");
         goto out;
     }
-    id = event_id_of(ev, v);
-    if (!id) {
-        fail(err, EVENT_INVALID, reason, reasonlen, "event ID cannot be computed");
-        goto out;
+    if (v->event_id_format == EVID_SERVER) {
+        id = xstrdup(json_string_value(json_object_get(ev, "event_id")));
+    } else {
+        /* SPEC: rooms/v3 "The event ID is the reference hash of the event encoded using
+         * Unpadded Base64, prefixed with $"; rooms/v4 "replaces the 62nd and 63rd characters
+         * with - and _" */
+        crypto_hash_sha256(h, (const unsigned char *)bytes, blen);
+        enc = b64(h, sizeof(h), v->event_id_format == EVID_HASH_URLSAFE);
+        id = xasprintf("$%s", enc);
+        free(enc);
     }
     if (strlen(id) > EVENT_MAX_FIELD) {
         free(id);
@@ -455,11 +504,78 @@ event_finish_checked(json_t *ev, const struct room_version *v, const char *serve
         fail(err, EVENT_TOO_LARGE, reason, reasonlen, "'event_id' is longer than 255 bytes");
         goto out;
     }
+    *signing = bytes;
+    *signing_len = blen;
+    bytes = NULL;
     if (err)
         *err = EVENT_OK;
 out:
     free(canon);
+    free(bytes);
     return id;
+}
+
+char *
+event_seal(json_t *ev, const struct room_version *v, const char *server_name,
+           const struct signing_key *key, const char *signing, size_t signing_len, size_t *text_len)
+{
+    unsigned char sig[crypto_sign_BYTES];
+    json_t *sigs, *mine;
+    char *enc;
+
+    crypto_sign_detached(sig, NULL, (const unsigned char *)signing, signing_len, key->secret_key);
+    enc = b64(sig, sizeof(sig), false);
+    /* SPEC: "The signature is then copied back to the original event object." */
+    sigs = json_object_get(ev, "signatures");
+    if (!json_is_object(sigs)) {
+        sigs = json_object();
+        json_object_set_new(ev, "signatures", sigs);
+    }
+    mine = json_object_get(sigs, server_name);
+    if (!json_is_object(mine)) {
+        mine = json_object();
+        json_object_set_new(sigs, server_name, mine);
+    }
+    json_object_set_new(mine, key->key_id, json_string(enc));
+    free(enc);
+    return json_canonical(ev, allow_floats(v), text_len);
+}
+
+char *
+event_finish_text(json_t *ev, const struct room_version *v, const char *server_name,
+                  const struct signing_key *key, enum event_error *err, char *reason,
+                  size_t reasonlen, char **text)
+{
+    size_t blen, tlen;
+    char *bytes = NULL, *canon = NULL;
+    char *id = event_prepare(ev, v, server_name, key, err, reason, reasonlen, &bytes, &blen);
+
+    if (text)
+        *text = NULL;
+    if (!id)
+        return NULL;
+    canon = event_seal(ev, v, server_name, key, bytes, blen, &tlen);
+    free(bytes);
+    /* event_prepare counted the signature's size; this only guards that arithmetic. */
+    if (!canon || tlen > EVENT_MAX_BYTES) {
+        free(canon);
+        free(id);
+        fail(err, EVENT_TOO_LARGE, reason, reasonlen, "event is larger than 65536 bytes");
+        return NULL;
+    }
+    if (text)
+        *text = canon;
+    else
+        free(canon);
+    return id;
+}
+
+char *
+event_finish_checked(json_t *ev, const struct room_version *v, const char *server_name,
+                     const struct signing_key *key, enum event_error *err, char *reason,
+                     size_t reasonlen)
+{
+    return event_finish_text(ev, v, server_name, key, err, reason, reasonlen, NULL);
 }
 
 char *

@@ -41,6 +41,24 @@ char *event_finish_checked(json_t *ev, const struct room_version *v, const char 
                            const struct signing_key *key, enum event_error *err, char *reason,
                            size_t reasonlen);
 
+/* event_finish_checked, also giving the event's canonical JSON text (new string) in *text
+ * (`text` may be NULL). */
+char *event_finish_text(json_t *ev, const struct room_version *v, const char *server_name,
+                        const struct signing_key *key, enum event_error *err, char *reason,
+                        size_t reasonlen, char **text);
+
+/* event_finish_text in two halves, so the signature (the costly part) can be made outside a
+ * room's lock: event_prepare does every check (the final size counts the signature's fixed
+ * length), adds hashes (and a v1/v2 event_id), returns the event ID and gives the bytes to
+ * sign (new string) in *signing. event_seal signs them into `ev` and returns the canonical
+ * JSON text (new string, NULL only on allocation failure). */
+char *event_prepare(json_t *ev, const struct room_version *v, const char *server_name,
+                    const struct signing_key *key, enum event_error *err, char *reason,
+                    size_t reasonlen, char **signing, size_t *signing_len);
+char *event_seal(json_t *ev, const struct room_version *v, const char *server_name,
+                 const struct signing_key *key, const char *signing, size_t signing_len,
+                 size_t *text_len);
+
 /* The spec's hash_and_sign_event alone: sets `hashes` to the content hash and adds
  * signatures.<server_name>.<key_id> over the redacted event; checks and adds nothing else.
  * 0, or -1 if ev cannot be written as canonical JSON for v. */

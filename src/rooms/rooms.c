@@ -288,6 +288,11 @@ struct batch {
     void **notes; /* push (issue 8): per event, its notifications until committed */
     const struct rooms_push_hook *push;
     size_t n;
+    /* Sealed later (defer_seal): per event, a shallow copy of it to sign and what to sign. */
+    bool defer_seal;
+    json_t **seal_evs;
+    char **signing;
+    size_t *signing_lens;
 };
 
 static void
@@ -301,7 +306,14 @@ batch_clear(struct batch *b)
         free(b->unsigned_texts[i]);
         if (b->notes[i])
             b->push->discard(b->push->arg, b->notes[i]);
+        if (b->seal_evs)
+            json_decref(b->seal_evs[i]);
+        if (b->signing)
+            free(b->signing[i]);
     }
+    free(b->seal_evs);
+    free(b->signing);
+    free(b->signing_lens);
     free(b->notes);
     free(b->rows);
     free(b->texts);
@@ -359,7 +371,8 @@ build_one(struct rooms *rs, const char *room_id, struct batch *b, const struct r
     size_t nkeys, nauth = 0, idx = b->n;
     struct auth_state astate = {state_lookup, b->state, NULL};
     json_t *ev = NULL, *replaced = NULL, *uns = NULL;
-    char *id = NULL, *text = NULL;
+    char *id = NULL, *text = NULL, *signing = NULL;
+    size_t signing_len = 0;
     enum rooms_rc rc = ROOMS_INVALID;
     enum event_error err = EVENT_OK;
 
@@ -398,7 +411,11 @@ build_one(struct rooms *rs, const char *room_id, struct batch *b, const struct r
     }
     json_object_set_new(ev, "auth_events",
                         event_refs_for_version(b->v, auth_ids, auth_hashes, nauth));
-    id = event_finish_checked(ev, b->v, rs->server_name, rs->key, &err, reason, reasonlen);
+    if (b->defer_seal)
+        id = event_prepare(ev, b->v, rs->server_name, rs->key, &err, reason, reasonlen, &signing,
+                           &signing_len);
+    else
+        id = event_finish_text(ev, b->v, rs->server_name, rs->key, &err, reason, reasonlen, &text);
     if (!id) {
         if (err == EVENT_TOO_LARGE)
             rc = ROOMS_TOO_LARGE;
@@ -406,11 +423,6 @@ build_one(struct rooms *rs, const char *room_id, struct batch *b, const struct r
     }
     if (!auth_check(b->v, ev, &astate, reason, reasonlen)) {
         rc = ROOMS_FORBIDDEN;
-        goto out;
-    }
-    text = json_canonical(ev, !b->v->strict_canonical_json, NULL);
-    if (!text) {
-        snprintf(reason, reasonlen, "Event is not canonical JSON");
         goto out;
     }
     /* What a client sees in unsigned that is fixed at write time: the state replaced. */
@@ -429,6 +441,16 @@ build_one(struct rooms *rs, const char *room_id, struct batch *b, const struct r
     b->unsigned_texts = xrealloc(b->unsigned_texts, (idx + 1) * sizeof(*b->unsigned_texts));
     b->notes = xrealloc(b->notes, (idx + 1) * sizeof(*b->notes));
     b->notes[idx] = NULL;
+    if (b->defer_seal) {
+        b->seal_evs = xrealloc(b->seal_evs, (idx + 1) * sizeof(*b->seal_evs));
+        b->signing = xrealloc(b->signing, (idx + 1) * sizeof(*b->signing));
+        b->signing_lens = xrealloc(b->signing_lens, (idx + 1) * sizeof(*b->signing_lens));
+        /* The copy gets the signature; ev itself is shared with the room's cache. */
+        b->seal_evs[idx] = json_copy(ev);
+        b->signing[idx] = signing;
+        b->signing_lens[idx] = signing_len;
+        signing = NULL;
+    }
     b->ids[idx] = id;
     b->texts[idx] = text;
     b->unsigned_texts[idx] = uns ? json_dump_compact(uns) : NULL;
@@ -448,6 +470,8 @@ build_one(struct rooms *rs, const char *room_id, struct batch *b, const struct r
         .unsigned_json = b->unsigned_texts[idx],
         .depth = b->last_depth + 1,
         .origin_server_ts = now,
+        .search_known = true,
+        .search_text = store_search_text(p->type, p->content),
     };
     if (p->state_key)
         state_put(b->state, p->type, p->state_key, b->ids[idx], ev);
@@ -472,7 +496,24 @@ out:
     json_decref(ev);
     free(id);
     free(text);
+    free(signing);
     return rc;
+}
+
+/* Signs the events of a batch built with defer_seal and fills in their stored text. False if
+ * one cannot be encoded (allocation failure: the checks were made when they were built). */
+static bool
+seal_all(struct rooms *rs, struct batch *b)
+{
+    bool ok = true;
+
+    for (size_t i = 0; i < b->n; i++) {
+        b->texts[i] = event_seal(b->seal_evs[i], b->v, rs->server_name, rs->key, b->signing[i],
+                                 b->signing_lens[i], NULL);
+        b->rows[i].json = b->texts[i];
+        ok = ok && b->texts[i] && strlen(b->texts[i]) <= EVENT_MAX_BYTES;
+    }
+    return ok;
 }
 
 /* Makes the batch the room's cache. Called with the room locked, before the commit: the next
@@ -495,12 +536,20 @@ apply(struct room *r, struct batch *b)
 
 static enum rooms_rc
 build_all(struct rooms *rs, struct room *r, const struct rooms_proto *protos, size_t n,
-          struct batch *b, char *reason, size_t reasonlen)
+          bool may_defer, struct batch *b, char *reason, size_t reasonlen)
 {
     enum rooms_rc rc = ROOMS_OK;
     int64_t now = util_now_ms();
 
     b->v = r->v;
+    /* Signing is the costliest step of a send. Events that change no state are signed after
+     * the room's lock is released (their place in the commit order is already taken), so
+     * concurrent sends to one room sign in parallel. A state event stays in the state cache,
+     * which other threads read, so it is signed in place under the lock. */
+    b->defer_seal = may_defer;
+    for (size_t i = 0; i < n; i++)
+        if (protos[i].state_key)
+            b->defer_seal = false;
     b->state = state_copy(r->state);
     b->last_id = r->last_id ? xstrdup(r->last_id) : NULL;
     b->last_ev = json_incref(r->last_ev);
@@ -606,14 +655,17 @@ rooms_send(struct rooms *rs, const char *room_id, const struct rooms_proto *prot
         snprintf(reason, reasonlen, "Unknown room");
         return ROOMS_UNKNOWN_ROOM;
     }
-    rc = build_all(rs, r, protos, n, &b, reason, reasonlen);
+    rc = build_all(rs, r, protos, n, true, &b, reason, reasonlen);
     if (rc == ROOMS_OK) {
         apply(r, &b);
         users = concerned_users(r->state, protos, n, &nusers);
         /* Submitted under the room lock, so the store keeps this room's events in order. */
-        pending = store_events_submit(rs->st, room_id, NULL, b.rows, b.n, txn);
+        pending = b.defer_seal ? store_events_submit_held(rs->st, room_id, b.rows, b.n, txn)
+                               : store_events_submit(rs->st, room_id, NULL, b.rows, b.n, txn);
     }
     room_release(rs, r);
+    if (pending && b.defer_seal)
+        store_pending_release(rs->st, pending, seal_all(rs, &b));
     if (pending && store_pending_wait(rs->st, pending, &first_pos) != STORE_OK) {
         rc = ROOMS_ERR;
         snprintf(reason, reasonlen, "storage failed");
@@ -654,7 +706,7 @@ rooms_create(struct rooms *rs, const char *room_id, const struct room_version *v
     char **users = NULL;
     size_t nusers = 0;
 
-    rc = build_all(rs, r, protos, n, &b, reason, reasonlen);
+    rc = build_all(rs, r, protos, n, false, &b, reason, reasonlen);
     if (rc == ROOMS_OK &&
         store_pending_wait(rs->st, store_events_submit(rs->st, room_id, v->id, b.rows, b.n, NULL),
                            &first_pos) != STORE_OK)

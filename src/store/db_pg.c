@@ -421,4 +421,5 @@ const struct db_driver db_pg_driver = {
     .finalize = pg_finalize,
     .changes = pg_changes,
     .next_stream_pos_sql = "SELECT nextval('events_stream_pos')",
+    .next_stream_pos_expr = "nextval('events_stream_pos')",
 };

@@ -272,6 +272,12 @@ store_open(const struct config *cfg, struct store **out)
         st->target = xstrdup(cfg->database_path);
     }
     st->tokens = st_tokens_new();
+    if (st->drv->next_stream_pos_expr)
+        st->insert_event_sql = xasprintf(
+            "INSERT INTO events (stream_pos, event_id, room_id, depth, type, state_key, sender, "
+            "origin_server_ts, json, unsigned_json) VALUES (%s, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "RETURNING stream_pos",
+            st->drv->next_stream_pos_expr);
     pthread_mutex_init(&st->qlock, NULL);
     pthread_cond_init(&st->qcond, NULL);
     pthread_mutex_init(&st->plock, NULL);
@@ -305,6 +311,8 @@ store_close(struct store *st)
     free(st->pool);
     st->drv->close(st->writer);
     st_tokens_free(st->tokens);
+    st_search_forget_nids(st);
+    free(st->insert_event_sql);
     pthread_mutex_destroy(&st->qlock);
     pthread_cond_destroy(&st->qcond);
     pthread_mutex_destroy(&st->plock);

@@ -122,7 +122,16 @@ struct store_event_row {
     /* Push (issue 8): whom this event notifies (NULL: nobody), stored in the same
      * transaction. */
     const struct store_push_event *push;
+    /* Search (issue 9): with search_known, search_text is the text to index (NULL: none), as
+     * store_search_text gives it; saves parsing json again on the write path. */
+    bool search_known;
+    const char *search_text;
 };
+
+struct json_t;
+/* The searchable text of an event of this type with this content, borrowed from content, or
+ * NULL (not a searchable type, or no text). */
+const char *store_search_text(const char *type, const struct json_t *content);
 
 /* A stored event. Strings are owned (free with store_event_clear). */
 struct store_event {
@@ -161,6 +170,14 @@ struct store_pending *store_events_submit(struct store *st, const char *room_id,
                                           const char *new_room_version,
                                           const struct store_event_row *rows, size_t n,
                                           const struct store_txn_ref *txn);
+/* store_events_submit for rows whose json is not written yet: the commit keeps their place
+ * in the order but waits for store_pending_release, so the caller can finish them (sign)
+ * after releasing its own locks. Release exactly once (ok=false fails the write), before
+ * store_pending_wait and without writing to the store in between. */
+struct store_pending *store_events_submit_held(struct store *st, const char *room_id,
+                                               const struct store_event_row *rows, size_t n,
+                                               const struct store_txn_ref *txn);
+void store_pending_release(struct store *st, struct store_pending *p, bool ok);
 /* Waits for the commit and frees p. */
 enum store_rc store_pending_wait(struct store *st, struct store_pending *p, int64_t *first_pos);
 

@@ -16,13 +16,21 @@ struct store {
     char *target;
     struct db *writer; /* used only by the leader of a write batch */
     pthread_mutex_t qlock;
-    pthread_cond_t qcond;
+    pthread_cond_t qcond; /* the leader waits here for a held job's release */
     struct st_job *qhead, *qtail;
     bool leading;
+    /* Search (issue 9): rooms' index numbers, writer-side only (the leader's), emptied by
+     * any rollback since a number made in a rolled-back job is not stored. */
+    struct st_nid_slot {
+        char *room_id;
+        int64_t nid;
+    } nids[256];
     /* Event stream positions live in memory: the leader hands them out (stream_next), and
      * readers see only committed ones (stream_committed). At start both are the highest
      * position stored, so a crash can leave gaps but never reuse a position. */
     int64_t stream_next;
+    /* With drv->next_stream_pos_expr: the events INSERT that takes its own position. */
+    char *insert_event_sql;
     _Atomic int64_t stream_committed;
     struct token_cache *tokens;   /* token_cache.c */
     _Atomic uint64_t pushers_gen; /* push (issue 8): bumped when pushers may have changed */
@@ -87,12 +95,23 @@ struct st_job {
     enum store_rc rc;
     bool done;
     struct st_job *next;
+    /* Held: queued (its place in the commit order is kept) but not ready to run; the leader
+     * waits for st_job_release. Set before st_job_submit. */
+    bool held, aborted;
+    /* Its owner sleeps here until the job is done or the owner is asked to lead: one wake-up
+     * per job, not one for every waiting thread per commit. */
+    pthread_cond_t cv;
 };
 
 /* Queues a job (owned by the caller, alive until st_job_wait returns). */
 void st_job_submit(struct store *st, struct st_job *job);
 /* Returns once the job's transaction is committed (or failed), leading a batch if nobody is. */
 enum store_rc st_job_wait(struct store *st, struct st_job *job);
+/* Makes a held job ready (ok) or failed (!ok, it returns STORE_ERR without running). The
+ * owner must release it before waiting on it, and must not write in between. */
+void st_job_release(struct store *st, struct st_job *job, bool ok);
+/* Forgets the search index numbers cached on the writer (after a rollback; at close). */
+void st_search_forget_nids(struct store *st);
 /* Submit and wait. */
 enum store_rc st_write(struct store *st, st_write_fn fn, void *ctx);
 

@@ -77,7 +77,8 @@ st_push_persist(struct store *st, const char *room_id, const struct store_event_
             int64_t dn = (x->actions ? 1 : 0) - (p->actions ? 1 : 0);
             int64_t dh =
                 (x->actions && x->highlight ? 1 : 0) - (p->actions && p->highlight ? 1 : 0);
-            if (dn || dh)
+            /* The sender's counts are reset below anyway. */
+            if ((dn || dh) && strcmp(x->user_id, e->sender) != 0)
                 rc = run(st,
                          "UPDATE push_counts SET notif_extra = notif_extra + ?, highlight_extra = "
                          "highlight_extra + ? WHERE room_id = ? AND user_id = ?",

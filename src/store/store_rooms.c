@@ -145,18 +145,44 @@ next_position(struct store *st, int64_t *pos)
     return rc;
 }
 
+/* PostgreSQL: the event's row takes the next position from the sequence itself. */
+static enum store_rc
+insert_event_taking_pos(struct store *st, const char *room_id, const struct store_event_row *e,
+                        int64_t *pos)
+{
+    struct db_stmt *s = NULL;
+    enum store_rc rc = STORE_ERR;
+
+    if (st_prep(st, st->writer, &s, st->insert_event_sql,
+                ST_ARGS(ST_S(e->event_id), ST_S(room_id), ST_I(e->depth), ST_S(e->type),
+                        ST_S(e->state_key), ST_S(e->sender), ST_I(e->origin_server_ts),
+                        ST_S(e->json), ST_S(e->unsigned_json))) == DB_OK &&
+        st->drv->step(s) == DB_ROW) {
+        *pos = st->drv->col_int64(s, 0);
+        if (*pos > st->stream_next)
+            st->stream_next = *pos;
+        rc = STORE_OK;
+    }
+    st->drv->finalize(s);
+    return rc;
+}
+
 static enum store_rc
 persist_one(struct store *st, const char *room_id, const struct store_event_row *e, int64_t pos)
 {
     enum store_rc rc;
 
-    rc = st_rc(st_run(
-        st, st->writer,
-        "INSERT INTO events (stream_pos, event_id, room_id, depth, type, state_key, "
-        "sender, origin_server_ts, json, unsigned_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        ST_ARGS(ST_I(pos), ST_S(e->event_id), ST_S(room_id), ST_I(e->depth), ST_S(e->type),
-                ST_S(e->state_key), ST_S(e->sender), ST_I(e->origin_server_ts), ST_S(e->json),
-                ST_S(e->unsigned_json))));
+    if (!st->drv->next_stream_pos_expr)
+        rc = st_rc(
+            st_run(st, st->writer,
+                   "INSERT INTO events (stream_pos, event_id, room_id, depth, type, "
+                   "state_key, sender, origin_server_ts, json, unsigned_json) VALUES (?, "
+                   "?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                   ST_ARGS(ST_I(pos), ST_S(e->event_id), ST_S(room_id), ST_I(e->depth),
+                           ST_S(e->type), ST_S(e->state_key), ST_S(e->sender),
+                           ST_I(e->origin_server_ts), ST_S(e->json), ST_S(e->unsigned_json))));
+    else
+        rc = STORE_OK; /* inserted by insert_event_taking_pos */
     if (rc == STORE_OK && e->state_key) {
         rc = st_rc(st_run(st, st->writer,
                           "UPDATE room_state SET to_pos = ? WHERE room_id = ? AND type = ? AND "
@@ -214,7 +240,9 @@ persist_job(struct store *st, void *arg)
                           ST_ARGS(ST_S(c->room_id), ST_S(c->new_room_version),
                                   ST_S(c->rows[0].sender), ST_I(c->rows[0].origin_server_ts))));
     for (size_t i = 0; i < c->n && rc == STORE_OK; i++) {
-        rc = next_position(st, &pos);
+        rc = st->drv->next_stream_pos_expr
+                 ? insert_event_taking_pos(st, c->room_id, &c->rows[i], &pos)
+                 : next_position(st, &pos);
         if (rc == STORE_OK && i == 0)
             c->first_pos = pos;
         if (rc == STORE_OK)
@@ -263,6 +291,25 @@ store_events_submit(struct store *st, const char *room_id, const char *new_room_
     p->job.ctx = &p->ctx;
     st_job_submit(st, &p->job);
     return p;
+}
+
+struct store_pending *
+store_events_submit_held(struct store *st, const char *room_id, const struct store_event_row *rows,
+                         size_t n, const struct store_txn_ref *txn)
+{
+    struct store_pending *p = xcalloc(1, sizeof(*p));
+    p->ctx = (struct persist_ctx){room_id, NULL, rows, n, 0, txn};
+    p->job.fn = persist_job;
+    p->job.ctx = &p->ctx;
+    p->job.held = true;
+    st_job_submit(st, &p->job);
+    return p;
+}
+
+void
+store_pending_release(struct store *st, struct store_pending *p, bool ok)
+{
+    st_job_release(st, &p->job, ok);
 }
 
 enum store_rc

@@ -313,9 +313,9 @@ store_event_at(struct store *st, int64_t pos, struct store_event *out)
                        ST_ARGS(ST_I(pos)), fill_event, out);
 }
 
-/* The searchable text of an event: which key, and its value (borrowed from ev). */
+/* The searchable text of an event: which key, and its value (borrowed from content). */
 static unsigned
-searchable(const char *type, const json_t *ev, const char **value)
+searchable(const char *type, const json_t *content, const char **value)
 {
     static const struct {
         const char *type, *key;
@@ -329,7 +329,7 @@ searchable(const char *type, const json_t *ev, const char **value)
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
         if (strcmp(type, keys[i].type) != 0)
             continue;
-        *value = json_string_value(json_object_get(json_object_get(ev, "content"), keys[i].key));
+        *value = json_string_value(json_object_get(content, keys[i].key));
         return *value ? keys[i].bit : 0;
     }
     return 0;
@@ -337,6 +337,25 @@ searchable(const char *type, const json_t *ev, const char **value)
 
 static enum store_rc fts_insert(struct store *st, const char *room_id, int64_t pos, unsigned key,
                                 const char *value);
+
+const char *
+store_search_text(const char *type, const json_t *content)
+{
+    const char *value = NULL;
+    return searchable(type, content, &value) ? value : NULL;
+}
+
+static unsigned
+search_key(const char *type)
+{
+    if (strcmp(type, "m.room.message") == 0)
+        return STORE_SEARCH_BODY;
+    if (strcmp(type, "m.room.name") == 0)
+        return STORE_SEARCH_NAME;
+    if (strcmp(type, "m.room.topic") == 0)
+        return STORE_SEARCH_TOPIC;
+    return 0;
+}
 
 enum store_rc
 st_search_index_event(struct store *st, const char *room_id, const struct store_event_row *e,
@@ -352,10 +371,13 @@ st_search_index_event(struct store *st, const char *room_id, const struct store_
     if (strcmp(e->type, "m.room.message") != 0 && strcmp(e->type, "m.room.name") != 0 &&
         strcmp(e->type, "m.room.topic") != 0)
         return STORE_OK;
+    if (e->search_known)
+        return e->search_text ? fts_insert(st, room_id, pos, search_key(e->type), e->search_text)
+                              : STORE_OK;
     ev = json_loads(e->json, 0, NULL);
     if (!ev)
         return STORE_OK;
-    key = searchable(e->type, ev, &value);
+    key = searchable(e->type, json_object_get(ev, "content"), &value);
     rc = key ? fts_insert(st, room_id, pos, key, value) : STORE_OK;
     json_decref(ev);
     return rc;
@@ -620,14 +642,38 @@ search_query_text(const struct store *st, const struct search_terms *t, unsigned
     return is_pg(st) ? st_search_tsquery(t, keys) : st_search_fts5_query(t, keys);
 }
 
-/* The room's number on the writer, made on first use. */
+void
+st_search_forget_nids(struct store *st)
+{
+    for (size_t i = 0; i < sizeof(st->nids) / sizeof(st->nids[0]); i++) {
+        free(st->nids[i].room_id);
+        st->nids[i].room_id = NULL;
+    }
+}
+
+static struct st_nid_slot *
+nid_slot(struct store *st, const char *room_id)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const char *p = room_id; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    return &st->nids[h % (sizeof(st->nids) / sizeof(st->nids[0]))];
+}
+
+/* The room's number on the writer, made on first use. Cached: on PostgreSQL each lookup is a
+ * round trip of the serial write path. */
 static enum store_rc
 room_nid(struct store *st, const char *room_id, int64_t *nid)
 {
     static const char *const sql = "SELECT nid FROM event_search_rooms WHERE room_id = ?";
+    struct st_nid_slot *slot = nid_slot(st, room_id);
     struct db_stmt *s = NULL;
     enum db_rc r;
 
+    if (slot->room_id && strcmp(slot->room_id, room_id) == 0) {
+        *nid = slot->nid;
+        return STORE_OK;
+    }
     for (int attempt = 0; attempt < 2; attempt++) {
         if (st_prep(st, st->writer, &s, sql, ST_ARGS(ST_S(room_id))) != DB_OK)
             return STORE_ERR;
@@ -635,8 +681,12 @@ room_nid(struct store *st, const char *room_id, int64_t *nid)
         if (r == DB_ROW)
             *nid = st->drv->col_int64(s, 0);
         st->drv->finalize(s);
-        if (r == DB_ROW)
+        if (r == DB_ROW) {
+            free(slot->room_id);
+            slot->room_id = xstrdup(room_id);
+            slot->nid = *nid;
             return STORE_OK;
+        }
         if (r != DB_DONE || attempt > 0)
             return STORE_ERR;
         /* Only the batch leader writes, so MAX + 1 is not raced. */

@@ -33,12 +33,37 @@ st_job_submit(struct store *st, struct st_job *job)
     job->done = false;
     job->rc = STORE_ERR;
     job->next = NULL;
+    pthread_cond_init(&job->cv, NULL);
     pthread_mutex_lock(&st->qlock);
     if (st->qtail)
         st->qtail->next = job;
     else
         st->qhead = job;
     st->qtail = job;
+    pthread_mutex_unlock(&st->qlock);
+}
+
+/* A held job's owner is finishing it (signing, outside its room's lock); the wait is short
+ * and the owner takes no store lock before releasing. False if the owner gave it up. */
+static bool
+wait_released(struct store *st, struct st_job *j)
+{
+    bool ok;
+    pthread_mutex_lock(&st->qlock);
+    while (j->held)
+        pthread_cond_wait(&st->qcond, &st->qlock);
+    ok = !j->aborted;
+    pthread_mutex_unlock(&st->qlock);
+    return ok;
+}
+
+void
+st_job_release(struct store *st, struct st_job *job, bool ok)
+{
+    pthread_mutex_lock(&st->qlock);
+    job->held = false;
+    job->aborted = !ok;
+    pthread_cond_broadcast(&st->qcond);
     pthread_mutex_unlock(&st->qlock);
 }
 
@@ -67,9 +92,11 @@ run_batch(struct st_job *batch, struct store *st)
                 continue;
             }
         }
-        j->rc = j->fn(st, j->ctx);
-        if (j->rc != STORE_OK && !single)
+        j->rc = wait_released(st, j) ? j->fn(st, j->ctx) : STORE_ERR;
+        if (j->rc != STORE_OK && !single) {
             st->drv->exec(st->writer, "ROLLBACK TO job");
+            st_search_forget_nids(st);
+        }
         if (j->rc != STORE_OK && single)
             ok = false;
     }
@@ -77,9 +104,11 @@ run_batch(struct st_job *batch, struct store *st)
         st->drv->exec(st->writer, "RELEASE job");
     if (began && !ok) {
         st->drv->exec(st->writer, "ROLLBACK");
+        st_search_forget_nids(st);
     } else if (began && st->drv->exec(st->writer, "COMMIT") != DB_OK) {
         log_error("store: commit failed; the batch is lost");
         st->drv->exec(st->writer, "ROLLBACK");
+        st_search_forget_nids(st);
         for (struct st_job *j = batch; j; j = j->next)
             if (j->rc == STORE_OK)
                 j->rc = STORE_ERR;
@@ -99,6 +128,8 @@ run_batch(struct st_job *batch, struct store *st)
 enum store_rc
 st_job_wait(struct store *st, struct st_job *job)
 {
+    enum store_rc rc;
+
     pthread_mutex_lock(&st->qlock);
     while (!job->done) {
         if (!st->leading && st->qhead) {
@@ -109,23 +140,30 @@ st_job_wait(struct store *st, struct st_job *job)
             run_batch(batch, st);
             pthread_mutex_lock(&st->qlock);
             for (j = batch; j; j = next) {
-                next = j->next; /* j may be gone as soon as done is seen */
+                next = j->next; /* j may be gone as soon as its owner sees done */
                 j->done = true;
+                if (j != job)
+                    pthread_cond_signal(&j->cv);
             }
             st->leading = false;
-            pthread_cond_broadcast(&st->qcond);
+            /* Jobs queued meanwhile: the owner of the first leads the next batch. (An owner
+             * not waiting yet finds no leader when it comes to wait, and leads then.) */
+            if (st->qhead)
+                pthread_cond_signal(&st->qhead->cv);
         } else {
-            pthread_cond_wait(&st->qcond, &st->qlock);
+            pthread_cond_wait(&job->cv, &st->qlock);
         }
     }
+    rc = job->rc;
     pthread_mutex_unlock(&st->qlock);
-    return job->rc;
+    pthread_cond_destroy(&job->cv);
+    return rc;
 }
 
 enum store_rc
 st_write(struct store *st, st_write_fn fn, void *ctx)
 {
-    struct st_job job = {fn, ctx, STORE_ERR, false, NULL};
+    struct st_job job = {.fn = fn, .ctx = ctx, .rc = STORE_ERR};
     st_job_submit(st, &job);
     return st_job_wait(st, &job);
 }
