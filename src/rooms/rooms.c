@@ -290,6 +290,7 @@ struct batch {
     size_t n;
     /* Sealed later (defer_seal): per event, a shallow copy of it to sign and what to sign. */
     bool defer_seal;
+    json_t *push_state; /* defer_seal: the room's state for push rules (no event changes it) */
     json_t **seal_evs;
     char **signing;
     size_t *signing_lens;
@@ -311,6 +312,7 @@ batch_clear(struct batch *b)
         if (b->signing)
             free(b->signing[i]);
     }
+    json_decref(b->push_state);
     free(b->seal_evs);
     free(b->signing);
     free(b->signing_lens);
@@ -478,8 +480,9 @@ build_one(struct rooms *rs, const char *room_id, struct batch *b, const struct r
     /* A redacted state event is seen redacted by the auth rules from now on. */
     if (p->redacts)
         redact_in_state(b->state, b->v, p->redacts);
-    /* Push (issue 8): who this event notifies, stored with it. */
-    if (rs->push.evaluate) {
+    /* Push (issue 8): who this event notifies, stored with it (with defer_seal: in
+     * seal_all, outside the lock; evaluation grows with the room's members). */
+    if (rs->push.evaluate && !b->defer_seal) {
         const struct store_push_event *push = NULL;
         b->push = &rs->push;
         b->notes[idx] = rs->push.evaluate(rs->push.arg, room_id, b->ids[idx], ev, b->state, &push);
@@ -503,11 +506,18 @@ out:
 /* Signs the events of a batch built with defer_seal and fills in their stored text. False if
  * one cannot be encoded (allocation failure: the checks were made when they were built). */
 static bool
-seal_all(struct rooms *rs, struct batch *b)
+seal_all(struct rooms *rs, const char *room_id, struct batch *b)
 {
     bool ok = true;
 
     for (size_t i = 0; i < b->n; i++) {
+        if (rs->push.evaluate) {
+            const struct store_push_event *push = NULL;
+            b->push = &rs->push;
+            b->notes[i] = rs->push.evaluate(rs->push.arg, room_id, b->ids[i], b->seal_evs[i],
+                                            b->push_state, &push);
+            b->rows[i].push = push;
+        }
         b->texts[i] = event_seal(b->seal_evs[i], b->v, rs->server_name, rs->key, b->signing[i],
                                  b->signing_lens[i], NULL);
         b->rows[i].json = b->texts[i];
@@ -556,6 +566,9 @@ build_all(struct rooms *rs, struct room *r, const struct rooms_proto *protos, si
     b->last_depth = r->last_depth;
     for (size_t i = 0; i < n && rc == ROOMS_OK; i++)
         rc = build_one(rs, r->room_id, b, &protos[i], now, reason, reasonlen);
+    /* The state stays as it is: later sends copy it before changing it. */
+    if (rc == ROOMS_OK && b->defer_seal)
+        b->push_state = json_incref(b->state);
     return rc;
 }
 
@@ -665,7 +678,7 @@ rooms_send(struct rooms *rs, const char *room_id, const struct rooms_proto *prot
     }
     room_release(rs, r);
     if (pending && b.defer_seal)
-        store_pending_release(rs->st, pending, seal_all(rs, &b));
+        store_pending_release(rs->st, pending, seal_all(rs, room_id, &b));
     if (pending && store_pending_wait(rs->st, pending, &first_pos) != STORE_OK) {
         rc = ROOMS_ERR;
         snprintf(reason, reasonlen, "storage failed");

@@ -364,6 +364,55 @@ const struct migration store_migrations[] = {
          "  is_verified INTEGER NOT NULL,"
          "  session_data TEXT NOT NULL,"
          "  PRIMARY KEY (user_id, version, room_id, session_id));"},
+    /* Speed of the send path (issue 3), SQLite only: a BIGINT PRIMARY KEY is not SQLite's rowid,
+     * so events and push_events were each a rowid table plus a separate key index, two B-trees
+     * written per row and two searched per lookup; INTEGER PRIMARY KEY makes the position
+     * the rowid. txns becomes WITHOUT ROWID (its key is the table). The rows are copied
+     * once. PostgreSQL's tables are already keyed so (its variant is empty). */
+    {19, "CREATE TABLE events_v19 ("
+         "  stream_pos INTEGER PRIMARY KEY,"
+         "  event_id TEXT NOT NULL UNIQUE,"
+         "  room_id TEXT NOT NULL,"
+         "  depth BIGINT NOT NULL,"
+         "  type TEXT NOT NULL,"
+         "  state_key TEXT,"
+         "  sender TEXT NOT NULL,"
+         "  origin_server_ts BIGINT NOT NULL,"
+         "  redacted_by TEXT,"
+         "  unsigned_json TEXT,"
+         "  json TEXT NOT NULL);"
+         "INSERT INTO events_v19 (stream_pos, event_id, room_id, depth, type, state_key, sender,"
+         "  origin_server_ts, redacted_by, unsigned_json, json)"
+         "  SELECT stream_pos, event_id, room_id, depth, type, state_key, sender,"
+         "    origin_server_ts, redacted_by, unsigned_json, json FROM events ORDER BY stream_pos;"
+         "DROP TABLE events;"
+         "ALTER TABLE events_v19 RENAME TO events;"
+         "CREATE INDEX events_by_room ON events (room_id, stream_pos);"
+         "CREATE TABLE push_events_v19 ("
+         "  stream_pos INTEGER PRIMARY KEY,"
+         "  room_id TEXT NOT NULL,"
+         "  sender TEXT NOT NULL,"
+         "  actions TEXT,"
+         "  highlight INTEGER NOT NULL,"
+         "  exceptions TEXT NOT NULL);"
+         "INSERT INTO push_events_v19 (stream_pos, room_id, sender, actions, highlight,"
+         "  exceptions) SELECT stream_pos, room_id, sender, actions, highlight, exceptions"
+         "  FROM push_events ORDER BY stream_pos;"
+         "DROP TABLE push_events;"
+         "ALTER TABLE push_events_v19 RENAME TO push_events;"
+         "CREATE INDEX push_events_by_room ON push_events (room_id, stream_pos);"
+         "CREATE TABLE txns_v19 ("
+         "  token_hash TEXT NOT NULL,"
+         "  txn_key TEXT NOT NULL,"
+         "  txn_id TEXT NOT NULL,"
+         "  event_id TEXT NOT NULL,"
+         "  created_ts BIGINT NOT NULL,"
+         "  PRIMARY KEY (token_hash, txn_key)) WITHOUT ROWID;"
+         "INSERT INTO txns_v19 (token_hash, txn_key, txn_id, event_id, created_ts)"
+         "  SELECT token_hash, txn_key, txn_id, event_id, created_ts FROM txns;"
+         "DROP TABLE txns;"
+         "ALTER TABLE txns_v19 RENAME TO txns;"
+         "CREATE INDEX txns_by_event ON txns (event_id);"},
 };
 
 const size_t store_n_migrations = sizeof(store_migrations) / sizeof(store_migrations[0]);
@@ -374,6 +423,7 @@ const struct migration store_migrations_pg[] = {
     {12, "CREATE SEQUENCE events_stream_pos;"
          "SELECT setval('events_stream_pos', (SELECT COALESCE(MAX(stream_pos), 0) + 1 "
          "FROM events), false);"},
+    {19, ""},
 };
 
 const size_t store_n_migrations_pg = sizeof(store_migrations_pg) / sizeof(store_migrations_pg[0]);
