@@ -243,12 +243,78 @@ cmd_generate_config(int argc, char **argv)
     return 0;
 }
 
+/* What every command run against a stopped server opens (issue 14): the config, the
+ * database, and for some the homeserver state and the rooms. offline_close frees it all. */
+struct offline {
+    struct config *cfg;
+    struct hs hs; /* store and, for commands that send events, rooms */
+    bool have_hs;
+    char *uid; /* offline_open_user: the account */
+    struct store_user user;
+};
+
+enum {
+    OFFLINE_HS = 1,    /* hs_init: what API functions need besides the store */
+    OFFLINE_ROOMS = 3, /* and the rooms with the signing key, to send events */
+};
+
+/* Loads --config path; 0, or -1 after saying why. */
+static int
+offline_config(const char *path, struct offline *o)
+{
+    memset(o, 0, sizeof(*o));
+    return load_config(path, &o->cfg) != 0 ? -1 : 0;
+}
+
+/* After offline_config: opens the database and what `what` (OFFLINE_*) asks for. */
+static int
+offline_store(struct offline *o, unsigned what)
+{
+    char err[512];
+
+    if (what & OFFLINE_HS) {
+        hs_init(&o->hs, o->cfg);
+        o->have_hs = true;
+    }
+    if (store_open(o->cfg, &o->hs.store) != STORE_OK) {
+        fprintf(stderr, "hearth: cannot open the database\n");
+        return -1;
+    }
+    if ((what & OFFLINE_ROOMS) != OFFLINE_ROOMS)
+        return 0;
+    if (signing_key_load_or_generate(o->cfg->signing_key_path, &o->hs.key, err, sizeof(err)) != 0) {
+        fprintf(stderr, "hearth: %s\n", err);
+        return -1;
+    }
+    o->hs.rooms = rooms_new(o->hs.store, o->cfg->server_name, &o->hs.key);
+    return 0;
+}
+
+static int
+offline_open(const char *path, unsigned what, struct offline *o)
+{
+    if (offline_config(path, o) != 0)
+        return -1;
+    return offline_store(o, what);
+}
+
+static void
+offline_close(struct offline *o)
+{
+    store_user_clear(&o->user);
+    free(o->uid);
+    rooms_free(o->hs.rooms);
+    store_close(o->hs.store);
+    if (o->have_hs)
+        hs_cleanup(&o->hs);
+    config_free(o->cfg);
+}
+
 static int
 cmd_register_user(int argc, char **argv)
 {
     const char *path = NULL, *user = NULL, *pw = NULL;
-    struct config *cfg = NULL;
-    struct store *st = NULL;
+    struct offline o;
     char *user_id = NULL, *hash = NULL;
     bool admin = false;
     int rc = 1;
@@ -267,28 +333,26 @@ cmd_register_user(int argc, char **argv)
     }
     if (!user || !pw)
         return usage();
-    if (load_config(path, &cfg) != 0)
-        return 1;
+    if (offline_config(path, &o) != 0)
+        goto out;
     if (!id_localpart_valid(user)) {
         fprintf(stderr, "hearth: user name may only contain a-z, 0-9 and '=_-./'\n");
         goto out;
     }
-    user_id = xasprintf("@%s:%s", user, cfg->server_name);
+    user_id = xasprintf("@%s:%s", user, o.cfg->server_name);
     if (strlen(user_id) > ID_MAX_LEN) {
         fprintf(stderr, "hearth: user ID too long\n");
         goto out;
     }
-    if (store_open(cfg, &st) != STORE_OK) {
-        fprintf(stderr, "hearth: cannot open the database\n");
+    if (offline_store(&o, 0) != 0)
         goto out;
-    }
     hash = password_hash(pw);
     if (!hash)
         goto out;
-    switch (store_user_create(st, user_id, hash, false, admin, util_now_ms())) {
+    switch (store_user_create(o.hs.store, user_id, hash, false, admin, util_now_ms())) {
     case STORE_OK:
         /* The localpart is the default display name (as Synapse); failing leaves none. */
-        if (store_profile_init(st, user_id) != STORE_OK)
+        if (store_profile_init(o.hs.store, user_id) != STORE_OK)
             fprintf(stderr, "hearth: could not set the display name of %s\n", user_id);
         printf("%s\n", user_id);
         rc = 0;
@@ -303,8 +367,7 @@ cmd_register_user(int argc, char **argv)
 out:
     free(hash);
     free(user_id);
-    store_close(st);
-    config_free(cfg);
+    offline_close(&o);
     return rc;
 }
 
@@ -315,8 +378,7 @@ static int
 cmd_login_token(int argc, char **argv)
 {
     const char *path = NULL, *user = NULL, *lifetime = NULL;
-    struct config *cfg = NULL;
-    struct store *st = NULL;
+    struct offline o;
     struct store_user u = {0};
     char *user_id = NULL, *token = NULL, *end = NULL;
     long long ms = 120000;
@@ -349,18 +411,16 @@ cmd_login_token(int argc, char **argv)
             return 2;
         }
     }
-    if (load_config(path, &cfg) != 0)
-        return 1;
-    user_id = user[0] == '@' ? xstrdup(user) : xasprintf("@%s:%s", user, cfg->server_name);
-    if (store_open(cfg, &st) != STORE_OK) {
-        fprintf(stderr, "hearth: cannot open the database\n");
+    if (offline_config(path, &o) != 0)
         goto out;
-    }
-    if (store_user_get(st, user_id, &u) != STORE_OK || u.deactivated) {
+    user_id = user[0] == '@' ? xstrdup(user) : xasprintf("@%s:%s", user, o.cfg->server_name);
+    if (offline_store(&o, 0) != 0)
+        goto out;
+    if (store_user_get(o.hs.store, user_id, &u) != STORE_OK || u.deactivated) {
         fprintf(stderr, "hearth: no active account %s\n", user_id);
         goto out;
     }
-    token = api_login_token_new(st, user_id, ms);
+    token = api_login_token_new(o.hs.store, user_id, ms);
     if (!token) {
         fprintf(stderr, "hearth: could not store the login token\n");
         goto out;
@@ -371,8 +431,7 @@ out:
     free(token);
     store_user_clear(&u);
     free(user_id);
-    store_close(st);
-    config_free(cfg);
+    offline_close(&o);
     return rc;
 }
 
@@ -406,8 +465,7 @@ static int
 cmd_quarantine_media(int argc, char **argv)
 {
     const char *path = NULL, *uri = NULL, *id;
-    struct config *cfg = NULL;
-    struct store *st = NULL;
+    struct offline o;
     bool undo = false;
     size_t slen;
     int rc = 1;
@@ -424,21 +482,19 @@ cmd_quarantine_media(int argc, char **argv)
     }
     if (!uri)
         return usage();
-    if (load_config(path, &cfg) != 0)
-        return 1;
-    slen = strlen(cfg->server_name);
-    if (strncmp(uri, "mxc://", 6) != 0 || strncmp(uri + 6, cfg->server_name, slen) != 0 ||
+    if (offline_config(path, &o) != 0)
+        goto out;
+    slen = strlen(o.cfg->server_name);
+    if (strncmp(uri, "mxc://", 6) != 0 || strncmp(uri + 6, o.cfg->server_name, slen) != 0 ||
         uri[6 + slen] != '/' || !media_id_valid(uri + 7 + slen)) {
         fprintf(stderr, "hearth: %s is not an mxc://%s/... URI of this server\n", uri,
-                cfg->server_name);
+                o.cfg->server_name);
         goto out;
     }
     id = uri + 7 + slen;
-    if (store_open(cfg, &st) != STORE_OK) {
-        fprintf(stderr, "hearth: cannot open the database\n");
+    if (offline_store(&o, 0) != 0)
         goto out;
-    }
-    switch (store_media_quarantine(st, id, undo ? NULL : "(hearth quarantine-media)")) {
+    switch (store_media_quarantine(o.hs.store, id, undo ? NULL : "(hearth quarantine-media)")) {
     case STORE_OK:
         printf("%s %s\n", undo ? "released" : "quarantined", uri);
         rc = 0;
@@ -451,8 +507,7 @@ cmd_quarantine_media(int argc, char **argv)
         break;
     }
 out:
-    store_close(st);
-    config_free(cfg);
+    offline_close(&o);
     return rc;
 }
 
@@ -460,44 +515,6 @@ out:
  * For a locked-out admin: they open the database directly. With SQLite they may run while the
  * server runs (WAL allows one writer at a time; each command is a few short transactions), but
  * the server's caches do not see their changes until it restarts, so stop it first. */
-
-struct offline {
-    struct config *cfg;
-    struct hs hs; /* store and, for commands that send events, rooms */
-};
-
-static int
-offline_open(const char *path, bool rooms, struct offline *o)
-{
-    char err[512];
-
-    memset(o, 0, sizeof(*o));
-    if (load_config(path, &o->cfg) != 0)
-        return -1;
-    hs_init(&o->hs, o->cfg);
-    if (store_open(o->cfg, &o->hs.store) != STORE_OK) {
-        fprintf(stderr, "hearth: cannot open the database\n");
-        return -1;
-    }
-    if (!rooms)
-        return 0;
-    if (signing_key_load_or_generate(o->cfg->signing_key_path, &o->hs.key, err, sizeof(err)) != 0) {
-        fprintf(stderr, "hearth: %s\n", err);
-        return -1;
-    }
-    o->hs.rooms = rooms_new(o->hs.store, o->cfg->server_name, &o->hs.key);
-    return 0;
-}
-
-static void
-offline_close(struct offline *o)
-{
-    rooms_free(o->hs.rooms);
-    store_close(o->hs.store);
-    if (o->cfg)
-        hs_cleanup(&o->hs);
-    config_free(o->cfg);
-}
 
 /* USER as a localpart or a full user ID of this server (new string), or NULL. */
 static char *
@@ -539,10 +556,15 @@ parse_args(int argc, char **argv, const char *flag, size_t want, struct args *a)
     return a->nwords == want ? 0 : -1;
 }
 
+/* offline_open for a command on the account a->words[0], which must exist: o->uid, o->user. */
 static int
-exists_or_complain(struct store *st, const char *uid, struct store_user *u)
+offline_open_user(const struct args *a, unsigned what, struct offline *o)
 {
-    enum store_rc rc = store_user_get(st, uid, u);
+    enum store_rc rc;
+
+    if (offline_open(a->config, what, o) != 0 || !(o->uid = user_arg(o->cfg, a->words[0])))
+        return -1;
+    rc = store_user_get(o->hs.store, o->uid, &o->user);
     if (rc == STORE_OK)
         return 0;
     fprintf(stderr, "hearth: %s\n", rc == STORE_NOT_FOUND ? "no such user" : "lookup failed");
@@ -556,15 +578,14 @@ cmd_deactivate_user(int argc, char **argv)
 {
     struct args a;
     struct offline o;
-    struct store_user u = {0};
-    char *uid = NULL;
+    const char *uid;
     int rc = 1;
 
     if (parse_args(argc, argv, "--erase", 1, &a) != 0)
         return usage();
-    if (offline_open(a.config, true, &o) != 0 || !(uid = user_arg(o.cfg, a.words[0])) ||
-        exists_or_complain(o.hs.store, uid, &u) != 0)
+    if (offline_open_user(&a, OFFLINE_ROOMS, &o) != 0)
         goto out;
+    uid = o.uid;
     if (api_leave_all_rooms(&o.hs, uid) != 0)
         fprintf(stderr, "hearth: %s could not leave every room (see the log)\n", uid);
     if (store_user_deactivate(o.hs.store, uid) != STORE_OK ||
@@ -575,8 +596,6 @@ cmd_deactivate_user(int argc, char **argv)
     printf("deactivated %s%s\n", uid, a.flag ? " (erased)" : "");
     rc = 0;
 out:
-    store_user_clear(&u);
-    free(uid);
     offline_close(&o);
     return rc;
 }
@@ -587,15 +606,15 @@ cmd_reset_password(int argc, char **argv)
 {
     struct args a;
     struct offline o;
-    struct store_user u = {0};
-    char *uid = NULL, *hash = NULL;
+    const char *uid;
+    char *hash = NULL;
     int rc = 1;
 
     if (parse_args(argc, argv, NULL, 2, &a) != 0)
         return usage();
-    if (offline_open(a.config, false, &o) != 0 || !(uid = user_arg(o.cfg, a.words[0])) ||
-        exists_or_complain(o.hs.store, uid, &u) != 0)
+    if (offline_open_user(&a, OFFLINE_HS, &o) != 0)
         goto out;
+    uid = o.uid;
     hash = password_hash(a.words[1]);
     if (!hash || store_user_set_password(o.hs.store, uid, hash) != STORE_OK ||
         store_device_delete_all_except(o.hs.store, uid, NULL) != STORE_OK) {
@@ -606,8 +625,6 @@ cmd_reset_password(int argc, char **argv)
     rc = 0;
 out:
     free(hash);
-    store_user_clear(&u);
-    free(uid);
     offline_close(&o);
     return rc;
 }
@@ -618,8 +635,7 @@ cmd_set_admin(int argc, char **argv)
 {
     struct args a;
     struct offline o;
-    struct store_user u = {0};
-    char *uid = NULL;
+    const char *uid;
     bool on;
     int rc = 1;
 
@@ -627,9 +643,9 @@ cmd_set_admin(int argc, char **argv)
         (strcmp(a.words[1], "true") != 0 && strcmp(a.words[1], "false") != 0))
         return usage();
     on = strcmp(a.words[1], "true") == 0;
-    if (offline_open(a.config, false, &o) != 0 || !(uid = user_arg(o.cfg, a.words[0])) ||
-        exists_or_complain(o.hs.store, uid, &u) != 0)
+    if (offline_open_user(&a, OFFLINE_HS, &o) != 0)
         goto out;
+    uid = o.uid;
     if (store_user_set_admin(o.hs.store, uid, on) != STORE_OK) {
         fprintf(stderr, "hearth: could not update %s\n", uid);
         goto out;
@@ -637,8 +653,6 @@ cmd_set_admin(int argc, char **argv)
     printf("%s is %s\n", uid, on ? "a server admin" : "not a server admin");
     rc = 0;
 out:
-    store_user_clear(&u);
-    free(uid);
     offline_close(&o);
     return rc;
 }
@@ -661,7 +675,7 @@ cmd_purge_room(int argc, char **argv)
         return usage();
     }
     room = a.words[0];
-    if (offline_open(a.config, true, &o) != 0)
+    if (offline_open(a.config, OFFLINE_ROOMS, &o) != 0)
         goto out;
     if (a.flag && store_room_block(o.hs.store, room, "(hearth purge-room)", true, util_now_ms()) !=
                       STORE_OK) {
@@ -733,7 +747,7 @@ cmd_purge_media(int argc, char **argv)
     if (days < 0 || size_gt < 0)
         return usage();
     rc = 1;
-    if (offline_open(path, false, &o) != 0)
+    if (offline_open(path, OFFLINE_HS, &o) != 0)
         goto out;
     m = media_new(o.cfg, o.hs.store);
     if (!m || store_media_old(o.hs.store, util_now_ms() - days * 86400000, size_gt, true, &ids,
@@ -759,7 +773,7 @@ static int
 cmd_backup(int argc, char **argv)
 {
     const char *path = NULL, *to = NULL;
-    struct config *cfg = NULL;
+    struct offline o;
     int rc = 1;
 
     for (int i = 0; i < argc; i++) {
@@ -772,9 +786,9 @@ cmd_backup(int argc, char **argv)
     }
     if (!to)
         return usage();
-    if (load_config(path, &cfg) != 0)
-        return 1;
-    if (cfg->database_name && strcmp(cfg->database_name, "psycopg2") == 0) {
+    if (offline_config(path, &o) != 0)
+        goto out;
+    if (o.cfg->database_name && strcmp(o.cfg->database_name, "psycopg2") == 0) {
         fprintf(stderr, "hearth: the database is PostgreSQL: back it up with pg_dump, e.g.\n"
                         "  pg_dump --format=custom --file=hearth.dump DBNAME\n"
                         "(see docs/backup.md)\n");
@@ -785,12 +799,12 @@ cmd_backup(int argc, char **argv)
         fprintf(stderr, "hearth: %s exists; not overwriting it\n", to);
         goto out;
     }
-    if (store_backup_sqlite(cfg->database_path, to) == 0) {
-        printf("backed up %s to %s\n", cfg->database_path, to);
+    if (store_backup_sqlite(o.cfg->database_path, to) == 0) {
+        printf("backed up %s to %s\n", o.cfg->database_path, to);
         rc = 0;
     }
 out:
-    config_free(cfg);
+    offline_close(&o);
     return rc;
 }
 

@@ -259,51 +259,6 @@ third_party_invite(struct req *r)
 
 /* ---- the exchange ---- */
 
-/* Decodes a public key of m.room.third_party_invite: unpadded base64, either alphabet. */
-static bool
-decode_key(const char *s, unsigned char pk[32])
-{
-    size_t n = 0;
-    char *std;
-    bool ok;
-
-    if (!s)
-        return false;
-    std = xstrdup(s);
-    for (char *p = std; *p; p++) {
-        if (*p == '-')
-            *p = '+';
-        else if (*p == '_')
-            *p = '/';
-    }
-    ok = util_base64_decode(std, pk, 32, &n) == 0 && n == 32;
-    free(std);
-    return ok;
-}
-
-/* True if a signature of `signed` verifies with this key. */
-static bool
-verifies(const json_t *signed_obj, const char *key)
-{
-    const json_t *sigs = json_object_get(signed_obj, "signatures");
-    unsigned char pk[32];
-    const char *server, *key_id;
-    json_t *block, *sig;
-
-    if (!json_is_object(sigs) || !decode_key(key, pk))
-        return false;
-    json_object_foreach((json_t *)sigs, server, block)
-    {
-        json_object_foreach(block, key_id, sig)
-        {
-            (void)sig;
-            if (strncmp(key_id, "ed25519:", 8) == 0 && json_verify(signed_obj, server, key_id, pk))
-                return true;
-        }
-    }
-    return false;
-}
-
 /* SPEC: third_party_invites "the server which is already participating in the room MUST
  * validate that the public key used for signing is still valid, by checking
  * key_validity_url". True when some key of the invite verifies `signed` and its identity
@@ -317,13 +272,13 @@ signed_and_valid(struct hs *hs, const json_t *tpi_content, const json_t *signed_
     size_t i;
     json_t *k;
 
-    if (pk && url && verifies(signed_obj, pk) && idserver_key_valid(hs, url, pk))
+    if (pk && url && auth_signed_by(signed_obj, pk) && idserver_key_valid(hs, url, pk))
         return true;
     json_array_foreach(keys, i, k)
     {
         pk = json_string_value(json_object_get(k, "public_key"));
         url = json_string_value(json_object_get(k, "key_validity_url"));
-        if (pk && verifies(signed_obj, pk) && (!url || idserver_key_valid(hs, url, pk)))
+        if (pk && auth_signed_by(signed_obj, pk) && (!url || idserver_key_valid(hs, url, pk)))
             return true;
     }
     return false;

@@ -29,6 +29,8 @@
 #define DEFAULT_MAX_REQUEST (1024 * 1024)
 #define MAX_THREAD_POOL 1024
 
+#define NKEYS(t) (sizeof(t) / sizeof((t)[0]))
+
 /* ---- growable string ---------------------------------------------------------------------- */
 
 struct sbuf {
@@ -363,15 +365,52 @@ parse_number(const char *s, double *out)
     return 0;
 }
 
+/* An integer min..max into the int at field. */
 static int
-get_int(struct loader *ld, yaml_node_t *v, const char *path, long long min, long long max,
-        long long *out)
+get_int(struct loader *ld, yaml_node_t *v, const char *path, int min, int max, void *field)
 {
     const char *s = NULL;
+    long long n;
 
     if (v->type != YAML_SCALAR_NODE || get_scalar(ld, v, path, "an integer", &s) < 0 ||
-        parse_integer(s, out) < 0 || *out < min || *out > max)
-        return fail(ld, path, "must be an integer %lld..%lld", min, max);
+        parse_integer(s, &n) < 0 || n < min || n > max)
+        return fail(ld, path, "must be an integer %d..%d", min, max);
+    *(int *)field = (int)n;
+    return 0;
+}
+
+/* A count scaled by an optional one-letter unit, as Synapse's sizes and durations. Returns -1
+ * without a message: the caller names what was expected. */
+struct unit {
+    char suffix;
+    long long mult;
+};
+
+static int
+get_scaled(struct loader *ld, yaml_node_t *v, const char *path, const char *what,
+           const struct unit *units, size_t nunits, int64_t *out)
+{
+    long long n, mult = 1;
+    char digits[32];
+    const char *s = NULL;
+    size_t len;
+
+    if (v->type != YAML_SCALAR_NODE || get_scalar(ld, v, path, what, &s) < 0)
+        return -1;
+    len = strlen(s);
+    if (len == 0 || len >= sizeof(digits))
+        return -1;
+    for (size_t i = 0; i < nunits; i++)
+        if (s[len - 1] == units[i].suffix) {
+            mult = units[i].mult;
+            len--;
+            break;
+        }
+    memcpy(digits, s, len);
+    digits[len] = '\0';
+    if (!is_digit(digits[0]) || parse_integer(digits, &n) < 0 || n <= 0 || n > INT64_MAX / mult)
+        return -1;
+    *out = (int64_t)(n * mult);
     return 0;
 }
 
@@ -391,6 +430,44 @@ set_string(char **field, char *value)
 {
     free(*field);
     *field = value;
+}
+
+/* Hands each item of the list v to each, with its path ("key[3]") and field; fails with
+ * "must be <list_what>" unless v is a list. */
+static int
+load_list(struct loader *ld, yaml_node_t *v, const char *path, const char *list_what, load_fn each,
+          void *field)
+{
+    char sub[KEY_PATH_MAX];
+    size_t i = 0;
+
+    if (v->type != YAML_SEQUENCE_NODE)
+        return fail(ld, path, "must be %s", list_what);
+    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+         it++, i++) {
+        yaml_node_t *item = node_at(ld, *it);
+
+        snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+        if (!item)
+            return fail(ld, sub, "is not a valid YAML node");
+        if (each(ld, item, sub, field) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* A list of strings as (char **, size_t) at field, field + sizeof(char **): the config's
+ * char **x; size_t n_x; pairs. */
+struct string_list {
+    char **items;
+    size_t n;
+};
+
+static void
+string_list_add(struct string_list *l, char *s)
+{
+    l->items = xrealloc(l->items, (l->n + 1) * sizeof(char *));
+    l->items[l->n++] = s;
 }
 
 static int
@@ -433,43 +510,13 @@ load_bool(struct loader *ld, yaml_node_t *v, const char *path, void *field)
 static int
 load_size(struct loader *ld, yaml_node_t *v, const char *path, void *field)
 {
-    int64_t *out = field;
-    long long n, mult = 1;
-    char digits[32];
-    const char *s = NULL;
-    size_t len;
+    static const struct unit units[] = {{'K', 1024},        {'k', 1024},      {'M', 1024 * 1024},
+                                        {'m', 1024 * 1024}, {'G', 1LL << 30}, {'g', 1LL << 30}};
 
-    if (v->type != YAML_SCALAR_NODE || get_scalar(ld, v, path, "a size", &s) < 0)
-        goto bad;
-    len = strlen(s);
-    if (len == 0 || len >= sizeof(digits))
-        goto bad;
-    switch (s[len - 1]) {
-    case 'K':
-    case 'k':
-        mult = 1024;
-        break;
-    case 'M':
-    case 'm':
-        mult = 1024 * 1024;
-        break;
-    case 'G':
-    case 'g':
-        mult = 1024 * 1024 * 1024;
-        break;
-    default:
-        break;
-    }
-    if (mult != 1)
-        len--;
-    memcpy(digits, s, len);
-    digits[len] = '\0';
-    if (!is_digit(digits[0]) || parse_integer(digits, &n) < 0 || n <= 0 || n > INT64_MAX / mult)
-        goto bad;
-    *out = (int64_t)(n * mult);
+    if (get_scaled(ld, v, path, "a size", units, NKEYS(units), field) < 0)
+        return fail(ld, path,
+                    "must be a positive size in bytes, optionally with a K, M or G suffix");
     return 0;
-bad:
-    return fail(ld, path, "must be a positive size in bytes, optionally with a K, M or G suffix");
 }
 
 static int
@@ -553,144 +600,103 @@ load_room_version(struct loader *ld, yaml_node_t *v, const char *path, void *fie
     return 0;
 }
 
+/* A non-empty string into the char * at field; empty is the error for "". */
 static int
-load_secret(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+get_nonempty(struct loader *ld, yaml_node_t *v, const char *path, void *field, const char *empty)
 {
     const char *s = NULL;
 
     if (get_scalar(ld, v, path, "a string", &s) < 0)
         return -1;
-    /* An empty secret would let anyone register admins; refuse rather than guess. */
     if (s[0] == '\0')
-        return fail(ld, path, "must not be empty (remove the key to disable)");
+        return fail(ld, path, "%s", empty);
     set_string(field, xstrdup(s));
     return 0;
 }
 
 static int
+load_secret(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    /* An empty secret would let anyone register admins; refuse rather than guess. */
+    return get_nonempty(ld, v, path, field, "must not be empty (remove the key to disable)");
+}
+
+static int
 load_thread_pool(struct loader *ld, yaml_node_t *v, const char *path, void *field)
 {
-    long long n;
-
-    if (get_int(ld, v, path, 0, MAX_THREAD_POOL, &n) < 0)
-        return -1;
-    *(int *)field = (int)n;
-    return 0;
+    return get_int(ld, v, path, 0, MAX_THREAD_POOL, field);
 }
 
 static int
 load_port(struct loader *ld, yaml_node_t *v, const char *path, void *field)
 {
-    long long n;
-
-    if (get_int(ld, v, path, 1, 65535, &n) < 0)
-        return -1;
-    *(int *)field = (int)n;
-    return 0;
+    return get_int(ld, v, path, 1, 65535, field);
 }
 
 /* Any non-empty string. */
 static int
 load_string(struct loader *ld, yaml_node_t *v, const char *path, void *field)
 {
-    const char *s = NULL;
-
-    if (get_scalar(ld, v, path, "a string", &s) < 0)
-        return -1;
-    if (s[0] == '\0')
-        return fail(ld, path, "must not be empty (remove the key to unset)");
-    set_string(field, xstrdup(s));
-    return 0;
+    return get_nonempty(ld, v, path, field, "must not be empty (remove the key to unset)");
 }
 
 /* Synapse's durations: milliseconds, or a number with s, m, h, d, w or y. */
 static int
 load_duration(struct loader *ld, yaml_node_t *v, const char *path, void *field)
 {
-    static const struct {
-        char suffix;
-        long long ms;
-    } units[] = {{'s', 1000},     {'m', 60000},     {'h', 3600000},
-                 {'d', 86400000}, {'w', 604800000}, {'y', 31536000000LL}};
-    long long n, mult = 1;
-    char digits[32];
-    const char *s = NULL;
-    size_t len;
+    static const struct unit units[] = {{'s', 1000},     {'m', 60000},     {'h', 3600000},
+                                        {'d', 86400000}, {'w', 604800000}, {'y', 31536000000LL}};
 
-    if (v->type != YAML_SCALAR_NODE || get_scalar(ld, v, path, "a duration", &s) < 0)
-        goto bad;
-    len = strlen(s);
-    if (len == 0 || len >= sizeof(digits))
-        goto bad;
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-        if (s[len - 1] == units[i].suffix) {
-            mult = units[i].ms;
-            len--;
-            break;
-        }
-    memcpy(digits, s, len);
-    digits[len] = '\0';
-    if (!is_digit(digits[0]) || parse_integer(digits, &n) < 0 || n <= 0 || n > INT64_MAX / mult)
-        goto bad;
-    *(int64_t *)field = (int64_t)(n * mult);
+    if (get_scaled(ld, v, path, "a duration", units, NKEYS(units), field) < 0)
+        return fail(
+            ld, path,
+            "must be a positive duration: milliseconds, or a number with s, m, h, d, w or y");
     return 0;
-bad:
-    return fail(ld, path,
-                "must be a positive duration: milliseconds, or a number with s, m, h, d, w or y");
+}
+
+/* A non-empty string added to the string_list at field. */
+static int
+add_string(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    const char *s = NULL;
+
+    if (get_scalar(ld, v, path, "a string", &s) < 0)
+        return -1;
+    if (!s[0])
+        return fail(ld, path, "must not be empty");
+    string_list_add(field, xstrdup(s));
+    return 0;
+}
+
+static int
+load_string_list(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    return load_list(ld, v, path, "a list of strings", add_string, field);
 }
 
 static int
 load_turn_uris(struct loader *ld, yaml_node_t *v, const char *path, void *field)
 {
-    struct config *cfg = ld->cfg;
-    char sub[KEY_PATH_MAX];
-    size_t i = 0;
+    return load_list(ld, v, path, "a list of URIs", add_string, field);
+}
 
-    (void)field;
-    if (v->type != YAML_SEQUENCE_NODE)
-        return fail(ld, path, "must be a list of URIs");
-    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
-         it++, i++) {
-        yaml_node_t *item = node_at(ld, *it);
-        const char *s = NULL;
+/* A path, resolved like every path, added to the string_list at field. */
+static int
+add_path(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    char *one = NULL;
 
-        snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
-        if (!item || get_scalar(ld, item, sub, "a string", &s) < 0)
-            return item ? -1 : fail(ld, sub, "must be a string");
-        if (s[0] == '\0')
-            return fail(ld, sub, "must not be empty");
-        cfg->turn_uris = xrealloc(cfg->turn_uris, (cfg->n_turn_uris + 1) * sizeof(char *));
-        cfg->turn_uris[cfg->n_turn_uris++] = xstrdup(s);
-    }
+    if (load_path(ld, v, path, &one) < 0)
+        return -1;
+    string_list_add(field, one);
     return 0;
 }
 
-/* app_service_config_files (issue 13): a list of paths, resolved like every path. */
+/* app_service_config_files (issue 13): a list of paths. */
 static int
 load_app_service_files(struct loader *ld, yaml_node_t *v, const char *path, void *field)
 {
-    struct config *cfg = ld->cfg;
-    char sub[KEY_PATH_MAX];
-    size_t i = 0;
-
-    (void)field;
-    if (v->type != YAML_SEQUENCE_NODE)
-        return fail(ld, path, "must be a list of paths");
-    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
-         it++, i++) {
-        yaml_node_t *item = node_at(ld, *it);
-        char *one = NULL;
-
-        snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
-        if (!item || item->type != YAML_SCALAR_NODE)
-            return fail(ld, sub, "must be a path");
-        if (load_path(ld, item, sub, &one) < 0)
-            return -1;
-        cfg->app_service_config_files = xrealloc(
-            cfg->app_service_config_files, (cfg->n_app_service_config_files + 1) * sizeof(char *));
-        cfg->app_service_config_files[cfg->n_app_service_config_files++] = one;
-    }
-    return 0;
+    return load_list(ld, v, path, "a list of paths", add_path, field);
 }
 
 /* ---- mappings ----------------------------------------------------------------------------- */
@@ -798,8 +804,6 @@ load_mapping(struct loader *ld, yaml_node_t *map, const char *path, const struct
     return 0;
 }
 
-#define NKEYS(t) (sizeof(t) / sizeof((t)[0]))
-
 static const struct key_spec ratelimit_keys[] = {
     {"per_second", load_rate, offsetof(struct config_ratelimit, per_second)},
     {"burst_count", load_rate, offsetof(struct config_ratelimit, burst_count)},
@@ -881,12 +885,7 @@ load_user_directory(struct loader *ld, yaml_node_t *v, const char *path, void *f
 static int
 load_thumb_dim(struct loader *ld, yaml_node_t *v, const char *path, void *field)
 {
-    long long n;
-
-    if (get_int(ld, v, path, 1, 4096, &n) < 0)
-        return -1;
-    *(int *)field = (int)n;
-    return 0;
+    return get_int(ld, v, path, 1, 4096, field);
 }
 
 static int
@@ -911,14 +910,28 @@ static const struct key_spec thumbnail_size_keys[] = {
     {"method", load_thumb_method, offsetof(struct config_thumbnail_size, method)},
 };
 
+static int
+add_thumbnail_size(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    struct config *cfg = field;
+    struct config_thumbnail_size ts = {0, 0, CONFIG_THUMB_SCALE};
+
+    if (load_mapping(ld, v, path, thumbnail_size_keys, NKEYS(thumbnail_size_keys), &ts) < 0)
+        return -1;
+    if (ts.width == 0 || ts.height == 0)
+        return fail(ld, path, "width and height are required");
+    cfg->thumbnail_sizes =
+        xrealloc(cfg->thumbnail_sizes, (cfg->n_thumbnail_sizes + 1) * sizeof(ts));
+    cfg->thumbnail_sizes[cfg->n_thumbnail_sizes++] = ts;
+    return 0;
+}
+
 /* thumbnail_sizes: [{width, height, method}], as Synapse. With an empty list every request
  * is answered with a thumbnail made to its size. */
 static int
 load_thumbnail_sizes(struct loader *ld, yaml_node_t *v, const char *path, void *field)
 {
     struct config *cfg = ld->cfg;
-    char sub[KEY_PATH_MAX];
-    size_t i = 0;
 
     (void)field;
     if (v->type != YAML_SEQUENCE_NODE)
@@ -926,22 +939,7 @@ load_thumbnail_sizes(struct loader *ld, yaml_node_t *v, const char *path, void *
     free(cfg->thumbnail_sizes);
     cfg->thumbnail_sizes = xcalloc(1, sizeof(*cfg->thumbnail_sizes)); /* non-NULL: was set */
     cfg->n_thumbnail_sizes = 0;
-    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
-         it++, i++) {
-        yaml_node_t *item = node_at(ld, *it);
-        struct config_thumbnail_size ts = {0, 0, CONFIG_THUMB_SCALE};
-
-        snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
-        if (!item ||
-            load_mapping(ld, item, sub, thumbnail_size_keys, NKEYS(thumbnail_size_keys), &ts) < 0)
-            return item ? -1 : fail(ld, sub, "must be a mapping");
-        if (ts.width == 0 || ts.height == 0)
-            return fail(ld, sub, "width and height are required");
-        cfg->thumbnail_sizes =
-            xrealloc(cfg->thumbnail_sizes, (cfg->n_thumbnail_sizes + 1) * sizeof(ts));
-        cfg->thumbnail_sizes[cfg->n_thumbnail_sizes++] = ts;
-    }
-    return 0;
+    return load_list(ld, v, path, "a list of {width, height, method}", add_thumbnail_size, cfg);
 }
 
 /* "10.0.0.0/8", "::1/128" or a bare address (a single host). Host bits must be zero. */
@@ -976,55 +974,44 @@ parse_ip_range(const char *s, struct config_ip_range *out)
     return 0;
 }
 
+/* A list of IP ranges as (struct config_ip_range *, size_t) at field, as string_list. */
+struct ip_range_list {
+    struct config_ip_range *items;
+    size_t n;
+};
+
 static void
-add_ip_range(struct config_ip_range **list, size_t *n, const struct config_ip_range *r)
+add_ip_range(struct ip_range_list *l, const struct config_ip_range *r)
 {
-    *list = xrealloc(*list, (*n + 1) * sizeof(**list));
-    (*list)[(*n)++] = *r;
+    l->items = xrealloc(l->items, (l->n + 1) * sizeof(*l->items));
+    l->items[l->n++] = *r;
 }
 
 static int
-load_ip_ranges(struct loader *ld, yaml_node_t *v, const char *path, struct config_ip_range **list,
-               size_t *n)
+load_ip_range(struct loader *ld, yaml_node_t *v, const char *path, void *field)
 {
-    char sub[KEY_PATH_MAX];
-    size_t i = 0;
+    struct config_ip_range r;
+    const char *s = NULL;
 
-    if (v->type != YAML_SEQUENCE_NODE)
-        return fail(ld, path, "must be a list of IP ranges");
-    free(*list);
-    *list = xcalloc(1, sizeof(**list)); /* non-NULL: was set (an empty list is a choice) */
-    *n = 0;
-    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
-         it++, i++) {
-        yaml_node_t *item = node_at(ld, *it);
-        struct config_ip_range r;
-        const char *s = NULL;
-
-        snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
-        if (!item || get_scalar(ld, item, sub, "an IP range", &s) < 0)
-            return item ? -1 : fail(ld, sub, "must be an IP range");
-        if (parse_ip_range(s, &r) < 0)
-            return fail(ld, sub, "'%s' is not an IP address or range (such as 10.0.0.0/8)", s);
-        add_ip_range(list, n, &r);
-    }
+    if (get_scalar(ld, v, path, "an IP range", &s) < 0)
+        return -1;
+    if (parse_ip_range(s, &r) < 0)
+        return fail(ld, path, "'%s' is not an IP address or range (such as 10.0.0.0/8)", s);
+    add_ip_range(field, &r);
     return 0;
 }
 
 static int
-load_preview_blacklist(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+load_ip_ranges(struct loader *ld, yaml_node_t *v, const char *path, void *field)
 {
-    (void)field;
-    return load_ip_ranges(ld, v, path, &ld->cfg->url_preview_ip_range_blacklist,
-                          &ld->cfg->n_url_preview_ip_range_blacklist);
-}
+    struct ip_range_list *l = field;
 
-static int
-load_preview_whitelist(struct loader *ld, yaml_node_t *v, const char *path, void *field)
-{
-    (void)field;
-    return load_ip_ranges(ld, v, path, &ld->cfg->url_preview_ip_range_whitelist,
-                          &ld->cfg->n_url_preview_ip_range_whitelist);
+    if (v->type != YAML_SEQUENCE_NODE)
+        return fail(ld, path, "must be a list of IP ranges");
+    free(l->items);
+    l->items = xcalloc(1, sizeof(*l->items)); /* non-NULL: was set (an empty list is a choice) */
+    l->n = 0;
+    return load_list(ld, v, path, "a list of IP ranges", load_ip_range, l);
 }
 
 /* Synapse's defaults: thumbnail sizes from content_repo.rst; the preview blacklist of its
@@ -1041,28 +1028,31 @@ static const char *const default_preview_blacklist[] = {
     "fc00::/7",        "2001:db8::/32",  "ff00::/8",       "fec0::/10",
 };
 
+/* A blacklist left unset gets the default ranges; 0.0.0.0 and :: are always added. */
 static void
-finish_media(struct config *cfg)
+finish_blacklist(struct ip_range_list *l)
 {
     struct config_ip_range r;
 
+    if (!l->items)
+        for (size_t i = 0; i < NKEYS(default_preview_blacklist); i++)
+            if (parse_ip_range(default_preview_blacklist[i], &r) == 0)
+                add_ip_range(l, &r);
+    if (parse_ip_range("0.0.0.0", &r) == 0)
+        add_ip_range(l, &r);
+    if (parse_ip_range("::", &r) == 0)
+        add_ip_range(l, &r);
+}
+
+static void
+finish_media(struct config *cfg)
+{
     if (!cfg->thumbnail_sizes) {
         cfg->n_thumbnail_sizes = NKEYS(default_thumbnail_sizes);
         cfg->thumbnail_sizes = xmalloc(sizeof(default_thumbnail_sizes));
         memcpy(cfg->thumbnail_sizes, default_thumbnail_sizes, sizeof(default_thumbnail_sizes));
     }
-    if (!cfg->url_preview_ip_range_blacklist) {
-        for (size_t i = 0; i < NKEYS(default_preview_blacklist); i++)
-            if (parse_ip_range(default_preview_blacklist[i], &r) == 0)
-                add_ip_range(&cfg->url_preview_ip_range_blacklist,
-                             &cfg->n_url_preview_ip_range_blacklist, &r);
-    }
-    if (parse_ip_range("0.0.0.0", &r) == 0)
-        add_ip_range(&cfg->url_preview_ip_range_blacklist, &cfg->n_url_preview_ip_range_blacklist,
-                     &r);
-    if (parse_ip_range("::", &r) == 0)
-        add_ip_range(&cfg->url_preview_ip_range_blacklist, &cfg->n_url_preview_ip_range_blacklist,
-                     &r);
+    finish_blacklist((struct ip_range_list *)&cfg->url_preview_ip_range_blacklist);
 }
 /* ---- (end of content repository) ---- */
 
@@ -1126,26 +1116,23 @@ load_email(struct loader *ld, yaml_node_t *v, const char *path, void *field)
 /* registrations_require_3pid: ["email"]. Phone numbers need an SMS provider, which Hearth
  * does not have. */
 static int
-load_registrations_require_3pid(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+require_3pid(struct loader *ld, yaml_node_t *v, const char *path, void *field)
 {
-    char sub[KEY_PATH_MAX];
-    size_t i = 0;
+    const char *s = NULL;
 
     (void)field;
-    if (v->type != YAML_SEQUENCE_NODE)
-        return fail(ld, path, "must be a list of media (\"email\")");
-    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
-         it++, i++) {
-        yaml_node_t *item = node_at(ld, *it);
-        const char *s = NULL;
-        snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
-        if (!item || get_scalar(ld, item, sub, "a string", &s) < 0)
-            return item ? -1 : fail(ld, sub, "must be a string");
-        if (strcmp(s, "email") != 0)
-            return fail(ld, sub, "only \"email\" is supported (no SMS provider for msisdn)");
-        ld->cfg->registration_requires_email = true;
-    }
+    if (get_scalar(ld, v, path, "a string", &s) < 0)
+        return -1;
+    if (strcmp(s, "email") != 0)
+        return fail(ld, path, "only \"email\" is supported (no SMS provider for msisdn)");
+    ld->cfg->registration_requires_email = true;
     return 0;
+}
+
+static int
+load_registrations_require_3pid(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    return load_list(ld, v, path, "a list of media (\"email\")", require_3pid, field);
 }
 
 static const struct key_spec pattern_keys[] = {
@@ -1156,39 +1143,33 @@ static const struct key_spec pattern_keys[] = {
 /* allowed_local_3pids: [{medium, pattern}]; a pattern is a regular expression the whole
  * address must match (Synapse: Python's re.match, anchored here at both ends). */
 static int
-load_allowed_local_3pids(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+add_3pid_pattern(struct loader *ld, yaml_node_t *v, const char *path, void *field)
 {
     struct config *cfg = ld->cfg;
-    char sub[KEY_PATH_MAX];
-    size_t i = 0;
+    struct config_3pid_pattern *p;
+    regex_t re;
 
     (void)field;
-    if (v->type != YAML_SEQUENCE_NODE)
-        return fail(ld, path, "must be a list of {medium, pattern}");
-    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
-         it++, i++) {
-        yaml_node_t *item = node_at(ld, *it);
-        struct config_3pid_pattern *p;
-        regex_t re;
-
-        snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
-        if (!item)
-            return fail(ld, sub, "must be a mapping");
-        cfg->allowed_local_3pids =
-            xrealloc(cfg->allowed_local_3pids, (cfg->n_allowed_local_3pids + 1) * sizeof(*p));
-        p = &cfg->allowed_local_3pids[cfg->n_allowed_local_3pids++];
-        memset(p, 0, sizeof(*p));
-        if (load_mapping(ld, item, sub, pattern_keys, NKEYS(pattern_keys), p) < 0)
-            return -1;
-        if (!p->medium || !p->pattern)
-            return fail(ld, sub, "needs medium and pattern");
-        if (strcmp(p->medium, "email") != 0 && strcmp(p->medium, "msisdn") != 0)
-            return fail(ld, sub, "medium must be email or msisdn");
-        if (regcomp(&re, p->pattern, REG_EXTENDED | REG_NOSUB) != 0)
-            return fail(ld, sub, "pattern is not a valid regular expression");
-        regfree(&re);
-    }
+    cfg->allowed_local_3pids =
+        xrealloc(cfg->allowed_local_3pids, (cfg->n_allowed_local_3pids + 1) * sizeof(*p));
+    p = &cfg->allowed_local_3pids[cfg->n_allowed_local_3pids++];
+    memset(p, 0, sizeof(*p));
+    if (load_mapping(ld, v, path, pattern_keys, NKEYS(pattern_keys), p) < 0)
+        return -1;
+    if (!p->medium || !p->pattern)
+        return fail(ld, path, "needs medium and pattern");
+    if (strcmp(p->medium, "email") != 0 && strcmp(p->medium, "msisdn") != 0)
+        return fail(ld, path, "medium must be email or msisdn");
+    if (regcomp(&re, p->pattern, REG_EXTENDED | REG_NOSUB) != 0)
+        return fail(ld, path, "pattern is not a valid regular expression");
+    regfree(&re);
     return 0;
+}
+
+static int
+load_allowed_local_3pids(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    return load_list(ld, v, path, "a list of {medium, pattern}", add_3pid_pattern, field);
 }
 
 /* An http(s) URL, kept as written (an OIDC issuer is compared byte for byte). */
@@ -1206,47 +1187,31 @@ load_url(struct loader *ld, yaml_node_t *v, const char *path, void *field)
     return 0;
 }
 
+/* One of the NULL-terminated allowed strings; bad is the error, NULL for the generic one. */
 static int
-load_scheme(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+load_one_of(struct loader *ld, yaml_node_t *v, const char *path, void *field,
+            const char *const *allowed, const char *bad)
 {
     const char *s = NULL;
 
     if (get_scalar(ld, v, path, "a string", &s) < 0)
         return -1;
-    if (strcmp(s, "https") != 0 && strcmp(s, "http") != 0)
-        return fail(ld, path, "must be https or http");
-    set_string(field, xstrdup(s));
-    return 0;
+    for (const char *const *a = allowed; *a; a++) {
+        if (strcmp(s, *a) == 0) {
+            set_string(field, xstrdup(s));
+            return 0;
+        }
+    }
+    if (bad)
+        return fail(ld, path, "%s", bad);
+    return fail(ld, path, "'%s' is not supported here", s);
 }
 
-/* A list of non-empty strings into (char **, size_t) at field, field + sizeof(char **). */
-struct string_list {
-    char **items;
-    size_t n;
-};
-
 static int
-load_string_list(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+load_scheme(struct loader *ld, yaml_node_t *v, const char *path, void *field)
 {
-    struct string_list *l = field;
-    char sub[KEY_PATH_MAX];
-    size_t i = 0;
-
-    if (v->type != YAML_SEQUENCE_NODE)
-        return fail(ld, path, "must be a list of strings");
-    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
-         it++, i++) {
-        yaml_node_t *item = node_at(ld, *it);
-        const char *s = NULL;
-        snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
-        if (!item || get_scalar(ld, item, sub, "a string", &s) < 0)
-            return item ? -1 : fail(ld, sub, "must be a string");
-        if (!s[0])
-            return fail(ld, sub, "must not be empty");
-        l->items = xrealloc(l->items, (l->n + 1) * sizeof(char *));
-        l->items[l->n++] = xstrdup(s);
-    }
-    return 0;
+    static const char *const ok[] = {"https", "http", NULL};
+    return load_one_of(ld, v, path, field, ok, "must be https or http");
 }
 
 static const struct key_spec sso_keys[] = {
@@ -1263,41 +1228,24 @@ load_sso(struct loader *ld, yaml_node_t *v, const char *path, void *field)
 }
 
 static int
-load_one_of(struct loader *ld, yaml_node_t *v, const char *path, void *field,
-            const char *const *allowed)
-{
-    const char *s = NULL;
-
-    if (get_scalar(ld, v, path, "a string", &s) < 0)
-        return -1;
-    for (const char *const *a = allowed; *a; a++) {
-        if (strcmp(s, *a) == 0) {
-            set_string(field, xstrdup(s));
-            return 0;
-        }
-    }
-    return fail(ld, path, "'%s' is not supported here", s);
-}
-
-static int
 load_auth_method(struct loader *ld, yaml_node_t *v, const char *path, void *field)
 {
     static const char *const ok[] = {"client_secret_basic", "client_secret_post", "none", NULL};
-    return load_one_of(ld, v, path, field, ok);
+    return load_one_of(ld, v, path, field, ok, NULL);
 }
 
 static int
 load_profile_method(struct loader *ld, yaml_node_t *v, const char *path, void *field)
 {
     static const char *const ok[] = {"auto", "userinfo_endpoint", NULL};
-    return load_one_of(ld, v, path, field, ok);
+    return load_one_of(ld, v, path, field, ok, NULL);
 }
 
 static int
 load_pkce_method(struct loader *ld, yaml_node_t *v, const char *path, void *field)
 {
     static const char *const ok[] = {"auto", "always", "never", NULL};
-    return load_one_of(ld, v, path, field, ok);
+    return load_one_of(ld, v, path, field, ok, NULL);
 }
 
 static const struct key_spec mapping_config_keys[] = {
@@ -1419,22 +1367,16 @@ load_oidc_provider(struct loader *ld, yaml_node_t *v, const char *path, bool leg
 }
 
 static int
+add_oidc_provider(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    (void)field;
+    return load_oidc_provider(ld, v, path, false);
+}
+
+static int
 load_oidc_providers(struct loader *ld, yaml_node_t *v, const char *path, void *field)
 {
-    char sub[KEY_PATH_MAX];
-    size_t i = 0;
-
-    (void)field;
-    if (v->type != YAML_SEQUENCE_NODE)
-        return fail(ld, path, "must be a list of providers");
-    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
-         it++, i++) {
-        yaml_node_t *item = node_at(ld, *it);
-        snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
-        if (!item || load_oidc_provider(ld, item, sub, false) < 0)
-            return item ? -1 : fail(ld, sub, "must be a mapping");
-    }
-    return 0;
+    return load_list(ld, v, path, "a list of providers", add_oidc_provider, field);
 }
 
 /* Synapse's older single-provider form, used when enabled is true. */
@@ -1452,39 +1394,6 @@ load_oidc_config(struct loader *ld, yaml_node_t *v, const char *path, void *fiel
             return -1;
     }
     return enabled ? load_oidc_provider(ld, v, path, true) : 0;
-}
-
-static int
-load_ip_blacklist(struct loader *ld, yaml_node_t *v, const char *path, void *field)
-{
-    (void)field;
-    return load_ip_ranges(ld, v, path, &ld->cfg->ip_range_blacklist,
-                          &ld->cfg->n_ip_range_blacklist);
-}
-
-static int
-load_ip_whitelist(struct loader *ld, yaml_node_t *v, const char *path, void *field)
-{
-    (void)field;
-    return load_ip_ranges(ld, v, path, &ld->cfg->ip_range_whitelist,
-                          &ld->cfg->n_ip_range_whitelist);
-}
-
-/* Synapse's ip_range_blacklist defaults to the private ranges (its url_preview sample list);
- * 0.0.0.0 and :: are always added. */
-static void
-finish_ip_blacklist(struct config *cfg)
-{
-    struct config_ip_range r;
-
-    if (!cfg->ip_range_blacklist)
-        for (size_t i = 0; i < NKEYS(default_preview_blacklist); i++)
-            if (parse_ip_range(default_preview_blacklist[i], &r) == 0)
-                add_ip_range(&cfg->ip_range_blacklist, &cfg->n_ip_range_blacklist, &r);
-    if (parse_ip_range("0.0.0.0", &r) == 0)
-        add_ip_range(&cfg->ip_range_blacklist, &cfg->n_ip_range_blacklist, &r);
-    if (parse_ip_range("::", &r) == 0)
-        add_ip_range(&cfg->ip_range_blacklist, &cfg->n_ip_range_blacklist, &r);
 }
 
 static void
@@ -1517,9 +1426,12 @@ free_oidc_provider(struct config_oidc_provider *p)
 
 /* ---- listeners ---------------------------------------------------------------------------- */
 
+/* One address added to the listener at field; Synapse still honours the old single
+ * bind_address by adding it to bind_addresses. */
 static int
-add_bind(struct loader *ld, struct config_listener *l, yaml_node_t *v, const char *path)
+load_bind_address(struct loader *ld, yaml_node_t *v, const char *path, void *field)
 {
+    struct config_listener *l = field;
     unsigned char addr[16];
     const char *s = NULL;
 
@@ -1536,28 +1448,9 @@ add_bind(struct loader *ld, struct config_listener *l, yaml_node_t *v, const cha
 static int
 load_bind_addresses(struct loader *ld, yaml_node_t *v, const char *path, void *field)
 {
-    char sub[KEY_PATH_MAX];
-    size_t i = 0;
-
-    if (v->type != YAML_SEQUENCE_NODE)
-        return fail(ld, path, "must be a list of IP addresses");
-    if (v->data.sequence.items.start == v->data.sequence.items.top)
+    if (v->type == YAML_SEQUENCE_NODE && v->data.sequence.items.start == v->data.sequence.items.top)
         return fail(ld, path, "must not be empty");
-    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
-         it++, i++) {
-        yaml_node_t *item = node_at(ld, *it);
-        snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
-        if (!item || add_bind(ld, field, item, sub) < 0)
-            return item ? -1 : fail(ld, sub, "must be an IP address");
-    }
-    return 0;
-}
-
-/* Synapse still honours the old single bind_address by adding it to bind_addresses. */
-static int
-load_bind_address(struct loader *ld, yaml_node_t *v, const char *path, void *field)
-{
-    return add_bind(ld, field, v, path);
+    return load_list(ld, v, path, "a list of IP addresses", load_bind_address, field);
 }
 
 static int
@@ -1587,54 +1480,60 @@ static const struct key_spec listener_keys[] = {
 /* The first listener of type http serves the API (an entry without a type is http); the first
  * of type metrics serves Prometheus text (issue 14); other types (manhole, replication) are
  * Synapse's and ignored. */
+struct listeners {
+    struct config *cfg;
+    bool have_http, have_metrics;
+};
+
+static int
+add_listener(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    struct listeners *ls = field;
+    struct config_listener *l;
+    char tpath[KEY_PATH_MAX];
+    yaml_node_t *type;
+    const char *t = "http";
+
+    if (v->type != YAML_MAPPING_NODE)
+        return fail(ld, path, "must be a mapping");
+    type = map_get(ld, v, "type");
+    if (type) {
+        key_path(tpath, sizeof(tpath), path, "type");
+        if (get_scalar(ld, type, tpath, "a string", &t) < 0)
+            return -1;
+    }
+    if (strcmp(t, "http") == 0 && !ls->have_http) {
+        l = &ls->cfg->listener;
+        ls->have_http = true;
+    } else if (strcmp(t, "metrics") == 0 && !ls->have_metrics) {
+        l = &ls->cfg->metrics_listener;
+        ls->have_metrics = true;
+    } else {
+        return 0; /* manhole, replication, a second http: not ours */
+    }
+    if (load_mapping(ld, v, path, listener_keys, NKEYS(listener_keys), l) < 0)
+        return -1;
+    if (l->port == 0) {
+        key_path(tpath, sizeof(tpath), path, "port");
+        return fail(ld, tpath, "required (an integer 1..65535)");
+    }
+    return 0;
+}
+
 static int
 load_listeners(struct loader *ld, yaml_node_t *v, const char *path, void *field)
 {
     struct config *cfg = field;
-    char sub[KEY_PATH_MAX];
-    bool have_http = false, have_metrics = false;
-    size_t i = 0;
+    struct listeners ls = {cfg, false, false};
 
-    if (v->type != YAML_SEQUENCE_NODE)
-        return fail(ld, path, "must be a list");
-    for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
-         it++, i++) {
-        yaml_node_t *item = node_at(ld, *it), *type;
-        struct config_listener *l;
-        char tpath[KEY_PATH_MAX];
-        const char *t = "http";
-
-        snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
-        if (!item || item->type != YAML_MAPPING_NODE)
-            return fail(ld, sub, "must be a mapping");
-        type = map_get(ld, item, "type");
-        if (type) {
-            key_path(tpath, sizeof(tpath), sub, "type");
-            if (get_scalar(ld, type, tpath, "a string", &t) < 0)
-                return -1;
-        }
-        if (strcmp(t, "http") == 0 && !have_http) {
-            l = &cfg->listener;
-            have_http = true;
-        } else if (strcmp(t, "metrics") == 0 && !have_metrics) {
-            l = &cfg->metrics_listener;
-            have_metrics = true;
-        } else {
-            continue; /* manhole, replication, a second http: not ours */
-        }
-        if (load_mapping(ld, item, sub, listener_keys, NKEYS(listener_keys), l) < 0)
-            return -1;
-        if (l->port == 0) {
-            key_path(tpath, sizeof(tpath), sub, "port");
-            return fail(ld, tpath, "required (an integer 1..65535)");
-        }
-    }
-    if (!have_http)
+    if (load_list(ld, v, path, "a list", add_listener, &ls) < 0)
+        return -1;
+    if (!ls.have_http)
         return fail(ld, path, "no listener of type http");
-    if (have_metrics && cfg->metrics_listener.n_bind == 0)
+    if (ls.have_metrics && cfg->metrics_listener.n_bind == 0)
         cfg->metrics_listener.bind_addresses[cfg->metrics_listener.n_bind++] =
             xstrdup(DEFAULT_BIND);
-    if (have_metrics && cfg->metrics_listener.port == cfg->listener.port)
+    if (ls.have_metrics && cfg->metrics_listener.port == cfg->listener.port)
         return fail(ld, path, "the metrics listener needs a port of its own");
     return 0;
 }
@@ -1644,14 +1543,8 @@ load_listeners(struct loader *ld, yaml_node_t *v, const char *path, void *field)
 static int
 load_db_name(struct loader *ld, yaml_node_t *v, const char *path, void *field)
 {
-    const char *s = NULL;
-
-    if (get_scalar(ld, v, path, "a string", &s) < 0)
-        return -1;
-    if (strcmp(s, "sqlite3") != 0 && strcmp(s, "psycopg2") != 0)
-        return fail(ld, path, "must be sqlite3 or psycopg2");
-    set_string(field, xstrdup(s));
-    return 0;
+    static const char *const ok[] = {"sqlite3", "psycopg2", NULL};
+    return load_one_of(ld, v, path, field, ok, "must be sqlite3 or psycopg2");
 }
 
 /* SQLite's special names are not files. */
@@ -1692,12 +1585,7 @@ load_pg_port(struct loader *ld, yaml_node_t *v, const char *path, void *field)
 static int
 load_pool_size(struct loader *ld, yaml_node_t *v, const char *path, void *field)
 {
-    long long n;
-
-    if (get_int(ld, v, path, 1, 1000, &n) < 0)
-        return -1;
-    *(int *)field = (int)n;
-    return 0;
+    return get_int(ld, v, path, 1, 1000, field);
 }
 
 static const struct key_spec database_keys[] = {
@@ -1837,7 +1725,7 @@ static const struct key_spec top_keys[] = {
     {"rc_message", load_ratelimit, offsetof(struct config, rc_message)},
     {"rc_registration", load_ratelimit, offsetof(struct config, rc_registration)},
     {"rc_login", load_rc_login, 0},
-    {"turn_uris", load_turn_uris, 0},
+    {"turn_uris", load_turn_uris, offsetof(struct config, turn_uris)},
     {"turn_shared_secret", load_secret, offsetof(struct config, turn_shared_secret)},
     {"turn_username", load_string, offsetof(struct config, turn_username)},
     {"turn_password", load_secret, offsetof(struct config, turn_password)},
@@ -1851,10 +1739,13 @@ static const struct key_spec top_keys[] = {
     {"thumbnail_sizes", load_thumbnail_sizes, 0},
     {"dynamic_thumbnails", load_bool, offsetof(struct config, dynamic_thumbnails)},
     {"url_preview_enabled", load_bool, offsetof(struct config, url_preview_enabled)},
-    {"url_preview_ip_range_blacklist", load_preview_blacklist, 0},
-    {"url_preview_ip_range_whitelist", load_preview_whitelist, 0},
+    {"url_preview_ip_range_blacklist", load_ip_ranges,
+     offsetof(struct config, url_preview_ip_range_blacklist)},
+    {"url_preview_ip_range_whitelist", load_ip_ranges,
+     offsetof(struct config, url_preview_ip_range_whitelist)},
     {"max_spider_size", load_size, offsetof(struct config, max_spider_size)},
-    {"app_service_config_files", load_app_service_files, 0}, /* application services */
+    {"app_service_config_files", load_app_service_files,
+     offsetof(struct config, app_service_config_files)}, /* application services */
     /* 3PID, identity servers, SSO, soft logout (issue 10) */
     {"email", load_email, 0},
     {"registrations_require_3pid", load_registrations_require_3pid, 0},
@@ -1864,8 +1755,8 @@ static const struct key_spec top_keys[] = {
     {"session_lifetime", load_duration, offsetof(struct config, session_lifetime_ms)},
     {"access_token_lifetime", load_duration, offsetof(struct config, session_lifetime_ms)},
     {"identity_server_scheme", load_scheme, offsetof(struct config, identity_server_scheme)},
-    {"ip_range_blacklist", load_ip_blacklist, 0},
-    {"ip_range_whitelist", load_ip_whitelist, 0},
+    {"ip_range_blacklist", load_ip_ranges, offsetof(struct config, ip_range_blacklist)},
+    {"ip_range_whitelist", load_ip_ranges, offsetof(struct config, ip_range_whitelist)},
     {"oidc_providers", load_oidc_providers, 0},
     {"oidc_config", load_oidc_config, 0},
     {"sso", load_sso, 0},
@@ -1942,7 +1833,8 @@ finish(struct loader *ld)
         cfg->email_app_name = xstrdup("Matrix");
     if (!cfg->identity_server_scheme)
         cfg->identity_server_scheme = xstrdup("https");
-    finish_ip_blacklist(cfg);
+    /* Synapse's ip_range_blacklist defaults to the private ranges (its url_preview list). */
+    finish_blacklist((struct ip_range_list *)&cfg->ip_range_blacklist);
     return 0;
 }
 
@@ -2440,8 +2332,7 @@ static const struct ref_kind ref_kinds[] = {
      true},
     {load_thumb_dim, "integer (pixels)", NULL, 0, false},
     {load_thumb_method, "crop or scale", NULL, 0, false},
-    {load_preview_blacklist, "list of IP ranges (CIDR)", NULL, 0, false},
-    {load_preview_whitelist, "list of IP ranges (CIDR)", NULL, 0, false},
+    {load_ip_ranges, "list of IP ranges (CIDR)", NULL, 0, false},
     {load_bind_addresses, "list of IP addresses", NULL, 0, false},
     {load_bind_address, "IP address (added to bind_addresses)", NULL, 0, false},
     {load_tls, "boolean (Hearth serves plain HTTP behind a TLS proxy)", NULL, 0, false},
@@ -2455,6 +2346,24 @@ static const struct ref_kind ref_kinds[] = {
     {load_database, "mapping", database_keys, NKEYS(database_keys), false},
     {load_app_service_files, "list of paths (application service registration files)", NULL, 0,
      false},
+    {load_email, "mapping (turns on validation mail; needs public_baseurl)", email_keys,
+     NKEYS(email_keys), false},
+    {load_registrations_require_3pid, "list of media (only email)", NULL, 0, false},
+    {load_allowed_local_3pids, "list of mappings (pattern: a regular expression)", pattern_keys,
+     NKEYS(pattern_keys), true},
+    {load_scheme, "https or http", NULL, 0, false},
+    {load_oidc_providers, "list of mappings (OpenID Connect providers; need public_baseurl)",
+     oidc_keys, NKEYS(oidc_keys), true},
+    {load_oidc_config, "mapping: one oidc_providers entry plus enabled (Synapse's older form)",
+     NULL, 0, false},
+    {load_sso, "mapping", sso_keys, NKEYS(sso_keys), false},
+    {load_string_list, "list of strings", NULL, 0, false},
+    {load_url, "http(s) URL", NULL, 0, false},
+    {load_auth_method, "client_secret_basic, client_secret_post or none", NULL, 0, false},
+    {load_profile_method, "auto or userinfo_endpoint", NULL, 0, false},
+    {load_pkce_method, "auto, always or never", NULL, 0, false},
+    {load_mapping_provider, "mapping", mapping_provider_keys, NKEYS(mapping_provider_keys), false},
+    {load_mapping_config, "mapping", mapping_config_keys, NKEYS(mapping_config_keys), false},
 };
 
 /* Keys without a loader of their own that are read elsewhere. */

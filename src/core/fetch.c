@@ -88,10 +88,10 @@ struct sock_ctx {
     bool refused;
 };
 
-static curl_socket_t
-open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
+curl_socket_t
+fetch_open_socket(curlsocktype purpose, struct curl_sockaddr *a, fetch_refuse_fn refuse, void *arg,
+                  const char *who, const char *list, bool *refused)
 {
-    struct sock_ctx *c = clientp;
     const unsigned char *addr = NULL;
     char text[INET6_ADDRSTRLEN] = "?";
 
@@ -101,14 +101,23 @@ open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
         addr = (const unsigned char *)&((const struct sockaddr_in *)&a->addr)->sin_addr;
     else if (a->family == AF_INET6 && a->addrlen >= sizeof(struct sockaddr_in6))
         addr = (const unsigned char *)&((const struct sockaddr_in6 *)&a->addr)->sin6_addr;
-    if (!addr || c->req->refuse(c->req->refuse_arg, a->family, addr)) {
+    if (!addr || refuse(arg, a->family, addr)) {
         if (addr)
             inet_ntop(a->family, addr, text, sizeof(text));
-        log_info("fetch: connection to %s refused by ip_range_blacklist", text);
-        c->refused = true;
+        log_info("%s: connection to %s refused by %s", who, text, list);
+        *refused = true;
         return CURL_SOCKET_BAD;
     }
     return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
+static curl_socket_t
+open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    struct sock_ctx *c = clientp;
+
+    return fetch_open_socket(purpose, a, c->req->refuse, c->req->refuse_arg, "fetch",
+                             "ip_range_blacklist", &c->refused);
 }
 
 int

@@ -4,6 +4,7 @@
 #ifndef HEARTH_CORE_FETCH_H
 #define HEARTH_CORE_FETCH_H
 
+#include <curl/curl.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -12,6 +13,10 @@ int fetch_global_init(void);
 void fetch_global_cleanup(void);
 
 #define FETCH_MAX_HEADERS 4
+
+/* An address filter: true refuses a connection to addr (4 bytes for AF_INET, 16 for
+ * AF_INET6). */
+typedef bool (*fetch_refuse_fn)(void *arg, int family, const unsigned char *addr);
 
 struct fetch_req {
     const char *method; /* "GET" or "POST" */
@@ -23,7 +28,7 @@ struct fetch_req {
     size_t max_response;                    /* default 1 MiB; more fails the fetch */
     /* Optional address filter, checked on the address actually connected to (so a name that
      * resolves to a refused address fails): true refuses the connection. */
-    bool (*refuse)(void *arg, int family, const unsigned char *addr);
+    fetch_refuse_fn refuse;
     void *refuse_arg;
 };
 
@@ -45,6 +50,13 @@ struct config_ip_range;
 bool fetch_ip_refused(const struct config_ip_range *black, size_t n_black,
                       const struct config_ip_range *white, size_t n_white, int family,
                       const unsigned char *addr);
+
+/* The body of a CURLOPT_OPENSOCKETFUNCTION (fetch() and the URL previews use it): opens the
+ * socket for a connection unless its address is not IPv4/IPv6 or refuse says no; then logs
+ * "<who>: connection to ADDR refused by <list>", sets *refused and answers CURL_SOCKET_BAD. */
+curl_socket_t fetch_open_socket(curlsocktype purpose, struct curl_sockaddr *a,
+                                fetch_refuse_fn refuse, void *arg, const char *who,
+                                const char *list, bool *refused);
 
 /* %-encodes s for a URL query value (RFC 3986 unreserved kept). New string. */
 char *fetch_escape(const char *s);

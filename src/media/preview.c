@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/fetch.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "json/json.h"
@@ -48,56 +49,24 @@ media_preview_global_shutdown(void)
 
 /* ---- address filter ---- */
 
-static bool
-in_range(const struct config_ip_range *r, int family, const unsigned char *addr)
-{
-    int full = r->prefix / 8, rest = r->prefix % 8;
-
-    if (r->family != family)
-        return false;
-    if (memcmp(r->addr, addr, (size_t)full) != 0)
-        return false;
-    if (rest == 0)
-        return true;
-    unsigned char mask = (unsigned char)(0xFF << (8 - rest));
-    return (r->addr[full] & mask) == (addr[full] & mask);
-}
-
-static bool
-in_ranges(const struct config_ip_range *list, size_t n, int family, const unsigned char *addr)
-{
-    for (size_t i = 0; i < n; i++)
-        if (in_range(&list[i], family, addr))
-            return true;
-    return false;
-}
-
-/* Checks the address in both forms when it is IPv4-mapped (::ffff:a.b.c.d), so neither a
- * v4 nor a v6 list entry can be stepped around. */
-static bool
-listed(const struct config_ip_range *list, size_t n, int family, const unsigned char *addr)
-{
-    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
-
-    if (in_ranges(list, n, family, addr))
-        return true;
-    return family == AF_INET6 && memcmp(addr, mapped, 12) == 0 &&
-           in_ranges(list, n, AF_INET, addr + 12);
-}
-
 bool
 media_ip_blocked(const struct config *cfg, int family, const unsigned char *addr)
 {
-    if (listed(cfg->url_preview_ip_range_whitelist, cfg->n_url_preview_ip_range_whitelist, family,
-               addr))
-        return false;
-    return listed(cfg->url_preview_ip_range_blacklist, cfg->n_url_preview_ip_range_blacklist,
-                  family, addr);
+    return fetch_ip_refused(
+        cfg->url_preview_ip_range_blacklist, cfg->n_url_preview_ip_range_blacklist,
+        cfg->url_preview_ip_range_whitelist, cfg->n_url_preview_ip_range_whitelist, family, addr);
+}
+
+static bool
+refuse_preview(void *arg, int family, const unsigned char *addr)
+{
+    const struct media *m = arg;
+    return media_ip_blocked(m->cfg, family, addr);
 }
 
 /* ---- fetching ---- */
 
-struct fetch {
+struct preview_fetch {
     struct media *m;
     struct media_upload *up;
     enum media_rc write_rc;
@@ -107,30 +76,16 @@ struct fetch {
 static curl_socket_t
 open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *a)
 {
-    struct fetch *f = clientp;
-    const unsigned char *addr = NULL;
-    char text[INET6_ADDRSTRLEN] = "?";
+    struct preview_fetch *f = clientp;
 
-    if (purpose != CURLSOCKTYPE_IPCXN)
-        return CURL_SOCKET_BAD;
-    if (a->family == AF_INET && a->addrlen >= sizeof(struct sockaddr_in))
-        addr = (const unsigned char *)&((const struct sockaddr_in *)&a->addr)->sin_addr;
-    else if (a->family == AF_INET6 && a->addrlen >= sizeof(struct sockaddr_in6))
-        addr = (const unsigned char *)&((const struct sockaddr_in6 *)&a->addr)->sin6_addr;
-    if (!addr || media_ip_blocked(f->m->cfg, a->family, addr)) {
-        if (addr)
-            inet_ntop(a->family, addr, text, sizeof(text));
-        log_info("preview: connection to %s refused by url_preview_ip_range_blacklist", text);
-        f->blocked = true;
-        return CURL_SOCKET_BAD;
-    }
-    return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+    return fetch_open_socket(purpose, a, refuse_preview, f->m, "preview",
+                             "url_preview_ip_range_blacklist", &f->blocked);
 }
 
 static size_t
 on_data(char *data, size_t size, size_t n, void *userdata)
 {
-    struct fetch *f = userdata;
+    struct preview_fetch *f = userdata;
 
     f->write_rc = media_upload_write(f->up, data, size * n);
     return f->write_rc == MEDIA_OK ? size * n : 0;
@@ -139,9 +94,10 @@ on_data(char *data, size_t size, size_t n, void *userdata)
 /* Downloads url into a new upload (*up, not finished) with its Content-Type (*type, new
  * string, may be NULL) and the URL it ended at after redirects (*final, new string). */
 static enum media_rc
-fetch(struct media *m, const char *url, struct media_upload **up, char **type, char **final)
+preview_download(struct media *m, const char *url, struct media_upload **up, char **type,
+                 char **final)
 {
-    struct fetch f = {m, NULL, MEDIA_OK, false};
+    struct preview_fetch f = {m, NULL, MEDIA_OK, false};
     struct curl_slist *hdrs = NULL;
     CURL *h = NULL;
     CURLcode cc;
@@ -410,7 +366,7 @@ fetch_og_image(struct media *m, const char *page_url, json_t *og)
     struct media_upload *up = NULL;
     bool kept = false;
 
-    if (abs && fetch(m, abs, &up, &type, &final) == MEDIA_OK) {
+    if (abs && preview_download(m, abs, &up, &type, &final) == MEDIA_OK) {
         base = base_type(type);
         if (is_image(base)) {
             kept = keep_image(m, up, base, og) == MEDIA_OK;
@@ -467,7 +423,7 @@ media_preview_url(struct media *m, const char *url, int64_t now_ms, char **og_js
         return MEDIA_OK;
     if (src != STORE_NOT_FOUND)
         return MEDIA_ERR;
-    rc = fetch(m, url, &up, &type, &final);
+    rc = preview_download(m, url, &up, &type, &final);
     if (rc != MEDIA_OK)
         goto out;
     base = base_type(type);

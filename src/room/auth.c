@@ -523,9 +523,8 @@ decode_public_key(const char *s, unsigned char pk[32])
     return ok;
 }
 
-/* True if some ed25519 signature in `signed` verifies with the public key `b64key`. */
-static bool
-signed_by(const json_t *signed_obj, const char *b64key)
+bool
+auth_signed_by(const json_t *signed_obj, const char *b64key)
 {
     const json_t *sigs = json_object_get(signed_obj, "signatures");
     unsigned char pk[32];
@@ -559,13 +558,13 @@ signed_by_invite_keys(const json_t *signed_obj, const json_t *tpi_content)
     size_t i;
     json_t *k;
 
-    if (signed_by(signed_obj, str_at(tpi_content, "public_key")))
+    if (auth_signed_by(signed_obj, str_at(tpi_content, "public_key")))
         return true;
     if (!json_is_array(keys))
         return false;
     json_array_foreach(keys, i, k)
     {
-        if (signed_by(signed_obj, str_at(k, "public_key")))
+        if (auth_signed_by(signed_obj, str_at(k, "public_key")))
             return true;
     }
     return false;

@@ -48,6 +48,11 @@ struct auth_key {
 };
 size_t auth_events_keys(const json_t *ev, struct auth_key *out, size_t cap);
 
+/* True if some ed25519 signature in `signed_obj` (a third-party invite's signed block)
+ * verifies with `b64key`, a public key of m.room.third_party_invite (unpadded base64, either
+ * alphabet; NULL: false). */
+bool auth_signed_by(const json_t *signed_obj, const char *b64key);
+
 /* ---- power levels (client_server_api.rst "m.room.power_levels" defaults) ---- */
 
 /* The effective power level of `user_id` given the room's power levels event content

@@ -180,6 +180,44 @@ st_dup_col(struct store *st, struct db_stmt *s, int col)
     return t ? xstrdup(t) : NULL;
 }
 
+void
+st_fill_text(struct store *st, struct db_stmt *s, void *item)
+{
+    *(char **)item = st_dup_col(st, s, 0);
+}
+
+void
+st_clear_text(void *item)
+{
+    free(*(char **)item);
+}
+
+enum store_rc
+st_read_texts(struct store *st, const char *sql, const struct st_arg *args, size_t nargs,
+              char ***out, size_t *n)
+{
+    void *list = NULL;
+    enum store_rc rc =
+        st_read_list(st, sql, args, nargs, sizeof(char *), st_fill_text, st_clear_text, &list, n);
+    *out = list;
+    return rc;
+}
+
+void
+st_dup_cols(struct store *st, struct db_stmt *s, char **const *cols, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        *cols[i] = st_dup_col(st, s, (int)i);
+}
+
+void
+st_list_free(void *list, size_t n, size_t elem, st_clear_fn clear)
+{
+    for (size_t i = 0; i < n; i++)
+        clear((unsigned char *)list + i * elem);
+    free(list);
+}
+
 /* ---- open / migrate ---- */
 
 static enum store_rc
@@ -441,14 +479,6 @@ store_device_clear(struct store_device *d)
     memset(d, 0, sizeof(*d));
 }
 
-void
-store_device_list_free(struct store_device *list, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        store_device_clear(&list[i]);
-    free(list);
-}
-
 enum store_rc
 store_device_login(struct store *st, const char *user_id, const char *device_id,
                    const char *display_name, const char *token_hash, const char *ip,
@@ -510,6 +540,12 @@ static void
 clear_device(void *item)
 {
     store_device_clear(item);
+}
+
+void
+store_device_list_free(struct store_device *list, size_t n)
+{
+    st_list_free(list, n, sizeof(*list), clear_device);
 }
 
 enum store_rc

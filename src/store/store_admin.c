@@ -35,18 +35,6 @@ fill_count(struct store *st, struct db_stmt *s, void *item)
     *(int64_t *)item = st->drv->col_int64(s, 0);
 }
 
-static void
-fill_text(struct store *st, struct db_stmt *s, void *item)
-{
-    *(char **)item = st_dup_col(st, s, 0);
-}
-
-static void
-clear_text(void *item)
-{
-    free(*(char **)item);
-}
-
 /* ---- accounts ---- */
 
 void
@@ -56,14 +44,6 @@ store_admin_user_clear(struct store_admin_user *u)
     free(u->displayname);
     free(u->avatar_url);
     memset(u, 0, sizeof(*u));
-}
-
-void
-store_admin_users_free(struct store_admin_user *list, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        store_admin_user_clear(&list[i]);
-    free(list);
 }
 
 static void
@@ -84,6 +64,12 @@ static void
 clear_admin_user(void *item)
 {
     store_admin_user_clear(item);
+}
+
+void
+store_admin_users_free(struct store_admin_user *list, size_t n)
+{
+    st_list_free(list, n, sizeof(*list), clear_admin_user);
 }
 
 #define USER_COLUMNS                                                                               \
@@ -211,21 +197,6 @@ store_user_erase(struct store *st, const char *user_id)
 /* ---- media ---- */
 
 static void
-fill_media(struct store *st, struct db_stmt *s, void *item)
-{
-    struct store_media *m = item;
-    m->media_id = st_dup_col(st, s, 0);
-    m->media_type = st_dup_col(st, s, 1);
-    m->upload_name = st_dup_col(st, s, 2);
-    m->length = st->drv->col_int64(s, 3);
-    m->sha256 = st_dup_col(st, s, 4);
-    m->user_id = st_dup_col(st, s, 5);
-    m->created_ts = st->drv->col_int64(s, 6);
-    m->quarantined_by = st_dup_col(st, s, 7);
-    m->safe_from_quarantine = st->drv->col_int64(s, 8) != 0;
-}
-
-static void
 clear_media(void *item)
 {
     store_media_clear(item);
@@ -234,9 +205,7 @@ clear_media(void *item)
 void
 store_media_list_free(struct store_media *list, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        store_media_clear(&list[i]);
-    free(list);
+    st_list_free(list, n, sizeof(*list), clear_media);
 }
 
 static const struct {
@@ -293,15 +262,14 @@ store_media_list_user(struct store *st, const char *user_id, int64_t from, int64
              MEDIA_COLUMNS "WHERE user_id = ? ORDER BY %s %s, media_id %s LIMIT ? OFFSET ?", col,
              dir, dir);
     return st_read_list(st, sql, ST_ARGS(ST_S(user_id), ST_I(limit), ST_I(from)), sizeof(**out),
-                        fill_media, clear_media, (void **)out, n);
+                        st_fill_media, clear_media, (void **)out, n);
 }
 
 enum store_rc
 store_media_user_ids(struct store *st, const char *user_id, char ***ids, size_t *n)
 {
-    return st_read_list(st, "SELECT media_id FROM local_media WHERE user_id = ? ORDER BY media_id",
-                        ST_ARGS(ST_S(user_id)), sizeof(char *), fill_text, clear_text, (void **)ids,
-                        n);
+    return st_read_texts(st, "SELECT media_id FROM local_media WHERE user_id = ? ORDER BY media_id",
+                         ST_ARGS(ST_S(user_id)), ids, n);
 }
 
 enum store_rc
@@ -311,18 +279,16 @@ store_media_old(struct store *st, int64_t before_ts, int64_t size_gt, bool keep_
     /* keep_profiles: media used as an avatar stays (Synapse's default). avatar_url is an
      * mxc:// URI; the media ID is its last segment, so a suffix match names it. */
     if (keep_profiles)
-        return st_read_list(st,
-                            "SELECT m.media_id FROM local_media m WHERE m.created_ts < ? AND "
-                            "m.media_length > ? AND m.safe_from_quarantine = 0 AND NOT EXISTS "
-                            "(SELECT 1 FROM profiles p WHERE p.avatar_url LIKE '%/' || "
-                            "m.media_id) ORDER BY m.media_id",
-                            ST_ARGS(ST_I(before_ts), ST_I(size_gt)), sizeof(char *), fill_text,
-                            clear_text, (void **)ids, n);
-    return st_read_list(st,
-                        "SELECT media_id FROM local_media WHERE created_ts < ? AND media_length > "
-                        "? AND safe_from_quarantine = 0 ORDER BY media_id",
-                        ST_ARGS(ST_I(before_ts), ST_I(size_gt)), sizeof(char *), fill_text,
-                        clear_text, (void **)ids, n);
+        return st_read_texts(st,
+                             "SELECT m.media_id FROM local_media m WHERE m.created_ts < ? AND "
+                             "m.media_length > ? AND m.safe_from_quarantine = 0 AND NOT EXISTS "
+                             "(SELECT 1 FROM profiles p WHERE p.avatar_url LIKE '%/' || "
+                             "m.media_id) ORDER BY m.media_id",
+                             ST_ARGS(ST_I(before_ts), ST_I(size_gt)), ids, n);
+    return st_read_texts(st,
+                         "SELECT media_id FROM local_media WHERE created_ts < ? AND media_length > "
+                         "? AND safe_from_quarantine = 0 ORDER BY media_id",
+                         ST_ARGS(ST_I(before_ts), ST_I(size_gt)), ids, n);
 }
 
 struct delete_ctx {
@@ -392,24 +358,11 @@ store_media_set_protected(struct store *st, const char *media_id, bool protect)
 
 /* ---- rooms ---- */
 
-void
-store_admin_rooms_free(struct store_admin_room *list, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free(list[i].room_id);
-        free(list[i].version);
-        free(list[i].creator);
-    }
-    free(list);
-}
-
 static void
 fill_room(struct store *st, struct db_stmt *s, void *item)
 {
     struct store_admin_room *r = item;
-    r->room_id = st_dup_col(st, s, 0);
-    r->version = st_dup_col(st, s, 1);
-    r->creator = st_dup_col(st, s, 2);
+    st_dup_cols(st, s, (char **const[]){&r->room_id, &r->version, &r->creator}, 3);
     r->is_public = st->drv->col_int64(s, 3) != 0;
     r->created_ts = st->drv->col_int64(s, 4);
 }
@@ -421,6 +374,12 @@ clear_room(void *item)
     free(r->room_id);
     free(r->version);
     free(r->creator);
+}
+
+void
+store_admin_rooms_free(struct store_admin_room *list, size_t n)
+{
+    st_list_free(list, n, sizeof(*list), clear_room);
 }
 
 enum store_rc
@@ -466,7 +425,7 @@ store_room_blocked(struct store *st, const char *room_id, char **by)
 {
     char *who = NULL;
     enum store_rc rc = st_read_one(st, "SELECT user_id FROM blocked_rooms WHERE room_id = ?",
-                                   ST_ARGS(ST_S(room_id)), fill_text, &who);
+                                   ST_ARGS(ST_S(room_id)), st_fill_text, &who);
     if (by)
         *by = who;
     else
@@ -485,26 +444,11 @@ store_room_deletion_put(struct store *st, const char *delete_id, const char *roo
                             ST_S(delete_id), ST_S(room_id), ST_S(status), ST_S(result), ST_I(now)));
 }
 
-void
-store_room_deletions_free(struct store_room_deletion *list, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free(list[i].delete_id);
-        free(list[i].room_id);
-        free(list[i].status);
-        free(list[i].result);
-    }
-    free(list);
-}
-
 static void
 fill_deletion(struct store *st, struct db_stmt *s, void *item)
 {
     struct store_room_deletion *d = item;
-    d->delete_id = st_dup_col(st, s, 0);
-    d->room_id = st_dup_col(st, s, 1);
-    d->status = st_dup_col(st, s, 2);
-    d->result = st_dup_col(st, s, 3);
+    st_dup_cols(st, s, (char **const[]){&d->delete_id, &d->room_id, &d->status, &d->result}, 4);
 }
 
 static void
@@ -515,6 +459,12 @@ clear_deletion(void *item)
     free(d->room_id);
     free(d->status);
     free(d->result);
+}
+
+void
+store_room_deletions_free(struct store_room_deletion *list, size_t n)
+{
+    st_list_free(list, n, sizeof(*list), clear_deletion);
 }
 
 enum store_rc
@@ -541,14 +491,6 @@ store_report_clear(struct store_report *r)
     memset(r, 0, sizeof(*r));
 }
 
-void
-store_reports_free(struct store_report *list, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        store_report_clear(&list[i]);
-    free(list);
-}
-
 static void
 fill_report(struct store *st, struct db_stmt *s, void *item)
 {
@@ -568,6 +510,12 @@ static void
 clear_report(void *item)
 {
     store_report_clear(item);
+}
+
+void
+store_reports_free(struct store_report *list, size_t n)
+{
+    st_list_free(list, n, sizeof(*list), clear_report);
 }
 
 #define REPORT_COLUMNS                                                                             \
@@ -632,16 +580,6 @@ store_report_delete(struct store *st, int64_t id)
 
 /* ---- statistics ---- */
 
-void
-store_media_usage_free(struct store_media_usage *list, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free(list[i].user_id);
-        free(list[i].displayname);
-    }
-    free(list);
-}
-
 static void
 fill_usage(struct store *st, struct db_stmt *s, void *item)
 {
@@ -658,6 +596,12 @@ clear_usage(void *item)
     struct store_media_usage *u = item;
     free(u->user_id);
     free(u->displayname);
+}
+
+void
+store_media_usage_free(struct store_media_usage *list, size_t n)
+{
+    st_list_free(list, n, sizeof(*list), clear_usage);
 }
 
 static const struct {
@@ -727,9 +671,8 @@ out:
 enum store_rc
 store_room_event_jsons(struct store *st, const char *room_id, char ***jsons, size_t *n)
 {
-    return st_read_list(st, "SELECT json FROM events WHERE room_id = ? ORDER BY stream_pos",
-                        ST_ARGS(ST_S(room_id)), sizeof(char *), fill_text, clear_text,
-                        (void **)jsons, n);
+    return st_read_texts(st, "SELECT json FROM events WHERE room_id = ? ORDER BY stream_pos",
+                         ST_ARGS(ST_S(room_id)), jsons, n);
 }
 
 /* ---- application service queues (issue 13's tables; for the metrics) ---- */
@@ -748,18 +691,16 @@ clear_queue(void *item)
     free(((struct store_queue_count *)item)->id);
 }
 
+void
+store_queue_counts_free(struct store_queue_count *list, size_t n)
+{
+    st_list_free(list, n, sizeof(*list), clear_queue);
+}
+
 enum store_rc
 store_appservice_queues(struct store *st, struct store_queue_count **out, size_t *n)
 {
     return st_read_list(st,
                         "SELECT as_id, COUNT(*) FROM appservice_txns GROUP BY as_id ORDER BY as_id",
                         ST_NOARGS, sizeof(**out), fill_queue, clear_queue, (void **)out, n);
-}
-
-void
-store_queue_counts_free(struct store_queue_count *list, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(list[i].id);
-    free(list);
 }

@@ -126,38 +126,15 @@ store_appservice_events(struct store *st, int64_t after, int64_t upto, size_t li
     return rc;
 }
 
-static void
-fill_string(struct store *st, struct db_stmt *s, void *item)
-{
-    *(char **)item = st_dup_col(st, s, 0);
-}
-
-static void
-clear_string(void *item)
-{
-    free(*(char **)item);
-}
-
-static enum store_rc
-strings(struct store *st, char ***out, size_t *n, const char *sql, const struct st_arg *args,
-        size_t nargs)
-{
-    void *list = NULL;
-    enum store_rc rc =
-        st_read_list(st, sql, args, nargs, sizeof(char *), fill_string, clear_string, &list, n);
-    *out = list;
-    return rc;
-}
-
 enum store_rc
 store_appservice_joined_at(struct store *st, const char *room_id, int64_t pos, char ***user_ids,
                            size_t *n)
 {
-    return strings(st, user_ids, n,
-                   "SELECT state_key FROM room_state WHERE room_id = ? AND "
-                   "type = 'm.room.member' AND membership = 'join' AND from_pos <= ? AND "
-                   "(to_pos IS NULL OR to_pos > ?) ORDER BY from_pos",
-                   ST_ARGS(ST_S(room_id), ST_I(pos), ST_I(pos)));
+    return st_read_texts(st,
+                         "SELECT state_key FROM room_state WHERE room_id = ? AND "
+                         "type = 'm.room.member' AND membership = 'join' AND from_pos <= ? AND "
+                         "(to_pos IS NULL OR to_pos > ?) ORDER BY from_pos",
+                         ST_ARGS(ST_S(room_id), ST_I(pos), ST_I(pos)), user_ids, n);
 }
 
 enum store_rc
@@ -179,10 +156,11 @@ store_appservice_room_list(struct store *st, const char *as_id, const char *netw
                            char ***room_ids, size_t *n)
 {
     if (as_id && network_id)
-        return strings(st, room_ids, n,
-                       "SELECT DISTINCT room_id FROM appservice_room_list WHERE as_id = ? AND "
-                       "network_id = ? ORDER BY room_id",
-                       ST_ARGS(ST_S(as_id), ST_S(network_id)));
-    return strings(st, room_ids, n,
-                   "SELECT DISTINCT room_id FROM appservice_room_list ORDER BY room_id", ST_NOARGS);
+        return st_read_texts(
+            st,
+            "SELECT DISTINCT room_id FROM appservice_room_list WHERE as_id = ? AND "
+            "network_id = ? ORDER BY room_id",
+            ST_ARGS(ST_S(as_id), ST_S(network_id)), room_ids, n);
+    return st_read_texts(st, "SELECT DISTINCT room_id FROM appservice_room_list ORDER BY room_id",
+                         ST_NOARGS, room_ids, n);
 }

@@ -14,9 +14,7 @@ static void
 fill_xsign_key(struct store *st, struct db_stmt *s, void *item)
 {
     struct store_xsign_key *k = item;
-    k->key_type = st_dup_col(st, s, 0);
-    k->public_key = st_dup_col(st, s, 1);
-    k->key_json = st_dup_col(st, s, 2);
+    st_dup_cols(st, s, (char **const[]){&k->key_type, &k->public_key, &k->key_json}, 3);
 }
 
 static void
@@ -26,6 +24,12 @@ clear_xsign_key(void *item)
     free(k->key_type);
     free(k->public_key);
     free(k->key_json);
+}
+
+void
+store_xsign_keys_free(struct store_xsign_key *list, size_t n)
+{
+    st_list_free(list, n, sizeof(*list), clear_xsign_key);
 }
 
 enum store_rc
@@ -39,14 +43,6 @@ store_xsign_keys_get(struct store *st, const char *user_id, struct store_xsign_k
                                     clear_xsign_key, &list, n);
     *out = list;
     return rc;
-}
-
-void
-store_xsign_keys_free(struct store_xsign_key *list, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        clear_xsign_key(&list[i]);
-    free(list);
 }
 
 struct xsign_put_ctx {
@@ -148,6 +144,12 @@ clear_sig(void *item)
     free(g->signature);
 }
 
+void
+store_xsign_sigs_free(struct store_xsign_sig *list, size_t n)
+{
+    st_list_free(list, n, sizeof(*list), clear_sig);
+}
+
 enum store_rc
 store_xsign_sigs_get(struct store *st, const char *target_user_id, const char *viewer,
                      struct store_xsign_sig **out, size_t *n)
@@ -161,14 +163,6 @@ store_xsign_sigs_get(struct store *st, const char *target_user_id, const char *v
         ST_ARGS(ST_S(target_user_id), ST_S(viewer)), sizeof(**out), fill_sig, clear_sig, &list, n);
     *out = list;
     return rc;
-}
-
-void
-store_xsign_sigs_free(struct store_xsign_sig *list, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        clear_sig(&list[i]);
-    free(list);
 }
 
 /* ---- key backup versions ---- */
@@ -430,6 +424,12 @@ clear_room_key(void *item)
     free(k->session_data);
 }
 
+void
+store_backup_keys_free(struct store_room_key_row *list, size_t n)
+{
+    st_list_free(list, n, sizeof(*list), clear_room_key);
+}
+
 enum store_rc
 store_backup_keys_get(struct store *st, const char *user_id, int64_t version, const char *room_id,
                       const char *session_id, struct store_room_key_row **out, size_t *n)
@@ -448,14 +448,6 @@ store_backup_keys_get(struct store *st, const char *user_id, int64_t version, co
         sizeof(**out), fill_room_key, clear_room_key, &list, n);
     *out = list;
     return rc;
-}
-
-void
-store_backup_keys_free(struct store_room_key_row *list, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        clear_room_key(&list[i]);
-    free(list);
 }
 
 enum store_rc

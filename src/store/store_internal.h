@@ -164,6 +164,20 @@ enum store_rc st_read_one(struct store *st, const char *sql, const struct st_arg
                           size_t nargs, st_fill_fn fill, void *item);
 /* A copy of a text column, or NULL. */
 char *st_dup_col(struct store *st, struct db_stmt *s, int col);
+/* Shared row plumbing for st_read_list / st_read_one (store.c):
+ * st_fill_text / st_clear_text: an item that is one char *, from text column 0.
+ * st_read_texts: one text column per row into a new array of strings (store_strings_free).
+ * st_dup_cols: text columns 0..n-1 into *cols[0..n-1] (a row of strings).
+ * st_list_free: gives each of the n elem-byte items of list to clear, then frees list. */
+void st_fill_text(struct store *st, struct db_stmt *s, void *item);
+void st_clear_text(void *item);
+enum store_rc st_read_texts(struct store *st, const char *sql, const struct st_arg *args,
+                            size_t nargs, char ***out, size_t *n);
+void st_dup_cols(struct store *st, struct db_stmt *s, char **const *cols, size_t n);
+void st_list_free(void *list, size_t n, size_t elem, st_clear_fn clear);
+/* The local_media row (store_media.c) from media_id, media_type, upload_name, media_length,
+ * sha256, user_id, created_ts, quarantined_by, safe_from_quarantine. */
+void st_fill_media(struct store *st, struct db_stmt *s, void *item);
 /* Push (issue 8, store_push.c): in the event's write job, keeps the joined members' unread
  * counts (a member event adds or drops the member's row), stores and counts the event's
  * notifications (e->push) at position pos, and marks what the sender had unread as read. */

@@ -149,6 +149,12 @@ clear_count(void *item)
     free(((struct store_otk_count *)item)->algorithm);
 }
 
+void
+store_otk_counts_free(struct store_otk_count *list, size_t n)
+{
+    st_list_free(list, n, sizeof(*list), clear_count);
+}
+
 enum store_rc
 store_otk_counts(struct store *st, const char *user_id, const char *device_id,
                  struct store_otk_count **out, size_t *n)
@@ -163,23 +169,13 @@ store_otk_counts(struct store *st, const char *user_id, const char *device_id,
     return rc;
 }
 
-void
-store_otk_counts_free(struct store_otk_count *list, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(list[i].algorithm);
-    free(list);
-}
-
 /* ---- queries ---- */
 
 static void
 fill_device_keys(struct store *st, struct db_stmt *s, void *item)
 {
     struct store_device_keys *k = item;
-    k->device_id = st_dup_col(st, s, 0);
-    k->key_json = st_dup_col(st, s, 1);
-    k->display_name = st_dup_col(st, s, 2);
+    st_dup_cols(st, s, (char **const[]){&k->device_id, &k->key_json, &k->display_name}, 3);
 }
 
 static void
@@ -189,6 +185,12 @@ clear_device_keys(void *item)
     free(k->device_id);
     free(k->key_json);
     free(k->display_name);
+}
+
+void
+store_device_keys_free(struct store_device_keys *list, size_t n)
+{
+    st_list_free(list, n, sizeof(*list), clear_device_keys);
 }
 
 enum store_rc
@@ -204,14 +206,6 @@ store_device_keys_list(struct store *st, const char *user_id, struct store_devic
         ST_ARGS(ST_S(user_id)), sizeof(**out), fill_device_keys, clear_device_keys, &list, n);
     *out = list;
     return rc;
-}
-
-void
-store_device_keys_free(struct store_device_keys *list, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        clear_device_keys(&list[i]);
-    free(list);
 }
 
 /* ---- claims ---- */
@@ -370,6 +364,12 @@ clear_to_device(void *item)
     free(m->content);
 }
 
+void
+store_to_device_free(struct store_to_device *list, size_t n)
+{
+    st_list_free(list, n, sizeof(*list), clear_to_device);
+}
+
 enum store_rc
 store_to_device_pending(struct store *st, const char *user_id, const char *device_id, int64_t after,
                         int64_t upto, size_t limit, struct store_to_device **out, size_t *n)
@@ -383,14 +383,6 @@ store_to_device_pending(struct store *st, const char *user_id, const char *devic
         sizeof(**out), fill_to_device, clear_to_device, &list, n);
     *out = list;
     return rc;
-}
-
-void
-store_to_device_free(struct store_to_device *list, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        clear_to_device(&list[i]);
-    free(list);
 }
 
 enum store_rc
@@ -432,24 +424,11 @@ store_device_list_changed(struct store *st, const char *user_id)
     return ST_WRITE(st, ST_DL_LOG_STEPS(user_id));
 }
 
-static void
-fill_string(struct store *st, struct db_stmt *s, void *item)
-{
-    *(char **)item = st_dup_col(st, s, 0);
-}
-
-static void
-clear_string(void *item)
-{
-    free(*(char **)item);
-}
-
 enum store_rc
 store_device_list_changes(struct store *st, const char *user_id, int64_t since, int64_t upto,
                           char ***users, size_t *n)
 {
-    void *list = NULL;
-    enum store_rc rc = st_read_list(
+    return st_read_texts(
         st,
         "SELECT DISTINCT c.user_id FROM device_list_changes c WHERE c.stream_pos > ? AND "
         "c.stream_pos <= ? AND (c.user_id = ? OR EXISTS (SELECT 1 FROM room_state a JOIN "
@@ -457,10 +436,7 @@ store_device_list_changes(struct store *st, const char *user_id, int64_t since, 
         "a.type = 'm.room.member' AND a.to_pos IS NULL AND a.membership = 'join' AND "
         "b.state_key = ? AND b.type = 'm.room.member' AND b.to_pos IS NULL AND "
         "b.membership = 'join'))",
-        ST_ARGS(ST_I(since), ST_I(upto), ST_S(user_id), ST_S(user_id)), sizeof(char *), fill_string,
-        clear_string, &list, n);
-    *users = list;
-    return rc;
+        ST_ARGS(ST_I(since), ST_I(upto), ST_S(user_id), ST_S(user_id)), users, n);
 }
 
 static void
@@ -481,6 +457,12 @@ clear_member_change(void *item)
     free(m->membership);
 }
 
+void
+store_member_changes_free(struct store_member_change *list, size_t n)
+{
+    st_list_free(list, n, sizeof(*list), clear_member_change);
+}
+
 enum store_rc
 store_room_member_changes(struct store *st, const char *room_id, int64_t since, int64_t upto,
                           struct store_member_change **out, size_t *n)
@@ -498,12 +480,4 @@ store_room_member_changes(struct store *st, const char *room_id, int64_t since, 
         fill_member_change, clear_member_change, &list, n);
     *out = list;
     return rc;
-}
-
-void
-store_member_changes_free(struct store_member_change *list, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        clear_member_change(&list[i]);
-    free(list);
 }

@@ -32,8 +32,8 @@ store_media_add(struct store *st, const struct store_media *m)
     return rc == STORE_NOT_FOUND ? STORE_EXISTS : rc;
 }
 
-static void
-fill_media(struct store *st, struct db_stmt *s, void *item)
+void
+st_fill_media(struct store *st, struct db_stmt *s, void *item)
 {
     struct store_media *m = item;
     m->media_id = st_dup_col(st, s, 0);
@@ -55,7 +55,7 @@ store_media_get(struct store *st, const char *media_id, struct store_media *out)
                        "SELECT media_id, media_type, upload_name, media_length, sha256, user_id, "
                        "created_ts, quarantined_by, safe_from_quarantine FROM local_media WHERE "
                        "media_id = ?",
-                       ST_ARGS(ST_S(media_id)), fill_media, out);
+                       ST_ARGS(ST_S(media_id)), st_fill_media, out);
 }
 
 /* As Synapse: the same bytes uploaded under another ID are the same content, so they go

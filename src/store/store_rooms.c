@@ -84,18 +84,6 @@ read_events(struct store *st, const char *sql, const struct st_arg *args, size_t
     return rc;
 }
 
-static void
-fill_string(struct store *st, struct db_stmt *s, void *item)
-{
-    *(char **)item = st_dup_col(st, s, 0);
-}
-
-static void
-clear_string(void *item)
-{
-    free(*(char **)item);
-}
-
 struct two_strings {
     char *a, *b;
     bool want_b;
@@ -479,27 +467,15 @@ store_state_history(struct store *st, const char *room_id, const char *type, con
     return rc;
 }
 
-/* Runs a query returning one text column per row. */
-static enum store_rc
-strings_query(struct store *st, char ***out, size_t *n, const char *sql, const struct st_arg *args,
-              size_t nargs)
-{
-    void *list = NULL;
-    enum store_rc rc =
-        st_read_list(st, sql, args, nargs, sizeof(char *), fill_string, clear_string, &list, n);
-    *out = list;
-    return rc;
-}
-
 enum store_rc
 store_user_rooms(struct store *st, const char *user_id, const char *membership, char ***room_ids,
                  size_t *n)
 {
-    return strings_query(st, room_ids, n,
+    return st_read_texts(st,
                          "SELECT room_id FROM room_state WHERE state_key = ? AND "
                          "type = 'm.room.member' AND to_pos IS NULL AND membership = ? "
                          "ORDER BY from_pos",
-                         ST_ARGS(ST_S(user_id), ST_S(membership)));
+                         ST_ARGS(ST_S(user_id), ST_S(membership)), room_ids, n);
 }
 
 enum store_rc
@@ -575,9 +551,8 @@ store_alias_delete(struct store *st, const char *alias)
 enum store_rc
 store_room_aliases(struct store *st, const char *room_id, char ***aliases, size_t *n)
 {
-    return strings_query(st, aliases, n,
-                         "SELECT alias FROM room_aliases WHERE room_id = ? ORDER BY alias",
-                         ST_ARGS(ST_S(room_id)));
+    return st_read_texts(st, "SELECT alias FROM room_aliases WHERE room_id = ? ORDER BY alias",
+                         ST_ARGS(ST_S(room_id)), aliases, n);
 }
 
 enum store_rc
@@ -619,9 +594,8 @@ store_room_is_public(struct store *st, const char *room_id, bool *is_public)
 enum store_rc
 store_public_rooms(struct store *st, char ***room_ids, size_t *n)
 {
-    return strings_query(st, room_ids, n,
-                         "SELECT room_id FROM rooms WHERE is_public = 1 ORDER BY created_ts",
-                         ST_NOARGS);
+    return st_read_texts(st, "SELECT room_id FROM rooms WHERE is_public = 1 ORDER BY created_ts",
+                         ST_NOARGS, room_ids, n);
 }
 
 enum store_rc

@@ -103,16 +103,6 @@ store_3pid_session_delete(struct store *st, const char *session_id)
 
 /* ---- account 3PIDs ---- */
 
-void
-store_threepids_free(struct store_threepid *list, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free(list[i].medium);
-        free(list[i].address);
-    }
-    free(list);
-}
-
 enum store_rc
 store_threepid_add(struct store *st, const char *user_id, const char *medium, const char *address,
                    int64_t validated_ts, int64_t now)
@@ -123,24 +113,12 @@ store_threepid_add(struct store *st, const char *user_id, const char *medium, co
                                 ST_I(now)));
 }
 
-static void
-fill_string(struct store *st, struct db_stmt *s, void *item)
-{
-    *(char **)item = st_dup_col(st, s, 0);
-}
-
-static void
-clear_string(void *item)
-{
-    free(*(char **)item);
-}
-
 enum store_rc
 store_threepid_owner(struct store *st, const char *medium, const char *address, char **user_id)
 {
     *user_id = NULL;
     return st_read_one(st, "SELECT user_id FROM user_threepids WHERE medium = ? AND address = ?",
-                       ST_ARGS(ST_S(medium), ST_S(address)), fill_string, user_id);
+                       ST_ARGS(ST_S(medium), ST_S(address)), st_fill_text, user_id);
 }
 
 static void
@@ -159,6 +137,12 @@ clear_threepid(void *item)
     struct store_threepid *t = item;
     free(t->medium);
     free(t->address);
+}
+
+void
+store_threepids_free(struct store_threepid *list, size_t n)
+{
+    st_list_free(list, n, sizeof(*list), clear_threepid);
 }
 
 enum store_rc
@@ -192,17 +176,6 @@ store_threepid_remove_all(struct store *st, const char *user_id)
 
 /* ---- identity server binds ---- */
 
-void
-store_threepid_binds_free(struct store_threepid_bind *list, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free(list[i].medium);
-        free(list[i].address);
-        free(list[i].id_server);
-    }
-    free(list);
-}
-
 enum store_rc
 store_threepid_bind_add(struct store *st, const char *user_id, const char *medium,
                         const char *address, const char *id_server)
@@ -217,9 +190,7 @@ static void
 fill_bind(struct store *st, struct db_stmt *s, void *item)
 {
     struct store_threepid_bind *b = item;
-    b->medium = st_dup_col(st, s, 0);
-    b->address = st_dup_col(st, s, 1);
-    b->id_server = st_dup_col(st, s, 2);
+    st_dup_cols(st, s, (char **const[]){&b->medium, &b->address, &b->id_server}, 3);
 }
 
 static void
@@ -229,6 +200,12 @@ clear_bind(void *item)
     free(b->medium);
     free(b->address);
     free(b->id_server);
+}
+
+void
+store_threepid_binds_free(struct store_threepid_bind *list, size_t n)
+{
+    st_list_free(list, n, sizeof(*list), clear_bind);
 }
 
 enum store_rc
@@ -272,7 +249,7 @@ store_external_id_get(struct store *st, const char *provider, const char *extern
     return st_read_one(st,
                        "SELECT user_id FROM user_external_ids WHERE auth_provider = ? AND "
                        "external_id = ?",
-                       ST_ARGS(ST_S(provider), ST_S(external_id)), fill_string, user_id);
+                       ST_ARGS(ST_S(provider), ST_S(external_id)), st_fill_text, user_id);
 }
 
 enum store_rc
@@ -287,12 +264,8 @@ store_external_id_add(struct store *st, const char *provider, const char *extern
 enum store_rc
 store_external_id_providers(struct store *st, const char *user_id, char ***providers, size_t *n)
 {
-    void *list = NULL;
-    enum store_rc rc =
-        st_read_list(st,
-                     "SELECT DISTINCT auth_provider FROM user_external_ids WHERE "
-                     "user_id = ? ORDER BY auth_provider",
-                     ST_ARGS(ST_S(user_id)), sizeof(char *), fill_string, clear_string, &list, n);
-    *providers = list;
-    return rc;
+    return st_read_texts(st,
+                         "SELECT DISTINCT auth_provider FROM user_external_ids WHERE "
+                         "user_id = ? ORDER BY auth_provider",
+                         ST_ARGS(ST_S(user_id)), providers, n);
 }
