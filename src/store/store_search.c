@@ -190,18 +190,6 @@ st_search_terms_clear(struct search_terms *t)
 
 /* ---- portable queries ---- */
 
-static void
-fill_string(struct store *st, struct db_stmt *s, void *item)
-{
-    *(char **)item = st_dup_col(st, s, 0);
-}
-
-static void
-clear_string(void *item)
-{
-    free(*(char **)item);
-}
-
 void
 store_history_rows_free(struct store_history_row *rows, size_t n)
 {
@@ -274,7 +262,7 @@ store_user_room_histories(struct store *st, const char *user_id, struct store_hi
                           ST_ARGS(ST_S(user_id)), visibility, nvisibility);
     if (rc == STORE_OK) {
         rc = st_read_list(st, "SELECT room_id FROM room_forgotten WHERE user_id = ?",
-                          ST_ARGS(ST_S(user_id)), sizeof(char *), fill_string, clear_string, &list,
+                          ST_ARGS(ST_S(user_id)), sizeof(char *), st_fill_text, st_clear_text, &list,
                           nforgotten);
         *forgotten = list;
     }
