@@ -68,20 +68,16 @@ signing_bytes(const json_t *obj, bool floats, size_t *len)
     return s;
 }
 
-static int
-sign_into(json_t *target, const json_t *signed_obj, bool floats, const char *server_name,
-          const struct signing_key *key)
+/* Signs msg and sets signatures.<server_name>.<key_id> in target. */
+static void
+sign_bytes_into(json_t *target, const char *msg, size_t len, const char *server_name,
+                const struct signing_key *key)
 {
     unsigned char sig[crypto_sign_BYTES];
-    size_t len;
-    char *msg = signing_bytes(signed_obj, floats, &len);
     json_t *sigs, *mine;
     char *enc;
 
-    if (!msg)
-        return -1;
     crypto_sign_detached(sig, NULL, (const unsigned char *)msg, len, key->secret_key);
-    free(msg);
     enc = b64(sig, sizeof(sig), false);
     sigs = json_object_get(target, "signatures");
     if (!json_is_object(sigs)) {
@@ -95,6 +91,19 @@ sign_into(json_t *target, const json_t *signed_obj, bool floats, const char *ser
     }
     json_object_set_new(mine, key->key_id, json_string(enc));
     free(enc);
+}
+
+static int
+sign_into(json_t *target, const json_t *signed_obj, bool floats, const char *server_name,
+          const struct signing_key *key)
+{
+    size_t len;
+    char *msg = signing_bytes(signed_obj, floats, &len);
+
+    if (!msg)
+        return -1;
+    sign_bytes_into(target, msg, len, server_name, key);
+    free(msg);
     return 0;
 }
 
@@ -519,25 +528,8 @@ char *
 event_seal(json_t *ev, const struct room_version *v, const char *server_name,
            const struct signing_key *key, const char *signing, size_t signing_len, size_t *text_len)
 {
-    unsigned char sig[crypto_sign_BYTES];
-    json_t *sigs, *mine;
-    char *enc;
-
-    crypto_sign_detached(sig, NULL, (const unsigned char *)signing, signing_len, key->secret_key);
-    enc = b64(sig, sizeof(sig), false);
     /* SPEC: "The signature is then copied back to the original event object." */
-    sigs = json_object_get(ev, "signatures");
-    if (!json_is_object(sigs)) {
-        sigs = json_object();
-        json_object_set_new(ev, "signatures", sigs);
-    }
-    mine = json_object_get(sigs, server_name);
-    if (!json_is_object(mine)) {
-        mine = json_object();
-        json_object_set_new(sigs, server_name, mine);
-    }
-    json_object_set_new(mine, key->key_id, json_string(enc));
-    free(enc);
+    sign_bytes_into(ev, signing, signing_len, server_name, key);
     return json_canonical(ev, allow_floats(v), text_len);
 }
 

@@ -39,12 +39,10 @@ struct db_driver {
     /* Rows changed by the last statement on this connection. */
     int64_t (*changes)(struct db *db);
     /* ---- dialect differences, one named place each ---- */
-    /* Allocates the next event stream position inside the writer's transaction; NULL: the
-     * single writer counts in memory. PostgreSQL uses a sequence, so several writers could
-     * share the database and still never reuse a position. */
-    const char *next_stream_pos_sql;
-    /* The same as an SQL expression, so an event's INSERT takes its position itself (one
-     * round trip fewer per event). NULL with next_stream_pos_sql. */
+    /* The next event stream position as an SQL expression, which the events INSERT uses
+     * (RETURNING it: no round trip of its own); NULL: the single writer counts in memory.
+     * PostgreSQL uses a sequence, so several writers could share the database and still
+     * never reuse a position. */
     const char *next_stream_pos_expr;
 };
 

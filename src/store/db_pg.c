@@ -420,6 +420,5 @@ const struct db_driver db_pg_driver = {
     .col_is_null = pg_col_is_null,
     .finalize = pg_finalize,
     .changes = pg_changes,
-    .next_stream_pos_sql = "SELECT nextval('events_stream_pos')",
     .next_stream_pos_expr = "nextval('events_stream_pos')",
 };

@@ -111,26 +111,13 @@ one_string(struct store *st, char **out, char **out2, const char *sql, const str
     return rc;
 }
 
+/* SQLite: the single writer counts positions in memory (only the batch leader runs jobs, so
+ * no lock is needed). PostgreSQL's events INSERT takes them from a sequence instead. */
 static enum store_rc
 next_position(struct store *st, int64_t *pos)
 {
-    struct db_stmt *s = NULL;
-    enum store_rc rc = STORE_ERR;
-
-    /* Only the batch leader runs jobs, so no lock is needed. */
-    if (!st->drv->next_stream_pos_sql) {
-        *pos = ++st->stream_next;
-        return STORE_OK;
-    }
-    if (st_prep(st, st->writer, &s, st->drv->next_stream_pos_sql, ST_NOARGS) == DB_OK &&
-        st->drv->step(s) == DB_ROW) {
-        *pos = st->drv->col_int64(s, 0);
-        if (*pos > st->stream_next)
-            st->stream_next = *pos;
-        rc = STORE_OK;
-    }
-    st->drv->finalize(s);
-    return rc;
+    *pos = ++st->stream_next;
+    return STORE_OK;
 }
 
 /* PostgreSQL: the event's row takes the next position from the sequence itself. */
