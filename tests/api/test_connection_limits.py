@@ -19,8 +19,8 @@ from harness import HearthServer, run_cli
 TIMEOUT_S = 2.0
 
 
-def _server(factory, **listener):
-    srv = factory(start=False)
+def _server(factory, overrides=None, **listener):
+    srv = factory(overrides, start=False)
     srv.config["listeners"][0].update(listener)
     srv.start()
     return srv
@@ -28,7 +28,8 @@ def _server(factory, **listener):
 
 @pytest.fixture(scope="module")
 def slow_srv(module_server_factory):
-    return _server(module_server_factory, connection_timeout="2s")
+    # No presence: a user's own presence changes would wake the long-polls below early.
+    return _server(module_server_factory, {"presence": {"enabled": False}}, connection_timeout="2s")
 
 
 @pytest.fixture(scope="module")
