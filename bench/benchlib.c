@@ -687,3 +687,101 @@ describe_failure(char *out, size_t size, const struct done_info *d)
     else
         fmt(out, size, "HTTP %ld: %.150s", d->status, d->body->p ? d->body->p : "");
 }
+
+/* ---- setup batches ---- */
+
+static bool
+setup_next(void *ctx, int slot, struct req *rq, long *tag)
+{
+    struct setup_batch *bt = ctx;
+
+    (void)slot;
+    if (bt->next >= bt->n)
+        return false;
+    *tag = bt->next++;
+    memset(rq, 0, sizeof(*rq));
+    bt->make(bt, (int)*tag, rq);
+    return true;
+}
+
+static void
+setup_done(void *ctx, int slot, long tag, const struct done_info *d)
+{
+    struct setup_batch *bt = ctx;
+
+    (void)slot;
+    if (!bt->take(bt, (int)tag, d->status, d->body->p ? d->body->p : "")) {
+        if (bt->failed++ < 3) {
+            char why[256];
+            describe_failure(why, sizeof(why), d);
+            fprintf(stderr, "# %s #%ld failed: %s\n", bt->what, tag, why);
+        }
+    }
+}
+
+void
+setup_batch_run(struct engine *e, struct setup_batch *bt, int concurrency)
+{
+    double t0 = now_s();
+
+    bt->next = bt->failed = 0;
+    engine_run(e, concurrency, setup_next, setup_done, bt);
+    if (bt->failed)
+        die("%s: %d of %d requests failed", bt->what, bt->failed, bt->n);
+    fprintf(stderr, "# setup: %s: %d requests in %.2f s\n", bt->what, bt->n, now_s() - t0);
+}
+
+struct reg {
+    const char *base, *prefix, *nonce, *device;
+    char **tokens;
+    char (*user_ids)[ID_MAX];
+    char (*sessions)[ID_MAX];
+};
+
+static void
+make_reg1(struct setup_batch *bt, int i, struct req *rq)
+{
+    struct reg *g = bt->ctx;
+    register_req(rq, g->base, g->prefix, g->nonce, i, g->device, NULL);
+}
+
+static bool
+take_reg1(struct setup_batch *bt, int i, long status, const char *body)
+{
+    struct reg *g = bt->ctx;
+    return register_take_session(status, body, g->sessions[i], ID_MAX);
+}
+
+static void
+make_reg2(struct setup_batch *bt, int i, struct req *rq)
+{
+    struct reg *g = bt->ctx;
+    register_req(rq, g->base, g->prefix, g->nonce, i, g->device, g->sessions[i]);
+}
+
+static bool
+take_reg2(struct setup_batch *bt, int i, long status, const char *body)
+{
+    struct reg *g = bt->ctx;
+    return (g->tokens[i] = register_take_token(status, body)) != NULL &&
+           json_str(body, "user_id", g->user_ids[i], ID_MAX);
+}
+
+void
+setup_register_users(struct engine *e, const char *base, const char *prefix, const char *nonce,
+                     const char *device, int n, int concurrency, char **tokens,
+                     char (*user_ids)[ID_MAX])
+{
+    struct reg g = {base, prefix, nonce, device, tokens, user_ids, NULL};
+    struct setup_batch bt = {
+        .ctx = &g, .what = "register (UIA start)", .n = n, .make = make_reg1, .take = take_reg1};
+
+    g.sessions = xcalloc((size_t)n, sizeof(*g.sessions));
+    setup_batch_run(e, &bt, concurrency);
+    bt.what = "register (m.login.dummy)";
+    bt.make = make_reg2;
+    bt.take = take_reg2;
+    /* Each registration hashes a password (argon2id); more at once only queue in the server. */
+    setup_batch_run(e, &bt, concurrency < 32 ? concurrency : 32);
+    free(g.sessions);
+}

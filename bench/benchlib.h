@@ -143,4 +143,28 @@ void engine_step(struct engine *e, int wait_ms, done_fn done, void *ctx);
 void engine_run(struct engine *e, int nslots, next_fn next, done_fn done, void *ctx);
 void describe_failure(char *out, size_t size, const struct done_info *d);
 
+/* ---- setup: batches of independent requests, each answer checked by `take` ---- */
+
+struct setup_batch;
+typedef void (*setup_make_fn)(struct setup_batch *bt, int i, struct req *rq);
+typedef bool (*setup_take_fn)(struct setup_batch *bt, int i, long status, const char *body);
+
+struct setup_batch {
+    void *ctx; /* the generator's own state */
+    const char *what;
+    int n, next, failed;
+    setup_make_fn make;
+    setup_take_fn take;
+};
+
+/* Runs requests 0..n-1 of the batch, `concurrency` at a time; dies if any answer is refused
+ * by `take` (the first three are printed). */
+void setup_batch_run(struct engine *e, struct setup_batch *bt, int concurrency);
+
+/* Registers users `<prefix><nonce>u<i>`, i < n (the UIA start, then m.login.dummy; at most
+ * 32 at a time, as each hashes a password). tokens[i] (new, caller frees) and user_ids[i]. */
+void setup_register_users(struct engine *e, const char *base, const char *prefix, const char *nonce,
+                          const char *device, int n, int concurrency, char **tokens,
+                          char (*user_ids)[ID_MAX]);
+
 #endif

@@ -184,7 +184,14 @@ cmd_serve(const char *argv0, int argc, char **argv)
     if (cfg->metrics_listener.port && http_metrics_start(&cfg->metrics_listener, &msrv) != 0)
         goto out;
     log_info("hearth %s serving %s", HEARTH_VERSION, cfg->server_name);
-    sigwait(&sigs, &sig);
+    /* Memory (issue 12, soak): glibc keeps pages freed inside its arenas (a burst of syncs'
+     * answers leaves holes below the top of the heap); every 10 s they go back to the kernel
+     * (malloc_trim takes each arena's lock for about a millisecond). */
+    do {
+        sig = sigtimedwait(&sigs, NULL, &(struct timespec){10, 0});
+        if (sig < 0)
+            malloc_trim(0);
+    } while (sig < 0);
     log_info("received signal %d, draining requests", sig);
     /* Long-polls answer now instead of at their timeout. */
     notifier_shutdown(hs.notifier);

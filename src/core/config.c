@@ -1467,6 +1467,18 @@ load_tls(struct loader *ld, yaml_node_t *v, const char *path, void *field)
     return 0;
 }
 
+/* Slow clients (issue 12, soak): listeners[].max_connections_per_ip, 0 = no limit. */
+static int
+load_conn_limit(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    long long n;
+
+    if (get_int(ld, v, path, 0, 1000000, &n) < 0)
+        return -1;
+    *(int *)field = (int)n;
+    return 0;
+}
+
 static const struct key_spec listener_keys[] = {
     {"port", load_port, offsetof(struct config_listener, port)},
     {"bind_addresses", load_bind_addresses, 0},
@@ -1475,6 +1487,9 @@ static const struct key_spec listener_keys[] = {
     {"type", NULL, 0},
     {"resources", NULL, 0},
     {"x_forwarded", load_bool, offsetof(struct config_listener, x_forwarded)},
+    {"connection_timeout", load_duration, offsetof(struct config_listener, connection_timeout_ms)},
+    {"max_connections_per_ip", load_conn_limit,
+     offsetof(struct config_listener, max_connections_per_ip)},
 };
 
 /* The first listener of type http serves the API (an entry without a type is http); the first
@@ -1780,6 +1795,8 @@ set_defaults(struct config *cfg)
     cfg->turn_user_lifetime_ms = 3600000;
     cfg->turn_allow_guests = true;
     cfg->presence_enabled = true;
+    cfg->listener.connection_timeout_ms = 90000; /* slow clients (issue 12, soak) */
+    cfg->listener.max_connections_per_ip = 4096;
     cfg->database_cp_min = 5;
     cfg->database_cp_max = 10;
     cfg->max_image_pixels = 32 * 1024 * 1024; /* content repository (issue 7): Synapse's */
@@ -2125,6 +2142,12 @@ config_generate(const char *server_name, const char *data_dir)
         "    type: http\n"
         "    bind_addresses: [\"127.0.0.1\"]  # loopback only; up to 8 IPv4/IPv6 "
         "addresses\n"
+        "    # A whole request (headers and body) must arrive within this, or the connection "
+        "is\n    # closed (slow clients); waiting long-polls are not cut (Hearth-specific).\n"
+        "    connection_timeout: 90s\n"
+        "    # Open connections per client address, 0 = no limit; behind a reverse proxy every\n"
+        "    # client comes from the proxy's address (Hearth-specific).\n"
+        "    max_connections_per_ip: 4096\n"
         "# Prometheus metrics on a port of their own (docs/metrics.md):\n"
         "#  - port: 9000\n"
         "#    type: metrics\n"
@@ -2319,6 +2342,7 @@ static const struct ref_kind ref_kinds[] = {
     {load_room_version, "room version", NULL, 0, false},
     {load_secret, "secret string", NULL, 0, false},
     {load_thread_pool, "integer", NULL, 0, false},
+    {load_conn_limit, "integer (open connections per client address; 0: no limit)", NULL, 0, false},
     {load_port, "port 1..65535", NULL, 0, false},
     {load_string, "string", NULL, 0, false},
     {load_duration, "duration (milliseconds, or with s, m, h, d)", NULL, 0, false},

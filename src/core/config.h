@@ -61,6 +61,12 @@ struct config_listener {
     size_t n_bind;
     char *bind_addresses[CONFIG_MAX_BIND]; /* default {"127.0.0.1"} when the key is absent */
     bool x_forwarded; /* behind a proxy: the client is X-Forwarded-For's first address (14) */
+    /* Slow clients (issue 12, soak): a connection must deliver a whole request (headers and
+     * body) within connection_timeout_ms of becoming ready for one (opened, or the previous
+     * answer sent), else it is closed; parked long-polls are not cut. Default 90 s. Open
+     * connections per client address, 0 = no limit; default 4096. */
+    int64_t connection_timeout_ms;
+    int max_connections_per_ip;
 };
 
 struct config {

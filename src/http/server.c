@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api/hs.h"
@@ -33,7 +35,161 @@ struct http_server {
     char id_prefix[8];
     atomic_ulong next_id;
     struct metric *m_requests, *m_duration;
+    /* Slow clients (issue 12, soak): every open connection, watched by the reaper. */
+    pthread_mutex_t watch_lock;
+    pthread_cond_t reaper_cv;
+    struct conn_watch *watch_head;
+    int64_t timeout_ms;
+    pthread_t reaper;
+    bool reaper_started, reaper_stop;
 };
+
+/* ---- slow clients (issue 12, soak) ----
+ * libmicrohttpd's connection timeout counts inactivity: a client sending a byte every few
+ * seconds keeps its connection, and the memory behind it, for ever. So each connection also
+ * has a deadline by which its whole request (headers and body) must have arrived: set when
+ * it opens or its previous answer was sent, pushed back for a long body (at least
+ * MIN_UPLOAD_BPS), cleared once the request is complete, so a parked long-poll waits as long
+ * as its own timeout says. The reaper shuts down the sockets of connections past their
+ * deadline; libmicrohttpd then reads the end of the stream and closes them itself. The entry
+ * leaves the list (under watch_lock) before libmicrohttpd closes the descriptor, so the
+ * reaper never touches a descriptor number reused by another connection. */
+#define MIN_UPLOAD_BPS 16384
+
+struct conn_watch {
+    struct conn_watch *prev, *next;
+    int fd;
+    _Atomic int64_t deadline_ms; /* on mono_ms()'s clock; 0: none */
+};
+
+static int64_t
+mono_ms(void)
+{
+    return (int64_t)(util_mono_ns() / 1000000);
+}
+
+static struct conn_watch *
+conn_watch_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+/* The connection waits for a request (delay_ms from now), or has it all (delay_ms < 0). */
+static void
+conn_watch_set(struct http_server *srv, struct MHD_Connection *conn, int64_t delay_ms)
+{
+    struct conn_watch *w = srv && conn ? conn_watch_of(conn) : NULL;
+
+    if (w)
+        atomic_store(&w->deadline_ms, delay_ms < 0 ? 0 : mono_ms() + srv->timeout_ms + delay_ms);
+}
+
+static void
+on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+              enum MHD_ConnectionNotificationCode code)
+{
+    struct http_server *srv = cls;
+    struct conn_watch *w;
+
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        w = xcalloc(1, sizeof(*w));
+        w->fd = ci ? ci->connect_fd : -1;
+        atomic_init(&w->deadline_ms, mono_ms() + srv->timeout_ms);
+        pthread_mutex_lock(&srv->watch_lock);
+        w->next = srv->watch_head;
+        if (w->next)
+            w->next->prev = w;
+        srv->watch_head = w;
+        pthread_mutex_unlock(&srv->watch_lock);
+        *socket_context = w;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && (w = *socket_context) != NULL) {
+        pthread_mutex_lock(&srv->watch_lock);
+        if (w->prev)
+            w->prev->next = w->next;
+        else
+            srv->watch_head = w->next;
+        if (w->next)
+            w->next->prev = w->prev;
+        pthread_mutex_unlock(&srv->watch_lock);
+        *socket_context = NULL;
+        free(w);
+    }
+}
+
+static void *
+reaper_main(void *arg)
+{
+    struct http_server *srv = arg;
+    int64_t tick = srv->timeout_ms / 4 < 50     ? 50
+                   : srv->timeout_ms / 4 > 1000 ? 1000
+                                                : srv->timeout_ms / 4;
+
+    pthread_mutex_lock(&srv->watch_lock);
+    while (!srv->reaper_stop) {
+        struct timespec ts;
+        int64_t now = mono_ms();
+        long n = 0;
+
+        for (struct conn_watch *w = srv->watch_head; w; w = w->next) {
+            int64_t d = atomic_load(&w->deadline_ms);
+            if (d && now >= d && w->fd >= 0) {
+                atomic_store(&w->deadline_ms, 0);
+                shutdown(w->fd, SHUT_RDWR);
+                n++;
+            }
+        }
+        if (n)
+            log_debug("http: closed %ld connections that sent no whole request in %lld ms", n,
+                      (long long)srv->timeout_ms);
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += (time_t)(tick / 1000);
+        ts.tv_nsec += (long)(tick % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&srv->reaper_cv, &srv->watch_lock, &ts);
+    }
+    pthread_mutex_unlock(&srv->watch_lock);
+    return NULL;
+}
+
+static int
+reaper_start(struct http_server *srv)
+{
+    pthread_condattr_t ca;
+
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&srv->reaper_cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (pthread_create(&srv->reaper, NULL, reaper_main, srv) != 0) {
+        pthread_cond_destroy(&srv->reaper_cv);
+        return -1;
+    }
+    srv->reaper_started = true;
+    return 0;
+}
+
+static void
+reaper_stop(struct http_server *srv)
+{
+    if (!srv->reaper_started)
+        return;
+    pthread_mutex_lock(&srv->watch_lock);
+    srv->reaper_stop = true;
+    pthread_cond_signal(&srv->reaper_cv);
+    pthread_mutex_unlock(&srv->watch_lock);
+    pthread_join(srv->reaper, NULL);
+    pthread_cond_destroy(&srv->reaper_cv);
+    srv->reaper_started = false;
+}
+
+/* ---- (end of slow clients) ---- */
 
 static enum http_method
 parse_method(const char *m)
@@ -418,6 +574,7 @@ send_reply(struct req *r)
                             "Origin, X-Requested-With, Content-Type, Accept, Authorization");
     if (!cache_control)
         MHD_add_response_header(resp, "Cache-Control", "no-cache, no-store, must-revalidate");
+    conn_watch_set(r->hs->http, r->conn, -1); /* answered: no deadline while it is sent */
     ret = MHD_queue_response(r->conn, (unsigned)r->status, resp);
     MHD_destroy_response(resp);
     account(r);
@@ -453,9 +610,16 @@ handle(struct http_server *srv, struct MHD_Connection *conn, const char *url, co
         if (srv->hs->cfg->listener.x_forwarded)
             forwarded_ip(r);
         *con_cls = r;
+        cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        /* Slow clients (issue 12, soak): a long body has time to arrive at MIN_UPLOAD_BPS. */
+        if (cl && util_parse_int64(cl, &clen) == 0 && clen > 0) {
+            struct conn_watch *w = conn_watch_of(conn);
+            int64_t extra = clen / MIN_UPLOAD_BPS * 1000;
+            if (w && atomic_load(&w->deadline_ms))
+                atomic_fetch_add(&w->deadline_ms, extra);
+        }
         if (dispatch_stream(srv, r))
             return r->resp ? send_reply(r) : MHD_YES; /* an error answers before the body */
-        cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && util_parse_int64(cl, &clen) == 0 && clen > (int64_t)r->body_max) {
             /* Answer before reading the body; MHD closes the connection after it. */
             reply_error(r, MERR_TOO_LARGE, "Request body too large");
@@ -503,6 +667,7 @@ handle(struct http_server *srv, struct MHD_Connection *conn, const char *url, co
         return send_reply(r);
     }
     if (!r->inflight) {
+        conn_watch_set(srv, conn, -1); /* the whole request is in (issue 12, soak) */
         r->inflight = true;
         atomic_fetch_add(&srv->inflight, 1);
     }
@@ -541,9 +706,9 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
     struct http_server *srv = cls;
     struct req *r = *con_cls;
-    (void)conn;
     (void)toe;
 
+    conn_watch_set(srv, conn, 0); /* keep-alive: the next request is due (issue 12, soak) */
     if (!r)
         return;
     *con_cls = NULL;
@@ -614,8 +779,18 @@ http_server_start(struct hs *hs, const struct route *routes, size_t n_routes,
     if (hs->cfg->thread_pool_size <= 0)
         pool = pool * 8 < 16 ? 16 : pool * 8;
     unsigned max_conns = connection_limit();
+    /* libmicrohttpd's own (inactivity) timeout, in whole seconds (issue 12, soak). */
+    int64_t tsecs = (l->connection_timeout_ms > 0 ? l->connection_timeout_ms + 999 : 90000) / 1000;
+    unsigned timeout_s = tsecs > 86400 ? 86400u : (unsigned)tsecs;
     srv->hs = hs;
     hs->http = srv;
+    /* slow clients (issue 12, soak) */
+    pthread_mutex_init(&srv->watch_lock, NULL);
+    srv->timeout_ms = l->connection_timeout_ms > 0 ? l->connection_timeout_ms : 90000;
+    if (reaper_start(srv) < 0) {
+        log_error("cannot start the connection reaper thread");
+        goto fail;
+    }
     {
         char *rnd = util_random_string("abcdefghijklmnopqrstuvwxyz0123456789", 6);
         snprintf(srv->id_prefix, sizeof(srv->id_prefix), "%s", rnd);
@@ -661,8 +836,10 @@ http_server_start(struct hs *hs, const struct route *routes, size_t n_routes,
             mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
             MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
             MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
-            (unsigned)90, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024),
-            MHD_OPTION_CONNECTION_LIMIT, max_conns, MHD_OPTION_END);
+            timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024),
+            MHD_OPTION_CONNECTION_LIMIT, max_conns, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+            srv, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)l->max_connections_per_ip,
+            MHD_OPTION_END);
         if (!srv->daemons[srv->n_daemons]) {
             log_error("cannot listen on %s port %d", l->bind_addresses[i], l->port);
             goto fail;
@@ -689,6 +866,8 @@ http_server_stop(struct http_server *srv, int timeout_ms)
         usleep(10000);
     for (size_t i = 0; i < srv->n_daemons; i++)
         MHD_stop_daemon(srv->daemons[i]);
+    reaper_stop(srv); /* after the daemons: every connection is gone (issue 12, soak) */
+    pthread_mutex_destroy(&srv->watch_lock);
     metrics_unregister_collectors(srv);
     if (srv->hs->http == srv)
         srv->hs->http = NULL;

@@ -43,6 +43,12 @@ media_thumb_global_init(const char *argv0)
     static const char *const allowed[] = {"VipsForeignLoadJpeg", "VipsForeignLoadPng",
                                           "VipsForeignLoadNsgif", "VipsForeignLoadWebp"};
 
+    /* Memory (issue 12, soak): libvips loads its optional loader modules (HEIF, JPEG XL,
+     * ImageMagick, OpenSlide, PDF and their libraries, about 5 MB resident) from its prefix's
+     * lib directory at start, for loaders the block list below refuses anyway (JPEG, PNG,
+     * GIF and WebP are built in). A prefix without modules skips them. */
+    if (!getenv("VIPSHOME"))
+        setenv("VIPSHOME", "/nonexistent/hearth-no-vips-modules", 0);
     if (VIPS_INIT(argv0) != 0) {
         log_error("libvips failed to initialise: %s", vips_error_buffer());
         return -1;

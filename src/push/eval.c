@@ -395,7 +395,13 @@ compile_rule(struct rule *r, const json_t *j, enum push_kind kind)
     json_t *actions = json_object_get(j, "actions");
 
     r->res.rule_id = xstrdup(id ? id : "");
-    r->res.actions = json_dump_compact(actions ? actions : json_array());
+    if (actions) {
+        r->res.actions = json_dump_compact(actions);
+    } else { /* a rule without actions (found by fuzz_push: the temporary array leaked) */
+        json_t *none = json_array();
+        r->res.actions = json_dump_compact(none);
+        json_decref(none);
+    }
     r->res.notify = has_notify(actions, &r->res.highlight);
     switch (kind) {
     case PUSH_OVERRIDE:
