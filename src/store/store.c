@@ -15,11 +15,26 @@
 
 /* ---- plumbing ---- */
 
+/* The reader this thread holds, if any (see st_reader_get). */
+static _Thread_local struct held_reader {
+    struct store *st;
+    struct db *db;
+    unsigned depth;
+} held_reader;
+
 struct db *
 st_reader_get(struct store *st)
 {
     struct db *db = NULL;
 
+    /* A thread asking again while it holds a reader (a read helper called inside another
+     * read) gets the same connection: with a bounded pool, threads each holding one and
+     * waiting for a second would deadlock. Both drivers allow nested statements (their
+     * statement caches skip a statement in use). */
+    if (held_reader.db && held_reader.st == st) {
+        held_reader.depth++;
+        return held_reader.db;
+    }
     pthread_mutex_lock(&st->plock);
     /* With a bounded pool (PostgreSQL's cp_max), wait for a connection to come back. */
     while (st->npool == 0 && st->pool_max > 0 && st->nopen >= st->pool_max)
@@ -36,6 +51,8 @@ st_reader_get(struct store *st)
         pthread_mutex_unlock(&st->plock);
         return NULL;
     }
+    if (!held_reader.db)
+        held_reader = (struct held_reader){st, db, 1};
     return db;
 }
 
@@ -44,6 +61,12 @@ st_reader_put(struct store *st, struct db *db)
 {
     if (!db)
         return;
+    if (held_reader.db == db && held_reader.st == st) {
+        if (--held_reader.depth > 0)
+            return;
+        held_reader.db = NULL;
+        held_reader.st = NULL;
+    }
     pthread_mutex_lock(&st->plock);
     if (st->npool == st->cappool) {
         st->cappool = st->cappool ? st->cappool * 2 : 8;

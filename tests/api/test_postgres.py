@@ -71,6 +71,20 @@ def test_pool_of_one_serves_concurrent_requests(server_factory):
     assert len(roomlib.timeline(u.api(), room)) >= 80
 
 
+def test_pool_of_one_answers_reads_that_nest(server_factory):
+    """/notifications reads the user's membership history while its main query is open: with
+    a pool of one connection it must reuse it, not wait for a second that never comes."""
+    srv = server_factory({"database": {"args": {"cp_min": 1, "cp_max": 1}}})
+    a, b = srv.api().register(), srv.api().register()
+    room = roomlib.create_room(a.api(), preset="public_chat")
+    roomlib.join(b.api(), room)
+    for _ in range(3):
+        roomlib.send(a.api(), room)
+    r = b.api().get("/notifications", timeout=20).expect(200)
+    assert len(r.body["notifications"]) == 3
+    assert all(n["room_id"] == room for n in r.body["notifications"])
+
+
 @pytest.mark.parametrize("bad", [0, -1, "many", 1001])
 def test_bad_pool_size_is_a_config_error(tmp_path, bad):
     srv = HearthServer(tmp_path / "d", {"database": {"args": {"cp_max": bad}}})
