@@ -272,6 +272,8 @@ store_open(const struct config *cfg, struct store **out)
         st->target = xstrdup(cfg->database_path);
     }
     st->tokens = st_tokens_new();
+    st->erased_count = -1; /* issue 14: counted on first use */
+    pthread_mutex_init(&st->elock, NULL);
     pthread_mutex_init(&st->qlock, NULL);
     pthread_cond_init(&st->qcond, NULL);
     pthread_mutex_init(&st->plock, NULL);
@@ -308,6 +310,7 @@ store_close(struct store *st)
     pthread_mutex_destroy(&st->qlock);
     pthread_cond_destroy(&st->qcond);
     pthread_mutex_destroy(&st->plock);
+    pthread_mutex_destroy(&st->elock); /* issue 14 */
     pthread_cond_destroy(&st->pcond);
     free(st->target);
     free(st);

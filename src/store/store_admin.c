@@ -188,24 +188,71 @@ store_user_set_admin(struct store *st, const char *user_id, bool admin)
                                         ST_B(admin), ST_S(user_id)));
 }
 
+/* After a write to erased_users: the cached count is stale. */
+static void
+erased_changed(struct store *st)
+{
+    pthread_mutex_lock(&st->elock);
+    st->erased_gen++;
+    st->erased_count = -1;
+    pthread_mutex_unlock(&st->elock);
+}
+
 enum store_rc
 store_user_reactivate(struct store *st, const char *user_id)
 {
-    return ST_WRITE(
+    enum store_rc rc = ST_WRITE(
         st, ST_STEP_CHANGED("UPDATE users SET deactivated = 0 WHERE user_id = ?", ST_S(user_id)),
         ST_STEP("DELETE FROM erased_users WHERE user_id = ?", ST_S(user_id)));
+
+    erased_changed(st);
+    return rc;
 }
 
 enum store_rc
 store_user_erase(struct store *st, const char *user_id)
 {
-    return ST_WRITE(st,
-                    ST_STEP("INSERT INTO erased_users (user_id) VALUES (?) "
-                            "ON CONFLICT (user_id) DO NOTHING",
-                            ST_S(user_id)),
-                    ST_STEP("UPDATE profiles SET displayname = NULL, avatar_url = NULL "
-                            "WHERE user_id = ?",
-                            ST_S(user_id)));
+    enum store_rc rc = ST_WRITE(st,
+                                ST_STEP("INSERT INTO erased_users (user_id) VALUES (?) "
+                                        "ON CONFLICT (user_id) DO NOTHING",
+                                        ST_S(user_id)),
+                                ST_STEP("UPDATE profiles SET displayname = NULL, avatar_url = NULL "
+                                        "WHERE user_id = ?",
+                                        ST_S(user_id)));
+
+    erased_changed(st);
+    return rc;
+}
+
+enum store_rc
+store_user_is_erased(struct store *st, const char *user_id, bool *out)
+{
+    int64_t count, one = 0;
+    uint64_t gen;
+    enum store_rc rc;
+
+    *out = false;
+    pthread_mutex_lock(&st->elock);
+    count = st->erased_count;
+    gen = st->erased_gen;
+    pthread_mutex_unlock(&st->elock);
+    if (count < 0) {
+        rc = st_read_one(st, "SELECT COUNT(*) FROM erased_users", ST_NOARGS, fill_count, &count);
+        if (rc != STORE_OK)
+            return rc;
+        pthread_mutex_lock(&st->elock);
+        if (st->erased_gen == gen) /* no erasure committed meanwhile */
+            st->erased_count = count;
+        pthread_mutex_unlock(&st->elock);
+    }
+    if (count == 0)
+        return STORE_OK;
+    rc = st_read_one(st, "SELECT 1 FROM erased_users WHERE user_id = ?", ST_ARGS(ST_S(user_id)),
+                     fill_count, &one);
+    if (rc == STORE_NOT_FOUND)
+        return STORE_OK;
+    *out = rc == STORE_OK;
+    return rc;
 }
 
 /* ---- media ---- */
