@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "json/json.h"
+#include "room/event.h"
 #include "room/version.h"
 #include "rooms/rooms.h"
 #include "store/store.h"
@@ -339,7 +340,12 @@ synapse_admin_room_state(struct req *r)
     {
         json_object_foreach(per_key, sk, entry)
         {
-            json_array_append(list, json_object_get(entry, "event"));
+            /* Client format, as Synapse serializes them: synapse-admin's state tab keys its
+             * rows by event_id, which a room v3+ PDU does not carry. */
+            json_t *ev = event_client_format(json_object_get(entry, "event"),
+                                             json_string_value(json_object_get(entry, "event_id")));
+            if (ev)
+                json_array_append_new(list, ev);
         }
     }
     reply_json(r, 200, json_pack("{s:o}", "state", list));
