@@ -84,8 +84,13 @@ erased_for_viewer(struct req *r, const struct store_event *e)
     size_t n = 0;
     bool erased = false, joined = false;
 
-    if (!e->sender || store_user_is_erased(r->hs->store, e->sender, &erased) != STORE_OK || !erased)
-        return false; /* a failed lookup serves the event as stored */
+    if (!e->sender)
+        return false;
+    /* A failed lookup errs on the side of the erasure: the event is served pruned. */
+    if (store_user_is_erased(r->hs->store, e->sender, &erased) != STORE_OK)
+        return true;
+    if (!erased)
+        return false;
     if (r->user_id && store_state_history(r->hs->store, e->room_id, "m.room.member", r->user_id,
                                           &list, &n) == STORE_OK) {
         for (size_t i = 0; i < n; i++) {
