@@ -70,14 +70,51 @@ add_unsigned(struct req *r, json_t *out, const char *unsigned_json, int64_t orig
     json_object_set_new(out, "unsigned", uns);
 }
 
+/* Admin API erasure (issue 14). Synapse (element-hq/synapse, synapse/visibility.py,
+ * filter_events_for_client -> _check_client_allowed_to_see_event) looks up whether each
+ * event's sender was erased and "if the sender has been erased and the user was not joined at
+ * the time", serves only prune_event(event), the redaction algorithm's result, without
+ * redacted_because; users who were joined when the event was sent keep seeing it whole. The
+ * user's membership at the event is the one in force just before it (or the event itself when
+ * it joins them). Every client read path serializes events here, so this covers them all. */
+static bool
+erased_for_viewer(struct req *r, const struct store_event *e)
+{
+    struct store_state_interval *list = NULL;
+    size_t n = 0;
+    bool erased = false, joined = false;
+
+    if (!e->sender)
+        return false;
+    /* A failed lookup errs on the side of the erasure: the event is served pruned. */
+    if (store_user_is_erased(r->hs->store, e->sender, &erased) != STORE_OK)
+        return true;
+    if (!erased)
+        return false;
+    if (r->user_id && store_state_history(r->hs->store, e->room_id, "m.room.member", r->user_id,
+                                          &list, &n) == STORE_OK) {
+        for (size_t i = 0; i < n; i++) {
+            const char *m = list[i].membership;
+            bool in_force = list[i].from_pos < e->pos && e->pos <= list[i].to_pos;
+            bool joins_now = list[i].from_pos == e->pos;
+            if ((in_force || joins_now) && m && strcmp(m, "join") == 0)
+                joined = true;
+        }
+    }
+    store_state_intervals_free(list, n);
+    return !joined;
+}
+
 json_t *
 api_event_for_client(struct req *r, const struct store_event *e, const struct room_version *v)
 {
     json_t *ev = json_loads(e->json, 0, NULL), *out = NULL;
+    bool pruned;
 
     if (!ev)
         return NULL;
-    if (e->redacted_by) {
+    pruned = !e->redacted_by && erased_for_viewer(r, e);
+    if (e->redacted_by || pruned) {
         json_t *red = redact_event(ev, v);
         json_decref(ev);
         ev = red;
@@ -94,6 +131,8 @@ api_event_for_client(struct req *r, const struct store_event *e, const struct ro
                                 json_string(txn));
         free(txn);
     }
+    if (pruned) /* as for a redaction: the old content is the erased user's too */
+        json_object_del(json_object_get(out, "unsigned"), "prev_content");
     if (e->redacted_by) {
         struct store_event red = {0};
         json_t *uns = json_object_get(out, "unsigned");

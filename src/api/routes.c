@@ -274,6 +274,10 @@ const struct route api_routes[] = {
 /* Synapse's admin API, health (issue 14; api/synapse_admin*.c) */
 #define SA "/_synapse/admin"
     {HTTP_GET, PFX_EXACT, "/health", synapse_admin_health, AUTH_NONE, 0},
+    /* Synapse still serves media under the legacy /_matrix/media/v1; synapse-admin links
+     * media there (src/synapse/synapse.ts getMediaUrl). */
+    {HTTP_GET, PFX_EXACT, "/_matrix/media/v1/download/{serverName}/{mediaId}", content_download,
+     AUTH_NONE, 0},
     {HTTP_GET, PFX_EXACT, SA "/v1/server_version", synapse_admin_server_version, AUTH_NONE, 0},
     {HTTP_GET, PFX_EXACT, SA "/v2/users", synapse_admin_users_list, AUTH_REQUIRED, 0},
     {HTTP_GET, PFX_EXACT, SA "/v2/users/{userId}", synapse_admin_user_get, AUTH_REQUIRED, 0},

@@ -11,6 +11,8 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "json/json.h"
+#include "room/event.h"
+#include "room/version.h"
 #include "rooms/rooms.h"
 #include "store/store.h"
 
@@ -338,7 +340,12 @@ synapse_admin_room_state(struct req *r)
     {
         json_object_foreach(per_key, sk, entry)
         {
-            json_array_append(list, json_object_get(entry, "event"));
+            /* Client format, as Synapse serializes them: synapse-admin's state tab keys its
+             * rows by event_id, which a room v3+ PDU does not carry. */
+            json_t *ev = event_client_format(json_object_get(entry, "event"),
+                                             json_string_value(json_object_get(entry, "event_id")));
+            if (ev)
+                json_array_append_new(list, ev);
         }
     }
     reply_json(r, 200, json_pack("{s:o}", "state", list));
@@ -350,29 +357,115 @@ synapse_admin_room_state(struct req *r)
 
 struct delete_opts {
     bool block, purge;
+    /* new_room_user_id: the local users are moved to a new room this user owns, where it
+     * posts message; room_name names it (Synapse's defaults below). NULL: no new room. */
+    const char *new_owner, *room_name, *message;
 };
 
-/* Reads block/purge and refuses what Hearth does not do. false after replying. */
+/* Synapse's defaults (docs/admin_api/rooms.md, Delete Room API). */
+#define SHUTDOWN_ROOM_NAME "Content Violation Notification"
+#define SHUTDOWN_MESSAGE                                                                           \
+    "Sharing illegal content on this server is not permitted and rooms in violation will be "      \
+    "blocked."
+
+/* Reads the body's options. false after replying. */
 static bool
 delete_opts_or_reply(struct req *r, struct delete_opts *o)
 {
     json_t *block = json_object_get(r->json, "block"), *purge = json_object_get(r->json, "purge");
     json_t *force = json_object_get(r->json, "force_purge");
     json_t *new_owner = json_object_get(r->json, "new_room_user_id");
+    json_t *name = json_object_get(r->json, "room_name");
+    json_t *message = json_object_get(r->json, "message");
+    struct store_admin_user u = {0};
+    enum store_rc rc;
 
+    memset(o, 0, sizeof(*o));
     if ((block && !json_is_boolean(block)) || (purge && !json_is_boolean(purge)) ||
         (force && !json_is_boolean(force))) {
         reply_error(r, MERR_BAD_JSON, "block, purge and force_purge must be booleans");
         return false;
     }
-    /* Synapse then makes a new room and moves the local members there; Hearth does not. */
-    if (new_owner && !json_is_null(new_owner)) {
-        reply_error(r, MERR_INVALID_PARAM, "new_room_user_id is not supported by Hearth");
+    if ((new_owner && !json_is_null(new_owner) && !json_is_string(new_owner)) ||
+        (name && !json_is_null(name) && !json_is_string(name)) ||
+        (message && !json_is_null(message) && !json_is_string(message))) {
+        reply_error(r, MERR_BAD_JSON, "new_room_user_id, room_name and message must be strings");
         return false;
     }
     o->block = json_is_true(block);
     o->purge = !purge || json_is_true(purge);
+    o->room_name = json_is_string(name) ? json_string_value(name) : SHUTDOWN_ROOM_NAME;
+    o->message = json_is_string(message) ? json_string_value(message) : SHUTDOWN_MESSAGE;
+    if (!json_is_string(new_owner))
+        return true;
+    o->new_owner = json_string_value(new_owner);
+    /* As Synapse: "User must be our own". The account must exist to own a room. */
+    if (o->new_owner[0] != '@' || !is_local(r, o->new_owner)) {
+        reply_error(r, MERR_INVALID_PARAM, "User must be our own: %s", o->new_owner);
+        return false;
+    }
+    rc = store_admin_user_get(r->hs->store, o->new_owner, &u);
+    if (rc == STORE_OK && u.deactivated)
+        rc = STORE_NOT_FOUND;
+    store_admin_user_clear(&u);
+    if (rc == STORE_NOT_FOUND) {
+        reply_error(r, MERR_INVALID_PARAM, "Unknown or deactivated user %s", o->new_owner);
+        return false;
+    }
+    if (rc != STORE_OK) {
+        reply_internal(r, "user lookup failed");
+        return false;
+    }
     return true;
+}
+
+/* The room the local members of a deleted room move to (Synapse: createRoom as the new owner
+ * with preset public_chat, the name, and users_default -10 so the others cannot speak). New
+ * room ID, or NULL (reason filled). */
+static char *
+shutdown_room_create(struct req *r, const struct delete_opts *o, char *reason, size_t reasonlen)
+{
+    const char *version = r->hs->cfg->default_room_version;
+    char *suffix = util_random_string("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", 18);
+    char *room_id = xasprintf("!%s:%s", suffix, r->hs->cfg->server_name), **ids = NULL;
+    json_t *c[6];
+    struct rooms_proto p[6];
+    size_t n = 0;
+
+    c[n] = json_pack("{s:s, s:s}", "creator", o->new_owner, "room_version", version);
+    p[n] = (struct rooms_proto){o->new_owner, "m.room.create", "", c[n], NULL}, n++;
+    c[n] = json_pack("{s:s}", "membership", "join");
+    profile_add_to_member_content(r->hs, o->new_owner, c[n]);
+    p[n] = (struct rooms_proto){o->new_owner, "m.room.member", o->new_owner, c[n], NULL}, n++;
+    c[n] = create_room_default_power_levels(o->new_owner, NULL, false, 0);
+    json_object_set_new(c[n], "users_default", json_integer(-10));
+    p[n] = (struct rooms_proto){o->new_owner, "m.room.power_levels", "", c[n], NULL}, n++;
+    c[n] = json_pack("{s:s}", "join_rule", "public");
+    p[n] = (struct rooms_proto){o->new_owner, "m.room.join_rules", "", c[n], NULL}, n++;
+    c[n] = json_pack("{s:s}", "history_visibility", "shared");
+    p[n] = (struct rooms_proto){o->new_owner, "m.room.history_visibility", "", c[n], NULL}, n++;
+    c[n] = json_pack("{s:s}", "name", o->room_name);
+    p[n] = (struct rooms_proto){o->new_owner, "m.room.name", "", c[n], NULL}, n++;
+    if (rooms_create(r->hs->rooms, room_id, room_version_get(version), p, n, &ids, reason,
+                     reasonlen) == ROOMS_OK) {
+        rooms_ids_free(ids, n);
+    } else {
+        free(room_id);
+        room_id = NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        json_decref(c[i]);
+    free(suffix);
+    return room_id;
+}
+
+/* One event of `sender` into room_id; true if it went in (reason filled otherwise). */
+static bool
+send_as(struct req *r, const char *room_id, const char *sender, const char *type,
+        const char *state_key, const json_t *content, char *reason, size_t reasonlen)
+{
+    struct rooms_proto p = {sender, type, state_key, content, NULL};
+    return rooms_send(r->hs->rooms, room_id, &p, 1, NULL, NULL, reason, reasonlen) == ROOMS_OK;
 }
 
 /* Shuts the room down: blocks it (opts), makes every local member leave, removes its local
@@ -383,7 +476,8 @@ delete_room_or_reply(struct req *r, const char *room_id, const struct delete_opt
 {
     json_t *kicked = json_array(), *failed = json_array(), *aliases = json_array(), *state;
     json_t *leave = json_pack("{s:s}", "membership", "leave"), *entry;
-    char **names = NULL;
+    json_t *join = NULL, *new_room = json_null();
+    char **names = NULL, *new_id = NULL, reason[256];
     size_t n = 0;
     const char *sk;
     char *version = NULL, *creator = NULL;
@@ -402,18 +496,33 @@ delete_room_or_reply(struct req *r, const char *room_id, const struct delete_opt
         goto fail;
     if (rc == STORE_NOT_FOUND) /* Synapse lets an admin block a room it has never seen */
         goto done;
+    if (o->new_owner) {
+        if (!(new_id = shutdown_room_create(r, o, reason, sizeof(reason)))) {
+            log_warn("room deletion: new room for %s failed: %s", room_id, reason);
+            goto fail;
+        }
+        json_decref(new_room);
+        new_room = json_string(new_id);
+    }
     state = rooms_current_state(r->hs->rooms, room_id);
     json_object_foreach(json_object_get(state, "m.room.member"), sk, entry)
     {
         const char *m = json_string_value(json_object_get(
             json_object_get(json_object_get(entry, "event"), "content"), "membership"));
-        struct rooms_proto p = {sk, "m.room.member", sk, leave, NULL};
-        char reason[256];
-        if (!m || (strcmp(m, "join") != 0 && strcmp(m, "invite") != 0) || !is_local(r, sk))
+        bool joined = m && strcmp(m, "join") == 0, ok;
+        if (!m || (!joined && strcmp(m, "invite") != 0) || !is_local(r, sk))
             continue;
-        if (rooms_send(r->hs->rooms, room_id, &p, 1, NULL, NULL, reason, sizeof(reason)) ==
-            ROOMS_OK) {
-            if (strcmp(m, "join") == 0)
+        ok = send_as(r, room_id, sk, "m.room.member", sk, leave, reason, sizeof(reason));
+        /* Synapse then joins each kicked user to the new room; a failure there counts as a
+         * failure to kick, as in Synapse. */
+        if (ok && joined && new_id && strcmp(sk, o->new_owner) != 0) {
+            json_decref(join);
+            join = json_pack("{s:s}", "membership", "join");
+            profile_add_to_member_content(r->hs, sk, join);
+            ok = send_as(r, new_id, sk, "m.room.member", sk, join, reason, sizeof(reason));
+        }
+        if (ok) {
+            if (joined)
                 json_array_append_new(kicked, json_string(sk));
         } else {
             log_warn("room deletion: %s could not leave %s: %s", sk, room_id, reason);
@@ -421,11 +530,28 @@ delete_room_or_reply(struct req *r, const char *room_id, const struct delete_opt
         }
     }
     json_decref(state);
+    if (new_id) {
+        json_t *msg = json_pack("{s:s, s:s}", "msgtype", "m.text", "body", o->message);
+        bool ok =
+            send_as(r, new_id, o->new_owner, "m.room.message", NULL, msg, reason, sizeof(reason));
+        json_decref(msg);
+        if (!ok)
+            log_warn("room deletion: message in %s failed: %s", new_id, reason);
+    }
     if (store_room_aliases(r->hs->store, room_id, &names, &n) != STORE_OK)
         goto fail;
-    for (size_t i = 0; i < n; i++) {
-        if (store_alias_delete(r->hs->store, names[i]) == STORE_OK)
+    if (new_id) { /* Synapse moves the local aliases to the new room */
+        if (n && store_aliases_move(r->hs->store, room_id, new_id) != STORE_OK) {
+            store_strings_free(names, n);
+            goto fail;
+        }
+        for (size_t i = 0; i < n; i++)
             json_array_append_new(aliases, json_string(names[i]));
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            if (store_alias_delete(r->hs->store, names[i]) == STORE_OK)
+                json_array_append_new(aliases, json_string(names[i]));
+        }
     }
     store_strings_free(names, n);
     if (store_room_set_public(r->hs->store, room_id, false) != STORE_OK)
@@ -437,10 +563,13 @@ delete_room_or_reply(struct req *r, const char *room_id, const struct delete_opt
             goto fail;
     }
 done:
-    log_info("%s deleted room %s (block %d, purge %d)", r->user_id, room_id, o->block, o->purge);
+    log_info("%s deleted room %s (block %d, purge %d, new room %s)", r->user_id, room_id, o->block,
+             o->purge, new_id ? new_id : "none");
     json_decref(leave);
-    return json_pack("{s:o, s:o, s:o, s:n}", "kicked_users", kicked, "failed_to_kick_users", failed,
-                     "local_aliases", aliases, "new_room_id");
+    json_decref(join);
+    free(new_id);
+    return json_pack("{s:o, s:o, s:o, s:o}", "kicked_users", kicked, "failed_to_kick_users", failed,
+                     "local_aliases", aliases, "new_room_id", new_room);
 fail:
     reply_internal(r, "room deletion failed");
 err:
@@ -448,6 +577,9 @@ err:
     json_decref(failed);
     json_decref(aliases);
     json_decref(leave);
+    json_decref(join);
+    json_decref(new_room);
+    free(new_id);
     return NULL;
 }
 

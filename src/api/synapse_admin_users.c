@@ -40,8 +40,6 @@ user_json(const struct store_admin_user *u, bool details)
     }
     /* ...and the single query seconds (Synapse's users.creation_ts; synapse-admin copes). */
     json_object_set_new(o, "creation_ts", json_integer(u->created_ts / 1000));
-    json_object_set_new(o, "threepids", json_array());
-    json_object_set_new(o, "external_ids", json_array());
     json_object_set_new(o, "appservice_id", json_null());
     json_object_set_new(o, "consent_server_notice_sent", json_null());
     json_object_set_new(o, "consent_version", json_null());
@@ -115,17 +113,172 @@ target_or_reply(struct req *r, const char *what, struct store_admin_user *u)
     return 0;
 }
 
+/* Synapse's threepids [{medium, address, added_at, validated_at}] and external_ids
+ * [{auth_provider, external_id}] of one account, into o. false on storage failure. */
+static bool
+add_links(struct req *r, json_t *o, const char *user_id)
+{
+    struct store_threepid *tp = NULL;
+    struct store_external_id *ext = NULL;
+    size_t ntp = 0, next = 0;
+    json_t *tps = json_array(), *exts = json_array();
+    bool ok = store_threepid_list(r->hs->store, user_id, &tp, &ntp) == STORE_OK &&
+              store_admin_external_ids(r->hs->store, user_id, &ext, &next) == STORE_OK;
+
+    for (size_t i = 0; ok && i < ntp; i++)
+        json_array_append_new(tps,
+                              json_pack("{s:s, s:s, s:I, s:I}", "medium", tp[i].medium, "address",
+                                        tp[i].address, "added_at", (json_int_t)tp[i].added_ts,
+                                        "validated_at", (json_int_t)tp[i].validated_ts));
+    for (size_t i = 0; ok && i < next; i++)
+        json_array_append_new(exts, json_pack("{s:s, s:s}", "auth_provider", ext[i].auth_provider,
+                                              "external_id", ext[i].external_id));
+    json_object_set_new(o, "threepids", tps);
+    json_object_set_new(o, "external_ids", exts);
+    store_threepids_free(tp, ntp);
+    store_external_ids_free(ext, next);
+    return ok;
+}
+
 static void
 reply_user(struct req *r, int status, const char *user_id)
 {
     struct store_admin_user u;
+    json_t *o;
 
     if (store_admin_user_get(r->hs->store, user_id, &u) != STORE_OK) {
         reply_internal(r, "user lookup failed");
         return;
     }
-    reply_json(r, status, user_json(&u, true));
+    o = user_json(&u, true);
     store_admin_user_clear(&u);
+    if (!add_links(r, o, user_id)) {
+        json_decref(o);
+        reply_internal(r, "user lookup failed");
+        return;
+    }
+    reply_json(r, status, o);
+}
+
+/* PUT's threepids and external_ids (Synapse's UserRestServletV2): each entry needs its two
+ * strings (400 M_MISSING_PARAM), and one another account has answers 409 (Synapse:
+ * "Threepid already in use" M_THREEPID_IN_USE, "External id is already in use" M_UNKNOWN).
+ * false after replying. */
+static bool
+links_ok_or_reply(struct req *r, const char *uid, const json_t *threepids, const json_t *ext_ids)
+{
+    size_t i;
+    json_t *t;
+
+    json_array_foreach(threepids, i, t)
+    {
+        const char *medium = json_string_value(json_object_get(t, "medium"));
+        const char *address = json_string_value(json_object_get(t, "address"));
+        char *owner = NULL;
+        enum store_rc rc;
+        if (!medium || !address) {
+            reply_error(r, MERR_MISSING_PARAM, "Missing params: medium and address");
+            return false;
+        }
+        rc = store_threepid_owner(r->hs->store, medium, address, &owner);
+        if (rc == STORE_OK && strcmp(owner, uid) != 0) {
+            free(owner);
+            reply_error_status(r, 409, MERR_THREEPID_IN_USE, "Threepid already in use");
+            return false;
+        }
+        free(owner);
+        if (rc != STORE_OK && rc != STORE_NOT_FOUND) {
+            reply_internal(r, "3PID lookup failed");
+            return false;
+        }
+    }
+    json_array_foreach(ext_ids, i, t)
+    {
+        const char *provider = json_string_value(json_object_get(t, "auth_provider"));
+        const char *id = json_string_value(json_object_get(t, "external_id"));
+        char *owner = NULL;
+        enum store_rc rc;
+        if (!provider || !id) {
+            reply_error(r, MERR_MISSING_PARAM, "Missing params: auth_provider and external_id");
+            return false;
+        }
+        rc = store_external_id_get(r->hs->store, provider, id, &owner);
+        if (rc == STORE_OK && strcmp(owner, uid) != 0) {
+            free(owner);
+            reply_error_status(r, 409, MERR_UNKNOWN, "External id is already in use");
+            return false;
+        }
+        free(owner);
+        if (rc != STORE_OK && rc != STORE_NOT_FOUND) {
+            reply_internal(r, "external ID lookup failed");
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool
+has_threepid(const json_t *threepids, const char *medium, const char *address)
+{
+    size_t i;
+    json_t *t;
+
+    json_array_foreach(threepids, i, t)
+    {
+        if (strcmp(json_string_value(json_object_get(t, "medium")), medium) == 0 &&
+            strcmp(json_string_value(json_object_get(t, "address")), address) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Makes the account's 3PIDs and SSO links the given lists (NULL: unchanged), as Synapse: the
+ * ones missing are removed, the new ones added (validated now). 0, or -1 after replying. */
+static int
+links_set_or_reply(struct req *r, const char *uid, const json_t *threepids, const json_t *ext_ids)
+{
+    struct store_threepid *cur = NULL;
+    struct store_external_id *ext = NULL;
+    size_t ncur = 0, i;
+    json_t *t;
+    int64_t now = util_now_ms();
+    int ret = -1;
+
+    if (threepids) {
+        if (store_threepid_list(r->hs->store, uid, &cur, &ncur) != STORE_OK)
+            goto fail;
+        for (size_t k = 0; k < ncur; k++)
+            if (!has_threepid(threepids, cur[k].medium, cur[k].address) &&
+                store_threepid_remove(r->hs->store, uid, cur[k].medium, cur[k].address) != STORE_OK)
+                goto fail;
+        json_array_foreach(threepids, i, t)
+        {
+            enum store_rc rc = store_threepid_add(
+                r->hs->store, uid, json_string_value(json_object_get(t, "medium")),
+                json_string_value(json_object_get(t, "address")), now, now);
+            if (rc != STORE_OK && rc != STORE_EXISTS) /* EXISTS: it has it already */
+                goto fail;
+        }
+    }
+    if (ext_ids) {
+        size_t n = json_array_size(ext_ids);
+        ext = xcalloc(n ? n : 1, sizeof(*ext));
+        json_array_foreach(ext_ids, i, t)
+        {
+            ext[i].auth_provider = (char *)json_string_value(json_object_get(t, "auth_provider"));
+            ext[i].external_id = (char *)json_string_value(json_object_get(t, "external_id"));
+        }
+        if (store_admin_external_ids_set(r->hs->store, uid, ext, n) != STORE_OK)
+            goto fail;
+    }
+    ret = 0;
+    goto out;
+fail:
+    reply_internal(r, "3PID or external ID update failed");
+out:
+    store_threepids_free(cur, ncur);
+    free(ext); /* its strings are borrowed from the request */
+    return ret;
 }
 
 /* GET /_synapse/admin/v2/users/{userId} */
@@ -136,7 +289,7 @@ synapse_admin_user_get(struct req *r)
 
     if (target_or_reply(r, "Can only look up local users", &u) != 0)
         return;
-    reply_json(r, 200, user_json(&u, true));
+    reply_user(r, 200, u.user_id);
     store_admin_user_clear(&u);
 }
 
@@ -191,6 +344,7 @@ synapse_admin_user_put(struct req *r)
     json_t *threepids = json_object_get(r->json, "threepids");
     json_t *dn = json_object_get(r->json, "displayname");
     json_t *av = json_object_get(r->json, "avatar_url");
+    json_t *ext_ids = json_object_get(r->json, "external_ids");
     struct store_admin_user u;
     bool wrong = false, exists;
     size_t lp_len;
@@ -205,16 +359,13 @@ synapse_admin_user_put(struct req *r)
     displayname = json_get_str(r->json, "displayname", &wrong);
     avatar_url = json_get_str(r->json, "avatar_url", &wrong);
     if (wrong || (admin && !json_is_boolean(admin)) || (deact && !json_is_boolean(deact)) ||
-        (logout && !json_is_boolean(logout)) || (threepids && !json_is_array(threepids))) {
+        (logout && !json_is_boolean(logout)) || (threepids && !json_is_array(threepids)) ||
+        (ext_ids && !json_is_array(ext_ids))) {
         reply_error(r, MERR_INVALID_PARAM, "Invalid field types");
         return;
     }
-    /* Hearth keeps no 3PIDs an admin could set (account 3PIDs are not stored yet): only an
-     * empty list is accepted, so nothing is silently dropped. */
-    if (threepids && json_array_size(threepids) > 0) {
-        reply_error(r, MERR_INVALID_PARAM, "Setting threepids is not supported by Hearth");
+    if (!links_ok_or_reply(r, uid, threepids, ext_ids))
         return;
-    }
     if ((password && strlen(password) > MAX_PASSWORD) ||
         (displayname && strlen(displayname) > MAX_DISPLAYNAME) ||
         (avatar_url && strlen(avatar_url) > MAX_AVATAR_URL)) {
@@ -283,6 +434,10 @@ synapse_admin_user_put(struct req *r)
         (av && store_profile_set_avatar_url(r->hs->store, uid, avatar_url) != STORE_OK)) {
         store_admin_user_clear(&u);
         reply_internal(r, "profile update failed");
+        return;
+    }
+    if (links_set_or_reply(r, uid, threepids, ext_ids) != 0) {
+        store_admin_user_clear(&u);
         return;
     }
     if (json_is_true(deact) && !(exists && u.deactivated) &&

@@ -333,6 +333,8 @@ store_open(const struct config *cfg, struct store **out)
         st->target = xstrdup(cfg->database_path);
     }
     st->tokens = st_tokens_new();
+    st->erased_count = -1; /* issue 14: counted on first use */
+    pthread_mutex_init(&st->elock, NULL);
     if (st->drv->next_stream_pos_expr)
         st->insert_event_sql = xasprintf(
             "INSERT INTO events (stream_pos, event_id, room_id, depth, type, state_key, sender, "
@@ -377,6 +379,7 @@ store_close(struct store *st)
     pthread_mutex_destroy(&st->qlock);
     pthread_cond_destroy(&st->qcond);
     pthread_mutex_destroy(&st->plock);
+    pthread_mutex_destroy(&st->elock); /* issue 14 */
     pthread_cond_destroy(&st->pcond);
     free(st->target);
     free(st);

@@ -831,6 +831,18 @@ enum store_rc store_user_set_admin(struct store *st, const char *user_id, bool a
 enum store_rc store_user_reactivate(struct store *st, const char *user_id);
 /* Marks the account erased and clears its profile (GDPR erasure, as Synapse). */
 enum store_rc store_user_erase(struct store *st, const char *user_id);
+/* The account's SSO links (admin API external_ids). Strings owned. */
+struct store_external_id {
+    char *auth_provider, *external_id;
+};
+void store_external_ids_free(struct store_external_id *list, size_t n);
+enum store_rc store_admin_external_ids(struct store *st, const char *user_id,
+                                       struct store_external_id **out, size_t *n);
+/* Replaces the account's SSO links by list (strings borrowed), in one transaction. */
+enum store_rc store_admin_external_ids_set(struct store *st, const char *user_id,
+                                           const struct store_external_id *list, size_t n);
+/* Was the account erased? (*out false for unknown accounts.) Cheap when nobody was. */
+enum store_rc store_user_is_erased(struct store *st, const char *user_id, bool *out);
 /* Local media: a user's uploads, one page (order_by as Synapse's; NULL: created_ts). */
 bool store_admin_media_order_ok(const char *order_by);
 enum store_rc store_media_list_user(struct store *st, const char *user_id, int64_t from,

@@ -93,6 +93,7 @@ static const struct {
     {"displayname", "COALESCE(p.displayname, '')"},
     {"avatar_url", "COALESCE(p.avatar_url, '')"},
     {"creation_ts", "u.created_ts"},
+    {"locked", "u.user_id"}, /* nor locks; synapse-admin sorts by its "locked" column */
 };
 
 static const char *
@@ -174,24 +175,138 @@ store_user_set_admin(struct store *st, const char *user_id, bool admin)
                                         ST_B(admin), ST_S(user_id)));
 }
 
+static void
+fill_external_id(struct store *st, struct db_stmt *s, void *item)
+{
+    struct store_external_id *e = item;
+    e->auth_provider = st_dup_col(st, s, 0);
+    e->external_id = st_dup_col(st, s, 1);
+}
+
+static void
+clear_external_id(void *item)
+{
+    struct store_external_id *e = item;
+    free(e->auth_provider);
+    free(e->external_id);
+}
+
+void
+store_external_ids_free(struct store_external_id *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        clear_external_id(&list[i]);
+    free(list);
+}
+
+enum store_rc
+store_admin_external_ids(struct store *st, const char *user_id, struct store_external_id **out,
+                         size_t *n)
+{
+    return st_read_list(st,
+                        "SELECT auth_provider, external_id FROM user_external_ids "
+                        "WHERE user_id = ? ORDER BY auth_provider, external_id",
+                        ST_ARGS(ST_S(user_id)), sizeof(**out), fill_external_id, clear_external_id,
+                        (void **)out, n);
+}
+
+struct external_ids_ctx {
+    const char *user_id;
+    const struct store_external_id *list;
+    size_t n;
+};
+
+static enum store_rc
+external_ids_set_job(struct store *st, void *arg)
+{
+    struct external_ids_ctx *c = arg;
+
+    if (st_run(st, st->writer, "DELETE FROM user_external_ids WHERE user_id = ?",
+               ST_ARGS(ST_S(c->user_id))) != DB_OK)
+        return STORE_ERR;
+    for (size_t i = 0; i < c->n; i++)
+        if (st_run(st, st->writer,
+                   "INSERT INTO user_external_ids (auth_provider, external_id, user_id) "
+                   "VALUES (?, ?, ?)",
+                   ST_ARGS(ST_S(c->list[i].auth_provider), ST_S(c->list[i].external_id),
+                           ST_S(c->user_id))) != DB_OK)
+            return STORE_ERR;
+    return STORE_OK;
+}
+
+enum store_rc
+store_admin_external_ids_set(struct store *st, const char *user_id,
+                             const struct store_external_id *list, size_t n)
+{
+    struct external_ids_ctx c = {user_id, list, n};
+    return st_write(st, external_ids_set_job, &c);
+}
+
+/* After a write to erased_users: the cached count is stale. */
+static void
+erased_changed(struct store *st)
+{
+    pthread_mutex_lock(&st->elock);
+    st->erased_gen++;
+    st->erased_count = -1;
+    pthread_mutex_unlock(&st->elock);
+}
+
 enum store_rc
 store_user_reactivate(struct store *st, const char *user_id)
 {
-    return ST_WRITE(
+    enum store_rc rc = ST_WRITE(
         st, ST_STEP_CHANGED("UPDATE users SET deactivated = 0 WHERE user_id = ?", ST_S(user_id)),
         ST_STEP("DELETE FROM erased_users WHERE user_id = ?", ST_S(user_id)));
+
+    erased_changed(st);
+    return rc;
 }
 
 enum store_rc
 store_user_erase(struct store *st, const char *user_id)
 {
-    return ST_WRITE(st,
-                    ST_STEP("INSERT INTO erased_users (user_id) VALUES (?) "
-                            "ON CONFLICT (user_id) DO NOTHING",
-                            ST_S(user_id)),
-                    ST_STEP("UPDATE profiles SET displayname = NULL, avatar_url = NULL "
-                            "WHERE user_id = ?",
-                            ST_S(user_id)));
+    enum store_rc rc = ST_WRITE(st,
+                                ST_STEP("INSERT INTO erased_users (user_id) VALUES (?) "
+                                        "ON CONFLICT (user_id) DO NOTHING",
+                                        ST_S(user_id)),
+                                ST_STEP("UPDATE profiles SET displayname = NULL, avatar_url = NULL "
+                                        "WHERE user_id = ?",
+                                        ST_S(user_id)));
+
+    erased_changed(st);
+    return rc;
+}
+
+enum store_rc
+store_user_is_erased(struct store *st, const char *user_id, bool *out)
+{
+    int64_t count, one = 0;
+    uint64_t gen;
+    enum store_rc rc;
+
+    *out = false;
+    pthread_mutex_lock(&st->elock);
+    count = st->erased_count;
+    gen = st->erased_gen;
+    pthread_mutex_unlock(&st->elock);
+    if (count < 0) {
+        rc = st_read_one(st, "SELECT COUNT(*) FROM erased_users", ST_NOARGS, fill_count, &count);
+        if (rc != STORE_OK)
+            return rc;
+        pthread_mutex_lock(&st->elock);
+        if (st->erased_gen == gen) /* no erasure committed meanwhile */
+            st->erased_count = count;
+        pthread_mutex_unlock(&st->elock);
+    }
+    if (count == 0)
+        return STORE_OK;
+    rc = st_read_one(st, "SELECT 1 FROM erased_users WHERE user_id = ?", ST_ARGS(ST_S(user_id)),
+                     fill_count, &one);
+    if (rc == STORE_NOT_FOUND)
+        return STORE_OK;
+    *out = rc == STORE_OK;
+    return rc;
 }
 
 /* ---- media ---- */

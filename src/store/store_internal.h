@@ -40,6 +40,12 @@ struct store {
     size_t npool, cappool;
     size_t nopen;    /* reader connections open (pooled or lent out) */
     size_t pool_max; /* 0: unbounded (SQLite); PostgreSQL: cp_max */
+    /* Admin API erasure (issue 14): the count of erased accounts (-1: unknown) at generation
+     * erased_gen (bumped after each change), under elock; lets store_user_is_erased skip the
+     * lookup on servers where nobody was ever erased. */
+    pthread_mutex_t elock;
+    uint64_t erased_gen;
+    int64_t erased_count;
 };
 
 /* A typed query argument. Build lists with ST_ARGS(ST_S(text), ST_I(number), ST_B(flag)):

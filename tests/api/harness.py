@@ -13,6 +13,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
 import string
@@ -72,6 +73,30 @@ def pg_schema_for(data_dir):
     name = "h_" + hashlib.sha256(os.path.abspath(data_dir).encode()).hexdigest()[:20]
     pg_psql("CREATE SCHEMA IF NOT EXISTS %s" % name)
     return name
+
+
+# Backup check (issue 14, make backup-check): HEARTH_TEST_BASE_DB=path to an SQLite file makes
+# every server of this server name begin from a copy of that database (and of the media store
+# in HEARTH_TEST_BASE_MEDIA, if set) instead of an empty one.
+BASE_DB = os.environ.get("HEARTH_TEST_BASE_DB", "")
+BASE_MEDIA = os.environ.get("HEARTH_TEST_BASE_MEDIA", "")
+BASE_KEY = os.environ.get("HEARTH_TEST_BASE_KEY", "")  # the backed-up server's signing key
+
+
+def seed_from_base(config, server_name):
+    """Copies the base database (and media) into a new server's paths, once per data dir."""
+    db = config.get("database") or {}
+    path = (db.get("args") or {}).get("database")
+    if not BASE_DB or db.get("name") != "sqlite3" or not path or server_name != SERVER_NAME:
+        return
+    if not os.path.exists(path):
+        shutil.copyfile(BASE_DB, path)
+        media = config.get("media_store_path")
+        if BASE_MEDIA and media and not os.path.exists(media):
+            shutil.copytree(BASE_MEDIA, media)
+        key = config.get("signing_key_path")
+        if BASE_KEY and key and not os.path.exists(key):
+            shutil.copyfile(BASE_KEY, key)
 
 
 def database_config(data_dir):
@@ -175,6 +200,7 @@ class HearthServer:
 
     def start(self):
         self.write_config()
+        seed_from_base(self.config, self.server_name)
         binary = hearth_bin()
         if not os.path.exists(binary):
             raise ServerError("hearth binary not found at %s (set HEARTH_BIN)" % binary)

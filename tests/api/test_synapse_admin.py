@@ -280,10 +280,44 @@ def test_user_put_deactivate_and_reactivate(adm, api_r0, user):
 
 @pytest.mark.parametrize("body", [{"password": 1}, {"admin": "yes"}, {"deactivated": 0},
                                   {"threepids": {}}, {"displayname": 5},
-                                  {"threepids": [{"medium": "email", "address": "a@b.c"}]}])
+                                  {"external_ids": {}}])
 def test_user_put_bad_fields(adm, user, body):
     a, _ = adm
     a.put(A + "/v2/users/%s" % quote(user.user_id), body).expect(400, "M_INVALID_PARAM")
+
+
+def test_user_put_threepids_and_external_ids(adm, api_r0, user):
+    """Synapse replaces the account's 3PIDs and SSO links with the lists given: missing ones
+    are removed, new ones added (validated now); another account's answers 409."""
+    a, _ = adm
+    path = A + "/v2/users/%s" % quote(user.user_id)
+    mail = "%s@example.test" % unique_localpart("m")
+    before = int(time.time() * 1000) - 1000
+    r = a.put(path, {"threepids": [{"medium": "email", "address": mail}],
+                     "external_ids": [{"auth_provider": "oidc", "external_id": mail}]}).expect(200)
+    tp = r.body["threepids"]
+    assert [(t["medium"], t["address"]) for t in tp] == [("email", mail)]
+    assert tp[0]["added_at"] >= before and tp[0]["validated_at"] >= before
+    assert r.body["external_ids"] == [{"auth_provider": "oidc", "external_id": mail}]
+    got = user.api().get("/account/3pid").expect(200).body["threepids"]
+    assert [(t["medium"], t["address"]) for t in got] == [("email", mail)]
+    # The same list again (synapse-admin sends back what it read, with added_at...): no change.
+    a.put(path, {"threepids": tp, "external_ids": r.body["external_ids"]}).expect(200)
+    assert a.get(path).expect(200).body["threepids"] == tp
+    # Another account may not take them.
+    other = A + "/v2/users/%s" % quote(api_r0.register().user_id)
+    a.put(other, {"threepids": [{"medium": "email", "address": mail}]}).expect(
+        409, "M_THREEPID_IN_USE")
+    a.put(other, {"external_ids": [{"auth_provider": "oidc", "external_id": mail}]}).expect(
+        409, "M_UNKNOWN")
+    a.put(other, {"threepids": [{"medium": "email"}]}).expect(400, "M_MISSING_PARAM")
+    a.put(other, {"external_ids": [{"auth_provider": "oidc"}]}).expect(400, "M_MISSING_PARAM")
+    # Empty lists remove them; absent lists leave them alone.
+    a.put(path, {"displayname": "kept"}).expect(200)
+    assert len(a.get(path).expect(200).body["threepids"]) == 1
+    r = a.put(path, {"threepids": [], "external_ids": []}).expect(200)
+    assert r.body["threepids"] == [] and r.body["external_ids"] == []
+    assert user.api().get("/account/3pid").expect(200).body["threepids"] == []
 
 
 def test_user_put_errors(adm):
