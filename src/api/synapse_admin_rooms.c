@@ -513,6 +513,9 @@ delete_room_or_reply(struct req *r, const char *room_id, const struct delete_opt
         if (!m || (!joined && strcmp(m, "invite") != 0) || !is_local(r, sk))
             continue;
         ok = send_as(r, room_id, sk, "m.room.member", sk, leave, reason, sizeof(reason));
+        /* Synapse's RoomShutdownHandler then makes each of them forget the room. */
+        if (ok && store_room_forget(r->hs->store, sk, room_id) != STORE_OK)
+            log_warn("room deletion: %s could not forget %s", sk, room_id);
         /* Synapse then joins each kicked user to the new room; a failure there counts as a
          * failure to kick, as in Synapse. */
         if (ok && joined && new_id && strcmp(sk, o->new_owner) != 0) {

@@ -144,3 +144,27 @@ def test_deactivated_new_owner_refused(adm, api_r0):
     a.delete(A + "/v1/rooms/%s" % quote(room), {"new_room_user_id": gone.user_id}).expect(
         400, "M_INVALID_PARAM")
     assert room in owner.api().get("/joined_rooms").expect(200).body["joined_rooms"]
+
+
+@pytest.mark.parametrize("new_owner", [True, False])
+def test_kicked_users_forget_the_room(adm, api_r0, new_owner):
+    """As Synapse's RoomShutdownHandler: each local member leaves and then forgets the room, so
+    a room kept (purge false) does not come back in their syncs' leave section."""
+    a, _ = adm
+    owner, member, notices, room, _alias = setup_room(api_r0)
+    body = {"purge": False}
+    if new_owner:
+        body["new_room_user_id"] = notices.user_id
+    r = a.delete(A + "/v1/rooms/%s" % quote(room), body).expect(200)
+    assert sorted(r.body["kicked_users"]) == sorted([owner.user_id, member.user_id])
+    flt = '{"room": {"include_leave": true}}'
+    for u in (owner, member):
+        left = u.api().get("/sync", params={"filter": flt}).expect(200).body.get(
+            "rooms", {}).get("leave", {})
+        assert room not in left
+    # A member who only left (not through the deletion) still sees it: forgetting is specific.
+    other = api_r0.register()
+    kept = create_room(other.api(), preset="public_chat")
+    other.api().post("/rooms/%s/leave" % quote(kept), {}).expect(200)
+    left = other.api().get("/sync", params={"filter": flt}).expect(200).body["rooms"]["leave"]
+    assert kept in left
