@@ -7,6 +7,7 @@
 #include "api/api.h"
 #include "api/hs.h"
 #include "api/synapse_admin.h"
+#include "api/threepid.h"
 #include "http/auth.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -179,6 +180,17 @@ links_ok_or_reply(struct req *r, const char *uid, const json_t *threepids, const
         if (!medium || !address) {
             reply_error(r, MERR_MISSING_PARAM, "Missing params: medium and address");
             return false;
+        }
+        /* Synapse canonicalises emails (lower case) before storing them. */
+        if (strcmp(medium, "email") == 0) {
+            char *canon = threepid_canonical_email(address);
+            if (!canon) {
+                reply_error(r, MERR_INVALID_PARAM, "Unable to parse email address");
+                return false;
+            }
+            json_object_set_new(t, "address", json_string(canon));
+            free(canon);
+            address = json_string_value(json_object_get(t, "address"));
         }
         rc = store_threepid_owner(r->hs->store, medium, address, &owner);
         if (rc == STORE_OK && strcmp(owner, uid) != 0) {

@@ -320,6 +320,24 @@ def test_user_put_threepids_and_external_ids(adm, api_r0, user):
     assert user.api().get("/account/3pid").expect(200).body["threepids"] == []
 
 
+def test_user_put_canonicalises_emails(adm, api_r0):
+    """Synapse lower-cases an email set through the admin API (canonicalise_email), so the
+    address logs in and is found however it was typed; an unparsable one is refused."""
+    a, _ = adm
+    u = api_r0.register()
+    path = A + "/v2/users/%s" % quote(u.user_id)
+    local = unique_localpart("Mixed")
+    r = a.put(path, {"threepids": [{"medium": "email",
+                                    "address": "%s@Example.TEST" % local}]}).expect(200)
+    assert [t["address"] for t in r.body["threepids"]] == ["%s@example.test" % local.lower()]
+    # The same address in another case is the same 3PID: another account may not take it.
+    other = A + "/v2/users/%s" % quote(api_r0.register().user_id)
+    a.put(other, {"threepids": [{"medium": "email", "address": "%s@EXAMPLE.test" % local}]}
+          ).expect(409, "M_THREEPID_IN_USE")
+    a.put(other, {"threepids": [{"medium": "email", "address": "no-at-sign"}]}).expect(
+        400, "M_INVALID_PARAM")
+
+
 def test_user_put_errors(adm):
     a, admin_id = adm
     a.put(A + "/v2/users/%s" % quote("@x:elsewhere.test"), {}).expect(400, "M_INVALID_PARAM")
