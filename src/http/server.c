@@ -813,8 +813,6 @@ http_server_start(struct hs *hs, const struct route *routes, size_t n_routes,
         struct sockaddr_storage ss;
         /* poll, not epoll: libmicrohttpd 0.9.75's edge-triggered epoll misses a FIN that
          * arrives with the last data of an incomplete upload and leaks the connection. */
-        /* poll, not epoll: libmicrohttpd 0.9.75's edge-triggered epoll misses a FIN that
-         * arrives with the last data of an incomplete upload and leaks the connection. */
         unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
                          MHD_USE_ERROR_LOG | MHD_USE_ITC;
         memset(&ss, 0, sizeof(ss));
