@@ -938,6 +938,22 @@ append(char **buf, size_t *len, size_t *cap, const char *p, size_t n)
     (*buf)[*len] = '\0';
 }
 
+/* Writes v in decimal (no terminator); returns the number of digits. */
+static size_t
+decimal(char *out, uint64_t v)
+{
+    char tmp[24];
+    size_t n = 0;
+
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
 /* Replaces the memo's events of one "events" array by markers. */
 static void
 splice_mark(struct splicer *sp, json_t *events)
@@ -950,17 +966,19 @@ splice_mark(struct splicer *sp, json_t *events)
         const char *id = json_string_value(json_object_get(ev, "event_id"));
         json_t *uns = json_object_get(ev, "unsigned");
         struct spliced one = {0};
-        size_t cap = 0;
+        size_t cap = 0, k;
         char mark[64];
         if (!json_is_object(uns) ||
             !evcache_append_text(sp->cache, id, ev, &one.text, &one.len, &cap))
             continue;
         append(&one.text, &one.len, &cap, ",\"unsigned\":", 12);
-        if (json_object_size(uns) == 1 && json_is_integer(json_object_get(uns, "age"))) {
-            char age[48];
-            int k = snprintf(age, sizeof(age), "{\"age\":%lld}}",
-                             (long long)json_integer_value(json_object_get(uns, "age")));
-            append(&one.text, &one.len, &cap, age, (size_t)k);
+        if (json_object_size(uns) == 1 && json_is_integer(json_object_get(uns, "age")) &&
+            json_integer_value(json_object_get(uns, "age")) >= 0) {
+            char digits[24];
+            size_t nd = decimal(digits, (uint64_t)json_integer_value(json_object_get(uns, "age")));
+            append(&one.text, &one.len, &cap, "{\"age\":", 7);
+            append(&one.text, &one.len, &cap, digits, nd);
+            append(&one.text, &one.len, &cap, "}}", 2);
         } else {
             char *u = json_dump_compact(uns);
             append(&one.text, &one.len, &cap, u, strlen(u));
@@ -971,7 +989,12 @@ splice_mark(struct splicer *sp, json_t *events)
             sp->cap = sp->cap ? sp->cap * 2 : 256;
             sp->ev = xrealloc(sp->ev, sp->cap * sizeof(*sp->ev));
         }
-        snprintf(mark, sizeof(mark), "\x01%s:%zu", sp->nonce, sp->n);
+        /* "\x01<nonce>:<index>", without printf: this runs for every event */
+        k = strlen(sp->nonce);
+        mark[0] = '\x01';
+        memcpy(mark + 1, sp->nonce, k);
+        mark[1 + k] = ':';
+        mark[2 + k + decimal(mark + 2 + k, sp->n)] = '\0';
         sp->ev[sp->n++] = one;
         json_array_set_new(events, i, json_string(mark));
     }
