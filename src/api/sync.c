@@ -930,7 +930,7 @@ append(char **buf, size_t *len, size_t *cap, const char *p, size_t n)
 {
     if (*len + n + 1 > *cap) {
         while (*len + n + 1 > *cap)
-            *cap = *cap ? *cap * 2 : 4096;
+            *cap = *cap ? *cap * 2 : 64;
         *buf = xrealloc(*buf, *cap);
     }
     memcpy(*buf + *len, p, n);
@@ -1034,6 +1034,11 @@ splice_dump(struct sync_req *s, json_t *body, size_t *out_len)
     json_decref(body);
     /* jansson writes the marker's \x01 as \u0001 */
     nlen = (size_t)snprintf(needle, sizeof(needle), "\"\\u0001%s:", sp.nonce);
+    /* one allocation for the answer: the skeleton plus every event's text */
+    cap = strlen(dumped) + 1;
+    for (size_t i = 0; i < sp.n; i++)
+        cap += sp.ev[i].len;
+    out = xmalloc(cap);
     p = dumped;
     while (sp.n > 0 && (hit = strstr(p, needle)) != NULL) {
         char *end;

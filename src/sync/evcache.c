@@ -186,8 +186,8 @@ evcache_append_text(struct evcache *c, const char *event_id, const json_t *ev, c
         /* the text ends with the object's closing brace, which the caller writes */
         n = s->text_len - 1;
         if (*len + n + 1 > *cap) {
-            while (*len + n + 1 > *cap)
-                *cap = *cap ? *cap * 2 : 4096;
+            /* room for the caller's few more bytes (unsigned), not a page per event */
+            *cap = *len + n + 64;
             *buf = xrealloc(*buf, *cap);
         }
         memcpy(*buf + *len, s->text, n);
