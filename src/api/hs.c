@@ -11,6 +11,7 @@
 #include "core/password.h"
 #include "core/util.h"
 #include "http/ratelimit.h"
+#include "sync/evcache.h" /* sync speed (issue 4) */
 
 static struct ratelimit *
 rl(const struct config_ratelimit *c)
@@ -50,6 +51,8 @@ hs_init(struct hs *hs, const struct config *cfg)
         hs->mailer = mailer_new(&mc);
     }
     hs->oidc = oidc_new(cfg);
+    /* sync speed (issue 4): formatted events, about 16 recent ones for each of 1,000 rooms */
+    hs->evcache = evcache_new(16384);
 }
 
 void
@@ -67,6 +70,7 @@ hs_cleanup(struct hs *hs)
     ratelimit_free(hs->rl_3pid_ip);
     ratelimit_free(hs->rl_3pid_target);
     oidc_free(hs->oidc);
+    evcache_free(hs->evcache); /* sync speed (issue 4) */
     signing_key_wipe(&hs->key);
     memset(hs, 0, sizeof(*hs));
 }

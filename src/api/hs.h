@@ -22,6 +22,7 @@ struct media;
 struct appservices;
 struct push;
 struct http_server;
+struct evcache;
 
 struct hs {
     const struct config *cfg;
@@ -49,6 +50,7 @@ struct hs {
     struct media *media;              /* the content repository (src/media; issue 7) */
     struct appservices *appservices;  /* application services (issue 13); main owns it */
     struct http_server *http;         /* the client API's server, for its metrics (issue 14) */
+    struct evcache *evcache;          /* sync speed (issue 4): events in client format (src/sync) */
 };
 
 /* Builds everything but the store and key, which main opens. */

@@ -40,6 +40,15 @@ longpoll_begin(struct req *r)
         notifier_cancel(lp->notifier, &lp->waiter);
         lp->waiting = false;
     }
+    /* sync memory (issue 4): what a parked request keeps is allocated before the handler's
+     * short-lived work, not after it, where it would pin that work's freed memory in the
+     * heap (1,000 long-polls parking at once held ~2.5 times their own size). */
+    if (!lp) {
+        lp = xcalloc(1, sizeof(*lp));
+        lp->notifier = r->hs->notifier;
+        r->ctx = lp;
+        r->ctx_free = longpoll_free;
+    }
     return notifier_seq(r->hs->notifier);
 }
 
@@ -53,10 +62,12 @@ longpoll_suspend(struct req *r, const char *key, int64_t timeout_ms, uint64_t se
     if (!lp) {
         lp = xcalloc(1, sizeof(*lp));
         lp->notifier = r->hs->notifier;
-        lp->deadline_ms = util_now_ms() + timeout_ms;
-        lp->key = xstrdup(key);
         r->ctx = lp;
         r->ctx_free = longpoll_free;
+    }
+    if (!lp->key) { /* the first suspension */
+        lp->deadline_ms = util_now_ms() + timeout_ms;
+        lp->key = xstrdup(key);
     }
     if (util_now_ms() >= lp->deadline_ms)
         return false;

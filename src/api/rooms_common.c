@@ -9,6 +9,7 @@
 #include "room/event.h"
 #include "room/id.h"
 #include "room/redact.h"
+#include "sync/evcache.h"
 
 void
 api_reply_rooms_error(struct req *r, enum rooms_rc rc, const char *reason)
@@ -108,18 +109,27 @@ erased_for_viewer(struct req *r, const struct store_event *e)
 json_t *
 api_event_for_client(struct req *r, const struct store_event *e, const struct room_version *v)
 {
-    json_t *ev = json_loads(e->json, 0, NULL), *out = NULL;
-    bool pruned;
+    /* sync speed (issue 4): the formatted event from the memo when it has it (a shallow
+     * copy, since unsigned is per request); never for an event pruned for this viewer
+     * (issue 14: an erased sender's), which is formatted here like a redacted one. */
+    bool pruned = !e->redacted_by && erased_for_viewer(r, e);
+    json_t *shared = r->hs && !pruned ? evcache_client(r->hs->evcache, e) : NULL;
+    json_t *ev = NULL, *out = NULL;
 
-    if (!ev)
-        return NULL;
-    pruned = !e->redacted_by && erased_for_viewer(r, e);
-    if (e->redacted_by || pruned) {
-        json_t *red = redact_event(ev, v);
-        json_decref(ev);
-        ev = red;
+    if (shared) {
+        out = json_copy(shared);
+        json_decref(shared);
+        ev = json_incref(out);
+    } else {
+        if (!(ev = json_loads(e->json, 0, NULL)))
+            return NULL;
+        if (e->redacted_by || pruned) {
+            json_t *red = redact_event(ev, v);
+            json_decref(ev);
+            ev = red;
+        }
+        out = event_client_format(ev, e->event_id);
     }
-    out = event_client_format(ev, e->event_id);
     add_unsigned(r, out, e->unsigned_json,
                  json_integer_value(json_object_get(ev, "origin_server_ts")));
     /* SPEC: unsigned.transaction_id, for the client that sent the event only. */

@@ -7,6 +7,7 @@
 #include "core/util.h"
 
 #define ARENA_BLOCK 4096
+#define ARENA_FIRST_BLOCK 1024
 
 struct arena_block {
     struct arena_block *next;
@@ -25,8 +26,14 @@ arena_alloc(struct arena *a, size_t n)
         abort(); /* no request can legitimately ask for this */
     need = (n + 15) & ~(size_t)15;
 
+    /* sync memory (issue 4): allocate from the newest data block even when adopted pointers
+     * were recorded after it (a few at most are looked past), and start small: a parked
+     * long-poll keeps its arena, and most requests need a few hundred bytes. */
+    for (int skip = 0; b && b->adopted && skip < 8; skip++)
+        b = b->next;
     if (!b || b->adopted || b->cap - b->used < need) {
-        size_t cap = need > ARENA_BLOCK ? need : ARENA_BLOCK;
+        size_t block = a->head ? ARENA_BLOCK : ARENA_FIRST_BLOCK;
+        size_t cap = need > block ? need : block;
         b = xmalloc(sizeof(*b) + cap);
         b->cap = cap;
         b->used = 0;

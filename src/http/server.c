@@ -741,7 +741,11 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* Long-polls keep a connection each, so the limit is the process's file limit (raised to its
  * hard maximum), not libmicrohttpd's select-era default of FD_SETSIZE. Each connection's
- * memory pool is small (16 KiB: headers and the read buffer; bodies and replies are ours). */
+ * memory pool is small (headers and the read buffer; bodies and replies are ours).
+ * sync memory (issue 4): libmicrohttpd zeroes the whole pool between keep-alive requests, so
+ * every connection that has served a request keeps all of it resident; it was most of what
+ * a parked /sync costs. 12 KiB still takes a request line and headers of about 11 KB. */
+#define HTTP_CONN_POOL (12 * 1024)
 static unsigned
 connection_limit(void)
 {
@@ -834,7 +838,7 @@ http_server_start(struct hs *hs, const struct route *routes, size_t n_routes,
             mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
             MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
             MHD_OPTION_UNESCAPE_CALLBACK, unescape_none, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
-            timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024),
+            timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_POOL,
             MHD_OPTION_CONNECTION_LIMIT, max_conns, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
             srv, MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)l->max_connections_per_ip,
             MHD_OPTION_END);

@@ -196,6 +196,13 @@ enum store_rc store_room_state_at_nonmembers(struct store *st, const char *room_
 enum store_rc store_state_full_event_at(struct store *st, const char *room_id, const char *type,
                                         const char *state_key, int64_t pos,
                                         struct store_event *out);
+/* sync speed (issue 4): the m.room.member events of `users` in force at position pos, a
+ * query per STORE_MEMBERS_BATCH users; users without one are left out. Free with
+ * store_event_list_free. */
+#define STORE_MEMBERS_BATCH 16
+enum store_rc store_state_members_at(struct store *st, const char *room_id,
+                                     const char *const *users, size_t n, int64_t pos,
+                                     struct store_event **out, size_t *nout);
 /* The event ID of the state (type, state_key) in force at position pos (new string). */
 enum store_rc store_state_event_at(struct store *st, const char *room_id, const char *type,
                                    const char *state_key, int64_t pos, char **event_id);

@@ -383,6 +383,54 @@ store_state_full_event_at(struct store *st, const char *room_id, const char *typ
         ST_ARGS(ST_S(room_id), ST_S(type), ST_S(state_key), ST_I(pos), ST_I(pos)));
 }
 
+/* ---- sync speed (issue 4): lazy-loaded members in one query per STORE_MEMBERS_BATCH ----
+ * The IN list has a fixed length (unused places repeat the last user), so it is one SQL text
+ * and stays in the prepared-statement cache. */
+#define Q16 "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
+
+enum store_rc
+store_state_members_at(struct store *st, const char *room_id, const char *const *users, size_t n,
+                       int64_t pos, struct store_event **out, size_t *nout)
+{
+    struct store_event *all = NULL;
+    size_t nall = 0;
+
+    *out = NULL;
+    *nout = 0;
+    for (size_t at = 0; at < n; at += STORE_MEMBERS_BATCH) {
+        struct st_arg args[STORE_MEMBERS_BATCH + 3];
+        struct store_event *part = NULL;
+        size_t npart = 0;
+        enum store_rc rc;
+        args[0] = ST_S(room_id);
+        for (size_t i = 0; i < STORE_MEMBERS_BATCH; i++)
+            args[1 + i] = ST_S(users[at + i < n ? at + i : n - 1]);
+        args[STORE_MEMBERS_BATCH + 1] = ST_I(pos);
+        args[STORE_MEMBERS_BATCH + 2] = ST_I(pos);
+        rc = read_events(st,
+                         "SELECT " STATE_EVENT_COLS " FROM room_state rs JOIN events e ON "
+                         "e.event_id = rs.event_id WHERE rs.room_id = ? AND "
+                         "rs.type = 'm.room.member' AND rs.state_key IN (" Q16 ") AND "
+                         "rs.from_pos <= ? AND (rs.to_pos IS NULL OR rs.to_pos > ?)",
+                         args, STORE_MEMBERS_BATCH + 3, &part, &npart);
+        if (rc != STORE_OK) {
+            store_event_list_free(all, nall);
+            return rc;
+        }
+        if (npart > 0) {
+            all = xrealloc(all, (nall + npart) * sizeof(*all));
+            memcpy(all + nall, part, npart * sizeof(*part));
+            nall += npart;
+        }
+        free(part);
+    }
+    *out = all;
+    *nout = nall;
+    return STORE_OK;
+}
+#undef Q16
+/* ---- (end of sync speed) ---- */
+
 enum store_rc
 store_room_state_at_nonmembers(struct store *st, const char *room_id, int64_t pos,
                                struct store_event **out, size_t *n)

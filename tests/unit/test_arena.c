@@ -149,6 +149,28 @@ test_adopt(void **state)
     assert_string_equal(after, "after");
 }
 
+/* sync memory (issue 4): small allocations after adopted pointers go on in the same data
+ * block (a parked long-poll keeps its arena), and every allocation stays intact. */
+static void
+test_alloc_after_adopt_shares_block(void **state)
+{
+    (void)state;
+    char *first = arena_strdup(&arena, "first"), *later;
+
+    for (int i = 0; i < 4; i++)
+        arena_adopt(&arena, malloc(16));
+    later = arena_strdup(&arena, "later");
+    /* the next 16-byte slot of the first block */
+    assert_ptr_equal(later, first + 16);
+    assert_string_equal(first, "first");
+    assert_string_equal(later, "later");
+    /* a block fills up, and a new one is made */
+    for (int i = 0; i < 200; i++)
+        assert_string_equal(arena_strdup(&arena, "0123456789abcdef0123456789"),
+                            "0123456789abcdef0123456789");
+    assert_string_equal(first, "first");
+}
+
 static void
 test_free_and_reuse(void **state)
 {
@@ -217,6 +239,7 @@ main(void)
         cmocka_unit_test_teardown(test_large_allocations, teardown),
         cmocka_unit_test_teardown(test_strdup, teardown),
         cmocka_unit_test_teardown(test_adopt, teardown),
+        cmocka_unit_test_teardown(test_alloc_after_adopt_shares_block, teardown),
         cmocka_unit_test(test_free_and_reuse),
         cmocka_unit_test(test_huge_size_does_not_wrap),
     };
