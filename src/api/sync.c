@@ -34,13 +34,16 @@
 
 /* ---- lazy-loading memory: which member events each device already has ---- */
 
+/* One (user, device, room): the members whose events that device has. Keyed per room so
+ * an initial sync forgets a room in one step (it used to scan every entry of the server). */
 struct lazy_entry {
     struct lazy_entry *next;
-    char *key; /* user \x1f device \x1f room \x1f member */
+    char *key;       /* user \x1f device \x1f room */
+    json_t *members; /* an object used as a set */
 };
 
 #define LAZY_BUCKETS 4096
-#define LAZY_MAX 200000
+#define LAZY_MAX 200000 /* members remembered in all, before starting afresh */
 
 struct lazy_cache {
     pthread_mutex_t lock;
@@ -57,14 +60,21 @@ lazy_cache_new(void)
 }
 
 static void
+lazy_entry_free(struct lazy_entry *e)
+{
+    free(e->key);
+    json_decref(e->members);
+    free(e);
+}
+
+static void
 lazy_clear_locked(struct lazy_cache *c)
 {
     for (size_t i = 0; i < LAZY_BUCKETS; i++) {
         struct lazy_entry *e = c->buckets[i], *next;
         for (; e; e = next) {
             next = e->next;
-            free(e->key);
-            free(e);
+            lazy_entry_free(e);
         }
         c->buckets[i] = NULL;
     }
@@ -90,28 +100,40 @@ lazy_hash(const char *s)
     return h % LAZY_BUCKETS;
 }
 
+/* The link that points at the room's entry (or at the NULL ending its bucket). Locked. */
+static struct lazy_entry **
+lazy_find_locked(struct lazy_cache *c, const char *key)
+{
+    struct lazy_entry **pp = &c->buckets[lazy_hash(key)];
+    while (*pp && strcmp((*pp)->key, key) != 0)
+        pp = &(*pp)->next;
+    return pp;
+}
+
 /* Marks the member as sent; returns true if it had been sent before. Forgetting everything
  * when full only costs some redundant member events. */
 static bool
 lazy_seen(struct lazy_cache *c, const char *user, const char *device, const char *room,
           const char *member)
 {
-    char *key = xasprintf("%s\x1f%s\x1f%s\x1f%s", user, device ? device : "", room, member);
-    size_t b = lazy_hash(key);
-    bool seen = false;
+    char *key = xasprintf("%s\x1f%s\x1f%s", user, device ? device : "", room);
+    struct lazy_entry **pp;
+    bool seen;
 
     pthread_mutex_lock(&c->lock);
-    for (struct lazy_entry *e = c->buckets[b]; e && !seen; e = e->next)
-        seen = strcmp(e->key, key) == 0;
-    if (!seen) {
-        struct lazy_entry *e;
-        if (c->count >= LAZY_MAX)
-            lazy_clear_locked(c);
-        e = xmalloc(sizeof(*e));
+    if (c->count >= LAZY_MAX)
+        lazy_clear_locked(c);
+    pp = lazy_find_locked(c, key);
+    if (!*pp) {
+        struct lazy_entry *e = xcalloc(1, sizeof(*e));
         e->key = key;
         key = NULL;
-        e->next = c->buckets[b];
-        c->buckets[b] = e;
+        e->members = json_object();
+        *pp = e;
+    }
+    seen = json_object_get((*pp)->members, member) != NULL;
+    if (!seen) {
+        json_object_set_new((*pp)->members, member, json_true());
         c->count++;
     }
     pthread_mutex_unlock(&c->lock);
@@ -123,26 +145,18 @@ lazy_seen(struct lazy_cache *c, const char *user, const char *device, const char
 static void
 lazy_forget_room(struct lazy_cache *c, const char *user, const char *device, const char *room)
 {
-    char *prefix = xasprintf("%s\x1f%s\x1f%s\x1f", user, device ? device : "", room);
-    size_t plen = strlen(prefix);
+    char *key = xasprintf("%s\x1f%s\x1f%s", user, device ? device : "", room);
+    struct lazy_entry **pp, *dead;
 
     pthread_mutex_lock(&c->lock);
-    for (size_t i = 0; i < LAZY_BUCKETS; i++) {
-        struct lazy_entry **pp = &c->buckets[i];
-        while (*pp) {
-            if (strncmp((*pp)->key, prefix, plen) == 0) {
-                struct lazy_entry *dead = *pp;
-                *pp = dead->next;
-                free(dead->key);
-                free(dead);
-                c->count--;
-            } else {
-                pp = &(*pp)->next;
-            }
-        }
+    pp = lazy_find_locked(c, key);
+    if ((dead = *pp)) {
+        *pp = dead->next;
+        c->count -= json_object_size(dead->members);
+        lazy_entry_free(dead);
     }
     pthread_mutex_unlock(&c->lock);
-    free(prefix);
+    free(key);
 }
 
 /* ---- one sync computation ---- */
