@@ -44,7 +44,7 @@ api-pg: test-build
 	    'build-test/test_store && $(PYTHON) -m pytest -q tests/api'
 
 # Backup check (issue 14): a backup taken under load restores to a server that passes the
-# whole API suite (scripts/backup-check; docs/backup.md). Not part of `make test`.
+# whole API suite (scripts/backup-check; docs/backup.md). `make test` runs it too.
 backup-check: test-build
 	HEARTH_BIN=$(abspath build-test/hearth) $(PYTHON) scripts/backup-check
 
@@ -71,10 +71,11 @@ test: deps test-build tests/interop/js/node_modules tests/interop/appservice/nod
 	HEARTH_BIN=$(abspath build-test/hearth) $(PYTHON) -m pytest -q -p no:cacheprovider tests/api tests/interop tests/crash
 	HEARTH_BIN=$(abspath build-test/hearth) scripts/with-pg sh -c \
 	    'build-test/test_store && $(PYTHON) -m pytest -q -p no:cacheprovider tests/api tests/crash'
+	HEARTH_BIN=$(abspath build-test/hearth) $(PYTHON) scripts/backup-check
 
 # Reliability (issue 12): libFuzzer drivers (fuzz/, clang, ASan+UBSan, build-fuzz/), each run
 # for FUZZ_SECONDS from its committed seed corpus; `make test` runs each for 30 s, two at a
-# time (9 drivers: 2.5 min).
+# time (10 drivers: about 3 min).
 FUZZ_SECONDS ?= 60
 build-fuzz/Makefile:
 	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DHEARTH_FUZZ=ON
