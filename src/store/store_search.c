@@ -262,8 +262,8 @@ store_user_room_histories(struct store *st, const char *user_id, struct store_hi
                           ST_ARGS(ST_S(user_id)), visibility, nvisibility);
     if (rc == STORE_OK) {
         rc = st_read_list(st, "SELECT room_id FROM room_forgotten WHERE user_id = ?",
-                          ST_ARGS(ST_S(user_id)), sizeof(char *), st_fill_text, st_clear_text, &list,
-                          nforgotten);
+                          ST_ARGS(ST_S(user_id)), sizeof(char *), st_fill_text, st_clear_text,
+                          &list, nforgotten);
         *forgotten = list;
     }
     if (rc != STORE_OK) {
