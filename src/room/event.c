@@ -212,24 +212,27 @@ event_reference_hash(const json_t *ev, const struct room_version *v, bool urlsaf
     return b64(h, sizeof(h), urlsafe);
 }
 
+/* SPEC: server_server_api "The hash is encoded using Unpadded Base64 and stored in the
+ * event object, in a hashes object, under a sha256 key." */
+static void
+set_hashes(json_t *ev, const unsigned char h[crypto_hash_sha256_BYTES])
+{
+    char *enc = b64(h, crypto_hash_sha256_BYTES, false);
+    json_object_set_new(ev, "hashes", json_pack("{s:s}", "sha256", enc));
+    free(enc);
+}
+
 int
 event_hash_and_sign(json_t *ev, const struct room_version *v, const char *server_name,
                     const struct signing_key *key)
 {
     unsigned char h[crypto_hash_sha256_BYTES];
-    json_t *redacted, *hashes;
-    char *enc;
+    json_t *redacted;
     int rc;
 
     if (!json_is_object(ev) || !content_hash(ev, v, h))
         return -1;
-    /* SPEC: server_server_api "The hash is encoded using Unpadded Base64 and stored in the
-     * event object, in a hashes object, under a sha256 key." */
-    enc = b64(h, sizeof(h), false);
-    hashes = json_object();
-    json_object_set_new(hashes, "sha256", json_string(enc));
-    json_object_set_new(ev, "hashes", hashes);
-    free(enc);
+    set_hashes(ev, h);
     /* SPEC: "The event object is then redacted ... Finally it is signed ... The signature is
      * then copied back to the original event object." */
     redacted = redact_event(ev, v);
@@ -427,7 +430,7 @@ event_prepare(json_t *ev, const struct room_version *v, const char *server_name,
     static const char int_msg[] = "event holds an integer outside canonical JSON's range";
     unsigned char h[crypto_hash_sha256_BYTES];
     char *canon = NULL, *id = NULL, *bytes = NULL, *enc;
-    json_t *redacted, *hashes;
+    json_t *redacted;
     size_t len, blen = 0;
 
     *signing = NULL;
@@ -465,13 +468,7 @@ event_prepare(json_t *ev, const struct room_version *v, const char *server_name,
              v->strict_canonical_json ? float_msg : int_msg);
         goto out;
     }
-    /* SPEC: server_server_api "The hash is encoded using Unpadded Base64 and stored in the
-     * event object, in a hashes object, under a sha256 key." */
-    enc = b64(h, sizeof(h), false);
-    hashes = json_object();
-    json_object_set_new(hashes, "sha256", json_string(enc));
-    json_object_set_new(ev, "hashes", hashes);
-    free(enc);
+    set_hashes(ev, h);
     /* SPEC: "The event object is then redacted ... Finally it is signed". What is signed, the
      * redacted event without signatures and unsigned, is also exactly what the reference hash
      * hashes (server_server_api "Calculating the reference hash"), so one encoding serves
