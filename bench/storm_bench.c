@@ -89,114 +89,37 @@ struct storm {
 
 /* ---- setup ---- */
 
-struct batch;
-typedef void (*make_fn)(struct batch *bt, int i, struct req *rq);
-typedef bool (*take_fn)(struct batch *bt, int i, long status, const char *body);
-
-struct batch {
-    struct bench *b;
-    const char *what;
-    int n, next, failed;
-    make_fn make;
-    take_fn take;
-    char (*sessions)[ID_MAX]; /* registration only */
-};
-
-static bool
-batch_next(void *ctx, int slot, struct req *rq, long *tag)
-{
-    struct batch *bt = ctx;
-
-    (void)slot;
-    if (bt->next >= bt->n)
-        return false;
-    *tag = bt->next++;
-    memset(rq, 0, sizeof(*rq));
-    bt->make(bt, (int)*tag, rq);
-    return true;
-}
+/* The bench a setup batch works for. */
+#define B(bt) ((struct bench *)(bt)->ctx)
 
 static void
-batch_done(void *ctx, int slot, long tag, const struct done_info *d)
-{
-    struct batch *bt = ctx;
-
-    (void)slot;
-    if (!bt->take(bt, (int)tag, d->status, d->body->p ? d->body->p : "")) {
-        if (bt->failed++ < 3) {
-            char why[256];
-            describe_failure(why, sizeof(why), d);
-            fprintf(stderr, "# %s #%ld failed: %s\n", bt->what, tag, why);
-        }
-    }
-}
-
-static void
-batch_run(struct bench *b, struct engine *e, struct batch *bt, int concurrency)
-{
-    double t0 = now_s();
-
-    bt->b = b;
-    bt->next = bt->failed = 0;
-    engine_run(e, concurrency, batch_next, batch_done, bt);
-    if (bt->failed)
-        die("%s: %d of %d requests failed", bt->what, bt->failed, bt->n);
-    fprintf(stderr, "# setup: %s: %d requests in %.2f s\n", bt->what, bt->n, now_s() - t0);
-}
-
-static void
-make_register1(struct batch *bt, int i, struct req *rq)
-{
-    register_req(rq, bt->b->base, "st", bt->b->nonce, i, "storm_bench", NULL);
-}
-
-static bool
-take_register1(struct batch *bt, int i, long status, const char *body)
-{
-    return register_take_session(status, body, bt->sessions[i], ID_MAX);
-}
-
-static void
-make_register2(struct batch *bt, int i, struct req *rq)
-{
-    register_req(rq, bt->b->base, "st", bt->b->nonce, i, "storm_bench", bt->sessions[i]);
-}
-
-static bool
-take_register2(struct batch *bt, int i, long status, const char *body)
-{
-    return (bt->b->tokens[i] = register_take_token(status, body)) != NULL &&
-           json_str(body, "user_id", bt->b->user_ids[i], ID_MAX);
-}
-
-static void
-make_room(struct batch *bt, int i, struct req *rq)
+make_room(struct setup_batch *bt, int i, struct req *rq)
 {
     (void)i;
     rq->method = "POST";
-    rq->token = bt->b->tokens[0];
-    fmt(rq->url, sizeof(rq->url), "%s/_matrix/client/v3/createRoom", bt->b->base);
+    rq->token = B(bt)->tokens[0];
+    fmt(rq->url, sizeof(rq->url), "%s/_matrix/client/v3/createRoom", B(bt)->base);
     fmt(rq->body, sizeof(rq->body), "{\"preset\": \"public_chat\", \"name\": \"storm bench\"}");
 }
 
 static bool
-take_room(struct batch *bt, int i, long status, const char *body)
+take_room(struct setup_batch *bt, int i, long status, const char *body)
 {
     (void)i;
-    return status == 200 && json_str(body, "room_id", bt->b->room, ID_MAX);
+    return status == 200 && json_str(body, "room_id", B(bt)->room, ID_MAX);
 }
 
 static void
-make_join(struct batch *bt, int i, struct req *rq)
+make_join(struct setup_batch *bt, int i, struct req *rq)
 {
     rq->method = "POST";
-    rq->token = bt->b->tokens[i + 1];
-    fmt(rq->url, sizeof(rq->url), "%s/_matrix/client/v3/join/%s", bt->b->base, bt->b->room_esc);
+    rq->token = B(bt)->tokens[i + 1];
+    fmt(rq->url, sizeof(rq->url), "%s/_matrix/client/v3/join/%s", B(bt)->base, B(bt)->room_esc);
     fmt(rq->body, sizeof(rq->body), "{}");
 }
 
 static bool
-take_200(struct batch *bt, int i, long status, const char *body)
+take_200(struct setup_batch *bt, int i, long status, const char *body)
 {
     (void)bt;
     (void)i;
@@ -206,53 +129,46 @@ take_200(struct batch *bt, int i, long status, const char *body)
 
 /* A user's first sync (timeout=0): its starting next_batch. */
 static void
-make_wtoken(struct batch *bt, int i, struct req *rq)
+make_wtoken(struct setup_batch *bt, int i, struct req *rq)
 {
     rq->method = "GET";
-    rq->token = bt->b->tokens[i];
-    fmt(rq->url, sizeof(rq->url), "%s/_matrix/client/v3/sync?filter=%s&timeout=0", bt->b->base,
-        bt->b->filter_q);
+    rq->token = B(bt)->tokens[i];
+    fmt(rq->url, sizeof(rq->url), "%s/_matrix/client/v3/sync?filter=%s&timeout=0", B(bt)->base,
+        B(bt)->filter_q);
 }
 
 static bool
-take_wtoken(struct batch *bt, int i, long status, const char *body)
+take_wtoken(struct setup_batch *bt, int i, long status, const char *body)
 {
-    return status == 200 && json_str(body, "next_batch", bt->b->wtokens[i], ID_MAX);
+    return status == 200 && json_str(body, "next_batch", B(bt)->wtokens[i], ID_MAX);
 }
 
 static void
 setup(struct bench *b)
 {
     struct engine e;
-    struct batch bt;
+    struct setup_batch bt;
     int c = b->conc;
 
     engine_init(&e, c);
     b->tokens = xcalloc((size_t)b->nusers, sizeof(*b->tokens));
     b->user_ids = xcalloc((size_t)b->nusers, sizeof(*b->user_ids));
     b->wtokens = xcalloc((size_t)b->nusers, sizeof(*b->wtokens));
-    bt = (struct batch){.what = "register (UIA start)",
-                        .n = b->nusers,
-                        .make = make_register1,
-                        .take = take_register1};
-    bt.sessions = xcalloc((size_t)b->nusers, sizeof(*bt.sessions));
-    batch_run(b, &e, &bt, c);
-    bt.what = "register (m.login.dummy)";
-    bt.make = make_register2;
-    bt.take = take_register2;
-    /* Each registration hashes a password (argon2id); more at once only queue in the server. */
-    batch_run(b, &e, &bt, c < 32 ? c : 32);
-    free(bt.sessions);
-    bt = (struct batch){.what = "createRoom", .n = 1, .make = make_room, .take = take_room};
-    batch_run(b, &e, &bt, 1);
+    setup_register_users(&e, b->base, "st", b->nonce, "storm_bench", b->nusers, c, b->tokens,
+                         b->user_ids);
+    bt = (struct setup_batch){
+        .ctx = b, .what = "createRoom", .n = 1, .make = make_room, .take = take_room};
+    setup_batch_run(&e, &bt, 1);
     path_escape(b->room_esc, sizeof(b->room_esc), b->room);
-    bt = (struct batch){.what = "join", .n = b->nusers - 1, .make = make_join, .take = take_200};
-    batch_run(b, &e, &bt, c);
-    bt = (struct batch){.what = "sync (first next_batch)",
-                        .n = b->nusers,
-                        .make = make_wtoken,
-                        .take = take_wtoken};
-    batch_run(b, &e, &bt, c);
+    bt = (struct setup_batch){
+        .ctx = b, .what = "join", .n = b->nusers - 1, .make = make_join, .take = take_200};
+    setup_batch_run(&e, &bt, c);
+    bt = (struct setup_batch){.ctx = b,
+                              .what = "sync (first next_batch)",
+                              .n = b->nusers,
+                              .make = make_wtoken,
+                              .take = take_wtoken};
+    setup_batch_run(&e, &bt, c);
     engine_free(&e);
 }
 
