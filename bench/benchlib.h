@@ -162,7 +162,8 @@ struct setup_batch {
 void setup_batch_run(struct engine *e, struct setup_batch *bt, int concurrency);
 
 /* Registers users `<prefix><nonce>u<i>`, i < n (the UIA start, then m.login.dummy; at most
- * 32 at a time, as each hashes a password). tokens[i] (new, caller frees) and user_ids[i]. */
+ * 32 at a time, as each hashes a password). tokens[i] (new, caller frees) and user_ids[i]
+ * (user_ids may be NULL). */
 void setup_register_users(struct engine *e, const char *base, const char *prefix, const char *nonce,
                           const char *device, int n, int concurrency, char **tokens,
                           char (*user_ids)[ID_MAX]);

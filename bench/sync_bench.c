@@ -65,71 +65,26 @@ const char *bench_prog = "sync_bench";
 
 /* ---- setup: batches of independent requests, each checked by a `take` function ---- */
 
-struct batch;
-typedef void (*make_fn)(struct batch *bt, int i, struct req *rq);
-typedef bool (*take_fn)(struct batch *bt, int i, long status, const char *body);
+/* The bench a setup batch works for. */
+#define B(bt) ((struct bench *)(bt)->ctx)
 
-struct batch {
-    struct bench *b;
-    const char *what;
-    int n, next, failed;
-    make_fn make;
-    take_fn take;
-    char (*sessions)[ID_MAX]; /* registration only */
-};
-
-static bool
-batch_next(void *ctx, int slot, struct req *rq, long *tag)
+static void
+batch_run(struct bench *b, struct engine *e, struct setup_batch *bt, int concurrency)
 {
-    struct batch *bt = ctx;
-
-    (void)slot;
-    if (bt->next >= bt->n)
-        return false;
-    *tag = bt->next++;
-    memset(rq, 0, sizeof(*rq));
-    bt->make(bt, (int)*tag, rq);
-    return true;
+    bt->ctx = b;
+    setup_batch_run(e, bt, concurrency);
 }
 
 static void
-batch_done(void *ctx, int slot, long tag, const struct done_info *d)
-{
-    struct batch *bt = ctx;
-
-    (void)slot;
-    if (!bt->take(bt, (int)tag, d->status, d->body->p ? d->body->p : "")) {
-        if (bt->failed++ < 3) {
-            char why[256];
-            describe_failure(why, sizeof(why), d);
-            fprintf(stderr, "# %s #%ld failed: %s\n", bt->what, tag, why);
-        }
-    }
-}
-
-static void
-batch_run(struct bench *b, struct engine *e, struct batch *bt, int concurrency)
-{
-    double t0 = now_s();
-
-    bt->b = b;
-    bt->next = bt->failed = 0;
-    engine_run(e, concurrency, batch_next, batch_done, bt);
-    if (bt->failed)
-        die("%s: %d of %d requests failed", bt->what, bt->failed, bt->n);
-    fprintf(stderr, "# setup: %s: %d requests in %.2f s\n", bt->what, bt->n, now_s() - t0);
-}
-
-static void
-make_versions(struct batch *bt, int i, struct req *rq)
+make_versions(struct setup_batch *bt, int i, struct req *rq)
 {
     (void)i;
     rq->method = "GET";
-    fmt(rq->url, sizeof(rq->url), "%s/_matrix/client/versions", bt->b->base);
+    fmt(rq->url, sizeof(rq->url), "%s/_matrix/client/versions", B(bt)->base);
 }
 
 static bool
-take_200(struct batch *bt, int i, long status, const char *body)
+take_200(struct setup_batch *bt, int i, long status, const char *body)
 {
     (void)bt;
     (void)i;
@@ -138,75 +93,51 @@ take_200(struct batch *bt, int i, long status, const char *body)
 }
 
 static void
-make_register1(struct batch *bt, int i, struct req *rq)
-{
-    register_req(rq, bt->b->base, "sb", bt->b->nonce, i, "sync_bench", NULL);
-}
-
-static bool
-take_register1(struct batch *bt, int i, long status, const char *body)
-{
-    return register_take_session(status, body, bt->sessions[i], ID_MAX);
-}
-
-static void
-make_register2(struct batch *bt, int i, struct req *rq)
-{
-    register_req(rq, bt->b->base, "sb", bt->b->nonce, i, "sync_bench", bt->sessions[i]);
-}
-
-static bool
-take_register2(struct batch *bt, int i, long status, const char *body)
-{
-    return (bt->b->tokens[i] = register_take_token(status, body)) != NULL;
-}
-
-static void
-create_room_req(struct batch *bt, struct req *rq, int user, const char *name, int i)
+create_room_req(struct setup_batch *bt, struct req *rq, int user, const char *name, int i)
 {
     rq->method = "POST";
-    rq->token = bt->b->tokens[user];
-    fmt(rq->url, sizeof(rq->url), "%s/_matrix/client/v3/createRoom", bt->b->base);
+    rq->token = B(bt)->tokens[user];
+    fmt(rq->url, sizeof(rq->url), "%s/_matrix/client/v3/createRoom", B(bt)->base);
     fmt(rq->body, sizeof(rq->body), "{\"preset\": \"public_chat\", \"name\": \"%s %d\"}", name, i);
 }
 
 static void
-join_req(struct batch *bt, struct req *rq, int user, const char *room_id)
+join_req(struct setup_batch *bt, struct req *rq, int user, const char *room_id)
 {
     char esc[3 * ID_MAX];
 
     path_escape(esc, sizeof(esc), room_id);
     rq->method = "POST";
-    rq->token = bt->b->tokens[user];
-    fmt(rq->url, sizeof(rq->url), "%s/_matrix/client/v3/join/%s", bt->b->base, esc);
+    rq->token = B(bt)->tokens[user];
+    fmt(rq->url, sizeof(rq->url), "%s/_matrix/client/v3/join/%s", B(bt)->base, esc);
     fmt(rq->body, sizeof(rq->body), "{}");
 }
 
 /* The 100 rooms of the initial-sync account: user 0 creates them all. */
 static void
-make_big_room(struct batch *bt, int i, struct req *rq)
+make_big_room(struct setup_batch *bt, int i, struct req *rq)
 {
     create_room_req(bt, rq, 0, "sync bench", i);
 }
 
 static bool
-take_big_room(struct batch *bt, int i, long status, const char *body)
+take_big_room(struct setup_batch *bt, int i, long status, const char *body)
 {
-    return status == 200 && json_str(body, "room_id", bt->b->rooms[i], ID_MAX);
+    return status == 200 && json_str(body, "room_id", B(bt)->rooms[i], ID_MAX);
 }
 
 /* Join k: room k % rooms, user 1 + k / rooms (concurrent joins go to different rooms). */
 static void
-make_big_join(struct batch *bt, int k, struct req *rq)
+make_big_join(struct setup_batch *bt, int k, struct req *rq)
 {
-    join_req(bt, rq, 1 + k / bt->b->nrooms, bt->b->rooms[k % bt->b->nrooms]);
+    join_req(bt, rq, 1 + k / B(bt)->nrooms, B(bt)->rooms[k % B(bt)->nrooms]);
 }
 
 /* Event k: room r = k % rooms, the room's j-th message, sent by member (j + r) % room_users. */
 static void
-make_big_send(struct batch *bt, int k, struct req *rq)
+make_big_send(struct setup_batch *bt, int k, struct req *rq)
 {
-    struct bench *b = bt->b;
+    struct bench *b = B(bt);
     int r = k % b->nrooms, j = k / b->nrooms;
     char esc[3 * ID_MAX];
 
@@ -222,56 +153,56 @@ make_big_send(struct batch *bt, int k, struct req *rq)
 }
 
 static void
-make_shared_room(struct batch *bt, int i, struct req *rq)
+make_shared_room(struct setup_batch *bt, int i, struct req *rq)
 {
     create_room_req(bt, rq, SENDER, "sync bench shared", i);
 }
 
 static bool
-take_shared_room(struct batch *bt, int i, long status, const char *body)
+take_shared_room(struct setup_batch *bt, int i, long status, const char *body)
 {
     (void)i;
-    return status == 200 && json_str(body, "room_id", bt->b->shared_room, ID_MAX);
+    return status == 200 && json_str(body, "room_id", B(bt)->shared_room, ID_MAX);
 }
 
 static void
-make_shared_join(struct batch *bt, int w, struct req *rq)
+make_shared_join(struct setup_batch *bt, int w, struct req *rq)
 {
-    join_req(bt, rq, bt->b->room_users + w, bt->b->shared_room);
+    join_req(bt, rq, B(bt)->room_users + w, B(bt)->shared_room);
 }
 
 static void
-make_pair_room(struct batch *bt, int w, struct req *rq)
+make_pair_room(struct setup_batch *bt, int w, struct req *rq)
 {
     create_room_req(bt, rq, SENDER, "sync bench pair", w);
 }
 
 static bool
-take_pair_room(struct batch *bt, int w, long status, const char *body)
+take_pair_room(struct setup_batch *bt, int w, long status, const char *body)
 {
-    return status == 200 && json_str(body, "room_id", bt->b->pair_rooms[w], ID_MAX);
+    return status == 200 && json_str(body, "room_id", B(bt)->pair_rooms[w], ID_MAX);
 }
 
 static void
-make_pair_join(struct batch *bt, int w, struct req *rq)
+make_pair_join(struct setup_batch *bt, int w, struct req *rq)
 {
-    join_req(bt, rq, bt->b->room_users + w, bt->b->pair_rooms[w]);
+    join_req(bt, rq, B(bt)->room_users + w, B(bt)->pair_rooms[w]);
 }
 
 /* A waiter's first sync (timeout=0): its starting next_batch. */
 static void
-make_wtoken(struct batch *bt, int w, struct req *rq)
+make_wtoken(struct setup_batch *bt, int w, struct req *rq)
 {
     rq->method = "GET";
-    rq->token = bt->b->tokens[bt->b->room_users + w];
-    fmt(rq->url, sizeof(rq->url), "%s/_matrix/client/v3/sync?filter=%s&timeout=0", bt->b->base,
-        bt->b->filter_q);
+    rq->token = B(bt)->tokens[B(bt)->room_users + w];
+    fmt(rq->url, sizeof(rq->url), "%s/_matrix/client/v3/sync?filter=%s&timeout=0", B(bt)->base,
+        B(bt)->filter_q);
 }
 
 static bool
-take_wtoken(struct batch *bt, int w, long status, const char *body)
+take_wtoken(struct setup_batch *bt, int w, long status, const char *body)
 {
-    return status == 200 && json_str(body, "next_batch", bt->b->wtokens[w], ID_MAX);
+    return status == 200 && json_str(body, "next_batch", B(bt)->wtokens[w], ID_MAX);
 }
 
 static void
@@ -279,64 +210,54 @@ setup(struct bench *b, struct engine *e)
 {
     double t0 = now_s();
     int c = b->conc;
-    struct batch bt;
+    struct setup_batch bt;
 
-    bt = (struct batch){.what = "GET /versions", .n = 1, .make = make_versions, .take = take_200};
+    bt = (struct setup_batch){
+        .what = "GET /versions", .n = 1, .make = make_versions, .take = take_200};
     batch_run(b, e, &bt, 1);
 
     b->tokens = xcalloc((size_t)b->nusers, sizeof(*b->tokens));
-    bt = (struct batch){.what = "register (UIA start)",
-                        .n = b->nusers,
-                        .make = make_register1,
-                        .take = take_register1};
-    bt.sessions = xcalloc((size_t)b->nusers, sizeof(*bt.sessions));
-    batch_run(b, e, &bt, c);
-    bt.what = "register (m.login.dummy)";
-    bt.make = make_register2;
-    bt.take = take_register2;
-    /* Each registration hashes a password (argon2id); more at once only queue in the server. */
-    batch_run(b, e, &bt, c < 32 ? c : 32);
-    free(bt.sessions);
+    setup_register_users(e, b->base, "sb", b->nonce, "sync_bench", b->nusers, c, b->tokens, NULL);
 
     b->rooms = xcalloc((size_t)b->nrooms, sizeof(*b->rooms));
-    bt = (struct batch){.what = "createRoom (user 0's rooms)",
-                        .n = b->nrooms,
-                        .make = make_big_room,
-                        .take = take_big_room};
+    bt = (struct setup_batch){.what = "createRoom (user 0's rooms)",
+                              .n = b->nrooms,
+                              .make = make_big_room,
+                              .take = take_big_room};
     batch_run(b, e, &bt, c);
-    bt = (struct batch){.what = "join (user 0's rooms)",
-                        .n = b->nrooms * (b->room_users - 1),
-                        .make = make_big_join,
-                        .take = take_200};
+    bt = (struct setup_batch){.what = "join (user 0's rooms)",
+                              .n = b->nrooms * (b->room_users - 1),
+                              .make = make_big_join,
+                              .take = take_200};
     batch_run(b, e, &bt, c);
-    bt = (struct batch){.what = "send (user 0's rooms)",
-                        .n = b->nrooms * b->events,
-                        .make = make_big_send,
-                        .take = take_200};
+    bt = (struct setup_batch){.what = "send (user 0's rooms)",
+                              .n = b->nrooms * b->events,
+                              .make = make_big_send,
+                              .take = take_200};
     batch_run(b, e, &bt, c);
 
-    bt = (struct batch){.what = "createRoom (shared room)",
-                        .n = 1,
-                        .make = make_shared_room,
-                        .take = take_shared_room};
+    bt = (struct setup_batch){.what = "createRoom (shared room)",
+                              .n = 1,
+                              .make = make_shared_room,
+                              .take = take_shared_room};
     batch_run(b, e, &bt, 1);
-    bt = (struct batch){
+    bt = (struct setup_batch){
         .what = "join (shared room)", .n = b->waiters, .make = make_shared_join, .take = take_200};
     batch_run(b, e, &bt, c);
     b->pair_rooms = xcalloc((size_t)b->waiters, sizeof(*b->pair_rooms));
-    bt = (struct batch){.what = "createRoom (pair rooms)",
-                        .n = b->waiters,
-                        .make = make_pair_room,
-                        .take = take_pair_room};
+    bt = (struct setup_batch){.what = "createRoom (pair rooms)",
+                              .n = b->waiters,
+                              .make = make_pair_room,
+                              .take = take_pair_room};
     batch_run(b, e, &bt, c);
-    bt = (struct batch){
+    bt = (struct setup_batch){
         .what = "join (pair rooms)", .n = b->waiters, .make = make_pair_join, .take = take_200};
     batch_run(b, e, &bt, c);
     b->wtokens = xcalloc((size_t)b->waiters, sizeof(*b->wtokens));
-    bt = (struct batch){.what = "sync (waiters' first next_batch)",
-                        .n = b->waiters,
-                        .make = make_wtoken,
-                        .take = take_wtoken};
+    bt = (struct setup_batch){.what = "sync (waiters' first next_batch)",
+                              .n = b->waiters,
+                              .make = make_wtoken,
+                              .take = take_wtoken};
     batch_run(b, e, &bt, c);
 
     printf("SETUP users=%d rooms=%d members=%d events_per_room=%d waiters=%d seconds=%.1f",
