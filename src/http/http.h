@@ -213,6 +213,12 @@ struct config_listener;
 /* Serves metrics_render's text at /metrics (and /_synapse/metrics) on the listener's
  * addresses. 0, or -1 (logged). */
 int http_metrics_start(const struct config_listener *l, struct metrics_server **out);
+
+struct sockaddr_storage;
+/* Fills *ss with the IPv4 or IPv6 address `addr` and `port` for a listener; *ipv6 says which.
+ * False if addr is neither (logged, naming `what`). */
+bool http_listen_addr(const char *what, const char *addr, int port, struct sockaddr_storage *ss,
+                      bool *ipv6);
 void http_metrics_stop(struct metrics_server *ms);
 
 /* ---- routing (router.c) ---- */

@@ -67,22 +67,13 @@ http_metrics_start(const struct config_listener *l, struct metrics_server **out)
     *out = NULL;
     for (size_t i = 0; i < l->n_bind; i++) {
         struct sockaddr_storage ss;
-        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
         unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
+        bool ipv6;
 
-        memset(&ss, 0, sizeof(ss));
-        if (inet_pton(AF_INET, l->bind_addresses[i], &s4->sin_addr) == 1) {
-            s4->sin_family = AF_INET;
-            s4->sin_port = htons((uint16_t)l->port);
-        } else if (inet_pton(AF_INET6, l->bind_addresses[i], &s6->sin6_addr) == 1) {
-            s6->sin6_family = AF_INET6;
-            s6->sin6_port = htons((uint16_t)l->port);
-            flags |= MHD_USE_IPv6;
-        } else {
-            log_error("metrics listener: '%s' is not an IP address", l->bind_addresses[i]);
+        if (!http_listen_addr("metrics listener:", l->bind_addresses[i], l->port, &ss, &ipv6))
             goto fail;
-        }
+        if (ipv6)
+            flags |= MHD_USE_IPv6;
         ms->daemons[ms->n] = MHD_start_daemon(
             flags, (uint16_t)l->port, NULL, NULL, answer, NULL, MHD_OPTION_SOCK_ADDR,
             (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,

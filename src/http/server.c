@@ -769,6 +769,30 @@ collect_inflight(void *arg, struct metrics_sink *sink)
     metrics_sink_add(sink, NULL, (double)atomic_load(&srv->inflight));
 }
 
+bool
+http_listen_addr(const char *what, const char *addr, int port, struct sockaddr_storage *ss,
+                 bool *ipv6)
+{
+    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+    memset(ss, 0, sizeof(*ss));
+    *ipv6 = false;
+    if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons((uint16_t)port);
+        return true;
+    }
+    if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1) {
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((uint16_t)port);
+        *ipv6 = true;
+        return true;
+    }
+    log_error("%s '%s' is not an IP address", what, addr);
+    return false;
+}
+
 int
 http_server_start(struct hs *hs, const struct route *routes, size_t n_routes,
                   struct http_server **out)
@@ -819,20 +843,11 @@ http_server_start(struct hs *hs, const struct route *routes, size_t n_routes,
          * arrives with the last data of an incomplete upload and leaks the connection. */
         unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
                          MHD_USE_ERROR_LOG | MHD_USE_ITC;
-        memset(&ss, 0, sizeof(ss));
-        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-        if (inet_pton(AF_INET, l->bind_addresses[i], &s4->sin_addr) == 1) {
-            s4->sin_family = AF_INET;
-            s4->sin_port = htons((uint16_t)l->port);
-        } else if (inet_pton(AF_INET6, l->bind_addresses[i], &s6->sin6_addr) == 1) {
-            s6->sin6_family = AF_INET6;
-            s6->sin6_port = htons((uint16_t)l->port);
-            flags |= MHD_USE_IPv6;
-        } else {
-            log_error("listeners: bind address '%s' is not an IP address", l->bind_addresses[i]);
+        bool ipv6;
+        if (!http_listen_addr("listeners: bind address", l->bind_addresses[i], l->port, &ss, &ipv6))
             goto fail;
-        }
+        if (ipv6)
+            flags |= MHD_USE_IPv6;
         srv->daemons[srv->n_daemons] = MHD_start_daemon(
             flags, (uint16_t)l->port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER,
             mhd_log, NULL, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
