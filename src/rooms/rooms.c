@@ -518,10 +518,11 @@ seal_all(struct rooms *rs, const char *room_id, struct batch *b)
                                             b->push_state, &push);
             b->rows[i].push = push;
         }
+        size_t len = 0;
         b->texts[i] = event_seal(b->seal_evs[i], b->v, rs->server_name, rs->key, b->signing[i],
-                                 b->signing_lens[i], NULL);
+                                 b->signing_lens[i], &len);
         b->rows[i].json = b->texts[i];
-        ok = ok && b->texts[i] && strlen(b->texts[i]) <= EVENT_MAX_BYTES;
+        ok = ok && b->texts[i] && len <= EVENT_MAX_BYTES;
     }
     return ok;
 }
