@@ -49,4 +49,7 @@ struct db_driver {
 extern const struct db_driver db_sqlite_driver;
 extern const struct db_driver db_pg_driver;
 
+/* Statements the SQLite connection has compiled (its cache missed): for tests. */
+uint64_t db_sqlite_compiled(const struct db *db);
+
 #endif

@@ -4,6 +4,7 @@
 
 #include <sqlite3.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,12 +15,16 @@
 
 /* Prepared statements are kept per connection and reused: compiling SQL costs more than
  * running most of our queries. The SQL text is a string literal, so its address is a cheap
- * first check. */
+ * first check. The store has more distinct statements than a connection keeps, so the least
+ * recently used one makes room: a fixed set filled at start-up would leave every statement
+ * first used later compiled on each use for the rest of the server's life. */
 #define STMT_CACHE 96
 
 struct cached_stmt {
     const char *key; /* the caller's pointer, compared first */
     char *sql;       /* our copy of the text */
+    uint64_t hash;   /* of the text */
+    uint64_t used;   /* db->tick when last handed out */
     sqlite3_stmt *st;
     bool in_use;
 };
@@ -28,6 +33,8 @@ struct db {
     sqlite3 *h;
     struct cached_stmt cache[STMT_CACHE];
     size_t ncache;
+    uint64_t tick;
+    uint64_t compiled; /* statements compiled so far (db_sqlite_compiled) */
 };
 
 struct db_stmt {
@@ -101,6 +108,12 @@ fail:
     return DB_ERR;
 }
 
+uint64_t
+db_sqlite_compiled(const struct db *db)
+{
+    return db->compiled;
+}
+
 static void
 sq_close(struct db *db)
 {
@@ -114,37 +127,70 @@ sq_close(struct db *db)
     free(db);
 }
 
-static struct cached_stmt *
-cache_find(struct db *db, const char *sql)
+static uint64_t
+sql_hash(const char *sql)
 {
+    uint64_t h = UINT64_C(14695981039346656037); /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)sql; *p; p++)
+        h = (h ^ *p) * UINT64_C(1099511628211);
+    return h;
+}
+
+static struct cached_stmt *
+cache_find(struct db *db, const char *sql, uint64_t *hash)
+{
+    uint64_t h;
+
     /* Same address first (the usual case), confirmed by the text in case a caller's buffer
      * was reused for other SQL. */
     for (size_t i = 0; i < db->ncache; i++)
         if (db->cache[i].key == sql && !db->cache[i].in_use && strcmp(db->cache[i].sql, sql) == 0)
             return &db->cache[i];
+    *hash = h = sql_hash(sql);
     for (size_t i = 0; i < db->ncache; i++)
-        if (!db->cache[i].in_use && strcmp(db->cache[i].sql, sql) == 0)
+        if (db->cache[i].hash == h && !db->cache[i].in_use && strcmp(db->cache[i].sql, sql) == 0)
             return &db->cache[i];
     return NULL;
+}
+
+/* A slot for a new statement: a free one, else the least recently used one not in use
+ * (its statement finalized), else NULL (every one is in use: the new one is not kept). */
+static struct cached_stmt *
+cache_slot(struct db *db)
+{
+    struct cached_stmt *lru = NULL;
+
+    if (db->ncache < STMT_CACHE)
+        return &db->cache[db->ncache++];
+    for (size_t i = 0; i < db->ncache; i++)
+        if (!db->cache[i].in_use && (!lru || db->cache[i].used < lru->used))
+            lru = &db->cache[i];
+    if (lru) {
+        sqlite3_finalize(lru->st);
+        free(lru->sql);
+        memset(lru, 0, sizeof(*lru));
+    }
+    return lru;
 }
 
 static enum db_rc
 sq_prepare(struct db *db, const char *sql, struct db_stmt **out)
 {
-    struct cached_stmt *slot = cache_find(db, sql);
+    uint64_t hash = 0;
+    struct cached_stmt *slot = cache_find(db, sql, &hash);
     sqlite3_stmt *st = NULL;
     int rc;
 
     if (!slot) {
-        bool keep = db->ncache < STMT_CACHE;
-        rc = sqlite3_prepare_v3(db->h, sql, -1, keep ? SQLITE_PREPARE_PERSISTENT : 0, &st, NULL);
+        rc = sqlite3_prepare_v3(db->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+        db->compiled++;
         if (rc != SQLITE_OK)
             return map_rc(db, rc, "prepare");
-        if (keep) {
-            slot = &db->cache[db->ncache++];
+        if ((slot = cache_slot(db))) {
             /* Cached by its own copy of the text: the caller's need not outlive us. */
             slot->key = sql;
             slot->sql = xstrdup(sql);
+            slot->hash = hash;
             slot->st = st;
         }
     }
@@ -152,8 +198,10 @@ sq_prepare(struct db *db, const char *sql, struct db_stmt **out)
     (*out)->st = slot ? slot->st : st;
     (*out)->db = db;
     (*out)->slot = slot;
-    if (slot)
+    if (slot) {
         slot->in_use = true;
+        slot->used = ++db->tick;
+    }
     return DB_OK;
 }
 

@@ -1,0 +1,182 @@
+/* The SQLite driver's statement cache: more distinct statements than it keeps, statements in
+ * use while others are evicted, and the same text at a new address. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "store/db.h"
+
+static const struct db_driver *drv = &db_sqlite_driver;
+
+static struct db *
+open_db(void)
+{
+    struct db *db = NULL;
+    assert_int_equal(drv->open(":memory:", true, &db), DB_OK);
+    assert_int_equal(drv->exec(db, "CREATE TABLE t (k BIGINT PRIMARY KEY, v TEXT);"
+                                   "INSERT INTO t VALUES (1, 'one'), (2, 'two'), (3, 'three');"),
+                     DB_OK);
+    return db;
+}
+
+/* SELECT k + n FROM t WHERE k = 1, stepped and checked. */
+static void
+check_plus(struct db *db, const char *sql, int64_t want)
+{
+    struct db_stmt *s = NULL;
+    assert_int_equal(drv->prepare(db, sql, &s), DB_OK);
+    assert_int_equal(drv->step(s), DB_ROW);
+    assert_int_equal(drv->col_int64(s, 0), want);
+    assert_int_equal(drv->step(s), DB_DONE);
+    drv->finalize(s);
+}
+
+/* Far more distinct statements than the cache holds, each run twice, interleaved with a hot
+ * one: every answer is right (an evicted statement is compiled again, a kept one reused). */
+static void
+test_many_statements(void **state)
+{
+    (void)state;
+    struct db *db = open_db();
+    char sql[128];
+
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < 1000; i++) {
+            snprintf(sql, sizeof(sql), "SELECT k + %d FROM t WHERE k = 1", i);
+            check_plus(db, sql, 1 + i);
+            check_plus(db, "SELECT k + 1000000 FROM t WHERE k = 1", 1000001);
+        }
+    drv->close(db);
+}
+
+/* A statement first used after the cache is full is kept (the least recently used one
+ * makes room), and one in steady use is never the one evicted. */
+static void
+test_late_statement_cached(void **state)
+{
+    (void)state;
+    struct db *db = open_db();
+    const char *hot = "SELECT k + 1000000 FROM t WHERE k = 1";
+    char sql[128];
+    uint64_t before;
+
+    for (int i = 0; i < 500; i++) {
+        snprintf(sql, sizeof(sql), "SELECT k + %d FROM t WHERE k = 1", i);
+        check_plus(db, sql, 1 + i);
+    }
+    before = db_sqlite_compiled(db);
+    for (int i = 0; i < 10; i++)
+        check_plus(db, "SELECT k + 2000000 FROM t WHERE k = 1", 2000001);
+    assert_int_equal(db_sqlite_compiled(db) - before, 1);
+    /* The hot statement survives a stream of one-off ones. */
+    check_plus(db, hot, 1000001);
+    for (int i = 0; i < 500; i++) {
+        snprintf(sql, sizeof(sql), "SELECT k + %d FROM t WHERE k = 3", i);
+        check_plus(db, sql, 3 + i);
+        check_plus(db, hot, 1000001);
+    }
+    before = db_sqlite_compiled(db);
+    check_plus(db, hot, 1000001);
+    assert_int_equal(db_sqlite_compiled(db), before);
+    drv->close(db);
+}
+
+/* A statement being stepped is never evicted, however many others pass meanwhile; and a
+ * second use of the same text while the first is open gets a statement of its own. */
+static void
+test_in_use_kept(void **state)
+{
+    (void)state;
+    struct db *db = open_db();
+    const char *outer_sql = "SELECT k, v FROM t ORDER BY k";
+    struct db_stmt *outer = NULL, *inner = NULL;
+    char sql[128];
+
+    assert_int_equal(drv->prepare(db, outer_sql, &outer), DB_OK);
+    assert_int_equal(drv->step(outer), DB_ROW);
+    assert_int_equal(drv->col_int64(outer, 0), 1);
+    for (int i = 0; i < 500; i++) {
+        snprintf(sql, sizeof(sql), "SELECT k + %d FROM t WHERE k = 1", i);
+        check_plus(db, sql, 1 + i);
+    }
+    /* The same SQL, nested, at another address. */
+    char *copy = strdup(outer_sql);
+    assert_non_null(copy);
+    assert_int_equal(drv->prepare(db, copy, &inner), DB_OK);
+    assert_int_equal(drv->step(inner), DB_ROW);
+    assert_int_equal(drv->col_int64(inner, 0), 1);
+    drv->finalize(inner);
+    free(copy);
+    assert_int_equal(drv->step(outer), DB_ROW);
+    assert_int_equal(drv->col_int64(outer, 0), 2);
+    assert_string_equal(drv->col_text(outer, 1), "two");
+    assert_int_equal(drv->step(outer), DB_ROW);
+    assert_int_equal(drv->step(outer), DB_DONE);
+    drv->finalize(outer);
+    /* Reused afterwards from the start, with fresh bindings. */
+    assert_int_equal(drv->prepare(db, "SELECT v FROM t WHERE k = ?", &outer), DB_OK);
+    assert_int_equal(drv->bind_int64(outer, 1, 3), DB_OK);
+    assert_int_equal(drv->step(outer), DB_ROW);
+    assert_string_equal(drv->col_text(outer, 0), "three");
+    drv->finalize(outer);
+    drv->close(db);
+}
+
+/* A caller's buffer reused for other SQL at the same address is not mistaken for the old
+ * statement. */
+static void
+test_same_address_other_sql(void **state)
+{
+    (void)state;
+    struct db *db = open_db();
+    char sql[128];
+
+    snprintf(sql, sizeof(sql), "SELECT k + 5 FROM t WHERE k = 1");
+    check_plus(db, sql, 6);
+    snprintf(sql, sizeof(sql), "SELECT k + 7 FROM t WHERE k = 1");
+    check_plus(db, sql, 8);
+    drv->close(db);
+}
+
+/* More statements open at once than the cache holds: the ones beyond it are not kept but
+ * work, and are finalized for real. */
+static void
+test_all_in_use(void **state)
+{
+    (void)state;
+    struct db *db = open_db();
+    enum { N = 300 };
+    struct db_stmt **open = calloc(N, sizeof(*open));
+    char sql[128];
+
+    assert_non_null(open);
+    for (int i = 0; i < N; i++) {
+        snprintf(sql, sizeof(sql), "SELECT k + %d FROM t WHERE k = 2", i);
+        assert_int_equal(drv->prepare(db, sql, &open[i]), DB_OK);
+        assert_int_equal(drv->step(open[i]), DB_ROW);
+    }
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(drv->col_int64(open[i], 0), 2 + i);
+        drv->finalize(open[i]);
+    }
+    free(open);
+    check_plus(db, "SELECT k + 1 FROM t WHERE k = 1", 2);
+    drv->close(db);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_many_statements), cmocka_unit_test(test_late_statement_cached),
+        cmocka_unit_test(test_in_use_kept),     cmocka_unit_test(test_same_address_other_sql),
+        cmocka_unit_test(test_all_in_use),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
