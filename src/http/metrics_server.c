@@ -64,6 +64,11 @@ http_metrics_start(const struct config_listener *l, struct metrics_server **out)
 {
     struct metrics_server *ms = xcalloc(1, sizeof(*ms));
 
+    /* The listener's connection_timeout, as for the client listener; 30 s if unset (a
+     * scraper sends its request at once). */
+    unsigned timeout_s =
+        l->connection_timeout_ms > 0 ? (unsigned)((l->connection_timeout_ms + 999) / 1000) : 30;
+
     *out = NULL;
     for (size_t i = 0; i < l->n_bind; i++) {
         struct sockaddr_storage ss;
@@ -76,7 +81,7 @@ http_metrics_start(const struct config_listener *l, struct metrics_server **out)
             flags |= MHD_USE_IPv6;
         ms->daemons[ms->n] = MHD_start_daemon(
             flags, (uint16_t)l->port, NULL, NULL, answer, NULL, MHD_OPTION_SOCK_ADDR,
-            (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+            (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
             MHD_OPTION_CONNECTION_LIMIT, (unsigned)64, MHD_OPTION_END);
         if (!ms->daemons[ms->n]) {
             log_error("cannot listen for metrics on %s port %d", l->bind_addresses[i], l->port);

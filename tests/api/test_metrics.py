@@ -5,6 +5,7 @@ with cumulative buckets ending in le="+Inf" equal to _count."""
 
 import math
 import re
+import socket
 import threading
 import time
 
@@ -254,6 +255,31 @@ def test_metrics_listener_needs_own_port(server_factory):
 
 
 # ---- logging (issue 14): request IDs, no secrets ----------------------------------------
+
+def test_metrics_listener_connection_timeout(server_factory):
+    """listeners[].connection_timeout applies to the metrics listener too: a connection that
+    sends nothing is closed after it (it was fixed at 30 s)."""
+    srv = server_factory(start=False)
+    srv.metrics_port = free_port()
+    srv.config["listeners"].append({"type": "metrics", "port": srv.metrics_port,
+                                    "bind_addresses": ["127.0.0.1"],
+                                    "connection_timeout": "1s"})
+    srv.start()
+    scrape(srv)
+    s = socket.create_connection(("127.0.0.1", srv.metrics_port), timeout=10)
+    try:
+        t0 = time.monotonic()
+        s.settimeout(10)
+        try:
+            got = s.recv(1)
+        except ConnectionResetError:
+            got = b""
+        assert got == b""  # closed by the server (socket.timeout here: it was not)
+        assert time.monotonic() - t0 < 8
+    finally:
+        s.close()
+    scrape(srv)
+
 
 def test_access_log_has_request_ids_and_no_secrets(server_factory):
     srv = server_factory()
