@@ -453,10 +453,11 @@ appservices_stop(struct appservices *as)
     while (as->running > 0)
         pthread_cond_wait(&as->cond, &as->lock);
     pthread_mutex_unlock(&as->lock);
-    for (size_t i = 0; i < as->n_senders; i++)
+    /* n_senders stays: request threads still read it in appservices_notify (unlocked, as it
+     * is fixed from start-up on) until the HTTP server stops after this. */
+    for (size_t i = 0; i < as->n_senders && as->senders; i++)
         if (as->senders[i].started)
             pthread_join(as->senders[i].thread, NULL);
     free(as->senders);
     as->senders = NULL;
-    as->n_senders = 0;
 }
