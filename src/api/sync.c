@@ -100,6 +100,23 @@ lazy_hash(const char *s)
     return h % LAZY_BUCKETS;
 }
 
+/* "user \x1f device \x1f room", without printf (sync speed, issue 4: this runs for every
+ * lazily loaded member). Caller frees. */
+static char *
+lazy_key(const char *user, const char *device, const char *room)
+{
+    size_t nu = strlen(user), nd = device ? strlen(device) : 0, nr = strlen(room);
+    char *key = xmalloc(nu + nd + nr + 3);
+
+    memcpy(key, user, nu);
+    key[nu] = '\x1f';
+    if (nd)
+        memcpy(key + nu + 1, device, nd);
+    key[nu + 1 + nd] = '\x1f';
+    memcpy(key + nu + nd + 2, room, nr + 1);
+    return key;
+}
+
 /* The link that points at the room's entry (or at the NULL ending its bucket). Locked. */
 static struct lazy_entry **
 lazy_find_locked(struct lazy_cache *c, const char *key)
@@ -116,7 +133,7 @@ static bool
 lazy_seen(struct lazy_cache *c, const char *user, const char *device, const char *room,
           const char *member)
 {
-    char *key = xasprintf("%s\x1f%s\x1f%s", user, device ? device : "", room);
+    char *key = lazy_key(user, device, room);
     struct lazy_entry **pp;
     bool seen;
 
@@ -145,7 +162,7 @@ lazy_seen(struct lazy_cache *c, const char *user, const char *device, const char
 static void
 lazy_forget_room(struct lazy_cache *c, const char *user, const char *device, const char *room)
 {
-    char *key = xasprintf("%s\x1f%s\x1f%s", user, device ? device : "", room);
+    char *key = lazy_key(user, device, room);
     struct lazy_entry **pp, *dead;
 
     pthread_mutex_lock(&c->lock);
