@@ -818,7 +818,7 @@ rss_kb(struct wait *w)
 /* The server hands freed heap back to the kernel every 10 s (malloc_trim in src/main.c);
  * until then RSS holds whatever the last burst freed (the registrations' password hashing,
  * the catch-up polls), which made the difference of two readings meaningless. A settled
- * reading waits, with the server idle, long enough for one trim to have run. */
+ * reading waits until the server is idle (settle), then long enough for one trim to have run. */
 #define TRIM_WAIT_S 10.5
 
 static long
@@ -826,6 +826,7 @@ rss_settled_kb(struct wait *w)
 {
     if (!w->b->server_pid)
         return -1;
+    settle(w, 0.1); /* what is still being computed is not yet freed */
     pump_for(w, TRIM_WAIT_S);
     return rss_kb(w);
 }
