@@ -822,12 +822,17 @@ rss_kb(struct wait *w)
 #define TRIM_WAIT_S 10.5
 
 static long
-rss_settled_kb(struct wait *w)
+rss_settled_kb(struct wait *w, long *anon_kb)
 {
+    *anon_kb = -1;
     if (!w->b->server_pid)
         return -1;
     settle(w, 0.1); /* what is still being computed is not yet freed */
     pump_for(w, TRIM_WAIT_S);
+    /* VmRSS also counts the pages of the database file that SQLite's readers have mapped
+     * (mmap_size), once per connection that touched them, which come and go with the
+     * readers; the heap is RssAnon. */
+    *anon_kb = proc_status_kb(w->b->server_pid, "RssAnon");
     return rss_kb(w);
 }
 
@@ -838,6 +843,7 @@ waiting_phases(struct bench *b, int small, int rounds, int big_rounds, int pair_
     struct wait w = {.b = b, .nw = b->waiters, .nprobe = nprobe};
     long pid = b->server_pid;
     long rss0, rss0_raw, rss_small, rss_small_after, rss_idle, rss_all, rss_all_raw;
+    long anon0 = -1, anon_all = -1;
     long socks0 = -1, socks_idle = -1, socks_all = -1;
     int round_no = 0;
 
@@ -875,7 +881,7 @@ waiting_phases(struct bench *b, int small, int rounds, int big_rounds, int pair_
      * after a trim (rss_settled_kb), as is the reading with all parked that it is taken from. */
     pump_for(&w, 1.0);
     rss0_raw = rss_kb(&w);
-    rss0 = rss_settled_kb(&w);
+    rss0 = rss_settled_kb(&w, &anon0);
     if (pid)
         socks0 = proc_sockets(pid);
 
@@ -911,7 +917,7 @@ waiting_phases(struct bench *b, int small, int rounds, int big_rounds, int pair_
     /* none may expire (and re-poll) during the settled reading */
     ready(&w, w.nw, TRIM_WAIT_S + 1.0, 0.5);
     rss_all_raw = rss_kb(&w);
-    rss_all = rss_settled_kb(&w);
+    rss_all = rss_settled_kb(&w, &anon_all);
     if (pid) {
         double c0, t0 = now_s(), idle_cpu;
         int more = w.nw - small;
@@ -925,13 +931,16 @@ waiting_phases(struct bench *b, int small, int rounds, int big_rounds, int pair_
                "rss_%d_parked_mb=%.1f rss_%d_parked_untrimmed_mb=%.1f extra_mb=%.1f "
                "per_waiter_kb=%.1f idle_conn_kb=%.1f "
                "parked_over_idle_kb=%.1f server_sockets_before=%ld server_sockets_idle=%ld "
-               "server_sockets_parked=%ld threads=%ld idle_cpu_parked=%.1f%%\n",
+               "server_sockets_parked=%ld threads=%ld idle_cpu_parked=%.1f%% "
+               "anon_before_mb=%.1f anon_%d_parked_mb=%.1f extra_anon_mb=%.1f "
+               "per_waiter_anon_kb=%.1f\n",
                w.nw, rss0 / 1024.0, rss0_raw / 1024.0, small, rss_small / 1024.0, small,
                rss_small_after / 1024.0, more, rss_idle / 1024.0, w.nw, rss_all / 1024.0, w.nw,
                rss_all_raw / 1024.0, (rss_all - rss0) / 1024.0, (double)(rss_all - rss0) / w.nw,
                more ? (double)(rss_idle - rss_small_after) / more : 0.0,
                more ? (double)(rss_all - rss_idle) / more : 0.0, socks0, socks_idle, socks_all,
-               proc_status_kb(pid, "Threads"), idle_cpu);
+               proc_status_kb(pid, "Threads"), idle_cpu, anon0 / 1024.0, w.nw, anon_all / 1024.0,
+               (anon_all - anon0) / 1024.0, (double)(anon_all - anon0) / w.nw);
         fflush(stdout);
     } else {
         printf("MEMORY skipped (no -P)\n");
