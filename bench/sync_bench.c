@@ -587,6 +587,8 @@ send_marker(struct wait *w, const char *room_id, const char *what, int round)
 struct wake_stats {
     struct lat lat, from200, slowest, send;
     long missed, send_errors;
+    int over5;      /* rounds whose slowest wake took more than 5 ms (the target) */
+    double t_start; /* when the phase began, for the slow rounds' report */
     long early0, presence0, expired0, errors0; /* the waiters' counters at the start */
     double client_cpu, server_cpu;
     int rounds;
@@ -600,6 +602,7 @@ wake_stats_init(struct wake_stats *ws, const struct wait *w, long samples, int r
     ws->presence0 = w->presence;
     ws->expired0 = w->expired;
     ws->errors0 = w->errors;
+    ws->t_start = now_s();
     lat_init(&ws->lat, samples);
     lat_init(&ws->from200, samples);
     lat_init(&ws->slowest, rounds);
@@ -620,16 +623,18 @@ wake_stats_print(struct wait *w, struct wake_stats *ws, const char *mode, int n)
             ws->server_cpu * 1000.0 / ws->rounds);
     printf("WAKE mode=%s waiters=%d rounds=%d wakes=%ld missed=%ld p50_ms=%.2f p99_ms=%.2f "
            "max_ms=%.2f after200_p50_ms=%.2f after200_p99_ms=%.2f round_last_p50_ms=%.2f "
-           "round_last_max_ms=%.2f send_p50_ms=%.2f send_max_ms=%.2f send_errors=%ld early=%ld "
+           "round_last_max_ms=%.2f send_p50_ms=%.2f send_p99_ms=%.2f send_max_ms=%.2f "
+           "rounds_over_5ms=%d send_errors=%ld early=%ld "
            "presence=%ld expired=%ld errors=%ld client_cpu_ms_per_round=%.1f%s\n",
            mode, n, ws->rounds, ws->lat.n, ws->missed, percentile(ws->lat.v, ws->lat.n, 500),
            percentile(ws->lat.v, ws->lat.n, 990), lat_max(&ws->lat),
            percentile(ws->from200.v, ws->from200.n, 500),
            percentile(ws->from200.v, ws->from200.n, 990),
            percentile(ws->slowest.v, ws->slowest.n, 500), lat_max(&ws->slowest),
-           percentile(ws->send.v, ws->send.n, 500), lat_max(&ws->send), ws->send_errors,
-           w->early - ws->early0, w->presence - ws->presence0, w->expired - ws->expired0,
-           w->errors - ws->errors0, ws->rounds ? ws->client_cpu * 1000.0 / ws->rounds : 0.0, cpu);
+           percentile(ws->send.v, ws->send.n, 500), percentile(ws->send.v, ws->send.n, 990),
+           lat_max(&ws->send), ws->over5, ws->send_errors, w->early - ws->early0,
+           w->presence - ws->presence0, w->expired - ws->expired0, w->errors - ws->errors0,
+           ws->rounds ? ws->client_cpu * 1000.0 / ws->rounds : 0.0, cpu);
     fflush(stdout);
     free(ws->lat.v);
     free(ws->from200.v);
@@ -673,11 +678,16 @@ wake_round(struct wait *w, struct wake_stats *ws, const char *room_id, const cha
     ws->missed += missing;
     if (r.n)
         lat_add(&ws->slowest, last * 1000.0);
+    if (last * 1000.0 > 5.0)
+        ws->over5++;
     lat_sort(&r);
     if (to - from > 1 || missing)
         fprintf(stderr, "# wake %s %d: %ld/%d woke, p50 %.2f max %.2f ms, send %.2f ms%s\n", what,
                 round, r.n, to - from, percentile(r.v, r.n, 500), lat_max(&r),
                 (w->t_200 - w->t_put) * 1000.0, missing ? " (MISSED SOME)" : "");
+    else if (last * 1000.0 > 5.0) /* which rounds miss the target, and when in the phase */
+        fprintf(stderr, "# wake %s %d: %.2f ms (send %.2f ms) at %.2f s into the phase\n", what,
+                round, last * 1000.0, (w->t_200 - w->t_put) * 1000.0, w->t_put - ws->t_start);
     free(r.v);
     w->round = 0;
 }
@@ -805,13 +815,35 @@ rss_kb(struct wait *w)
     return w->b->server_pid ? proc_status_kb(w->b->server_pid, "VmRSS") : -1;
 }
 
+/* The server hands freed heap back to the kernel every 10 s (malloc_trim in src/main.c);
+ * until then RSS holds whatever the last burst freed (the registrations' password hashing,
+ * the catch-up polls), which made the difference of two readings meaningless. A settled
+ * reading waits until the server is idle (settle), then long enough for one trim to have run. */
+#define TRIM_WAIT_S 10.5
+
+static long
+rss_settled_kb(struct wait *w, long *anon_kb)
+{
+    *anon_kb = -1;
+    if (!w->b->server_pid)
+        return -1;
+    settle(w, 0.1); /* what is still being computed is not yet freed */
+    pump_for(w, TRIM_WAIT_S);
+    /* VmRSS also counts the pages of the database file that SQLite's readers have mapped
+     * (mmap_size), once per connection that touched them, which come and go with the
+     * readers; the heap is RssAnon. */
+    *anon_kb = proc_status_kb(w->b->server_pid, "RssAnon");
+    return rss_kb(w);
+}
+
 static void
 waiting_phases(struct bench *b, int small, int rounds, int big_rounds, int pair_rounds,
                double inc_seconds, int nprobe)
 {
     struct wait w = {.b = b, .nw = b->waiters, .nprobe = nprobe};
     long pid = b->server_pid;
-    long rss0, rss_small, rss_small_after, rss_idle, rss_all;
+    long rss0, rss0_raw, rss_small, rss_small_after, rss_idle, rss_all, rss_all_raw;
+    long anon0 = -1, anon_all = -1;
     long socks0 = -1, socks_idle = -1, socks_all = -1;
     int round_no = 0;
 
@@ -845,9 +877,11 @@ waiting_phases(struct bench *b, int small, int rounds, int big_rounds, int pair_
     /* 4a. incremental sync, nobody waiting */
     incremental(&w, 0, inc_seconds);
 
-    /* Baseline: the setup connections are closed (MHD frees them), nothing parked. */
+    /* Baseline: the setup connections are closed (MHD frees them), nothing parked; read
+     * after a trim (rss_settled_kb), as is the reading with all parked that it is taken from. */
     pump_for(&w, 1.0);
-    rss0 = rss_kb(&w);
+    rss0_raw = rss_kb(&w);
+    rss0 = rss_settled_kb(&w, &anon0);
     if (pid)
         socks0 = proc_sockets(pid);
 
@@ -880,8 +914,10 @@ waiting_phases(struct bench *b, int small, int rounds, int big_rounds, int pair_
     if (pid)
         socks_idle = proc_sockets(pid);
     park(&w, small, w.nw);
-    ready(&w, w.nw, 5.0, 0.5);
-    rss_all = rss_kb(&w);
+    /* none may expire (and re-poll) during the settled reading */
+    ready(&w, w.nw, TRIM_WAIT_S + 1.0, 0.5);
+    rss_all_raw = rss_kb(&w);
+    rss_all = rss_settled_kb(&w, &anon_all);
     if (pid) {
         double c0, t0 = now_s(), idle_cpu;
         int more = w.nw - small;
@@ -889,17 +925,22 @@ waiting_phases(struct bench *b, int small, int rounds, int big_rounds, int pair_
         c0 = proc_cpu_s(pid);
         pump_for(&w, 2.0);
         idle_cpu = 100.0 * (proc_cpu_s(pid) - c0) / (now_s() - t0);
-        printf("MEMORY waiters=%d rss_before_mb=%.1f rss_%d_parked_mb=%.1f "
+        printf("MEMORY waiters=%d rss_before_mb=%.1f rss_before_untrimmed_mb=%.1f "
+               "rss_%d_parked_mb=%.1f "
                "rss_%d_parked_after_rounds_mb=%.1f rss_plus_%d_idle_conns_mb=%.1f "
-               "rss_%d_parked_mb=%.1f extra_mb=%.1f per_waiter_kb=%.1f idle_conn_kb=%.1f "
+               "rss_%d_parked_mb=%.1f rss_%d_parked_untrimmed_mb=%.1f extra_mb=%.1f "
+               "per_waiter_kb=%.1f idle_conn_kb=%.1f "
                "parked_over_idle_kb=%.1f server_sockets_before=%ld server_sockets_idle=%ld "
-               "server_sockets_parked=%ld threads=%ld idle_cpu_parked=%.1f%%\n",
-               w.nw, rss0 / 1024.0, small, rss_small / 1024.0, small, rss_small_after / 1024.0,
-               more, rss_idle / 1024.0, w.nw, rss_all / 1024.0, (rss_all - rss0) / 1024.0,
-               (double)(rss_all - rss0) / w.nw,
+               "server_sockets_parked=%ld threads=%ld idle_cpu_parked=%.1f%% "
+               "anon_before_mb=%.1f anon_%d_parked_mb=%.1f extra_anon_mb=%.1f "
+               "per_waiter_anon_kb=%.1f\n",
+               w.nw, rss0 / 1024.0, rss0_raw / 1024.0, small, rss_small / 1024.0, small,
+               rss_small_after / 1024.0, more, rss_idle / 1024.0, w.nw, rss_all / 1024.0, w.nw,
+               rss_all_raw / 1024.0, (rss_all - rss0) / 1024.0, (double)(rss_all - rss0) / w.nw,
                more ? (double)(rss_idle - rss_small_after) / more : 0.0,
                more ? (double)(rss_all - rss_idle) / more : 0.0, socks0, socks_idle, socks_all,
-               proc_status_kb(pid, "Threads"), idle_cpu);
+               proc_status_kb(pid, "Threads"), idle_cpu, anon0 / 1024.0, w.nw, anon_all / 1024.0,
+               (anon_all - anon0) / 1024.0, (double)(anon_all - anon0) / w.nw);
         fflush(stdout);
     } else {
         printf("MEMORY skipped (no -P)\n");

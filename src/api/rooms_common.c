@@ -132,8 +132,10 @@ api_event_for_client(struct req *r, const struct store_event *e, const struct ro
     }
     add_unsigned(r, out, e->unsigned_json,
                  json_integer_value(json_object_get(ev, "origin_server_ts")));
-    /* SPEC: unsigned.transaction_id, for the client that sent the event only. */
-    if (r->access_token && r->user_id && strcmp(e->sender, r->user_id) == 0) {
+    /* SPEC: unsigned.transaction_id, for the client that sent the event only. Only
+     * /send and /redact take a transaction ID, so a state event never has one (sync speed,
+     * issue 4: an initial sync looked up every state event its user had created). */
+    if (r->access_token && r->user_id && !e->state_key && strcmp(e->sender, r->user_id) == 0) {
         char hash[65], *txn = NULL;
         util_sha256_hex(r->access_token, strlen(r->access_token), hash);
         if (store_txn_of_event(r->hs->store, hash, e->event_id, &txn) == STORE_OK)

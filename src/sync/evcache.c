@@ -150,9 +150,24 @@ same_as_cached(const json_t *cached, const json_t *ev)
 {
     const char *key;
     json_t *value;
+    void *ic, *ie;
 
-    if (!json_is_object(ev) || json_object_size(ev) != json_object_size(cached) + 1 ||
-        !json_object_get(ev, "unsigned"))
+    if (!json_is_object(ev) || json_object_size(ev) != json_object_size(cached) + 1)
+        return false;
+    /* sync speed (issue 4): a shallow copy keeps the keys in the cached object's order
+     * (jansson iterates in insertion order) with "unsigned" added last; checked in step,
+     * without hashing every key. Anything else takes the lookups below. */
+    ic = json_object_iter((json_t *)cached);
+    ie = json_object_iter((json_t *)ev);
+    while (ic && ie && json_object_iter_value(ic) == json_object_iter_value(ie) &&
+           strcmp(json_object_iter_key(ic), json_object_iter_key(ie)) == 0) {
+        ic = json_object_iter_next((json_t *)cached, ic);
+        ie = json_object_iter_next((json_t *)ev, ie);
+    }
+    if (!ic && ie && strcmp(json_object_iter_key(ie), "unsigned") == 0 &&
+        !json_object_iter_next((json_t *)ev, ie))
+        return true;
+    if (!json_object_get(ev, "unsigned"))
         return false;
     json_object_foreach((json_t *)cached, key, value)
     {

@@ -128,10 +128,34 @@ allowed(const json_t *f, const char *key, const char *not_key, const char *value
     return !yes || listed(yes, value, wildcard);
 }
 
+/* Does the filter hold any field that can exclude an event? (sync speed, issue 4: a sync's
+ * filters are mostly just a limit, and looking up seven absent fields per event was 3% of
+ * an initial sync.) */
+static bool
+selects_events(const json_t *f)
+{
+    static const char *const fields[] = {"types", "not_types", "senders",     "not_senders",
+                                         "rooms", "not_rooms", "contains_url"};
+    const char *key;
+    json_t *value;
+
+    json_object_foreach((json_t *)f, key, value)
+    {
+        for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+            if (strcmp(key, fields[i]) == 0)
+                return true;
+    }
+    return false;
+}
+
 bool
 filter_event_matches(const struct event_filter *f, const char *room_id, const json_t *ev)
 {
-    const json_t *cu = json_object_get(f->json, "contains_url");
+    const json_t *cu;
+
+    if (!selects_events(f->json))
+        return true;
+    cu = json_object_get(f->json, "contains_url");
 
     if (!allowed(f->json, "types", "not_types", json_string_value(json_object_get(ev, "type")),
                  true))

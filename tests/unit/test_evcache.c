@@ -112,6 +112,21 @@ test_append_text(void **state)
     assert_int_equal(len, 0);
     /* an event ID the memo does not hold */
     assert_false(evcache_append_text(c, "$zz", copy, &buf, &len, &cap));
+    /* the same values in another key order (unsigned first) are still the cached event */
+    {
+        json_t *reordered = json_pack("{s:{s:i}}", "unsigned", "age", 5), *value;
+        const char *key;
+        json_object_foreach(shared, key, value) json_object_set(reordered, key, value);
+        len = 0;
+        assert_true(evcache_append_text(c, "$a", reordered, &buf, &len, &cap));
+        assert_int_equal(len, strlen(dump) - 1);
+        /* one key more but no unsigned: not the expected shape */
+        json_object_del(reordered, "unsigned");
+        json_object_set_new(reordered, "x", json_true());
+        len = 0;
+        assert_false(evcache_append_text(c, "$a", reordered, &buf, &len, &cap));
+        json_decref(reordered);
+    }
     free(buf);
     free(dump);
     json_decref(changed);

@@ -73,6 +73,10 @@ test_event_matching(void **state)
     assert_false(matches("{\"contains_url\":true}", msg));
     assert_true(matches("{\"contains_url\":false}", msg));
     assert_false(matches("{\"types\":[]}", msg));
+    /* fields that select nothing (the fast path) next to ones that do */
+    assert_true(matches("{\"limit\":10,\"lazy_load_members\":true}", img));
+    assert_false(matches("{\"limit\":10,\"not_senders\":[\"@b:x\"]}", img));
+    assert_false(matches("{\"lazy_load_members\":true,\"contains_url\":false}", img));
 }
 
 static void
