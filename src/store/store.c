@@ -250,7 +250,7 @@ migration_job(struct store *st, void *ctx)
     const char *sql = m->sql;
     enum store_rc rc;
 
-    if (st->drv == &db_pg_driver)
+    if (db_is_pg(st->drv))
         for (size_t i = 0; i < store_n_migrations_pg; i++)
             if (store_migrations_pg[i].version == m->version)
                 sql = store_migrations_pg[i].sql;
@@ -325,7 +325,11 @@ store_open(const struct config *cfg, struct store **out)
     struct store *st = xcalloc(1, sizeof(*st));
 
     if (cfg->database_name && strcmp(cfg->database_name, "psycopg2") == 0) {
-        st->drv = &db_pg_driver;
+        st->drv = db_pg_load(); /* modules (issue 12): libpq is mapped only here */
+        if (!st->drv) {
+            free(st);
+            return STORE_ERR;
+        }
         st->target = xstrdup(cfg->database_conninfo ? cfg->database_conninfo : "");
         st->pool_max = (size_t)cfg->database_cp_max;
     } else {
