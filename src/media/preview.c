@@ -36,11 +36,7 @@ static const struct media_html *html_mod;
 int
 media_preview_global_init(void)
 {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        log_error("libcurl failed to initialise");
-        return -1;
-    }
-    return 0;
+    return 0; /* issue 12: libcurl is set up at the first fetch (fetch_curl_ready) */
 }
 
 void
@@ -49,7 +45,6 @@ media_preview_global_shutdown(void)
     if (html_mod)
         html_mod->shutdown();
     html_mod = NULL;
-    curl_global_cleanup();
 }
 
 /* ---- address filter ---- */
@@ -115,7 +110,7 @@ preview_download(struct media *m, const char *url, struct media_upload **up, cha
     rc = media_upload_begin(m, m->cfg->max_spider_size, &f.up);
     if (rc != MEDIA_OK)
         return rc;
-    h = curl_easy_init();
+    h = fetch_curl_ready() == 0 ? curl_easy_init() : NULL;
     if (!h) {
         rc = MEDIA_ERR;
         goto out;
