@@ -390,8 +390,8 @@ content_preview_url(struct req *r)
         break;
     case MEDIA_UNAVAILABLE: /* modules (issue 12): logged by the loader */
         reply_error(r, MERR_INTERNAL,
-                    "URL previews are unavailable: the hearth-xml module "
-                    "cannot be loaded");
+                    "URL previews are unavailable: a module they need (hearth-curl.so, "
+                    "hearth-xml.so) cannot be loaded");
         break;
     default:
         reply_internal(r, "preview failed");

@@ -8,9 +8,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Once, before any thread starts. 0 on success. Memory (issue 12): libcurl's global set-up
- * initialises OpenSSL (about 2.4 MB resident), so it is done here only when libcurl's is not
- * thread-safe; otherwise fetch_curl_ready does it at the first outgoing request. */
+/* Once, before any thread starts. 0 on success. Memory (issue 12): libcurl (a module,
+ * core/curl_api.h) is loaded and set up (which initialises OpenSSL) by fetch_curl_ready at
+ * the first outgoing request instead, so this does nothing now. */
 int fetch_global_init(void);
 /* At exit, after every libcurl user has stopped. */
 void fetch_global_cleanup(void);

@@ -303,6 +303,8 @@ media_preview_url(struct media *m, const char *url, int64_t now_ms, char **og_js
     enum store_rc src;
 
     *og_json = NULL;
+    if (fetch_curl_ready() != 0) /* issue 12: hearth-curl.so cannot be loaded (logged) */
+        return MEDIA_UNAVAILABLE;
     if (!url_ok(url))
         return MEDIA_UNSUPPORTED;
     src = store_url_preview_get(m->st, url, now_ms, og_json);
