@@ -3,7 +3,6 @@
  * be made (curl_easy_init, curl_multi_init and curl_url give NULL, curl_global_init
  * CURLE_FAILED_INIT; the loader logs why), and the functions that take a handle, which only exist
  * with the module, are never reached; the freeing ones accept NULL. */
-#define CURL_DISABLE_TYPECHECK
 #include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
