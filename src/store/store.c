@@ -13,6 +13,9 @@
 #include "store/migrations.h"
 #include "store/store_internal.h"
 
+/* SQLite reader connections at most (issue 12, soak; store_open). */
+#define SQLITE_MAX_READERS 4
+
 /* ---- plumbing ---- */
 
 /* The reader this thread holds, if any (see st_reader_get). */
@@ -335,6 +338,11 @@ store_open(const struct config *cfg, struct store **out)
     } else {
         st->drv = &db_sqlite_driver;
         st->target = xstrdup(cfg->database_path);
+        /* Memory (issue 12, soak): each SQLite reader maps the database (mmap_size), and a page
+         * read through N connections counts N times in the resident size; a bounded pool keeps
+         * N small. Reads nest on the thread's own connection (held_reader), so waiting for one
+         * cannot deadlock. */
+        st->pool_max = SQLITE_MAX_READERS;
     }
     st->tokens = st_tokens_new();
     st->erased_count = -1; /* issue 14: counted on first use */
