@@ -126,6 +126,9 @@ build/hearth: build
 
 install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/hearth
+	# modules (issue 12): hearth looks for them in ../lib/hearth from its executable.
+	install -d $(DESTDIR)$(PREFIX)/lib/hearth
+	install -m 0644 $(dir $(BIN))hearth-*.so $(DESTDIR)$(PREFIX)/lib/hearth/
 	install -d $(DESTDIR)$(SYSTEMD_UNIT_DIR) $(DESTDIR)$(PREFIX)/share/doc/hearth
 	sed 's|@PREFIX@|$(PREFIX)|g' contrib/systemd/hearth.service > $(DESTDIR)$(SYSTEMD_UNIT_DIR)/hearth.service
 	chmod 0644 $(DESTDIR)$(SYSTEMD_UNIT_DIR)/hearth.service

@@ -334,6 +334,11 @@ content_thumbnail(struct req *r)
     case MEDIA_NOT_FOUND:
         reply_error(r, MERR_NOT_FOUND, "Media not found");
         break;
+    case MEDIA_UNAVAILABLE: /* modules (issue 12): logged by the loader */
+        reply_error(r, MERR_INTERNAL,
+                    "Thumbnails are unavailable: the hearth-vips module "
+                    "cannot be loaded");
+        break;
     default:
         reply_internal(r, "cannot make a thumbnail");
         break;
@@ -382,6 +387,11 @@ content_preview_url(struct req *r)
         break;
     case MEDIA_FETCH_FAILED:
         reply_error_status(r, 502, MERR_UNKNOWN, "Failed to fetch the URL");
+        break;
+    case MEDIA_UNAVAILABLE: /* modules (issue 12): logged by the loader */
+        reply_error(r, MERR_INTERNAL,
+                    "URL previews are unavailable: a module they need (hearth-curl.so, "
+                    "hearth-xml.so) cannot be loaded");
         break;
     default:
         reply_internal(r, "preview failed");

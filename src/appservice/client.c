@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "appservice/appservice_internal.h"
+#include "core/fetch.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "json/json.h"
@@ -85,7 +86,7 @@ perform(struct appservices *as, const struct appservice *a, const char *method, 
     *out = NULL;
     if (atomic_load(&as->stopping))
         return 0;
-    c = curl_easy_init();
+    c = fetch_curl_ready() == 0 ? curl_easy_init() : NULL;
     if (!c) {
         log_error("application service %s: curl_easy_init failed", a->id);
         return 0;

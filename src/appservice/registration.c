@@ -518,8 +518,7 @@ appservices_free(struct appservices *as)
     for (size_t i = 0; i < as->n; i++)
         reg_free(as->list[i]);
     free(as->list);
-    if (as->curl_ready)
-        curl_global_cleanup();
+    /* libcurl's global state is fetch_global_cleanup's (issue 12). */
     free(as->server_name);
     pthread_mutex_destroy(&as->lock);
     pthread_cond_destroy(&as->cond);

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "appservice/appservice_internal.h"
+#include "core/fetch.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "json/json.h"
@@ -360,10 +361,8 @@ appservices_start(struct appservices *as, struct store *st)
     if (appservices_count(as) == 0)
         return 0;
     /* Once, before any thread: the request path queries services too. */
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        log_error("libcurl failed to initialise");
+    if (fetch_curl_ready() != 0)
         return -1;
-    }
     as->curl_ready = true;
     as->senders = xcalloc(as->n, sizeof(*as->senders));
     for (size_t i = 0; i < as->n; i++) {

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,16 +15,39 @@
 #define DEFAULT_TIMEOUT_MS 10000
 #define DEFAULT_MAX_RESPONSE (1024 * 1024)
 
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static bool curl_ok, curl_done;
+
+static void
+curl_init_once(void)
+{
+    curl_ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+    curl_done = true;
+    if (!curl_ok)
+        log_error("libcurl failed to initialise");
+}
+
+int
+fetch_curl_ready(void)
+{
+    pthread_once(&curl_once, curl_init_once);
+    return curl_ok ? 0 : -1;
+}
+
 int
 fetch_global_init(void)
 {
-    return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+    /* Memory (issue 12): nothing here any more; see fetch.h. Every libcurl handle is made
+     * after fetch_curl_ready, whose pthread_once serializes the global set-up, so it is
+     * safe even with a libcurl whose own is not thread-safe. */
+    return 0;
 }
 
 void
 fetch_global_cleanup(void)
 {
-    curl_global_cleanup();
+    if (curl_done && curl_ok)
+        curl_global_cleanup();
 }
 
 struct sink {
@@ -136,7 +160,7 @@ fetch(const struct fetch_req *req, struct fetch_resp *resp)
         snprintf(resp->error, sizeof(resp->error), "not an http(s) URL");
         return -1;
     }
-    c = curl_easy_init();
+    c = fetch_curl_ready() == 0 ? curl_easy_init() : NULL;
     if (!c) {
         snprintf(resp->error, sizeof(resp->error), "curl_easy_init failed");
         return -1;

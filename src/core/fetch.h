@@ -8,9 +8,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Once, before any thread starts (curl_global_init is not thread-safe). 0 on success. */
+/* Once, before any thread starts. 0 on success. Memory (issue 12): libcurl (a module,
+ * core/curl_api.h) is loaded and set up (which initialises OpenSSL) by fetch_curl_ready at
+ * the first outgoing request instead, so this does nothing now. */
 int fetch_global_init(void);
+/* At exit, after every libcurl user has stopped. */
 void fetch_global_cleanup(void);
+/* Before any curl_easy_init / curl_multi_init (any thread): libcurl's global set-up, once.
+ * 0 on success (logged otherwise). */
+int fetch_curl_ready(void);
 
 #define FETCH_MAX_HEADERS 4
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/fetch.h"
 #include "core/log.h"
 #include "core/util.h"
 
@@ -185,7 +186,7 @@ deliver(struct mailer *m, const struct mail *mail)
     struct reader rd = {mail->message, strlen(mail->message)};
     struct curl_slist *rcpt = NULL;
     char url[512], from[512], to[512];
-    CURL *c = curl_easy_init();
+    CURL *c = fetch_curl_ready() == 0 ? curl_easy_init() : NULL;
     CURLcode cc;
 
     if (!c) {

@@ -21,6 +21,9 @@ enum media_rc {
     MEDIA_BLOCKED,     /* a preview target on a blacklisted address */
     MEDIA_FETCH_FAILED,
     MEDIA_ERR, /* storage or internal failure (logged) */
+    /* modules (issue 12): the module this needs (hearth-vips.so, hearth-xml.so) cannot be
+     * loaded (logged) */
+    MEDIA_UNAVAILABLE,
 };
 
 /* Process-wide set-up of libvips, libxml2 and libcurl (not thread-safe: call once from main

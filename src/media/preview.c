@@ -1,13 +1,13 @@
 /* URL previews (GET /preview_url): the page is fetched with libcurl and its OpenGraph tags read
- * with libxml2's HTML parser; og:image is downloaded into the media store and answered as an
- * mxc:// URI. Like Synapse, every connection (redirects included) is checked against
- * url_preview_ip_range_blacklist/whitelist on the address actually connected to, so a name
- * that resolves to an internal host is refused too. Results are cached for an hour. */
+ * with libxml2's HTML parser (in the module hearth-xml.so: preview_html.c); og:image is downloaded
+ * into the media store and answered as an mxc:// URI. Like Synapse, every connection (redirects
+ * included) is checked against url_preview_ip_range_blacklist/whitelist on the address actually
+ * connected to, so a name that resolves to an internal host is refused too. Results are cached for
+ * an hour. */
 #include <arpa/inet.h>
 #include <curl/curl.h>
-#include <libxml/HTMLparser.h>
-#include <libxml/parser.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -16,35 +16,35 @@
 
 #include "core/fetch.h"
 #include "core/log.h"
+#include "core/module.h"
 #include "core/util.h"
 #include "json/json.h"
 #include "media/media_internal.h"
+#include "media/preview_html.h"
 #include "store/store.h"
 
 #define PREVIEW_CACHE_MS (60 * 60 * 1000)
 #define CONNECT_TIMEOUT_MS 10000L
 #define FETCH_TIMEOUT_MS 30000L
 #define MAX_REDIRECTS 5L
-#define MAX_TEXT 500   /* og:title and og:description are cut to this many bytes, as Synapse */
-#define MAX_VALUE 2000 /* any other og: value longer than this is dropped */
 #define USER_AGENT "Hearth (bot; URL preview)"
+
+/* The HTML parser module (hearth-xml.so), loaded at the first page previewed. */
+static pthread_mutex_t html_lock = PTHREAD_MUTEX_INITIALIZER;
+static const struct media_html *html_mod;
 
 int
 media_preview_global_init(void)
 {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        log_error("libcurl failed to initialise");
-        return -1;
-    }
-    xmlInitParser();
-    return 0;
+    return 0; /* issue 12: libcurl is set up at the first fetch (fetch_curl_ready) */
 }
 
 void
 media_preview_global_shutdown(void)
 {
-    xmlCleanupParser();
-    curl_global_cleanup();
+    if (html_mod)
+        html_mod->shutdown();
+    html_mod = NULL;
 }
 
 /* ---- address filter ---- */
@@ -110,7 +110,7 @@ preview_download(struct media *m, const char *url, struct media_upload **up, cha
     rc = media_upload_begin(m, m->cfg->max_spider_size, &f.up);
     if (rc != MEDIA_OK)
         return rc;
-    h = curl_easy_init();
+    h = fetch_curl_ready() == 0 ? curl_easy_init() : NULL;
     if (!h) {
         rc = MEDIA_ERR;
         goto out;
@@ -209,135 +209,22 @@ keep_image(struct media *m, struct media_upload *up, const char *base, json_t *o
     return MEDIA_OK;
 }
 
-/* ---- HTML ---- */
+/* ---- HTML (module hearth-xml.so, loaded at the first page previewed) ---- */
 
-/* Trimmed, whitespace runs collapsed, cut to max bytes on a character boundary (new
- * string), or NULL when empty or not UTF-8. */
-static char *
-clean_text(const char *s, size_t max)
+static const struct media_html *
+get_html(void)
 {
-    size_t n = strlen(s), o = 0;
-    char *out = xmalloc(n + 1);
-    bool space = false;
+    const struct media_html *h;
 
-    for (size_t i = 0; i < n; i++) {
-        if (strchr(" \t\r\n\f\v", s[i])) {
-            space = o > 0;
-            continue;
-        }
-        if (space)
-            out[o++] = ' ';
-        space = false;
-        out[o++] = s[i];
+    pthread_mutex_lock(&html_lock);
+    if (!html_mod) {
+        h = module_table("xml", "media_html_module");
+        if (h && h->init() == 0)
+            html_mod = h;
     }
-    out[o] = '\0';
-    if (o > max) {
-        o = max;
-        while (o > 0 && ((unsigned char)out[o] & 0xC0) == 0x80)
-            o--;
-        out[o] = '\0';
-    }
-    if (o == 0 || !util_valid_utf8(out, o)) {
-        free(out);
-        return NULL;
-    }
-    return out;
-}
-
-static void
-set_if_absent(json_t *og, const char *key, const char *value, size_t max)
-{
-    char *v;
-
-    if (json_object_get(og, key) || !value)
-        return;
-    v = clean_text(value, max);
-    if (v)
-        json_object_set_new(og, key, json_string(v));
-    free(v);
-}
-
-static bool
-name_is(const xmlNode *n, const char *name)
-{
-    return n->type == XML_ELEMENT_NODE && strcasecmp((const char *)n->name, name) == 0;
-}
-
-static char *
-attr(const xmlNode *n, const char *name)
-{
-    return (char *)xmlGetProp(n, (const xmlChar *)name);
-}
-
-/* Reads the og: tags of a page (first one of each wins), then the fallbacks Synapse uses:
- * <title> (or the first <h1>) for og:title, <meta name="description"> for og:description. */
-static json_t *
-parse_html(const char *html, size_t len, const char *url, const char *type)
-{
-    const char *charset = type ? strcasestr(type, "charset=") : NULL;
-    char enc[64] = "";
-    json_t *og = json_object();
-    char *title = NULL, *h1 = NULL, *description = NULL;
-    htmlDocPtr doc;
-    xmlNode *n;
-
-    if (charset) {
-        charset += 8;
-        size_t k = strcspn(charset, "; \t\"'");
-        if (k < sizeof(enc)) {
-            memcpy(enc, charset, k);
-            enc[k] = '\0';
-        }
-    }
-    doc = htmlReadMemory(html, (int)len, url, enc[0] ? enc : NULL,
-                         HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |
-                             HTML_PARSE_NONET | HTML_PARSE_COMPACT);
-    if (!doc)
-        return og;
-    /* An iterative walk: a page's nesting depth is the page's business, not our stack's. */
-    n = xmlDocGetRootElement(doc);
-    while (n) {
-        if (name_is(n, "meta")) {
-            char *prop = attr(n, "property"), *name = attr(n, "name"),
-                 *content = attr(n, "content");
-            const char *key = prop && strncmp(prop, "og:", 3) == 0   ? prop
-                              : name && strncmp(name, "og:", 3) == 0 ? name
-                                                                     : NULL;
-            if (key && content)
-                set_if_absent(og, key, content,
-                              strcmp(key, "og:title") == 0 || strcmp(key, "og:description") == 0
-                                  ? MAX_TEXT
-                                  : MAX_VALUE);
-            if (!description && name && strcasecmp(name, "description") == 0 && content &&
-                content[0]) {
-                description = content;
-                content = NULL;
-            }
-            xmlFree(prop);
-            xmlFree(name);
-            xmlFree(content);
-        } else if (!title && name_is(n, "title")) {
-            title = (char *)xmlNodeGetContent(n);
-        } else if (!h1 && name_is(n, "h1")) {
-            h1 = (char *)xmlNodeGetContent(n);
-        }
-        if (n->children && n->type == XML_ELEMENT_NODE) {
-            n = n->children;
-            continue;
-        }
-        while (n && !n->next)
-            n = n->parent && n->parent->type == XML_ELEMENT_NODE ? n->parent : NULL;
-        if (n)
-            n = n->next;
-    }
-    set_if_absent(og, "og:title", title, MAX_TEXT);
-    set_if_absent(og, "og:title", h1, MAX_TEXT);
-    set_if_absent(og, "og:description", description, MAX_TEXT);
-    xmlFree(title);
-    xmlFree(h1);
-    xmlFree(description);
-    xmlFreeDoc(doc);
-    return og;
+    h = html_mod;
+    pthread_mutex_unlock(&html_lock);
+    return h;
 }
 
 /* og:image as an absolute URL against the page's own (new string), or NULL. */
@@ -416,6 +303,8 @@ media_preview_url(struct media *m, const char *url, int64_t now_ms, char **og_js
     enum store_rc src;
 
     *og_json = NULL;
+    if (fetch_curl_ready() != 0) /* issue 12: hearth-curl.so cannot be loaded (logged) */
+        return MEDIA_UNAVAILABLE;
     if (!url_ok(url))
         return MEDIA_UNSUPPORTED;
     src = store_url_preview_get(m->st, url, now_ms, og_json);
@@ -438,7 +327,12 @@ media_preview_url(struct media *m, const char *url, int64_t now_ms, char **og_js
             rc = MEDIA_ERR;
             goto out;
         }
-        og = parse_html(html, len, final, type);
+        const struct media_html *h = get_html();
+        if (!h) {
+            rc = MEDIA_UNAVAILABLE;
+            goto out;
+        }
+        og = h->parse(html, len, final, type);
         if (json_object_get(og, "og:image"))
             fetch_og_image(m, final, og);
     } else {

@@ -4,7 +4,7 @@
  * than max_image_pixels, decoding fails on truncated or corrupt data, and a thumbnail that
  * takes longer than THUMB_TIME_LIMIT_S is killed. Thumbnails are cached under the content's
  * hash: thumbnails/ab/cd/<sha256>/<w>x<h>-<crop|scale>, a JPEG, or a PNG when the image has
- * transparency. */
+ * transparency. The libvips calls live in the module hearth-vips.so (thumb_vips.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -12,64 +12,55 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <vips/vips.h>
+#include <pthread.h>
 
 #include "core/log.h"
+#include "core/module.h"
 #include "core/util.h"
 #include "media/media_internal.h"
+#include "media/thumb_vips.h"
 #include "store/store.h"
-
-#define THUMB_TIME_LIMIT_S 10
-#define JPEG_QUALITY 80
-/* Above this many pixels a thumbnail with an alpha channel is not checked for actual
- * transparency (that needs it in memory); it is kept as PNG. */
-#define ALPHA_CHECK_MAX_PIXELS (4 * 1024 * 1024)
 
 enum img_format { FMT_NONE, FMT_JPEG, FMT_PNG, FMT_GIF, FMT_WEBP };
 
-static void
-log_from_vips(const gchar *domain, GLogLevelFlags level, const gchar *message, gpointer data)
-{
-    (void)domain;
-    (void)level;
-    (void)data;
-    /* Warnings about a client's broken image are the client's business. */
-    log_debug("libvips: %s", message);
-}
+/* The libvips module (hearth-vips.so), loaded and initialised at the first image read
+ * (issue 12, memory). */
+static pthread_mutex_t vips_lock = PTHREAD_MUTEX_INITIALIZER;
+static const struct media_vips *vips;
+static char *vips_argv0;
 
 int
 media_thumb_global_init(const char *argv0)
 {
-    static const char *const allowed[] = {"VipsForeignLoadJpeg", "VipsForeignLoadPng",
-                                          "VipsForeignLoadNsgif", "VipsForeignLoadWebp"};
-
-    /* Memory (issue 12, soak): libvips loads its optional loader modules (HEIF, JPEG XL,
-     * ImageMagick, OpenSlide, PDF and their libraries, about 5 MB resident) from its prefix's
-     * lib directory at start, for loaders the block list below refuses anyway (JPEG, PNG,
-     * GIF and WebP are built in). A prefix without modules skips them. */
-    if (!getenv("VIPSHOME"))
-        setenv("VIPSHOME", "/nonexistent/hearth-no-vips-modules", 0);
-    if (VIPS_INIT(argv0) != 0) {
-        log_error("libvips failed to initialise: %s", vips_error_buffer());
-        return -1;
-    }
-    g_log_set_handler("VIPS", G_LOG_LEVEL_MASK, log_from_vips, NULL);
-    /* One thread per thumbnail (requests give the parallelism), and no operation cache: it
-     * would keep decoded images and open files of one request for the next. */
-    vips_concurrency_set(1);
-    vips_cache_set_max(0);
-    vips_cache_set_max_mem(0);
-    vips_cache_set_max_files(0);
-    vips_operation_block_set("VipsForeignLoad", TRUE);
-    for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
-        vips_operation_block_set(allowed[i], FALSE);
+    vips_argv0 = xstrdup(argv0 ? argv0 : "hearth");
     return 0;
 }
 
 void
 media_thumb_global_shutdown(void)
 {
-    vips_shutdown();
+    if (vips)
+        vips->shutdown();
+    vips = NULL;
+    free(vips_argv0);
+    vips_argv0 = NULL;
+}
+
+/* The module, loaded on first use; NULL (logged) when it cannot be loaded or initialised. */
+static const struct media_vips *
+get_vips(void)
+{
+    const struct media_vips *v;
+
+    pthread_mutex_lock(&vips_lock);
+    if (!vips) {
+        v = module_table("vips", "media_vips_module");
+        if (v && v->init(vips_argv0 ? vips_argv0 : "hearth") == 0)
+            vips = v;
+    }
+    v = vips;
+    pthread_mutex_unlock(&vips_lock);
+    return v;
 }
 
 /* ---- choosing the size ---- */
@@ -217,41 +208,21 @@ sniff_path(const char *path)
     return f;
 }
 
-static void
-log_vips_error(const char *what, const char *path)
-{
-    char msg[256];
-
-    snprintf(msg, sizeof(msg), "%s", vips_error_buffer());
-    vips_error_clear();
-    msg[strcspn(msg, "\n")] = '\0';
-    log_info("thumbnail: %s %s: %s", what, path, msg);
-}
-
 /* The upright size of an image from its header alone; refuses non-images and images with
  * more than max_pixels (a decompression bomb is a few bytes declaring a huge size). */
 static enum media_rc
 probe(const char *path, int64_t max_pixels, enum img_format *fmt, int *w, int *h)
 {
-    VipsImage *img;
+    const struct media_vips *v;
 
     *fmt = sniff_path(path);
     if (*fmt == FMT_NONE)
         return MEDIA_UNSUPPORTED;
-    img = vips_image_new_from_file(path, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
-                                   VIPS_FAIL_ON_ERROR, NULL);
-    if (!img) {
-        log_vips_error("cannot read", path);
+    v = get_vips();
+    if (!v)
+        return MEDIA_UNAVAILABLE;
+    if (!v->size(path, w, h))
         return MEDIA_UNSUPPORTED;
-    }
-    *w = vips_image_get_width(img);
-    *h = vips_image_get_height(img);
-    if (vips_image_get_orientation_swap(img)) {
-        int t = *w;
-        *w = *h;
-        *h = t;
-    }
-    g_object_unref(img);
     if (*w < 1 || *h < 1)
         return MEDIA_UNSUPPORTED;
     if ((int64_t)*w * *h > max_pixels)
@@ -268,112 +239,6 @@ media_image_size(struct media *m, const char *sha256, int *w, int *h)
 
     free(path);
     return rc == MEDIA_OK;
-}
-
-/* ---- making thumbnails ---- */
-
-static void
-on_eval(VipsImage *image, VipsProgress *progress, void *data)
-{
-    (void)progress;
-    if (util_mono_ns() > *(uint64_t *)data) {
-        log_info("thumbnail: over %d s, stopped", THUMB_TIME_LIMIT_S);
-        vips_image_set_kill(image, TRUE);
-    }
-}
-
-/* Does the image (with an alpha band) have a pixel that is not opaque? */
-static bool
-has_transparency(VipsImage *img)
-{
-    VipsImage *alpha = NULL;
-    double min = 0, opaque = 255;
-    bool transparent = true;
-
-    if (img->Type == VIPS_INTERPRETATION_RGB16 || img->Type == VIPS_INTERPRETATION_GREY16)
-        opaque = 65535;
-    else if (img->Type == VIPS_INTERPRETATION_scRGB)
-        opaque = 1.0;
-    if (vips_extract_band(img, &alpha, img->Bands - 1, NULL) == 0 &&
-        vips_min(alpha, &min, NULL) == 0)
-        transparent = min < opaque;
-    else
-        vips_error_clear();
-    if (alpha)
-        g_object_unref(alpha);
-    return transparent;
-}
-
-/* Writes a thumbnail of the image at src (img_w x img_h upright), w x h, to dst (a JPEG or
- * a PNG). */
-static enum media_rc
-generate(const char *src, const char *dst, int img_w, int img_h, int w, int h,
-         enum media_thumb_method method)
-{
-    VipsImage *thumb = NULL, *mem = NULL, *flat = NULL, *out;
-    uint64_t deadline = util_mono_ns() + (uint64_t)THUMB_TIME_LIMIT_S * 1000000000ull;
-    enum media_rc rc = MEDIA_UNSUPPORTED;
-    bool png = false;
-    int r;
-
-    if (method == MEDIA_CROP)
-        r = vips_thumbnail(src, &thumb, w, "height", h, "crop", VIPS_INTERESTING_CENTRE, "size",
-                           VIPS_SIZE_DOWN, "fail_on", VIPS_FAIL_ON_ERROR, NULL);
-    else if ((int64_t)w * img_h >= (int64_t)h * img_w)
-        /* Only the side scaled the least is given, so rounding cannot take a pixel off the
-         * size chosen. */
-        r = vips_thumbnail(src, &thumb, w, "height", VIPS_MAX_COORD, "size", VIPS_SIZE_DOWN,
-                           "fail_on", VIPS_FAIL_ON_ERROR, NULL);
-    else
-        r = vips_thumbnail(src, &thumb, VIPS_MAX_COORD, "height", h, "size", VIPS_SIZE_DOWN,
-                           "fail_on", VIPS_FAIL_ON_ERROR, NULL);
-    if (r != 0) {
-        log_vips_error("cannot thumbnail", src);
-        goto out;
-    }
-    out = thumb;
-    if (vips_image_hasalpha(out)) {
-        if ((int64_t)w * h <= ALPHA_CHECK_MAX_PIXELS) {
-            vips_image_set_progress(out, TRUE);
-            g_signal_connect(out, "eval", G_CALLBACK(on_eval), &deadline);
-            mem = vips_image_copy_memory(out);
-            if (!mem) {
-                log_vips_error("cannot decode", src);
-                goto out;
-            }
-            out = mem;
-            png = has_transparency(mem);
-        } else {
-            png = true;
-        }
-        if (!png) {
-            if (vips_flatten(out, &flat, NULL) != 0) {
-                log_vips_error("cannot flatten", src);
-                goto out;
-            }
-            out = flat;
-        }
-    }
-    vips_image_set_progress(out, TRUE);
-    g_signal_connect(out, "eval", G_CALLBACK(on_eval), &deadline);
-    if (png)
-        r = vips_pngsave(out, dst, "strip", TRUE, "compression", 6, NULL);
-    else
-        r = vips_jpegsave(out, dst, "strip", TRUE, "Q", JPEG_QUALITY, "optimize_coding", TRUE,
-                          NULL);
-    if (r != 0) {
-        log_vips_error("cannot encode a thumbnail of", src);
-        goto out;
-    }
-    rc = MEDIA_OK;
-out:
-    if (flat)
-        g_object_unref(flat);
-    if (mem)
-        g_object_unref(mem);
-    if (thumb)
-        g_object_unref(thumb);
-    return rc;
 }
 
 /* Opens a cached thumbnail; false if there is none (or it is empty). */
@@ -410,7 +275,7 @@ make_cached(struct media *m, const char *src, const char *dir, const char *path,
         return MEDIA_ERR;
     }
     close(fd);
-    rc = generate(src, tmp, img_w, img_h, w, h, method);
+    rc = vips->generate(src, tmp, img_w, img_h, w, h, method);
     if (rc != MEDIA_OK)
         goto out;
     rc = MEDIA_ERR;

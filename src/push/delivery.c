@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/fetch.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "json/json.h"
@@ -50,6 +51,7 @@ struct push_delivery {
     struct store *st;
     pthread_t thread;
     bool started;
+    bool start_tried; /* issue 12: the thread and libcurl start with the first note */
     pthread_mutex_t lock;
     struct push_note *qhead, *qtail; /* committed notes waiting for the thread */
     size_t qlen;
@@ -522,18 +524,25 @@ push_delivery_new(struct store *st)
 
     d->st = st;
     pthread_mutex_init(&d->lock, NULL);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    d->multi = curl_multi_init();
+    return d;
+}
+
+/* Memory (issue 12): libcurl (and OpenSSL under it, ~2.4 MB resident) and the delivery thread
+ * start with the first note to deliver, not with the server. Under d->lock. */
+static void
+start_locked(struct push_delivery *d)
+{
+    d->start_tried = true;
+    d->multi = fetch_curl_ready() == 0 ? curl_multi_init() : NULL;
     if (!d->multi) {
         log_error("push: libcurl is not usable; notifications will not be delivered");
-        return d;
+        return;
     }
     if (pthread_create(&d->thread, NULL, run, d) != 0) {
         log_error("push: cannot start the delivery thread");
-        return d;
+        return;
     }
     d->started = true;
-    return d;
 }
 
 void
@@ -542,6 +551,8 @@ push_delivery_enqueue(struct push_delivery *d, struct push_note *note)
     bool dropped = false;
 
     pthread_mutex_lock(&d->lock);
+    if (!d->start_tried && !d->stop)
+        start_locked(d);
     if (!d->started || d->stop || d->qlen >= MAX_PENDING_NOTES) {
         dropped = d->started && !d->stop;
     } else {
@@ -589,7 +600,6 @@ push_delivery_free(struct push_delivery *d)
     free(d->pushers);
     if (d->multi)
         curl_multi_cleanup(d->multi);
-    curl_global_cleanup();
     pthread_mutex_destroy(&d->lock);
     free(d);
 }

@@ -47,7 +47,13 @@ struct db_driver {
 };
 
 extern const struct db_driver db_sqlite_driver;
+/* modules (issue 12, memory): db_pg_driver is defined in the module hearth-pg.so (db_pg.c,
+ * linked with libpq), so a server on SQLite never maps libpq. db_pg_load returns it, loading
+ * the module on the first call; NULL (logged) when it cannot be loaded. db_is_pg: is drv
+ * the PostgreSQL driver? */
 extern const struct db_driver db_pg_driver;
+const struct db_driver *db_pg_load(void);
+bool db_is_pg(const struct db_driver *drv);
 
 /* Statements the SQLite connection has compiled (its cache missed): for tests. */
 uint64_t db_sqlite_compiled(const struct db *db);

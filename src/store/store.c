@@ -13,6 +13,9 @@
 #include "store/migrations.h"
 #include "store/store_internal.h"
 
+/* SQLite reader connections at most (issue 12, soak; store_open). */
+#define SQLITE_MAX_READERS 4
+
 /* ---- plumbing ---- */
 
 /* The reader this thread holds, if any (see st_reader_get). */
@@ -250,7 +253,7 @@ migration_job(struct store *st, void *ctx)
     const char *sql = m->sql;
     enum store_rc rc;
 
-    if (st->drv == &db_pg_driver)
+    if (db_is_pg(st->drv))
         for (size_t i = 0; i < store_n_migrations_pg; i++)
             if (store_migrations_pg[i].version == m->version)
                 sql = store_migrations_pg[i].sql;
@@ -325,12 +328,21 @@ store_open(const struct config *cfg, struct store **out)
     struct store *st = xcalloc(1, sizeof(*st));
 
     if (cfg->database_name && strcmp(cfg->database_name, "psycopg2") == 0) {
-        st->drv = &db_pg_driver;
+        st->drv = db_pg_load(); /* modules (issue 12): libpq is mapped only here */
+        if (!st->drv) {
+            free(st);
+            return STORE_ERR;
+        }
         st->target = xstrdup(cfg->database_conninfo ? cfg->database_conninfo : "");
         st->pool_max = (size_t)cfg->database_cp_max;
     } else {
         st->drv = &db_sqlite_driver;
         st->target = xstrdup(cfg->database_path);
+        /* Memory (issue 12, soak): each SQLite reader maps the database (mmap_size), and a page
+         * read through N connections counts N times in the resident size; a bounded pool keeps
+         * N small. Reads nest on the thread's own connection (held_reader), so waiting for one
+         * cannot deadlock. */
+        st->pool_max = SQLITE_MAX_READERS;
     }
     st->tokens = st_tokens_new();
     st->erased_count = -1; /* issue 14: counted on first use */

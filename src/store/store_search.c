@@ -471,7 +471,7 @@ const char st_search_port_pg[] = PG_BACKFILL;
 static bool
 is_pg(const struct store *st)
 {
-    return st->drv == &db_pg_driver;
+    return db_is_pg(st->drv);
 }
 
 /* A growing string. */
