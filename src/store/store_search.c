@@ -704,25 +704,25 @@ fts_insert(struct store *st, const char *room_id, int64_t pos, unsigned key, con
     const char *name = key == STORE_SEARCH_NAME ? value : NULL;
     const char *topic = key == STORE_SEARCH_TOPIC ? value : NULL;
     if (is_pg(st))
-        return st_rc(st_run(st, st->writer,
-                            "INSERT INTO event_search (rowid, body, name, topic, vec) VALUES "
-                            "(?, ?, ?, ?, " PG_VEC ")",
-                            ST_ARGS(ST_I(nid << ROOM_SHIFT | pos), ST_S(body), ST_S(name),
-                                    ST_S(topic), ST_S(body), ST_S(name), ST_S(topic))));
-    return st_rc(st_run(
-        st, st->writer, "INSERT INTO event_search (rowid, body, name, topic) VALUES (?, ?, ?, ?)",
-        ST_ARGS(ST_I(nid << ROOM_SHIFT | pos), ST_S(body), ST_S(name), ST_S(topic))));
+        return st_rc(st_defer(st,
+                              "INSERT INTO event_search (rowid, body, name, topic, vec) VALUES "
+                              "(?, ?, ?, ?, " PG_VEC ")",
+                              ST_ARGS(ST_I(nid << ROOM_SHIFT | pos), ST_S(body), ST_S(name),
+                                      ST_S(topic), ST_S(body), ST_S(name), ST_S(topic))));
+    return st_rc(
+        st_defer(st, "INSERT INTO event_search (rowid, body, name, topic) VALUES (?, ?, ?, ?)",
+                 ST_ARGS(ST_I(nid << ROOM_SHIFT | pos), ST_S(body), ST_S(name), ST_S(topic))));
 }
 
 enum store_rc
 st_search_unindex_event(struct store *st, const char *room_id, const char *event_id)
 {
     /* An event that was never indexed has no row: nothing is deleted. */
-    return st_rc(st_run(st, st->writer,
-                        "DELETE FROM event_search WHERE rowid = (SELECT r.nid * 1099511627776 "
-                        "+ e.stream_pos FROM events e JOIN event_search_rooms r ON "
-                        "r.room_id = e.room_id WHERE e.event_id = ? AND e.room_id = ?)",
-                        ST_ARGS(ST_S(event_id), ST_S(room_id))));
+    return st_rc(st_defer(st,
+                          "DELETE FROM event_search WHERE rowid = (SELECT r.nid * 1099511627776 "
+                          "+ e.stream_pos FROM events e JOIN event_search_rooms r ON "
+                          "r.room_id = e.room_id WHERE e.event_id = ? AND e.room_id = ?)",
+                          ST_ARGS(ST_S(event_id), ST_S(room_id))));
 }
 
 /* A visible range of one room, in rowids: (lo, hi]. */
