@@ -384,6 +384,7 @@ store_close(struct store *st)
     free(st->pool);
     st->drv->close(st->writer);
     st_tokens_free(st->tokens);
+    st->nid_made = true; /* so that all are freed */
     st_search_forget_nids(st);
     pthread_mutex_destroy(&st->qlock);
     pthread_cond_destroy(&st->qcond);

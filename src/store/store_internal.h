@@ -24,7 +24,8 @@ struct store {
     struct st_nid_slot {
         char *room_id;
         int64_t nid;
-    } nids[256];
+    } nids[8192];  /* direct-mapped: PostgreSQL pays a writer round trip per miss */
+    bool nid_made; /* a number was made since the last forgetting (only those can be undone) */
     /* Event stream positions live in memory: the leader hands them out (stream_next), and
      * readers see only committed ones (stream_committed). At start both are the highest
      * position stored, so a crash can leave gaps but never reuse a position. */

@@ -633,6 +633,9 @@ search_query_text(const struct store *st, const struct search_terms *t, unsigned
 void
 st_search_forget_nids(struct store *st)
 {
+    if (!st->nid_made)
+        return; /* every cached number was read from the database, not made: still valid */
+    st->nid_made = false;
     for (size_t i = 0; i < sizeof(st->nids) / sizeof(st->nids[0]); i++) {
         free(st->nids[i].room_id);
         st->nids[i].room_id = NULL;
@@ -678,6 +681,7 @@ room_nid(struct store *st, const char *room_id, int64_t *nid)
         if (r != DB_DONE || attempt > 0)
             return STORE_ERR;
         /* Only the batch leader writes, so MAX + 1 is not raced. */
+        st->nid_made = true;
         if (st_run(st, st->writer,
                    "INSERT INTO event_search_rooms (room_id, nid) "
                    "SELECT ?, COALESCE(MAX(nid), 0) + 1 FROM event_search_rooms",
