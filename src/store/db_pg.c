@@ -114,6 +114,7 @@ usable(struct db *db)
         return false;
     PQreset(db->c);
     db->session++;
+    db->npending = 0; /* a reset drops the pipeline too */
     db->broken = false;
     if (PQstatus(db->c) != CONNECTION_OK) {
         log_error("postgresql: reconnect failed: %s", PQerrorMessage(db->c));
@@ -356,7 +357,7 @@ pipe_commit(struct db *db)
         db->broken = true;
         rc = pipe_wait(db, NULL);
     }
-    if (rc == DB_OK && strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+    if (rc == DB_OK && (!res || strcmp(PQcmdStatus(res), "COMMIT") != 0)) {
         log_error("postgresql: COMMIT of a failed transaction (rolled back)");
         rc = DB_ERR;
     }
