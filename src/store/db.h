@@ -39,11 +39,22 @@ struct db_driver {
     /* Rows changed by the last statement on this connection. */
     int64_t (*changes)(struct db *db);
     /* ---- dialect differences, one named place each ---- */
-    /* The next event stream position as an SQL expression, which the events INSERT uses
-     * (RETURNING it: no round trip of its own); NULL: the single writer counts in memory.
-     * PostgreSQL uses a sequence, so several writers could share the database and still
-     * never reuse a position. */
-    const char *next_stream_pos_expr;
+    /* Event stream positions: NULL: the single writer counts them in memory. Otherwise a query
+     * returning `?` new positions, one per row, ascending: PostgreSQL's come from a sequence,
+     * so several writers could share the database and still never reuse one. The writer takes
+     * them in blocks (one round trip each), so an event's statements need no result from the
+     * database before they are sent (pipelining, below). */
+    const char *stream_pos_block_sql;
+    /* ---- pipelining: optional (NULL: every statement runs when stepped) ----
+     * Inside a transaction, `defer` sends a prepared, bound statement without waiting for its
+     * outcome; the caller finalizes it at once (rows are dropped, `changes` is not updated).
+     * `sync` waits for everything deferred and returns DB_OK or the first failure, after which
+     * nothing else deferred ran and the transaction must be rolled back (to a savepoint).
+     * Meanwhile a statement stepped, or `exec`, goes out with what was deferred and fails if
+     * any of it did; a COMMIT then rolls the transaction back. Outside a transaction `defer`
+     * runs the statement at once. */
+    enum db_rc (*defer)(struct db_stmt *st);
+    enum db_rc (*sync)(struct db *db);
 };
 
 extern const struct db_driver db_sqlite_driver;

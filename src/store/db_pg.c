@@ -1,10 +1,16 @@
 /* PostgreSQL driver over libpq. The store's SQL uses `?` placeholders; they become `$n` here.
  * Statements are prepared once per connection and cached, as in the SQLite driver. A broken
  * connection is reset at the next safe point (outside a transaction), so a restarted server
- * costs the requests that were running, never a half-applied transaction. */
+ * costs the requests that were running, never a half-applied transaction.
+ *
+ * Inside a transaction the connection works in libpq's pipeline mode (db.h: defer, sync):
+ * BEGIN, SAVEPOINT, RELEASE and deferred statements are sent without waiting for their
+ * results, and go out with the next statement whose result is needed, the next sync, or the
+ * COMMIT: one round trip instead of one each. */
 #include "store/db.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +24,7 @@
 struct cached_stmt {
     const char *key;  /* the caller's pointer, compared first */
     char *sql;        /* the caller's text */
+    char *pgsql;      /* the same with $n placeholders */
     char name[16];    /* server-side statement name */
     uint64_t session; /* the connection session it was prepared in */
     int nparams;
@@ -32,6 +39,11 @@ struct db {
     int64_t changes;
     struct cached_stmt cache[STMT_CACHE];
     size_t ncache;
+    /* The pipeline: commands sent whose results are not read yet, oldest first. Each entry is
+     * the statement a PQsendPrepare was for (marked unprepared again if that failed or was
+     * skipped), or NULL for a statement run. */
+    struct cached_stmt **pending;
+    size_t npending, cappending;
 };
 
 struct db_stmt {
@@ -102,6 +114,7 @@ usable(struct db *db)
         return false;
     PQreset(db->c);
     db->session++;
+    db->npending = 0; /* a reset drops the pipeline too */
     db->broken = false;
     if (PQstatus(db->c) != CONNECTION_OK) {
         log_error("postgresql: reconnect failed: %s", PQerrorMessage(db->c));
@@ -147,14 +160,236 @@ quiet_notices(void *arg, const char *msg)
     (void)msg;
 }
 
+/* ---- the pipeline ---- */
+
+/* The statements transactions are made of, which the pipeline treats apart. */
+enum txn_cmd {
+    CMD_OTHER,
+    CMD_BEGIN,
+    CMD_SAVEPOINT, /* SAVEPOINT or RELEASE, possibly several separated by ';' */
+    CMD_COMMIT,
+    CMD_ROLLBACK, /* ROLLBACK, ROLLBACK TO */
+};
+
+static enum txn_cmd
+classify(const char *sql)
+{
+    if (strcmp(sql, "BEGIN") == 0)
+        return CMD_BEGIN;
+    if (strcmp(sql, "COMMIT") == 0)
+        return CMD_COMMIT;
+    if (strncmp(sql, "ROLLBACK", 8) == 0)
+        return CMD_ROLLBACK;
+    if (strncmp(sql, "SAVEPOINT ", 10) == 0 || strncmp(sql, "RELEASE ", 8) == 0)
+        return CMD_SAVEPOINT;
+    return CMD_OTHER;
+}
+
+static bool
+piped(const struct db *db)
+{
+    return PQpipelineStatus(db->c) != PQ_PIPELINE_OFF;
+}
+
+static void
+pipe_push(struct db *db, struct cached_stmt *prepared)
+{
+    if (db->npending == db->cappending) {
+        db->cappending = db->cappending ? db->cappending * 2 : 16;
+        db->pending = xrealloc(db->pending, db->cappending * sizeof(*db->pending));
+    }
+    db->pending[db->npending++] = prepared;
+}
+
+/* Queues a statement without parameters. */
+static bool
+pipe_send_text(struct db *db, const char *sql)
+{
+    if (db->broken || (!piped(db) && PQenterPipelineMode(db->c) != 1) ||
+        PQsendQueryParams(db->c, sql, 0, NULL, NULL, NULL, NULL, 0) != 1)
+        return false;
+    pipe_push(db, NULL);
+    return true;
+}
+
+/* Queues a bound statement, and its preparation first if this session has not seen it. */
+static bool
+pipe_send(struct db *db, struct db_stmt *s)
+{
+    const char *const *vals = (const char *const *)s->vals;
+    struct cached_stmt *slot = s->slot;
+
+    if (db->broken || (!piped(db) && PQenterPipelineMode(db->c) != 1))
+        return false;
+    if (!slot)
+        return PQsendQueryParams(db->c, s->pgsql, s->nparams, NULL, vals, NULL, NULL, 0) == 1 &&
+               (pipe_push(db, NULL), true);
+    if (slot->session != db->session) {
+        if (PQsendPrepare(db->c, slot->name, slot->pgsql, slot->nparams, NULL) != 1)
+            return false;
+        slot->session = db->session; /* undone by pipe_wait if the prepare fails */
+        pipe_push(db, slot);
+    }
+    if (PQsendQueryPrepared(db->c, slot->name, s->nparams, vals, NULL, NULL, 0) != 1)
+        return false;
+    pipe_push(db, NULL);
+    return true;
+}
+
+/* Ends what was queued with a sync point, reads every result and leaves pipeline mode.
+ * Returns DB_OK or the first failure (the server skipped everything after it); with `last`,
+ * the last command's result when it succeeded (the caller clears it). */
+static enum db_rc
+pipe_wait(struct db *db, PGresult **last)
+{
+    enum db_rc first = DB_OK;
+    bool ok = !db->broken && PQpipelineSync(db->c) == 1;
+    PGresult *res;
+
+    if (last)
+        *last = NULL;
+    for (size_t i = 0; ok && i < db->npending; i++) {
+        struct cached_stmt *prepared = db->pending[i];
+        enum db_rc rc = DB_ERR;
+
+        res = PQgetResult(db->c);
+        if (!res) { /* the connection ended before this command's result */
+            ok = false;
+            break;
+        }
+        if (PQresultStatus(res) != PGRES_PIPELINE_ABORTED) {
+            rc = result_rc(db, res, prepared ? "prepare" : "step");
+            lost(db, res);
+            if (rc != DB_OK && first == DB_OK)
+                first = rc;
+        }
+        if (rc != DB_OK && prepared)
+            prepared->session = db->session - 1; /* not prepared after all */
+        if (rc == DB_OK && last && i + 1 == db->npending) {
+            *last = res;
+            res = NULL;
+        }
+        PQclear(res);
+        /* A command's results end with a NULL. */
+        while ((res = PQgetResult(db->c)) != NULL)
+            PQclear(res);
+    }
+    if (ok) {
+        res = PQgetResult(db->c);
+        ok = res && PQresultStatus(res) == PGRES_PIPELINE_SYNC;
+        PQclear(res);
+    }
+    db->npending = 0;
+    if (!ok || PQexitPipelineMode(db->c) != 1) {
+        log_error("postgresql: pipeline: %s", PQerrorMessage(db->c));
+        db->broken = true;
+        if (first == DB_OK)
+            first = DB_ERR;
+        if (last) {
+            PQclear(*last);
+            *last = NULL;
+        }
+    }
+    return first;
+}
+
+/* Whether something came on this idle connection. Usually that is the server's farewell (it
+ * restarted: a FATAL message, then the end of the stream); rarely a notice. */
+static bool
+input_waiting(struct db *db)
+{
+    struct pollfd p = {.fd = PQsocket(db->c), .events = POLLIN};
+    return p.fd < 0 || poll(&p, 1, 0) != 0;
+}
+
+/* BEGIN waits for the transaction's first statement. False: not queued, run it at once; so
+ * it is when the idle connection has input waiting, where a BEGIN sent at once fails (and is
+ * retried after a reset) if the server is gone. */
+static bool
+pipe_begin(struct db *db)
+{
+    if (!usable(db) || input_waiting(db))
+        return false;
+    if (!pipe_send_text(db, "BEGIN")) {
+        if (db->npending == 0 && piped(db))
+            PQexitPipelineMode(db->c);
+        return false;
+    }
+    db->in_txn = true;
+    return true;
+}
+
+/* SAVEPOINT and RELEASE statements ("RELEASE job; SAVEPOINT job"), queued one by one. */
+static enum db_rc
+pipe_savepoints(struct db *db, const char *sql)
+{
+    char one[64];
+
+    while (*sql) {
+        size_t n = strcspn(sql, ";");
+        while (n > 0 && sql[n - 1] == ' ')
+            n--;
+        if (n >= sizeof(one))
+            return DB_ERR;
+        memcpy(one, sql, n);
+        one[n] = '\0';
+        if (n > 0 && !pipe_send_text(db, one)) {
+            db->broken = true;
+            return DB_ERR;
+        }
+        sql += strcspn(sql, ";");
+        sql += strspn(sql, "; ");
+    }
+    return DB_OK;
+}
+
+/* COMMIT goes out with what is still queued. If something ahead of it failed, the server
+ * skipped it: the transaction is rolled back here and the failure returned. */
+static enum db_rc
+pipe_commit(struct db *db)
+{
+    PGresult *res = NULL;
+    enum db_rc rc;
+
+    if (pipe_send_text(db, "COMMIT")) {
+        rc = pipe_wait(db, &res);
+    } else {
+        db->broken = true;
+        rc = pipe_wait(db, NULL);
+    }
+    if (rc == DB_OK && (!res || strcmp(PQcmdStatus(res), "COMMIT") != 0)) {
+        log_error("postgresql: COMMIT of a failed transaction (rolled back)");
+        rc = DB_ERR;
+    }
+    PQclear(res);
+    if (rc != DB_OK && !db->broken && PQtransactionStatus(db->c) == PQTRANS_INERROR)
+        PQclear(PQexec(db->c, "ROLLBACK"));
+    db->in_txn = false;
+    return rc;
+}
+
 static enum db_rc
 pg_exec(struct db *db, const char *sql)
 {
     PGresult *res;
     enum db_rc rc;
-    bool begin = strcmp(sql, "BEGIN") == 0;
+    enum txn_cmd cmd = classify(sql);
+    bool begin = cmd == CMD_BEGIN;
     bool end = strcmp(sql, "COMMIT") == 0 || strcmp(sql, "ROLLBACK") == 0;
 
+    if (begin && !db->in_txn && pipe_begin(db))
+        return DB_OK;
+    if (cmd == CMD_SAVEPOINT && db->in_txn)
+        return pipe_savepoints(db, sql);
+    if (cmd == CMD_COMMIT && db->in_txn && piped(db))
+        return pipe_commit(db);
+    /* Anything else waits for what went ahead; after a failure there, the transaction can
+     * only be rolled back. */
+    if (piped(db)) {
+        rc = pipe_wait(db, NULL);
+        if (rc != DB_OK && cmd != CMD_ROLLBACK)
+            return rc;
+    }
     if (end)
         db->in_txn = false;
     if (!usable(db))
@@ -165,6 +400,11 @@ pg_exec(struct db *db, const char *sql)
         res = PQexec(db->c, sql);
     }
     rc = result_rc(db, res, "exec");
+    /* PostgreSQL answers a COMMIT of a failed transaction by rolling it back, without error. */
+    if (rc == DB_OK && cmd == CMD_COMMIT && strcmp(PQcmdStatus(res), "COMMIT") != 0) {
+        log_error("postgresql: COMMIT of a failed transaction (rolled back)");
+        rc = DB_ERR;
+    }
     PQclear(res);
     if (begin && rc == DB_OK)
         db->in_txn = true;
@@ -204,8 +444,11 @@ pg_close(struct db *db)
 {
     if (!db)
         return;
-    for (size_t i = 0; i < db->ncache; i++)
+    for (size_t i = 0; i < db->ncache; i++) {
         free(db->cache[i].sql);
+        free(db->cache[i].pgsql);
+    }
+    free(db->pending);
     PQfinish(db->c);
     free(db);
 }
@@ -225,18 +468,13 @@ cache_find(struct db *db, const char *sql)
 static enum db_rc
 prepare_slot(struct db *db, struct cached_stmt *slot)
 {
-    int n = 0;
-    char *pgsql = convert_placeholders(slot->sql, &n);
-    PGresult *res = PQprepare(db->c, slot->name, pgsql, n, NULL);
+    PGresult *res = PQprepare(db->c, slot->name, slot->pgsql, slot->nparams, NULL);
     enum db_rc rc = result_rc(db, res, "prepare");
 
     lost(db, res);
     PQclear(res);
-    free(pgsql);
-    if (rc == DB_OK) {
-        slot->nparams = n;
+    if (rc == DB_OK)
         slot->session = db->session;
-    }
     return rc;
 }
 
@@ -253,6 +491,7 @@ pg_prepare(struct db *db, const char *sql, struct db_stmt **out)
         memset(slot, 0, sizeof(*slot));
         slot->key = sql;
         slot->sql = xstrdup(sql);
+        slot->pgsql = convert_placeholders(sql, &slot->nparams);
         snprintf(slot->name, sizeof(slot->name), "h%zu", db->ncache);
         slot->session = db->session - 1; /* not prepared yet */
         db->ncache++;
@@ -260,7 +499,8 @@ pg_prepare(struct db *db, const char *sql, struct db_stmt **out)
     s = xcalloc(1, sizeof(*s));
     s->db = db;
     if (slot) {
-        if (slot->session != db->session && prepare_slot(db, slot) != DB_OK &&
+        /* In the pipeline, the statement is prepared when it is sent. */
+        if (slot->session != db->session && !piped(db) && prepare_slot(db, slot) != DB_OK &&
             (!db->broken || db->in_txn || !usable(db) || prepare_slot(db, slot) != DB_OK)) {
             free(s);
             return DB_ERR;
@@ -326,14 +566,26 @@ pg_step(struct db_stmt *s)
 
     if (!s->ran) {
         s->ran = true;
-        s->res = run(s);
-        if (retry_after_reset(db, s->res) && (!s->slot || prepare_slot(db, s->slot) == DB_OK)) {
-            PQclear(s->res);
+        if (piped(db)) {
+            /* Goes out with what was queued; fails if any of that did. */
+            if (!pipe_send(db, s))
+                db->broken = true;
+            rc = pipe_wait(db, &s->res);
+            if (rc != DB_OK)
+                return rc;
+        } else {
+            /* Prepared in a pipeline since left (pg_prepare skips it there). */
+            if (s->slot && s->slot->session != db->session && prepare_slot(db, s->slot) != DB_OK)
+                return DB_ERR;
             s->res = run(s);
+            if (retry_after_reset(db, s->res) && (!s->slot || prepare_slot(db, s->slot) == DB_OK)) {
+                PQclear(s->res);
+                s->res = run(s);
+            }
+            rc = result_rc(db, s->res, "step");
+            if (rc != DB_OK)
+                return rc;
         }
-        rc = result_rc(db, s->res, "step");
-        if (rc != DB_OK)
-            return rc;
         /* As sqlite3_changes: rows written by the last INSERT, UPDATE or DELETE. */
         if (strncmp(PQcmdStatus(s->res), "SELECT", 6) != 0) {
             const char *n = PQcmdTuples(s->res);
@@ -350,6 +602,31 @@ pg_step(struct db_stmt *s)
     }
     s->row = s->nrows;
     return DB_DONE;
+}
+
+/* Inside a transaction: queued (db.h). Outside: run at once, as step. */
+static enum db_rc
+pg_defer(struct db_stmt *s)
+{
+    struct db *db = s->db;
+    enum db_rc rc;
+
+    if (!db->in_txn) {
+        rc = pg_step(s);
+        return rc == DB_ROW || rc == DB_DONE ? DB_OK : rc;
+    }
+    s->ran = true;
+    if (!pipe_send(db, s)) {
+        db->broken = true;
+        return DB_ERR;
+    }
+    return DB_OK;
+}
+
+static enum db_rc
+pg_sync(struct db *db)
+{
+    return piped(db) ? pipe_wait(db, NULL) : DB_OK;
 }
 
 static const char *
@@ -420,5 +697,8 @@ const struct db_driver db_pg_driver = {
     .col_is_null = pg_col_is_null,
     .finalize = pg_finalize,
     .changes = pg_changes,
-    .next_stream_pos_expr = "nextval('events_stream_pos')",
+    .defer = pg_defer,
+    .sync = pg_sync,
+    .stream_pos_block_sql =
+        "SELECT nextval('events_stream_pos') FROM generate_series(1, ?) ORDER BY 1",
 };

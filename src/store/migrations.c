@@ -243,7 +243,7 @@ const struct migration store_migrations[] = {
      * its own migration 11 (a tsvector table). */
     {11, st_search_migration_sqlite},
     /* Event stream positions: PostgreSQL hands them out from a sequence (db.h,
-     * next_stream_pos_expr); SQLite's single writer counts in memory. */
+     * stream_pos_block_sql); SQLite's single writer counts in memory. */
     {12, ""},
     /* Application services (issue 13): each service's position in the event stream and last
      * transaction ID, its queue of transactions not yet accepted (the JSON body, fixed when

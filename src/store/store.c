@@ -116,6 +116,22 @@ st_run(struct store *st, struct db *db, const char *sql, const struct st_arg *ar
     return rc == DB_DONE || rc == DB_ROW ? DB_OK : rc;
 }
 
+enum db_rc
+st_defer(struct store *st, const char *sql, const struct st_arg *args, size_t n)
+{
+    struct db_stmt *s = NULL;
+    enum db_rc rc;
+
+    if (!st->drv->defer)
+        return st_run(st, st->writer, sql, args, n);
+    rc = st_prep(st, st->writer, &s, sql, args, n);
+    if (rc != DB_OK)
+        return rc;
+    rc = st->drv->defer(s);
+    st->drv->finalize(s);
+    return rc;
+}
+
 enum store_rc
 st_rc(enum db_rc rc)
 {
@@ -347,12 +363,6 @@ store_open(const struct config *cfg, struct store **out)
     st->tokens = st_tokens_new();
     st->erased_count = -1; /* issue 14: counted on first use */
     pthread_mutex_init(&st->elock, NULL);
-    if (st->drv->next_stream_pos_expr)
-        st->insert_event_sql = xasprintf(
-            "INSERT INTO events (stream_pos, event_id, room_id, depth, type, state_key, sender, "
-            "origin_server_ts, json, unsigned_json) VALUES (%s, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "RETURNING stream_pos",
-            st->drv->next_stream_pos_expr);
     pthread_mutex_init(&st->qlock, NULL);
     pthread_cond_init(&st->qcond, NULL);
     pthread_mutex_init(&st->plock, NULL);
@@ -386,8 +396,8 @@ store_close(struct store *st)
     free(st->pool);
     st->drv->close(st->writer);
     st_tokens_free(st->tokens);
+    st->nid_made = true; /* so that all are freed */
     st_search_forget_nids(st);
-    free(st->insert_event_sql);
     pthread_mutex_destroy(&st->qlock);
     pthread_cond_destroy(&st->qcond);
     pthread_mutex_destroy(&st->plock);

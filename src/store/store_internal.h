@@ -24,13 +24,17 @@ struct store {
     struct st_nid_slot {
         char *room_id;
         int64_t nid;
-    } nids[256];
+    } nids[8192];  /* direct-mapped: PostgreSQL pays a writer round trip per miss */
+    bool nid_made; /* a number was made since the last forgetting (only those can be undone) */
     /* Event stream positions live in memory: the leader hands them out (stream_next), and
      * readers see only committed ones (stream_committed). At start both are the highest
      * position stored, so a crash can leave gaps but never reuse a position. */
     int64_t stream_next;
-    /* With drv->next_stream_pos_expr: the events INSERT that takes its own position. */
-    char *insert_event_sql;
+    /* With drv->stream_pos_block_sql: positions taken and not handed out yet. A transaction
+     * that does not commit drops them: the sequence's advance is durable only with a commit,
+     * and after a crash of PostgreSQL it could hand them out again. */
+    int64_t pos_block[64];
+    size_t pos_used, pos_n;
     _Atomic int64_t stream_committed;
     struct token_cache *tokens;   /* token_cache.c */
     _Atomic uint64_t pushers_gen; /* push (issue 8): bumped when pushers may have changed */
@@ -85,6 +89,10 @@ enum db_rc st_prep(struct store *st, struct db *db, struct db_stmt **out, const 
 /* Runs a statement that returns no rows. */
 enum db_rc st_run(struct store *st, struct db *db, const char *sql, const struct st_arg *args,
                   size_t n);
+/* In a write job, a statement whose outcome matters only as the job's (no rows, no changes
+ * count, a failure fails the job): with a pipelining driver it is sent without waiting, and
+ * its failure shows when the writer waits at the job's end (db.h: defer); otherwise st_run. */
+enum db_rc st_defer(struct store *st, const char *sql, const struct st_arg *args, size_t n);
 enum store_rc st_rc(enum db_rc rc);
 /* ---- writes: group commit ----
  * Every write runs as a job inside the writer's transaction. Jobs that arrive while a commit

@@ -14,10 +14,11 @@
 
 /* ---- notifications, in the event's write job ---- */
 
+/* Deferred (store_internal.h): only the job's outcome depends on these. */
 static enum store_rc
 run(struct store *st, const char *sql, const struct st_arg *args, size_t n)
 {
-    return st_rc(st_run(st, st->writer, sql, args, n));
+    return st_rc(st_defer(st, sql, args, n));
 }
 
 /* The room's sequences, as a subquery (bound: the room ID). */

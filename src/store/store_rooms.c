@@ -111,70 +111,75 @@ one_string(struct store *st, char **out, char **out2, const char *sql, const str
     return rc;
 }
 
-/* SQLite: the single writer counts positions in memory (only the batch leader runs jobs, so
- * no lock is needed). PostgreSQL's events INSERT takes them from a sequence instead. */
+/* Takes a block of positions from the database (db.h: stream_pos_block_sql). */
 static enum store_rc
-next_position(struct store *st, int64_t *pos)
+take_positions(struct store *st)
 {
-    *pos = ++st->stream_next;
+    const size_t want = sizeof(st->pos_block) / sizeof(st->pos_block[0]);
+    struct db_stmt *s = NULL;
+    enum db_rc r =
+        st_prep(st, st->writer, &s, st->drv->stream_pos_block_sql, ST_ARGS(ST_I((int64_t)want)));
+    size_t n = 0;
+
+    while (r == DB_OK || r == DB_ROW) {
+        r = st->drv->step(s);
+        if (r == DB_ROW && n < want)
+            st->pos_block[n++] = st->drv->col_int64(s, 0);
+    }
+    st->drv->finalize(s);
+    if (r != DB_DONE || n == 0)
+        return STORE_ERR;
+    st->pos_n = n;
+    st->pos_used = 0;
     return STORE_OK;
 }
 
-/* PostgreSQL: the event's row takes the next position from the sequence itself. */
+/* The next event stream position. Only the batch leader runs jobs, so no lock is needed.
+ * SQLite: the single writer counts in memory. PostgreSQL: from a block of the sequence's, so
+ * the event's statements can go out without waiting for a RETURNING. */
 static enum store_rc
-insert_event_taking_pos(struct store *st, const char *room_id, const struct store_event_row *e,
-                        int64_t *pos)
+next_position(struct store *st, int64_t *pos)
 {
-    struct db_stmt *s = NULL;
-    enum store_rc rc = STORE_ERR;
-
-    if (st_prep(st, st->writer, &s, st->insert_event_sql,
-                ST_ARGS(ST_S(e->event_id), ST_S(room_id), ST_I(e->depth), ST_S(e->type),
-                        ST_S(e->state_key), ST_S(e->sender), ST_I(e->origin_server_ts),
-                        ST_S(e->json), ST_S(e->unsigned_json))) == DB_OK &&
-        st->drv->step(s) == DB_ROW) {
-        *pos = st->drv->col_int64(s, 0);
-        if (*pos > st->stream_next)
-            st->stream_next = *pos;
-        rc = STORE_OK;
+    if (!st->drv->stream_pos_block_sql) {
+        *pos = ++st->stream_next;
+        return STORE_OK;
     }
-    st->drv->finalize(s);
-    return rc;
+    if (st->pos_used == st->pos_n && take_positions(st) != STORE_OK)
+        return STORE_ERR;
+    *pos = st->pos_block[st->pos_used++];
+    if (*pos > st->stream_next)
+        st->stream_next = *pos;
+    return STORE_OK;
 }
 
 static enum store_rc
 persist_one(struct store *st, const char *room_id, const struct store_event_row *e, int64_t pos)
 {
-    enum store_rc rc;
+    enum store_rc rc =
+        st_rc(st_defer(st,
+                       "INSERT INTO events (stream_pos, event_id, room_id, depth, type, "
+                       "state_key, sender, origin_server_ts, json, unsigned_json) VALUES (?, "
+                       "?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       ST_ARGS(ST_I(pos), ST_S(e->event_id), ST_S(room_id), ST_I(e->depth),
+                               ST_S(e->type), ST_S(e->state_key), ST_S(e->sender),
+                               ST_I(e->origin_server_ts), ST_S(e->json), ST_S(e->unsigned_json))));
 
-    if (!st->drv->next_stream_pos_expr)
-        rc = st_rc(
-            st_run(st, st->writer,
-                   "INSERT INTO events (stream_pos, event_id, room_id, depth, type, "
-                   "state_key, sender, origin_server_ts, json, unsigned_json) VALUES (?, "
-                   "?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                   ST_ARGS(ST_I(pos), ST_S(e->event_id), ST_S(room_id), ST_I(e->depth),
-                           ST_S(e->type), ST_S(e->state_key), ST_S(e->sender),
-                           ST_I(e->origin_server_ts), ST_S(e->json), ST_S(e->unsigned_json))));
-    else
-        rc = STORE_OK; /* inserted by insert_event_taking_pos */
     if (rc == STORE_OK && e->state_key) {
-        rc = st_rc(st_run(st, st->writer,
-                          "UPDATE room_state SET to_pos = ? WHERE room_id = ? AND type = ? AND "
-                          "state_key = ? AND to_pos IS NULL",
-                          ST_ARGS(ST_I(pos), ST_S(room_id), ST_S(e->type), ST_S(e->state_key))));
+        rc = st_rc(st_defer(st,
+                            "UPDATE room_state SET to_pos = ? WHERE room_id = ? AND type = ? AND "
+                            "state_key = ? AND to_pos IS NULL",
+                            ST_ARGS(ST_I(pos), ST_S(room_id), ST_S(e->type), ST_S(e->state_key))));
         if (rc == STORE_OK)
-            rc = st_rc(st_run(st, st->writer,
-                              "INSERT INTO room_state (room_id, type, state_key, event_id, "
-                              "membership, from_pos) VALUES (?, ?, ?, ?, ?, ?)",
-                              ST_ARGS(ST_S(room_id), ST_S(e->type), ST_S(e->state_key),
-                                      ST_S(e->event_id), ST_S(e->membership), ST_I(pos))));
+            rc = st_rc(st_defer(st,
+                                "INSERT INTO room_state (room_id, type, state_key, event_id, "
+                                "membership, from_pos) VALUES (?, ?, ?, ?, ?, ?)",
+                                ST_ARGS(ST_S(room_id), ST_S(e->type), ST_S(e->state_key),
+                                        ST_S(e->event_id), ST_S(e->membership), ST_I(pos))));
     }
     /* Joining again makes a forgotten room remembered. */
     if (rc == STORE_OK && e->membership && strcmp(e->membership, "join") == 0)
-        rc = st_rc(st_run(st, st->writer,
-                          "DELETE FROM room_forgotten WHERE user_id = ? AND room_id = ?",
-                          ST_ARGS(ST_S(e->state_key), ST_S(room_id))));
+        rc = st_rc(st_defer(st, "DELETE FROM room_forgotten WHERE user_id = ? AND room_id = ?",
+                            ST_ARGS(ST_S(e->state_key), ST_S(room_id))));
     /* Server-side search: indexed in the event's transaction; a redaction takes its target
      * out of the index. */
     if (rc == STORE_OK)
@@ -182,10 +187,10 @@ persist_one(struct store *st, const char *room_id, const struct store_event_row 
     if (rc == STORE_OK && e->redacts)
         rc = st_search_unindex_event(st, room_id, e->redacts);
     if (rc == STORE_OK && e->redacts)
-        rc = st_rc(st_run(st, st->writer,
-                          "UPDATE events SET redacted_by = ? WHERE event_id = ? AND room_id = ? "
-                          "AND redacted_by IS NULL",
-                          ST_ARGS(ST_S(e->event_id), ST_S(e->redacts), ST_S(room_id))));
+        rc = st_rc(st_defer(st,
+                            "UPDATE events SET redacted_by = ? WHERE event_id = ? AND room_id = ? "
+                            "AND redacted_by IS NULL",
+                            ST_ARGS(ST_S(e->event_id), ST_S(e->redacts), ST_S(room_id))));
     /* Push (issue 8): notifications go with their event. */
     if (rc == STORE_OK)
         rc = st_push_persist(st, room_id, e, pos);
@@ -209,15 +214,13 @@ persist_job(struct store *st, void *arg)
     int64_t pos = 0;
 
     if (c->new_room_version && c->n > 0)
-        rc = st_rc(st_run(st, st->writer,
-                          "INSERT INTO rooms (room_id, room_version, creator, created_ts) "
-                          "VALUES (?, ?, ?, ?)",
-                          ST_ARGS(ST_S(c->room_id), ST_S(c->new_room_version),
-                                  ST_S(c->rows[0].sender), ST_I(c->rows[0].origin_server_ts))));
+        rc = st_rc(st_defer(st,
+                            "INSERT INTO rooms (room_id, room_version, creator, created_ts) "
+                            "VALUES (?, ?, ?, ?)",
+                            ST_ARGS(ST_S(c->room_id), ST_S(c->new_room_version),
+                                    ST_S(c->rows[0].sender), ST_I(c->rows[0].origin_server_ts))));
     for (size_t i = 0; i < c->n && rc == STORE_OK; i++) {
-        rc = st->drv->next_stream_pos_expr
-                 ? insert_event_taking_pos(st, c->room_id, &c->rows[i], &pos)
-                 : next_position(st, &pos);
+        rc = next_position(st, &pos);
         if (rc == STORE_OK && i == 0)
             c->first_pos = pos;
         if (rc == STORE_OK)
@@ -225,11 +228,11 @@ persist_job(struct store *st, void *arg)
     }
     if (rc == STORE_OK && c->txn && c->n > 0)
         rc = st_rc(
-            st_run(st, st->writer,
-                   "INSERT INTO txns (token_hash, txn_key, txn_id, event_id, created_ts) "
-                   "VALUES (?, ?, ?, ?, ?)",
-                   ST_ARGS(ST_S(c->txn->token_hash), ST_S(c->txn->txn_key), ST_S(c->txn->txn_id),
-                           ST_S(c->rows[c->n - 1].event_id), ST_I(util_now_ms()))));
+            st_defer(st,
+                     "INSERT INTO txns (token_hash, txn_key, txn_id, event_id, created_ts) "
+                     "VALUES (?, ?, ?, ?, ?)",
+                     ST_ARGS(ST_S(c->txn->token_hash), ST_S(c->txn->txn_key), ST_S(c->txn->txn_id),
+                             ST_S(c->rows[c->n - 1].event_id), ST_I(util_now_ms()))));
     return rc;
 }
 

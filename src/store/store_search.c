@@ -633,6 +633,9 @@ search_query_text(const struct store *st, const struct search_terms *t, unsigned
 void
 st_search_forget_nids(struct store *st)
 {
+    if (!st->nid_made)
+        return; /* every cached number was read from the database, not made: still valid */
+    st->nid_made = false;
     for (size_t i = 0; i < sizeof(st->nids) / sizeof(st->nids[0]); i++) {
         free(st->nids[i].room_id);
         st->nids[i].room_id = NULL;
@@ -678,6 +681,7 @@ room_nid(struct store *st, const char *room_id, int64_t *nid)
         if (r != DB_DONE || attempt > 0)
             return STORE_ERR;
         /* Only the batch leader writes, so MAX + 1 is not raced. */
+        st->nid_made = true;
         if (st_run(st, st->writer,
                    "INSERT INTO event_search_rooms (room_id, nid) "
                    "SELECT ?, COALESCE(MAX(nid), 0) + 1 FROM event_search_rooms",
@@ -704,25 +708,25 @@ fts_insert(struct store *st, const char *room_id, int64_t pos, unsigned key, con
     const char *name = key == STORE_SEARCH_NAME ? value : NULL;
     const char *topic = key == STORE_SEARCH_TOPIC ? value : NULL;
     if (is_pg(st))
-        return st_rc(st_run(st, st->writer,
-                            "INSERT INTO event_search (rowid, body, name, topic, vec) VALUES "
-                            "(?, ?, ?, ?, " PG_VEC ")",
-                            ST_ARGS(ST_I(nid << ROOM_SHIFT | pos), ST_S(body), ST_S(name),
-                                    ST_S(topic), ST_S(body), ST_S(name), ST_S(topic))));
-    return st_rc(st_run(
-        st, st->writer, "INSERT INTO event_search (rowid, body, name, topic) VALUES (?, ?, ?, ?)",
-        ST_ARGS(ST_I(nid << ROOM_SHIFT | pos), ST_S(body), ST_S(name), ST_S(topic))));
+        return st_rc(st_defer(st,
+                              "INSERT INTO event_search (rowid, body, name, topic, vec) VALUES "
+                              "(?, ?, ?, ?, " PG_VEC ")",
+                              ST_ARGS(ST_I(nid << ROOM_SHIFT | pos), ST_S(body), ST_S(name),
+                                      ST_S(topic), ST_S(body), ST_S(name), ST_S(topic))));
+    return st_rc(
+        st_defer(st, "INSERT INTO event_search (rowid, body, name, topic) VALUES (?, ?, ?, ?)",
+                 ST_ARGS(ST_I(nid << ROOM_SHIFT | pos), ST_S(body), ST_S(name), ST_S(topic))));
 }
 
 enum store_rc
 st_search_unindex_event(struct store *st, const char *room_id, const char *event_id)
 {
     /* An event that was never indexed has no row: nothing is deleted. */
-    return st_rc(st_run(st, st->writer,
-                        "DELETE FROM event_search WHERE rowid = (SELECT r.nid * 1099511627776 "
-                        "+ e.stream_pos FROM events e JOIN event_search_rooms r ON "
-                        "r.room_id = e.room_id WHERE e.event_id = ? AND e.room_id = ?)",
-                        ST_ARGS(ST_S(event_id), ST_S(room_id))));
+    return st_rc(st_defer(st,
+                          "DELETE FROM event_search WHERE rowid = (SELECT r.nid * 1099511627776 "
+                          "+ e.stream_pos FROM events e JOIN event_search_rooms r ON "
+                          "r.room_id = e.room_id WHERE e.event_id = ? AND e.room_id = ?)",
+                          ST_ARGS(ST_S(event_id), ST_S(room_id))));
 }
 
 /* A visible range of one room, in rowids: (lo, hi]. */

@@ -69,7 +69,10 @@ st_job_release(struct store *st, struct st_job *job, bool ok)
 
 /* Runs a batch in one transaction. Called by the leader only, without qlock. A batch of one
  * job needs no savepoint (its failure rolls back the whole transaction), and between jobs the
- * release and the next savepoint go as one statement: on PostgreSQL each is a round trip. */
+ * release and the next savepoint go as one statement: on PostgreSQL each is a round trip.
+ * With a pipelining driver (db.h: defer, sync; PostgreSQL) a job's deferred statements are
+ * waited for at its end, so a failure among them rolls back that job only; a single job's
+ * go out with the COMMIT, whose failure is then the job's. */
 static void
 run_batch(struct st_job *batch, struct store *st)
 {
@@ -78,6 +81,7 @@ run_batch(struct st_job *batch, struct store *st)
     bool single = batch && !batch->next, ok = began, committed = false;
     bool open = false; /* a savepoint "job" is active */
     size_t njobs = 0;
+    enum db_rc crc;
 
     for (struct st_job *j = batch; j; j = j->next) {
         if (!began) {
@@ -93,6 +97,8 @@ run_batch(struct st_job *batch, struct store *st)
             }
         }
         j->rc = wait_released(st, j) ? j->fn(st, j->ctx) : STORE_ERR;
+        if (j->rc == STORE_OK && !single && st->drv->sync)
+            j->rc = st_rc(st->drv->sync(st->writer));
         if (j->rc != STORE_OK && !single) {
             st->drv->exec(st->writer, "ROLLBACK TO job");
             st_search_forget_nids(st);
@@ -105,18 +111,22 @@ run_batch(struct st_job *batch, struct store *st)
     if (began && !ok) {
         st->drv->exec(st->writer, "ROLLBACK");
         st_search_forget_nids(st);
-    } else if (began && st->drv->exec(st->writer, "COMMIT") != DB_OK) {
-        log_error("store: commit failed; the batch is lost");
+    } else if (began && (crc = st->drv->exec(st->writer, "COMMIT")) != DB_OK) {
+        bool deferred = single && st->drv->sync; /* the failure may be the job's own */
+        if (!deferred)
+            log_error("store: commit failed; the batch is lost");
         st->drv->exec(st->writer, "ROLLBACK");
         st_search_forget_nids(st);
         for (struct st_job *j = batch; j; j = j->next)
             if (j->rc == STORE_OK)
-                j->rc = STORE_ERR;
+                j->rc = deferred ? st_rc(crc) : STORE_ERR;
     } else if (began) {
         committed = true;
     }
     /* Readers may now see every position handed out (rolled-back ones are gaps). */
     atomic_store(&st->stream_committed, st->stream_next);
+    if (!committed)
+        st->pos_used = st->pos_n; /* store_internal.h: not safe to hand out any more */
     for (struct st_job *j = batch; j; j = j->next)
         njobs++;
     pthread_once(&metrics_once, register_metrics);

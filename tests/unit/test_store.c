@@ -8,6 +8,7 @@
 #include "core/util.h"
 #include "store/migrations.h"
 #include "store/store.h"
+#include "store/store_internal.h" /* the writer's jobs (pipelined writes, issue 11) */
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -958,6 +959,147 @@ test_token_expiry(void **state)
     store_auth_clear(&a);
 }
 
+/* ---- the group-commit writer's jobs with deferred statements (issue 11: PostgreSQL's
+ * pipeline; on SQLite st_defer runs each statement at once, and the same must hold) ---- */
+
+struct put_ctx {
+    const char *names[3];
+    bool read_after; /* then read a row back (a statement whose result is needed) */
+};
+
+/* Inserts counters rows; a name already there fails the job with STORE_EXISTS. */
+static enum store_rc
+put_counters(struct store *st, void *arg)
+{
+    const struct put_ctx *c = arg;
+    enum db_rc r = DB_OK;
+
+    for (size_t i = 0; i < 3 && c->names[i] && r == DB_OK; i++)
+        r = st_defer(st, "INSERT INTO counters (name, value) VALUES (?, 7)",
+                     ST_ARGS(ST_S(c->names[i])));
+    if (r == DB_OK && c->read_after) {
+        struct db_stmt *s = NULL;
+        r = st_prep(st, st->writer, &s, "SELECT value FROM counters WHERE name = ?",
+                    ST_ARGS(ST_S(c->names[0])));
+        if (r == DB_OK)
+            r = st->drv->step(s);
+        if (r == DB_ROW && st->drv->col_int64(s, 0) != 7)
+            r = DB_ERR;
+        st->drv->finalize(s);
+    }
+    return r == DB_ROW || r == DB_DONE ? STORE_OK : st_rc(r);
+}
+
+/* A statement that fails on every engine with an error other than a constraint. */
+static enum store_rc
+bad_statement(struct store *st, void *arg)
+{
+    (void)arg;
+    return st_rc(st_defer(st, "INSERT INTO no_such_table (x) VALUES (?)", ST_ARGS(ST_S("x"))));
+}
+
+static void
+expect_counter(struct store *st, const char *name, bool present)
+{
+    int64_t v = 0;
+    assert_int_equal(store_counter(st, name, &v), present ? STORE_OK : STORE_NOT_FOUND);
+    if (present)
+        assert_int_equal(v, 7);
+}
+
+/* Jobs queued together run in one transaction; a deferred statement's failure undoes its own
+ * job only (its earlier statements too), whether it shows at the job's end or at a later
+ * statement of the job that needs a result, and the jobs after it still run and commit. */
+static void
+test_writer_job_failure_is_its_own(void **state)
+{
+    struct fixture *f = *state;
+    struct put_ctx a = {{"a1", "a2", NULL}, false}, b = {{"b1", "a1", "b2"}, false},
+                   c = {{"c1", NULL, NULL}, true}, d = {{"d1", "a2", NULL}, true},
+                   e = {{"e1", NULL, NULL}, false};
+    struct st_job ja = {.fn = put_counters, .ctx = &a}, jb = {.fn = put_counters, .ctx = &b},
+                  jc = {.fn = put_counters, .ctx = &c}, jd = {.fn = put_counters, .ctx = &d},
+                  jbad = {.fn = bad_statement}, je = {.fn = put_counters, .ctx = &e};
+
+    st_job_submit(f->st, &ja);
+    st_job_submit(f->st, &jb);
+    st_job_submit(f->st, &jc);
+    st_job_submit(f->st, &jd);
+    st_job_submit(f->st, &jbad);
+    st_job_submit(f->st, &je);
+    assert_int_equal(st_job_wait(f->st, &ja), STORE_OK);
+    assert_int_equal(st_job_wait(f->st, &jb), STORE_EXISTS);
+    assert_int_equal(st_job_wait(f->st, &jc), STORE_OK);
+    assert_int_equal(st_job_wait(f->st, &jd), STORE_EXISTS);
+    assert_int_equal(st_job_wait(f->st, &jbad), STORE_ERR);
+    assert_int_equal(st_job_wait(f->st, &je), STORE_OK);
+    expect_counter(f->st, "a1", true);
+    expect_counter(f->st, "a2", true);
+    expect_counter(f->st, "b1", false);
+    expect_counter(f->st, "b2", false);
+    expect_counter(f->st, "c1", true);
+    expect_counter(f->st, "d1", false);
+    expect_counter(f->st, "e1", true);
+}
+
+/* A job alone in its transaction: its deferred failure shows at the COMMIT, which rolls
+ * everything back and gives the job the failure's code; the writer works on afterwards. */
+static void
+test_writer_single_job_failure(void **state)
+{
+    struct fixture *f = *state;
+    struct put_ctx a = {{"s1", NULL, NULL}, false}, b = {{"s2", "s1", NULL}, false},
+                   c = {{"s3", NULL, NULL}, true};
+
+    assert_int_equal(st_write(f->st, put_counters, &a), STORE_OK);
+    assert_int_equal(st_write(f->st, put_counters, &b), STORE_EXISTS);
+    expect_counter(f->st, "s2", false);
+    assert_int_equal(st_write(f->st, bad_statement, NULL), STORE_ERR);
+    assert_int_equal(st_write(f->st, put_counters, &c), STORE_OK);
+    expect_counter(f->st, "s1", true);
+    expect_counter(f->st, "s3", true);
+}
+
+static enum store_rc
+persist_test_event(struct store *st, const char *event_id, int64_t *pos)
+{
+    struct store_event_row row = {.event_id = event_id,
+                                  .type = "org.example.test",
+                                  .sender = ALICE,
+                                  .json = "{}",
+                                  .depth = 1,
+                                  .origin_server_ts = 1};
+    return store_events_persist(st, "!r:example.org", NULL, &row, 1, pos);
+}
+
+/* Event positions grow; a failed transaction's position is a gap. On PostgreSQL the writer
+ * takes positions from the sequence in blocks, and drops the rest of its block when a
+ * transaction fails: the sequence's advance is durable only with a commit. */
+static void
+test_writer_positions_after_failure(void **state)
+{
+    struct fixture *f = *state;
+    const int64_t block = (int64_t)(sizeof(f->st->pos_block) / sizeof(f->st->pos_block[0]));
+    struct store_event_row room = {.event_id = "$create",
+                                   .type = "m.room.create",
+                                   .state_key = "",
+                                   .sender = ALICE,
+                                   .json = "{}",
+                                   .depth = 1,
+                                   .origin_server_ts = 1};
+    int64_t p0 = 0, p1 = 0, p2 = 0, p3 = 0;
+
+    assert_int_equal(store_events_persist(f->st, "!r:example.org", "10", &room, 1, &p0), STORE_OK);
+    assert_int_equal(persist_test_event(f->st, "$one", &p1), STORE_OK);
+    assert_true(p1 > p0);
+    assert_int_equal(persist_test_event(f->st, "$one", &p2), STORE_EXISTS);
+    assert_int_equal(persist_test_event(f->st, "$two", &p3), STORE_OK);
+    if (f->st->drv->stream_pos_block_sql)
+        assert_true(p3 >= p0 + block); /* p0 began the first block: a fresh database */
+    else
+        assert_int_equal(p3, p1 + 2);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -987,6 +1129,9 @@ main(void)
         T(test_threepid_sessions),
         T(test_external_ids),
         T(test_token_expiry),
+        T(test_writer_job_failure_is_its_own),
+        T(test_writer_single_job_failure),
+        T(test_writer_positions_after_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
