@@ -68,5 +68,7 @@ bool db_is_pg(const struct db_driver *drv);
 
 /* Statements the SQLite connection has compiled (its cache missed): for tests. */
 uint64_t db_sqlite_compiled(const struct db *db);
+/* Checkpoints the SQLite writer connection has had run, on its thread and inline: for tests. */
+void db_sqlite_checkpoints(const struct db *db, uint64_t *background, uint64_t *inline_);
 
 #endif

@@ -2,12 +2,16 @@
  * caller answers 200. */
 #include "store/db.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/log.h"
 #include "core/util.h"
@@ -29,8 +33,32 @@ struct cached_stmt {
     bool in_use;
 };
 
+/* Checkpoints (the WAL's pages copied back into the database file) run on a thread of their
+ * own, not inside the COMMIT that crosses SQLite's threshold: there they held up that
+ * request and every request batched behind it for a copy and two fsyncs (the p99 of a send,
+ * and so of a wake-up). The writer's WAL hook wakes the thread every CKPT_STEP frames from
+ * CKPT_FRAMES on. A passive checkpoint cannot finish while writes keep coming, and the WAL
+ * only starts over after one that did, so at CKPT_HARD frames the writer checkpoints itself,
+ * as SQLite would have (cheap by then: the thread copied most pages already). */
+#define CKPT_FRAMES 1000
+#define CKPT_STEP 500
+#define CKPT_HARD 4096
+
+struct checkpointer {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    sqlite3 *h; /* its own connection */
+    bool started, pending, stop;
+    int next_kick; /* WAL frames at which the hook wakes the thread next */
+    int last_frames;
+    _Atomic uint64_t background, inline_; /* checkpoints run (db_sqlite_checkpoints) */
+};
+
 struct db {
     sqlite3 *h;
+    char *target;
+    struct checkpointer *ckpt; /* the writer's, once started */
     struct cached_stmt cache[STMT_CACHE];
     size_t ncache;
     uint64_t tick;
@@ -78,6 +106,125 @@ sq_exec(struct db *db, const char *sql)
     return DB_OK;
 }
 
+/* Milliseconds between attempts while each finds new frames (writes came in meanwhile): once
+ * writes pause, one reaches the WAL's end and the next commit starts the WAL over. */
+#define CKPT_RETRY_MS 50
+
+static void *
+ckpt_main(void *arg)
+{
+    struct checkpointer *ck = arg;
+    bool retry = false;
+    int last_log = -1;
+
+    pthread_mutex_lock(&ck->mu);
+    while (!ck->stop) {
+        int log = 0, done = 0, rc;
+        if (!ck->pending && retry) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += CKPT_RETRY_MS * 1000000L;
+            until.tv_sec += until.tv_nsec / 1000000000L;
+            until.tv_nsec %= 1000000000L;
+            if (pthread_cond_timedwait(&ck->cv, &ck->mu, &until) != ETIMEDOUT)
+                continue;
+        } else if (!ck->pending) {
+            pthread_cond_wait(&ck->cv, &ck->mu);
+            continue;
+        }
+        ck->pending = false;
+        pthread_mutex_unlock(&ck->mu);
+        rc = sqlite3_wal_checkpoint_v2(ck->h, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+            log_error("sqlite: checkpoint: %s", sqlite3_errmsg(ck->h));
+        /* Again shortly while each attempt finds frames the last did not see. */
+        retry = rc == SQLITE_BUSY || (rc == SQLITE_OK && (done < log || log != last_log));
+        last_log = log;
+        atomic_fetch_add(&ck->background, 1);
+        pthread_mutex_lock(&ck->mu);
+    }
+    pthread_mutex_unlock(&ck->mu);
+    return NULL;
+}
+
+/* The thread and its connection, at the first checkpoint due (so a database that never
+ * reaches the threshold, or is in memory, has neither). False: checkpoint inline instead. */
+static bool
+ckpt_start(struct db *db)
+{
+    struct checkpointer *ck = db->ckpt;
+
+    if (ck->started)
+        return true;
+    if (sqlite3_open_v2(db->target, &ck->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+            SQLITE_OK ||
+        sqlite3_exec(ck->h, "PRAGMA synchronous=FULL", NULL, NULL, NULL) != SQLITE_OK) {
+        log_error("sqlite: cannot open the checkpoint connection: %s",
+                  ck->h ? sqlite3_errmsg(ck->h) : "");
+        sqlite3_close(ck->h);
+        ck->h = NULL;
+        return false;
+    }
+    sqlite3_busy_timeout(ck->h, 10000);
+    if (pthread_create(&ck->thread, NULL, ckpt_main, ck) != 0) {
+        log_error("sqlite: cannot start the checkpoint thread");
+        sqlite3_close(ck->h);
+        ck->h = NULL;
+        return false;
+    }
+    ck->started = true;
+    return true;
+}
+
+/* Called on the writer's thread after each commit, with the WAL's size in frames. */
+static int
+wal_hook(void *arg, sqlite3 *h, const char *name, int frames)
+{
+    struct db *db = arg;
+    struct checkpointer *ck = db->ckpt;
+
+    if (frames < ck->last_frames || ck->next_kick == 0)
+        ck->next_kick = CKPT_FRAMES; /* the WAL started over */
+    ck->last_frames = frames;
+    if (frames >= CKPT_HARD) {
+        sqlite3_wal_checkpoint_v2(h, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        atomic_fetch_add(&ck->inline_, 1);
+    } else if (frames >= ck->next_kick) {
+        ck->next_kick = frames + CKPT_STEP;
+        if (ckpt_start(db)) {
+            pthread_mutex_lock(&ck->mu);
+            ck->pending = true;
+            pthread_cond_signal(&ck->cv);
+            pthread_mutex_unlock(&ck->mu);
+        } else {
+            sqlite3_wal_checkpoint_v2(h, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+            atomic_fetch_add(&ck->inline_, 1);
+        }
+    }
+    return SQLITE_OK;
+}
+
+static void
+ckpt_stop(struct db *db)
+{
+    struct checkpointer *ck = db->ckpt;
+
+    if (!ck)
+        return;
+    if (ck->started) {
+        pthread_mutex_lock(&ck->mu);
+        ck->stop = true;
+        pthread_cond_signal(&ck->cv);
+        pthread_mutex_unlock(&ck->mu);
+        pthread_join(ck->thread, NULL);
+        sqlite3_close(ck->h);
+    }
+    pthread_cond_destroy(&ck->cv);
+    pthread_mutex_destroy(&ck->mu);
+    free(ck);
+    db->ckpt = NULL;
+}
+
 static enum db_rc
 sq_open(const char *target, bool writer, struct db **out)
 {
@@ -87,6 +234,7 @@ sq_open(const char *target, bool writer, struct db **out)
 
     if (writer)
         flags |= SQLITE_OPEN_CREATE;
+    db->target = xstrdup(target);
     rc = sqlite3_open_v2(target, &db->h, flags, NULL);
     if (rc != SQLITE_OK) {
         log_error("sqlite: cannot open %s: %s", target, db->h ? sqlite3_errmsg(db->h) : "");
@@ -100,12 +248,28 @@ sq_open(const char *target, bool writer, struct db **out)
     if (sq_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
                     "PRAGMA temp_store=MEMORY; PRAGMA mmap_size=268435456;") != DB_OK)
         goto fail;
+    if (writer) {
+        db->ckpt = xcalloc(1, sizeof(*db->ckpt));
+        pthread_mutex_init(&db->ckpt->mu, NULL);
+        pthread_cond_init(&db->ckpt->cv, NULL);
+        /* Replaces SQLite's automatic checkpoint (which is itself a WAL hook). */
+        sqlite3_wal_hook(db->h, wal_hook, db);
+    }
     *out = db;
     return DB_OK;
 fail:
     sqlite3_close(db->h);
+    ckpt_stop(db);
+    free(db->target);
     free(db);
     return DB_ERR;
+}
+
+void
+db_sqlite_checkpoints(const struct db *db, uint64_t *background, uint64_t *inline_)
+{
+    *background = db->ckpt ? atomic_load(&db->ckpt->background) : 0;
+    *inline_ = db->ckpt ? atomic_load(&db->ckpt->inline_) : 0;
 }
 
 uint64_t
@@ -119,11 +283,15 @@ sq_close(struct db *db)
 {
     if (!db)
         return;
+    /* The thread first: its checkpoint must not run on after the last connection closed
+     * (which checkpoints and removes the WAL itself). */
+    ckpt_stop(db);
     for (size_t i = 0; i < db->ncache; i++) {
         sqlite3_finalize(db->cache[i].st);
         free(db->cache[i].sql);
     }
     sqlite3_close(db->h);
+    free(db->target);
     free(db);
 }
 

@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -170,13 +173,116 @@ test_all_in_use(void **state)
     drv->close(db);
 }
 
+/* ---- checkpoints on the writer's own thread ---- */
+
+static char ckdir[64];
+
+static struct db *
+open_file_writer(const char *name, char *path, size_t size)
+{
+    struct db *db = NULL;
+    snprintf(ckdir, sizeof(ckdir), "/tmp/hearth-ckpt-XXXXXX");
+    assert_non_null(mkdtemp(ckdir));
+    snprintf(path, size, "%s/%s", ckdir, name);
+    assert_int_equal(drv->open(path, true, &db), DB_OK);
+    assert_int_equal(drv->exec(db, "CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)"), DB_OK);
+    return db;
+}
+
+static void
+insert_rows(struct db *db, int from, int n)
+{
+    char sql[160];
+    for (int i = from; i < from + n; i++) {
+        /* About one page each: one or two WAL frames per commit. */
+        snprintf(sql, sizeof(sql), "INSERT INTO t VALUES (%d, printf('%%.3000c', 'x'))", i);
+        assert_int_equal(drv->exec(db, sql), DB_OK);
+    }
+}
+
+static long
+file_size(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 ? (long)sb.st_size : -1;
+}
+
+static void
+cleanup_dir(const char *path)
+{
+    char p[128];
+    static const char *const suffix[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(p, sizeof(p), "%s%s", path, suffix[i]);
+        unlink(p);
+    }
+    rmdir(ckdir);
+}
+
+/* Crossing the threshold with pauses between writes: the thread checkpoints, the commits
+ * never do, and the WAL starts over instead of growing. */
+static void
+test_checkpoint_in_background(void **state)
+{
+    (void)state;
+    char path[128], wal[140];
+    struct db *db = open_file_writer("bg.db", path, sizeof(path));
+    uint64_t bg = 0, in = 0;
+
+    snprintf(wal, sizeof(wal), "%s-wal", path);
+    /* Bursts with a pause after each: long enough for a checkpoint (and its retry) to reach
+     * the WAL's end, so the next commit starts the WAL over. */
+    for (int round = 0; round < 6; round++) {
+        insert_rows(db, round * 400, 400);
+        nanosleep(&(struct timespec){0, 300 * 1000 * 1000}, NULL);
+    }
+    db_sqlite_checkpoints(db, &bg, &in);
+    assert_true(bg >= 1);
+    assert_int_equal(in, 0);
+    /* 2,400 pages written; restarted after background checkpoints, the WAL stays near the
+     * threshold (one frame is a page and 24 bytes). */
+    assert_true(file_size(wal) < (long)(1600 * (4096 + 24)));
+    drv->close(db);
+    cleanup_dir(path);
+}
+
+/* Writes without a pause: whatever the thread manages, the WAL stays bounded (the writer
+ * checkpoints itself at the hard limit). */
+static void
+test_checkpoint_bounded_under_load(void **state)
+{
+    (void)state;
+    char path[128], wal[140];
+    struct db *db = open_file_writer("load.db", path, sizeof(path));
+    struct db *reader = NULL;
+    struct db_stmt *s = NULL;
+
+    snprintf(wal, sizeof(wal), "%s-wal", path);
+    insert_rows(db, 0, 12000);
+    assert_true(file_size(wal) < (long)(5000 * (4096 + 24)));
+    /* Everything is there for a new reader. */
+    assert_int_equal(drv->open(path, false, &reader), DB_OK);
+    assert_int_equal(drv->prepare(reader, "SELECT COUNT(*), MAX(length(v)) FROM t", &s), DB_OK);
+    assert_int_equal(drv->step(s), DB_ROW);
+    assert_int_equal(drv->col_int64(s, 0), 12000);
+    assert_int_equal(drv->col_int64(s, 1), 3000);
+    drv->finalize(s);
+    drv->close(reader);
+    drv->close(db);
+    cleanup_dir(path);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_many_statements), cmocka_unit_test(test_late_statement_cached),
-        cmocka_unit_test(test_in_use_kept),     cmocka_unit_test(test_same_address_other_sql),
+        cmocka_unit_test(test_many_statements),
+        cmocka_unit_test(test_late_statement_cached),
+        cmocka_unit_test(test_in_use_kept),
+        cmocka_unit_test(test_same_address_other_sql),
         cmocka_unit_test(test_all_in_use),
+        cmocka_unit_test(test_checkpoint_in_background),
+        cmocka_unit_test(test_checkpoint_bounded_under_load),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
