@@ -1,6 +1,6 @@
 /* libcrypto as a module (issue 12, memory): the executable does not link OpenSSL's libcrypto
  * (about 1.5 MB resident just mapped). Hearth's own uses (HMAC-SHA1 in voip.c and
- * synapse_admin.c, RS256 in jwt.c) call the functions below, which crypto_stub.c defines with
+ * synapse_admin.c, RS256 in jwt.c) call the functions below, which crypto_forward.c defines with
  * OpenSSL's signatures (renamed hearth_*: core/lazy_libs.h, force-included), forwarding to this
  * table of the real ones from the module hearth-crypto.so (crypto_module.c, linked with libcrypto),
  * loaded at the first call. So those files are unchanged. */

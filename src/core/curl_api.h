@@ -1,9 +1,9 @@
 /* libcurl as a module (issue 12, memory): the executable does not link libcurl (nor, through
- * it, OpenSSL, Kerberos, LDAP, libssh2...: about 3.5 MB resident idle). curl_stub.c defines
+ * it, OpenSSL, Kerberos, LDAP, libssh2...: about 3.5 MB resident idle). curl_forward.c defines
  * the libcurl functions Hearth calls, with libcurl's own signatures but renamed hearth_curl_*
  * (core/lazy_libs.h, force-included), so the code that uses libcurl is unchanged; each forwards to
  * this table of the real functions, which the module hearth-curl.so (curl_module.c, linked with
- * libcurl) exports and curl_stub.c loads at the first call (core/module.h). */
+ * libcurl) exports and curl_forward.c loads at the first call (core/module.h). */
 #ifndef HEARTH_CORE_CURL_API_H
 #define HEARTH_CORE_CURL_API_H
 

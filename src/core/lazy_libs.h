@@ -1,7 +1,7 @@
 /* modules (issue 12, memory): libcurl and libcrypto are loaded on first use (core/curl_api.h,
  * core/crypto_api.h). CMake force-includes this header into every source of hearthcore
- * (-include), so their calls of these functions name Hearth's forwarding stubs hearth_*
- * (core/curl_stub.c, core/crypto_stub.c) instead: the executable does not link the libraries,
+ * (-include), so their calls of these functions name Hearth's forwarding functions hearth_*
+ * (core/curl_forward.c, core/crypto_forward.c) instead: the executable does not link the libraries,
  * and a program that links them too (a unit test, a bench) still gets the real ones for its
  * own calls, with no clash of names. The modules' sources are not in hearthcore and see the
  * real names. The libraries' headers come first, so that their own macros (libcurl's
