@@ -44,7 +44,6 @@ struct appservices {
     size_t running; /* threads of appservices_run */
     struct as_sender *senders;
     size_t n_senders;
-    bool curl_ready; /* curl_global_init done */
 };
 
 #endif

@@ -363,7 +363,6 @@ appservices_start(struct appservices *as, struct store *st)
     /* Once, before any thread: the request path queries services too. */
     if (fetch_curl_ready() != 0)
         return -1;
-    as->curl_ready = true;
     as->senders = xcalloc(as->n, sizeof(*as->senders));
     for (size_t i = 0; i < as->n; i++) {
         struct as_sender *s = &as->senders[as->n_senders];
