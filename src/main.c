@@ -179,9 +179,11 @@ cmd_serve(const char *argv0, int argc, char **argv)
     rooms_set_push_hook(hs.rooms,
                         &(struct rooms_push_hook){push_evaluate_event, push_event_committed,
                                                   push_event_discard, hs.push});
-    if (http_server_start(&hs, api_routes, api_n_routes, &srv) != 0)
-        goto out;
+    /* Metrics first: once the client listener answers (what a supervisor or a test waits
+     * for), the metrics listener is up too, and a port it cannot bind stops the start. */
     if (cfg->metrics_listener.port && http_metrics_start(&cfg->metrics_listener, &msrv) != 0)
+        goto out;
+    if (http_server_start(&hs, api_routes, api_n_routes, &srv) != 0)
         goto out;
     log_info("hearth %s serving %s", HEARTH_VERSION, cfg->server_name);
     /* Memory (issue 12, soak): glibc keeps pages freed inside its arenas (a burst of syncs'
