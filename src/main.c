@@ -820,9 +820,13 @@ out:
 int
 main(int argc, char **argv)
 {
-    /* glibc gives each busy thread its own malloc arena, and memory freed in one stays there;
-     * with 16+ HTTP threads that multiplies the resident size for nothing. */
-    mallopt(M_ARENA_MAX, 2);
+    /* Memory (issue 12, soak). glibc gives each busy thread its own malloc arena, and memory
+     * freed in one stays there; with 16+ HTTP threads that multiplied the resident size, and a
+     * second arena still held 7-16 MB of holes. Thread caches keep one arena uncontended here.
+     * A fixed mmap threshold: by default glibc raises it after each large block is freed, so
+     * later initial-sync answers (about 1 MB) came from the heap and left holes there. */
+    mallopt(M_ARENA_MAX, 1);
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
     if (sodium_init() < 0) {
         fputs("hearth: libsodium failed to initialise\n", stderr);
         return 1;

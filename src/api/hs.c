@@ -52,7 +52,7 @@ hs_init(struct hs *hs, const struct config *cfg)
     }
     hs->oidc = oidc_new(cfg);
     /* sync speed (issue 4): formatted events, about 16 recent ones for each of 1,000 rooms */
-    hs->evcache = evcache_new(16384);
+    hs->evcache = evcache_new((size_t)cfg->event_cache_size);
 }
 
 void

@@ -38,8 +38,12 @@
  * an initial sync forgets a room in one step (it used to scan every entry of the server). */
 struct lazy_entry {
     struct lazy_entry *next;
-    char *key;       /* user \x1f device \x1f room */
-    json_t *members; /* an object used as a set */
+    char *key; /* user \x1f device \x1f room */
+    /* Memory (issue 12, soak): a sorted set of 64-bit hashes of the member IDs, 8 bytes a
+     * member where a JSON object took about 100. Two members of one room sharing a hash
+     * (odds about n²/2⁶⁵) would cost the second one's event being left out of lazy loading. */
+    uint64_t *members;
+    size_t n, cap;
 };
 
 #define LAZY_BUCKETS 4096
@@ -63,7 +67,7 @@ static void
 lazy_entry_free(struct lazy_entry *e)
 {
     free(e->key);
-    json_decref(e->members);
+    free(e->members);
     free(e);
 }
 
@@ -127,6 +131,16 @@ lazy_find_locked(struct lazy_cache *c, const char *key)
     return pp;
 }
 
+/* FNV-1a, 64 bits. */
+static uint64_t
+lazy_member_hash(const char *member)
+{
+    uint64_t h = 14695981039346656037ULL;
+    for (; *member; member++)
+        h = (h ^ (unsigned char)*member) * 1099511628211ULL;
+    return h;
+}
+
 /* Marks the member as sent; returns true if it had been sent before. Forgetting everything
  * when full only costs some redundant member events. */
 static bool
@@ -134,7 +148,9 @@ lazy_seen(struct lazy_cache *c, const char *user, const char *device, const char
           const char *member)
 {
     char *key = lazy_key(user, device, room);
-    struct lazy_entry **pp;
+    uint64_t h = lazy_member_hash(member);
+    struct lazy_entry **pp, *e;
+    size_t lo = 0, hi;
     bool seen;
 
     pthread_mutex_lock(&c->lock);
@@ -142,15 +158,29 @@ lazy_seen(struct lazy_cache *c, const char *user, const char *device, const char
         lazy_clear_locked(c);
     pp = lazy_find_locked(c, key);
     if (!*pp) {
-        struct lazy_entry *e = xcalloc(1, sizeof(*e));
-        e->key = key;
+        *pp = xcalloc(1, sizeof(**pp));
+        (*pp)->key = key;
         key = NULL;
-        e->members = json_object();
-        *pp = e;
     }
-    seen = json_object_get((*pp)->members, member) != NULL;
+    e = *pp;
+    /* binary search for the first hash not below h */
+    hi = e->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (e->members[mid] < h)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    seen = lo < e->n && e->members[lo] == h;
     if (!seen) {
-        json_object_set_new((*pp)->members, member, json_true());
+        if (e->n == e->cap) {
+            e->cap = e->cap ? e->cap * 2 : 8;
+            e->members = xrealloc(e->members, e->cap * sizeof(*e->members));
+        }
+        memmove(&e->members[lo + 1], &e->members[lo], (e->n - lo) * sizeof(*e->members));
+        e->members[lo] = h;
+        e->n++;
         c->count++;
     }
     pthread_mutex_unlock(&c->lock);
@@ -169,7 +199,7 @@ lazy_forget_room(struct lazy_cache *c, const char *user, const char *device, con
     pp = lazy_find_locked(c, key);
     if ((dead = *pp)) {
         *pp = dead->next;
-        c->count -= json_object_size(dead->members);
+        c->count -= dead->n;
         lazy_entry_free(dead);
     }
     pthread_mutex_unlock(&c->lock);

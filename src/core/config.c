@@ -27,6 +27,7 @@
 #define DEFAULT_ROOM_VERSION "6" /* SPEC: v1.1 rooms/_index.md (issue 15) */
 #define DEFAULT_MAX_UPLOAD (50 * 1024 * 1024)
 #define DEFAULT_MAX_REQUEST (1024 * 1024)
+#define DEFAULT_EVENT_CACHE 4096
 #define MAX_THREAD_POOL 1024
 
 #define NKEYS(t) (sizeof(t) / sizeof((t)[0]))
@@ -516,6 +517,17 @@ load_size(struct loader *ld, yaml_node_t *v, const char *path, void *field)
     if (get_scaled(ld, v, path, "a size", units, NKEYS(units), field) < 0)
         return fail(ld, path,
                     "must be a positive size in bytes, optionally with a K, M or G suffix");
+    return 0;
+}
+
+/* Each entry's slot is allocated up front, so the count is bounded (16M slots: 768 MB). */
+static int
+load_event_cache(struct loader *ld, yaml_node_t *v, const char *path, void *field)
+{
+    if (load_size(ld, v, path, field) < 0)
+        return -1;
+    if (*(int64_t *)field > 16 * 1024 * 1024)
+        return fail(ld, path, "must be at most 16M events");
     return 0;
 }
 
@@ -1736,6 +1748,7 @@ static const struct key_spec top_keys[] = {
     {"default_room_version", load_room_version, offsetof(struct config, default_room_version)},
     {"max_upload_size", load_size, offsetof(struct config, max_upload_size)},
     {"max_request_size", load_size, offsetof(struct config, max_request_size)},
+    {"event_cache_size", load_event_cache, offsetof(struct config, event_cache_size)},
     {"thread_pool_size", load_thread_pool, offsetof(struct config, thread_pool_size)},
     {"rc_message", load_ratelimit, offsetof(struct config, rc_message)},
     {"rc_registration", load_ratelimit, offsetof(struct config, rc_registration)},
@@ -1787,6 +1800,7 @@ set_defaults(struct config *cfg)
 
     cfg->max_upload_size = DEFAULT_MAX_UPLOAD;
     cfg->max_request_size = DEFAULT_MAX_REQUEST;
+    cfg->event_cache_size = DEFAULT_EVENT_CACHE;
     cfg->rc_message = (struct config_ratelimit){0.2, 10};
     cfg->rc_registration = login;
     cfg->rc_login_address = login;

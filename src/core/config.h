@@ -100,6 +100,9 @@ struct config {
     bool user_directory_search_all_users; /* user_directory.search_all_users, default false */
     int64_t max_upload_size;  /* bytes; accepts "50M", "10K", "1G" or a plain number; default 50M */
     int64_t max_request_size; /* JSON body limit in bytes; hearth-specific; default 1 MiB */
+    /* Events kept formatted in memory (Synapse's name; "4K" = 4,096); default 4K. About 2 KB
+     * each when full (issue 12's memory target). */
+    int64_t event_cache_size;
     struct config_ratelimit rc_message;               /* default 0.2 / 10 */
     struct config_ratelimit rc_registration;          /* default 0.17 / 3 */
     struct config_ratelimit rc_login_address;         /* rc_login.address, default 0.17 / 3 */

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/config.h"
 #include "core/log.h"
@@ -13,8 +14,14 @@
 #include "store/migrations.h"
 #include "store/store_internal.h"
 
-/* SQLite reader connections at most (issue 12, soak; store_open). */
-#define SQLITE_MAX_READERS 4
+/* SQLite reader connections at most: one per CPU core, 2 to 4 (issue 12, soak; store_open).
+ * Reads are CPU work on mapped pages, so more readers than cores add memory, not speed. */
+static size_t
+sqlite_max_readers(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 2 ? 2 : n > 4 ? 4 : (size_t)n;
+}
 
 /* ---- plumbing ---- */
 
@@ -358,7 +365,7 @@ store_open(const struct config *cfg, struct store **out)
          * read through N connections counts N times in the resident size; a bounded pool keeps
          * N small. Reads nest on the thread's own connection (held_reader), so waiting for one
          * cannot deadlock. */
-        st->pool_max = SQLITE_MAX_READERS;
+        st->pool_max = sqlite_max_readers();
     }
     st->tokens = st_tokens_new();
     st->erased_count = -1; /* issue 14: counted on first use */

@@ -1,5 +1,8 @@
-/* The formatted-event memo (evcache.h): set-associative, WAYS entries per set, the least
- * recently used one replaced; sets are locked in stripes. Lookups copy nothing: they hand
+/* The formatted-event memo (evcache.h): set-associative, WAYS entries per set, each event
+ * with two candidate sets (two hashes), the least recently used of their entries replaced;
+ * sets are locked in stripes. Two choices let a cache fill to most of its size before sets
+ * overflow (issue 12: with one 4-way set per event, 3,200 events thrashed 4,096 entries and
+ * the cache had to be sized for twice its working set). Lookups copy nothing: they hand
  * out a reference to the shared object (jansson's reference counts are atomic here). */
 #include "sync/evcache.h"
 
@@ -12,7 +15,7 @@
 #include "core/util.h"
 #include "room/event.h"
 
-#define WAYS 4
+#define WAYS 8
 #define STRIPES 64
 
 struct slot {
@@ -78,18 +81,82 @@ evcache_free(struct evcache *c)
     free(c);
 }
 
-static size_t
-set_of(const struct evcache *c, const char *event_id)
+/* The two sets an event may be in (the same one twice only when there is a single set),
+ * and their locks taken in address order. */
+struct where {
+    struct slot *ways[2];
+    pthread_mutex_t *lock[2];
+    size_t nways; /* 1 or 2 */
+};
+
+static void
+where_lock(struct evcache *c, const char *event_id, struct where *w)
 {
-    return (size_t)(fnv(FNV_BASIS, event_id) % c->nsets);
+    uint64_t h = fnv(FNV_BASIS, event_id);
+    size_t a = (size_t)(h % c->nsets), b = (size_t)((h >> 32) * 2654435761u % c->nsets);
+
+    if (b == a)
+        b = (a + 1) % c->nsets;
+    w->ways[0] = &c->slots[a * WAYS];
+    w->ways[1] = &c->slots[b * WAYS];
+    w->nways = a == b ? 1 : 2;
+    w->lock[0] = &c->locks[a % STRIPES];
+    w->lock[1] = &c->locks[b % STRIPES];
+    if (w->lock[1] < w->lock[0]) {
+        pthread_mutex_t *t = w->lock[0];
+        w->lock[0] = w->lock[1];
+        w->lock[1] = t;
+    }
+    pthread_mutex_lock(w->lock[0]);
+    if (w->lock[1] != w->lock[0])
+        pthread_mutex_lock(w->lock[1]);
+}
+
+static void
+where_unlock(const struct where *w)
+{
+    if (w->lock[1] != w->lock[0])
+        pthread_mutex_unlock(w->lock[1]);
+    pthread_mutex_unlock(w->lock[0]);
+}
+
+/* The i-th of the 2 * WAYS candidate entries. */
+static struct slot *
+where_slot(const struct where *w, size_t i)
+{
+    return i / WAYS < w->nways ? &w->ways[i / WAYS][i % WAYS] : NULL;
+}
+
+/* Where a new entry goes: the entry another thread made meanwhile, else a free one in the
+ * emptier set (the two-choice rule that keeps sets from overflowing), else the least
+ * recently used. Locked. */
+static struct slot *
+choose_victim(const struct where *w, const char *event_id)
+{
+    struct slot *lru = NULL, *sl, *free_in[2] = {NULL, NULL};
+    size_t nfree[2] = {0, 0};
+
+    for (size_t i = 0; (sl = where_slot(w, i)); i++) {
+        if (!sl->event_id) {
+            if (!free_in[i / WAYS])
+                free_in[i / WAYS] = sl;
+            nfree[i / WAYS]++;
+        } else if (strcmp(sl->event_id, event_id) == 0) {
+            return sl;
+        } else if (!lru || sl->used < lru->used) {
+            lru = sl;
+        }
+    }
+    if (nfree[0] || nfree[1])
+        return nfree[1] > nfree[0] ? free_in[1] : free_in[0];
+    return lru;
 }
 
 json_t *
 evcache_client(struct evcache *c, const struct store_event *e)
 {
-    size_t set;
-    pthread_mutex_t *lock;
-    struct slot *ways, *victim = NULL, fresh = {0};
+    struct where w;
+    struct slot *victim = NULL, fresh = {0}, *sl;
     uint64_t sum;
     json_t *ev, *out = NULL;
 
@@ -98,16 +165,13 @@ evcache_client(struct evcache *c, const struct store_event *e)
     /* An event's stored JSON never changes (a redaction only sets redacted_by, and redacted
      * events are not cached); its length is checked anyway, the unsigned text hashed. */
     sum = fnv(FNV_BASIS, e->unsigned_json) ^ (uint64_t)strlen(e->json);
-    set = set_of(c, e->event_id);
-    lock = &c->locks[set % STRIPES];
-    ways = &c->slots[set * WAYS];
-    pthread_mutex_lock(lock);
-    for (size_t i = 0; i < WAYS && !out; i++)
-        if (ways[i].event_id && ways[i].sum == sum && strcmp(ways[i].event_id, e->event_id) == 0) {
-            ways[i].used = atomic_fetch_add(&c->tick, 1);
-            out = json_incref(ways[i].client);
+    where_lock(c, e->event_id, &w);
+    for (size_t i = 0; (sl = where_slot(&w, i)) && !out; i++)
+        if (sl->event_id && sl->sum == sum && strcmp(sl->event_id, e->event_id) == 0) {
+            sl->used = atomic_fetch_add(&c->tick, 1);
+            out = json_incref(sl->client);
         }
-    pthread_mutex_unlock(lock);
+    where_unlock(&w);
     if (out)
         return out;
 
@@ -127,20 +191,12 @@ evcache_client(struct evcache *c, const struct store_event *e)
     fresh.sum = sum;
     out = json_incref(fresh.client);
 
-    pthread_mutex_lock(lock);
-    for (size_t i = 0; i < WAYS; i++) {
-        /* Another thread may have made the same entry meanwhile: replace it. */
-        if (!ways[i].event_id || strcmp(ways[i].event_id, e->event_id) == 0) {
-            victim = &ways[i];
-            break;
-        }
-        if (!victim || ways[i].used < victim->used)
-            victim = &ways[i];
-    }
+    where_lock(c, e->event_id, &w);
+    victim = choose_victim(&w, e->event_id);
     slot_clear(victim);
     *victim = fresh;
     victim->used = atomic_fetch_add(&c->tick, 1);
-    pthread_mutex_unlock(lock);
+    where_unlock(&w);
     return out;
 }
 
@@ -181,35 +237,30 @@ bool
 evcache_append_text(struct evcache *c, const char *event_id, const json_t *ev, char **buf,
                     size_t *len, size_t *cap)
 {
-    size_t set;
-    pthread_mutex_t *lock;
-    struct slot *ways;
+    struct where w;
+    struct slot *sl;
     bool done = false;
 
     if (!c || !event_id)
         return false;
-    set = set_of(c, event_id);
-    lock = &c->locks[set % STRIPES];
-    ways = &c->slots[set * WAYS];
-    pthread_mutex_lock(lock);
-    for (size_t i = 0; i < WAYS && !done; i++) {
-        struct slot *s = &ways[i];
+    where_lock(c, event_id, &w);
+    for (size_t i = 0; (sl = where_slot(&w, i)) && !done; i++) {
         size_t n;
-        if (!s->event_id || s->text_len < 3 || strcmp(s->event_id, event_id) != 0 ||
-            !same_as_cached(s->client, ev))
+        if (!sl->event_id || sl->text_len < 3 || strcmp(sl->event_id, event_id) != 0 ||
+            !same_as_cached(sl->client, ev))
             continue;
         /* the text ends with the object's closing brace, which the caller writes */
-        n = s->text_len - 1;
+        n = sl->text_len - 1;
         if (*len + n + 1 > *cap) {
             /* room for the caller's few more bytes (unsigned), not a page per event */
             *cap = *len + n + 64;
             *buf = xrealloc(*buf, *cap);
         }
-        memcpy(*buf + *len, s->text, n);
+        memcpy(*buf + *len, sl->text, n);
         *len += n;
         (*buf)[*len] = '\0';
         done = true;
     }
-    pthread_mutex_unlock(lock);
+    where_unlock(&w);
     return done;
 }

@@ -140,6 +140,8 @@ def test_register_user_bad_config(tmp_path):
     (("rc_login", "address", "per_second"), "fast", "per_second"),
     (("rc_message",), "lots", "rc_message"),
     (("max_request_size",), "huge", "max_request_size"),
+    (("event_cache_size",), "lots", "event_cache_size"),
+    (("event_cache_size",), "17M", "event_cache_size"),
     (("server_name",), ["a", "b"], "server_name"),
     (("database", "name"), "oracle", "database"),
     (("default_room_version",), "99", "default_room_version"),

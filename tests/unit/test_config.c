@@ -95,6 +95,7 @@ test_defaults(void **state)
     assert_string_equal(cfg->default_room_version, "6");
     assert_int_equal(cfg->max_upload_size, 50 * 1024 * 1024);
     assert_int_equal(cfg->max_request_size, 1024 * 1024);
+    assert_int_equal(cfg->event_cache_size, 4096);
     assert_true(cfg->rc_message.per_second == 0.2 && cfg->rc_message.burst_count == 10);
     assert_true(cfg->rc_registration.per_second == 0.17 && cfg->rc_registration.burst_count == 3);
     assert_true(cfg->rc_login_address.per_second == 0.17 && cfg->rc_login_address.burst_count == 3);
@@ -165,6 +166,7 @@ test_every_key(void **state)
                                  "default_room_version: 7\n"
                                  "max_upload_size: 10M\n"
                                  "max_request_size: 2048K\n"
+                                 "event_cache_size: 10K\n"
                                  "thread_pool_size: 16\n"
                                  "turn_uris: [\"turn:t.example.org?transport=udp\", \"turns:t\"]\n"
                                  "turn_shared_secret: turnsecret\n"
@@ -206,6 +208,7 @@ test_every_key(void **state)
     assert_string_equal(cfg->default_room_version, "7");
     assert_int_equal(cfg->max_upload_size, 10 * 1024 * 1024);
     assert_int_equal(cfg->max_request_size, 2048 * 1024);
+    assert_int_equal(cfg->event_cache_size, 10 * 1024);
     assert_int_equal(cfg->thread_pool_size, 16);
     assert_true(cfg->n_turn_uris == 2 && strcmp(cfg->turn_uris[1], "turns:t") == 0);
     assert_string_equal(cfg->turn_shared_secret, "turnsecret");

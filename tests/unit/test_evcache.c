@@ -156,6 +156,58 @@ test_bounded(void **state)
     evcache_free(c);
 }
 
+/* A working set of three quarters of the entries, read over and over, is formatted once:
+ * every later read is a hit (the same shared object). With one 4-way set per event, sets
+ * overflowed at this fill and their events were formatted on every pass (issue 12). */
+static void
+test_working_set_fits(void **state)
+{
+    (void)state;
+    enum { N = 3072 };
+    struct evcache *c = evcache_new(4096);
+    json_t **first = calloc(N, sizeof(*first));
+    char id[32];
+    int misses = 0;
+
+    assert_non_null(first);
+    for (int pass = 0; pass < 3; pass++)
+        for (int i = 0; i < N; i++) {
+            struct store_event e;
+            json_t *ev;
+            snprintf(id, sizeof(id), "$w%d:example.org", i);
+            e = event(id, JSON_A, NULL, NULL);
+            ev = evcache_client(c, &e);
+            assert_non_null(ev);
+            if (pass == 0)
+                first[i] = ev;
+            else {
+                misses += ev != first[i];
+                json_decref(ev);
+            }
+        }
+    assert_int_equal(misses, 0);
+    for (int i = 0; i < N; i++)
+        json_decref(first[i]);
+    free(first);
+    evcache_free(c);
+}
+
+/* No entries asked for: one set, which still caches. */
+static void
+test_one_set(void **state)
+{
+    (void)state;
+    struct evcache *c = evcache_new(0);
+    struct store_event e = event("$one", JSON_A, NULL, NULL);
+    json_t *a = evcache_client(c, &e), *b = evcache_client(c, &e);
+
+    assert_non_null(a);
+    assert_ptr_equal(a, b);
+    json_decref(a);
+    json_decref(b);
+    evcache_free(c);
+}
+
 int
 main(void)
 {
@@ -165,6 +217,8 @@ main(void)
         cmocka_unit_test(test_redacted_and_broken),
         cmocka_unit_test(test_append_text),
         cmocka_unit_test(test_bounded),
+        cmocka_unit_test(test_working_set_fits),
+        cmocka_unit_test(test_one_set),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
