@@ -2,30 +2,25 @@
  * hearth-crypto.so (crypto_api.h), loaded at the first call. Without the module each fails
  * the way OpenSSL reports failure (NULL or 0; the loader logs why) and the freeing ones do
  * nothing (nothing was allocated). */
-#include <pthread.h>
 #include <stddef.h>
 
 #include "core/crypto_api.h"
 #include "core/module.h"
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static const struct crypto_api *_Atomic api;
+static const void *_Atomic table; /* the module's struct crypto_api, once loaded */
 
+/* The table, loading the module at the first call. */
 static const struct crypto_api *
 load(void)
 {
-    const struct crypto_api *a = api;
+    return module_table_once(&table, "crypto", "hearth_crypto_api");
+}
 
-    if (a)
-        return a;
-    pthread_mutex_lock(&lock);
-    a = api;
-    if (!a) {
-        a = module_table("crypto", "hearth_crypto_api");
-        api = a;
-    }
-    pthread_mutex_unlock(&lock);
-    return a;
+/* The table if the module is loaded (the freeing functions must not load it). */
+static const struct crypto_api *
+loaded(void)
+{
+    return table;
 }
 
 unsigned char *
@@ -60,8 +55,8 @@ BN_bin2bn(const unsigned char *s, int len, BIGNUM *ret)
 void
 BN_free(BIGNUM *a)
 {
-    if (api)
-        api->bn_free(a);
+    if (loaded())
+        loaded()->bn_free(a);
 }
 
 OSSL_PARAM_BLD *
@@ -88,15 +83,15 @@ OSSL_PARAM_BLD_to_param(OSSL_PARAM_BLD *bld)
 void
 OSSL_PARAM_BLD_free(OSSL_PARAM_BLD *bld)
 {
-    if (api)
-        api->ossl_param_bld_free(bld);
+    if (loaded())
+        loaded()->ossl_param_bld_free(bld);
 }
 
 void
 OSSL_PARAM_free(OSSL_PARAM *p)
 {
-    if (api)
-        api->ossl_param_free(p);
+    if (loaded())
+        loaded()->ossl_param_free(p);
 }
 
 EVP_PKEY_CTX *
@@ -109,8 +104,8 @@ EVP_PKEY_CTX_new_from_name(OSSL_LIB_CTX *libctx, const char *name, const char *p
 void
 EVP_PKEY_CTX_free(EVP_PKEY_CTX *ctx)
 {
-    if (api)
-        api->evp_pkey_ctx_free(ctx);
+    if (loaded())
+        loaded()->evp_pkey_ctx_free(ctx);
 }
 
 int
@@ -137,8 +132,8 @@ EVP_MD_CTX_new(void)
 void
 EVP_MD_CTX_free(EVP_MD_CTX *ctx)
 {
-    if (api)
-        api->evp_md_ctx_free(ctx);
+    if (loaded())
+        loaded()->evp_md_ctx_free(ctx);
 }
 
 int
@@ -160,6 +155,6 @@ EVP_DigestVerify(EVP_MD_CTX *ctx, const unsigned char *sigret, size_t siglen,
 void
 EVP_PKEY_free(EVP_PKEY *pkey)
 {
-    if (api)
-        api->evp_pkey_free(pkey);
+    if (loaded())
+        loaded()->evp_pkey_free(pkey);
 }

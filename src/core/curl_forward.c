@@ -3,31 +3,26 @@
  * be made (curl_easy_init, curl_multi_init and curl_url give NULL, curl_global_init
  * CURLE_FAILED_INIT; the loader logs why), and the functions that take a handle, which only exist
  * with the module, are never reached; the freeing ones accept NULL. */
-#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 
 #include "core/curl_api.h"
 #include "core/module.h"
 
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static const struct curl_api *_Atomic api;
+static const void *_Atomic table; /* the module's struct curl_api, once loaded */
 
+/* The table, loading the module at the first call. */
 static const struct curl_api *
 load(void)
 {
-    const struct curl_api *a = api;
+    return module_table_once(&table, "curl", "hearth_curl_api");
+}
 
-    if (a)
-        return a;
-    pthread_mutex_lock(&lock);
-    a = api;
-    if (!a) {
-        a = module_table("curl", "hearth_curl_api");
-        api = a;
-    }
-    pthread_mutex_unlock(&lock);
-    return a;
+/* The table if the module is loaded (the freeing functions must not load it). */
+static const struct curl_api *
+loaded(void)
+{
+    return table;
 }
 
 CURLcode
@@ -40,8 +35,8 @@ curl_global_init(long flags)
 void
 curl_global_cleanup(void)
 {
-    if (api)
-        api->global_cleanup();
+    if (loaded())
+        loaded()->global_cleanup();
 }
 
 curl_version_info_data *
@@ -68,13 +63,13 @@ curl_easy_setopt(CURL *curl, CURLoption option, ...)
 
     va_start(ap, option);
     if (option < CURLOPTTYPE_OBJECTPOINT)
-        rc = api->easy_setopt(curl, option, va_arg(ap, long));
+        rc = loaded()->easy_setopt(curl, option, va_arg(ap, long));
     else if (option < CURLOPTTYPE_OFF_T)
-        rc = api->easy_setopt(curl, option, va_arg(ap, void *)); /* objects and functions */
+        rc = loaded()->easy_setopt(curl, option, va_arg(ap, void *)); /* objects and functions */
     else if (option < CURLOPTTYPE_BLOB)
-        rc = api->easy_setopt(curl, option, va_arg(ap, curl_off_t));
+        rc = loaded()->easy_setopt(curl, option, va_arg(ap, curl_off_t));
     else
-        rc = api->easy_setopt(curl, option, va_arg(ap, void *));
+        rc = loaded()->easy_setopt(curl, option, va_arg(ap, void *));
     va_end(ap);
     return rc;
 }
@@ -82,14 +77,14 @@ curl_easy_setopt(CURL *curl, CURLoption option, ...)
 CURLcode
 curl_easy_perform(CURL *curl)
 {
-    return api->easy_perform(curl);
+    return loaded()->easy_perform(curl);
 }
 
 void
 curl_easy_cleanup(CURL *curl)
 {
-    if (api)
-        api->easy_cleanup(curl);
+    if (loaded())
+        loaded()->easy_cleanup(curl);
 }
 
 /* Every CURLINFO takes one pointer. */
@@ -100,7 +95,7 @@ curl_easy_getinfo(CURL *curl, CURLINFO info, ...)
     CURLcode rc;
 
     va_start(ap, info);
-    rc = api->easy_getinfo(curl, info, va_arg(ap, void *));
+    rc = loaded()->easy_getinfo(curl, info, va_arg(ap, void *));
     va_end(ap);
     return rc;
 }
@@ -129,15 +124,15 @@ curl_slist_append(struct curl_slist *list, const char *data)
 void
 curl_slist_free_all(struct curl_slist *list)
 {
-    if (api)
-        api->slist_free_all(list);
+    if (loaded())
+        loaded()->slist_free_all(list);
 }
 
 void
 curl_free(void *p)
 {
-    if (api)
-        api->free(p);
+    if (loaded())
+        loaded()->free(p);
 }
 
 CURLU *
@@ -150,20 +145,20 @@ curl_url(void)
 void
 curl_url_cleanup(CURLU *handle)
 {
-    if (api)
-        api->url_cleanup(handle);
+    if (loaded())
+        loaded()->url_cleanup(handle);
 }
 
 CURLUcode
 curl_url_get(CURLU *handle, CURLUPart what, char **part, unsigned int flags)
 {
-    return api->url_get(handle, what, part, flags);
+    return loaded()->url_get(handle, what, part, flags);
 }
 
 CURLUcode
 curl_url_set(CURLU *handle, CURLUPart what, const char *part, unsigned int flags)
 {
-    return api->url_set(handle, what, part, flags);
+    return loaded()->url_set(handle, what, part, flags);
 }
 
 CURLM *
@@ -176,42 +171,42 @@ curl_multi_init(void)
 CURLMcode
 curl_multi_add_handle(CURLM *multi_handle, CURL *curl_handle)
 {
-    return api->multi_add_handle(multi_handle, curl_handle);
+    return loaded()->multi_add_handle(multi_handle, curl_handle);
 }
 
 CURLMcode
 curl_multi_remove_handle(CURLM *multi_handle, CURL *curl_handle)
 {
-    return api->multi_remove_handle(multi_handle, curl_handle);
+    return loaded()->multi_remove_handle(multi_handle, curl_handle);
 }
 
 CURLMcode
 curl_multi_perform(CURLM *multi_handle, int *running_handles)
 {
-    return api->multi_perform(multi_handle, running_handles);
+    return loaded()->multi_perform(multi_handle, running_handles);
 }
 
 CURLMsg *
 curl_multi_info_read(CURLM *multi_handle, int *msgs_in_queue)
 {
-    return api->multi_info_read(multi_handle, msgs_in_queue);
+    return loaded()->multi_info_read(multi_handle, msgs_in_queue);
 }
 
 CURLMcode
 curl_multi_poll(CURLM *multi_handle, struct curl_waitfd extra_fds[], unsigned int extra_nfds,
                 int timeout_ms, int *ret)
 {
-    return api->multi_poll(multi_handle, extra_fds, extra_nfds, timeout_ms, ret);
+    return loaded()->multi_poll(multi_handle, extra_fds, extra_nfds, timeout_ms, ret);
 }
 
 CURLMcode
 curl_multi_wakeup(CURLM *multi_handle)
 {
-    return api->multi_wakeup(multi_handle);
+    return loaded()->multi_wakeup(multi_handle);
 }
 
 CURLMcode
 curl_multi_cleanup(CURLM *multi_handle)
 {
-    return api->multi_cleanup(multi_handle);
+    return loaded()->multi_cleanup(multi_handle);
 }

@@ -6,6 +6,7 @@
 #include <dlfcn.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,4 +101,16 @@ module_table(const char *name, const char *table)
     }
     pthread_mutex_unlock(&lock);
     return sym;
+}
+
+const void *
+module_table_once(const void *_Atomic *slot, const char *name, const char *table)
+{
+    const void *t = atomic_load(slot);
+
+    /* Two threads may both get here first: module_table is serialized and answers both the
+     * same. */
+    if (!t && (t = module_table(name, table)))
+        atomic_store(slot, t);
+    return t;
 }

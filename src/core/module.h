@@ -12,6 +12,10 @@
  * borrowed and lives until exit. */
 const void *module_table(const char *name, const char *table);
 
+/* module_table, kept in *slot after the first success so that later calls are one atomic
+ * load (the forwarders call it for every libcurl or libcrypto call). */
+const void *module_table_once(const void *_Atomic *slot, const char *name, const char *table);
+
 /* The directory the modules are looked for in first (new string). */
 char *module_dir(void);
 

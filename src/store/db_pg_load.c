@@ -6,23 +6,16 @@
 #include "core/module.h"
 #include "store/db.h"
 
-static const struct db_driver *_Atomic pg_driver;
+static const void *_Atomic pg_driver;
 
 const struct db_driver *
 db_pg_load(void)
 {
-    const struct db_driver *d = pg_driver;
-
-    if (!d) {
-        d = module_table("pg", "db_pg_driver");
-        if (d)
-            pg_driver = d;
-    }
-    return d;
+    return module_table_once(&pg_driver, "pg", "db_pg_driver");
 }
 
 bool
 db_is_pg(const struct db_driver *drv)
 {
-    return drv && drv == pg_driver;
+    return drv && (const void *)drv == pg_driver;
 }
