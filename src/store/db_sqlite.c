@@ -15,6 +15,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "store/sqlite_walbuf.h"
 #include "store/store.h"
 
 /* Prepared statements are kept per connection and reused: compiling SQL costs more than
@@ -235,7 +236,8 @@ sq_open(const char *target, bool writer, struct db **out)
     if (writer)
         flags |= SQLITE_OPEN_CREATE;
     db->target = xstrdup(target);
-    rc = sqlite3_open_v2(target, &db->h, flags, NULL);
+    /* The writer's WAL writes go out in one call per commit (sqlite_walbuf.c). */
+    rc = sqlite3_open_v2(target, &db->h, flags, writer ? sqlite_walbuf_vfs() : NULL);
     if (rc != SQLITE_OK) {
         log_error("sqlite: cannot open %s: %s", target, db->h ? sqlite3_errmsg(db->h) : "");
         goto fail;
