@@ -31,6 +31,33 @@ struct user_rules {
     json_t *ignored; /* {user_id: ...}, or NULL when nobody is ignored */
 };
 
+/* A room's members as its state last had them, so that an event in a room whose members did
+ * not change costs one pointer comparison per member instead of reading each member's state
+ * event and looking up their rules (issue 3). The state's member entries are immutable (an
+ * event replaces an entry, never changes it) and each is held by a reference, so an entry at
+ * the same place with the same address is the same member event. Used by one evaluation at a
+ * time: taken out of the cache while in use. */
+#define ROOM_BUCKETS 1024
+#define MAX_ROOMS 4096
+
+struct member {
+    char *user_id;
+    const char *display_name; /* in the entry, or NULL */
+    bool joined;
+    struct user_rules *rules; /* joined members: a reference */
+};
+
+struct room_members {
+    struct room_members *next;
+    char *room_id;
+    uint64_t gen;     /* the rules cache's generation when the rules were taken */
+    json_t **entries; /* the state's m.room.member entries in order, a reference each */
+    size_t nentries;
+    size_t joined;        /* joined members, local or not */
+    struct member *local; /* the local members, in the state's order */
+    size_t nlocal;
+};
+
 /* Evaluation times per event, in buckets of STAT_STEP_US, by the room's joined members (1-9,
  * 10-99, 100-999, 1000 and more). Logged when the server stops (bench/run-push). */
 #define STAT_CLASSES 4
@@ -58,6 +85,9 @@ struct push {
     size_t cached;
     uint64_t gen; /* bumped by every invalidation, under lock */
     struct push_delivery *delivery;
+    /* The rooms' members as last evaluated (struct room_members), under lock. */
+    struct room_members *rooms[ROOM_BUCKETS];
+    size_t rooms_cached;
     pthread_mutex_t stat_lock;
     /* Wall time and the thread's CPU time (which leaves out waiting for a CPU: on a loaded
      * machine the two differ a lot). */
@@ -199,6 +229,43 @@ clear_cache_locked(struct push *p)
     p->cached = 0;
 }
 
+static size_t
+room_bucket(const char *room_id)
+{
+    return (size_t)(str_hash(room_id) % ROOM_BUCKETS);
+}
+
+static void
+room_members_free(struct room_members *rm)
+{
+    if (!rm)
+        return;
+    for (size_t i = 0; i < rm->nentries; i++)
+        json_decref(rm->entries[i]);
+    for (size_t i = 0; i < rm->nlocal; i++) {
+        free(rm->local[i].user_id);
+        rules_unref(rm->local[i].rules);
+    }
+    free(rm->entries);
+    free(rm->local);
+    free(rm->room_id);
+    free(rm);
+}
+
+static void
+clear_rooms_locked(struct push *p)
+{
+    for (size_t i = 0; i < ROOM_BUCKETS; i++) {
+        struct room_members *rm = p->rooms[i], *next;
+        for (; rm; rm = next) {
+            next = rm->next;
+            room_members_free(rm);
+        }
+        p->rooms[i] = NULL;
+    }
+    p->rooms_cached = 0;
+}
+
 /* Nearest-rank percentile of a histogram, in microseconds. */
 static double
 percentile(const uint32_t *hist, uint64_t total, double q)
@@ -242,6 +309,7 @@ push_free(struct push *p)
     push_delivery_free(p->delivery);
     log_stats(p);
     pthread_mutex_lock(&p->lock);
+    clear_rooms_locked(p);
     clear_cache_locked(p);
     pthread_mutex_unlock(&p->lock);
     pthread_mutex_destroy(&p->lock);
@@ -322,12 +390,14 @@ struct candidate {
     const char *user_id;
     const char *display_name;
     bool joined;              /* else the invitee */
-    struct user_rules *rules; /* a reference */
+    struct user_rules *rules; /* a reference, unless borrowed */
+    bool borrowed;            /* rules belong to the room's cached members */
     size_t aidx;              /* the note's copy of the result's actions, when notified */
 };
 
-/* Finds (loading what is missing) the rules of every candidate. */
-static void
+/* Finds (loading what is missing) the rules of every candidate without. Returns the cache's
+ * generation before: rules taken are at least that recent. */
+static uint64_t
 take_rules(struct push *p, struct candidate *c, size_t n)
 {
     size_t missing = 0;
@@ -335,7 +405,10 @@ take_rules(struct push *p, struct candidate *c, size_t n)
 
     pthread_mutex_lock(&p->lock);
     for (size_t i = 0; i < n; i++) {
-        struct user_rules *u = find_locked(p, c[i].user_id);
+        struct user_rules *u;
+        if (c[i].rules)
+            continue;
+        u = find_locked(p, c[i].user_id);
         if (u)
             atomic_fetch_add(&u->refs, 1);
         else
@@ -345,7 +418,7 @@ take_rules(struct push *p, struct candidate *c, size_t n)
     gen = p->gen;
     pthread_mutex_unlock(&p->lock);
     if (!missing)
-        return;
+        return gen;
     for (size_t i = 0; i < n; i++) {
         struct user_rules *u, *other;
         if (c[i].rules)
@@ -365,6 +438,7 @@ take_rules(struct push *p, struct candidate *c, size_t n)
         }
         pthread_mutex_unlock(&p->lock);
     }
+    return gen;
 }
 
 void
@@ -513,13 +587,116 @@ compress(struct push_note *note, struct candidate *cand, const struct push_resul
     };
 }
 
+/* ---- the rooms' members (issue 3) ---- */
+
+/* The room's cached members, taken out of the cache, if they are still the state's members
+ * (the same entries in the same order) and no user's rules changed since; else NULL. */
+static struct room_members *
+room_members_take(struct push *p, const char *room_id, const json_t *members)
+{
+    struct room_members **pp, *rm = NULL;
+    const char *user;
+    json_t *entry;
+    size_t i = 0;
+    uint64_t gen;
+
+    pthread_mutex_lock(&p->lock);
+    gen = p->gen;
+    for (pp = &p->rooms[room_bucket(room_id)]; *pp; pp = &(*pp)->next) {
+        if (strcmp((*pp)->room_id, room_id) == 0) {
+            rm = *pp;
+            *pp = rm->next;
+            p->rooms_cached--;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+    if (!rm)
+        return NULL;
+    if (rm->gen == gen && rm->nentries == json_object_size(members)) {
+        json_object_foreach((json_t *)members, user, entry)
+        {
+            if (rm->entries[i] != entry)
+                break;
+            i++;
+        }
+        if (i == rm->nentries)
+            return rm;
+    }
+    room_members_free(rm);
+    return NULL;
+}
+
+/* Reads the room's members from its state and takes the rules of those joined and local. */
+static struct room_members *
+room_members_build(struct push *p, const char *room_id, const json_t *members)
+{
+    struct room_members *rm = xcalloc(1, sizeof(*rm));
+    size_t size = json_object_size(members), n = 0;
+    struct candidate *c;
+    const char *user;
+    json_t *entry;
+
+    rm->room_id = xstrdup(room_id);
+    rm->entries = xcalloc(size + 1, sizeof(*rm->entries));
+    rm->local = xcalloc(size + 1, sizeof(*rm->local));
+    json_object_foreach((json_t *)members, user, entry)
+    {
+        const json_t *mc = json_object_get(json_object_get(entry, "event"), "content");
+        const char *m = json_string_value(json_object_get(mc, "membership"));
+        bool joined = m && strcmp(m, "join") == 0;
+        rm->entries[rm->nentries++] = json_incref(entry);
+        rm->joined += joined;
+        if (!is_local(p, user))
+            continue;
+        rm->local[rm->nlocal++] = (struct member){
+            .user_id = xstrdup(user),
+            .display_name = json_string_value(json_object_get(mc, "displayname")),
+            .joined = joined,
+        };
+    }
+    c = xcalloc(rm->nlocal + 1, sizeof(*c));
+    for (size_t i = 0; i < rm->nlocal; i++)
+        if (rm->local[i].joined)
+            c[n++].user_id = rm->local[i].user_id;
+    rm->gen = take_rules(p, c, n);
+    n = 0;
+    for (size_t i = 0; i < rm->nlocal; i++)
+        if (rm->local[i].joined)
+            rm->local[i].rules = c[n++].rules;
+    free(c);
+    return rm;
+}
+
+/* Puts the room's members back in the cache (unless another evaluation of the room did). */
+static void
+room_members_put(struct push *p, struct room_members *rm)
+{
+    size_t b = room_bucket(rm->room_id);
+
+    pthread_mutex_lock(&p->lock);
+    for (struct room_members *o = p->rooms[b]; o; o = o->next) {
+        if (strcmp(o->room_id, rm->room_id) == 0) {
+            pthread_mutex_unlock(&p->lock);
+            room_members_free(rm);
+            return;
+        }
+    }
+    if (p->rooms_cached >= MAX_ROOMS)
+        clear_rooms_locked(p);
+    rm->next = p->rooms[b];
+    p->rooms[b] = rm;
+    p->rooms_cached++;
+    pthread_mutex_unlock(&p->lock);
+}
+
 void *
 push_evaluate_event(void *arg, const char *room_id, const char *event_id, const json_t *event,
                     const json_t *state, const struct store_push_event **push)
 {
     struct push *p = arg;
     uint64_t t0 = util_mono_ns(), c0 = thread_cpu_ns();
-    json_t *members = json_object_get(state, "m.room.member"), *entry;
+    json_t *members = json_object_get(state, "m.room.member");
     const char *sender = json_string_value(json_object_get(event, "sender"));
     const char *type = json_string_value(json_object_get(event, "type"));
     const char *state_key = json_string_value(json_object_get(event, "state_key"));
@@ -529,7 +706,8 @@ push_evaluate_event(void *arg, const char *room_id, const char *event_id, const 
      * levels. */
     const char *creator =
         json_string_value(json_object_get(state_content(state, "m.room.create", ""), "creator"));
-    const char *user, *invitee = NULL, *membership;
+    const char *invitee = NULL, *membership;
+    struct room_members *rm = NULL;
     const struct push_result **res = NULL;
     const char **seen_actions = NULL;
     struct candidate *cand;
@@ -547,22 +725,23 @@ push_evaluate_event(void *arg, const char *room_id, const char *event_id, const 
     if (strcmp(type, "m.room.member") == 0 && state_key && membership &&
         strcmp(membership, "invite") == 0)
         invitee = state_key;
-    cand = xcalloc(json_object_size(members) + 1, sizeof(*cand));
-    json_object_foreach(members, user, entry)
-    {
-        const json_t *mc = json_object_get(json_object_get(entry, "event"), "content");
-        const char *m = json_string_value(json_object_get(mc, "membership"));
-        bool is_joined = m && strcmp(m, "join") == 0;
-        if (is_joined)
-            joined++;
+    rm = room_members_take(p, room_id, members);
+    if (!rm)
+        rm = room_members_build(p, room_id, members);
+    joined = rm->joined;
+    cand = xcalloc(rm->nlocal + 1, sizeof(*cand));
+    for (size_t i = 0; i < rm->nlocal; i++) {
+        const struct member *m = &rm->local[i];
         /* SPEC: "Homeservers MUST NOT notify the Push Gateway for events that the user has
          * sent themselves." */
-        if ((!is_joined && !(invitee && strcmp(user, invitee) == 0)) || strcmp(user, sender) == 0 ||
-            !is_local(p, user))
+        if ((!m->joined && !(invitee && strcmp(m->user_id, invitee) == 0)) ||
+            strcmp(m->user_id, sender) == 0)
             continue;
-        cand[ncand].user_id = user;
-        cand[ncand].display_name = json_string_value(json_object_get(mc, "displayname"));
-        cand[ncand].joined = is_joined;
+        cand[ncand].user_id = m->user_id;
+        cand[ncand].display_name = m->display_name;
+        cand[ncand].joined = m->joined;
+        cand[ncand].rules = m->rules; /* NULL for the invitee: taken below */
+        cand[ncand].borrowed = m->rules != NULL;
         ncand++;
     }
     if (ncand == 0)
@@ -605,7 +784,8 @@ push_evaluate_event(void *arg, const char *room_id, const char *event_id, const 
         compress(note, cand, res, ncand);
     }
     for (size_t i = 0; i < ncand; i++)
-        rules_unref(cand[i].rules);
+        if (!cand[i].borrowed)
+            rules_unref(cand[i].rules);
     if (!note)
         goto out;
     /* What the push gateway hears about the event (push_gateway.rst). */
@@ -625,6 +805,8 @@ push_evaluate_event(void *arg, const char *room_id, const char *event_id, const 
     note->content = content ? json_dump_compact(content) : xstrdup("{}");
     *push = &note->stored;
 out:
+    if (rm)
+        room_members_put(p, rm);
     if (ncand > 0)
         record(p, joined, ncand, util_mono_ns() - t0, thread_cpu_ns() - c0);
     free(seen_actions);
