@@ -678,28 +678,37 @@ body_names_scan(struct push_event *pe, const char *name, size_t n)
     return found;
 }
 
-/* The same answer, faster when many names are looked for in one body: a match starts at a
- * word of the body equal to the name's first word (when the name starts with a word
- * character), so a name whose first word is not among the body's words is ruled out by one
- * lookup, without a scan. */
+/* The hash of a name's first word (lower-cased), as make_words hashes the body's words; 0
+ * when the name does not start with a word character. */
+static uint64_t
+first_word_hash(const char *name, size_t n)
+{
+    uint64_t h = FNV_BASIS;
+    size_t w = 0;
+
+    for (; w < n && is_word((unsigned char)name[w]); w++) {
+        h ^= lower((unsigned char)name[w]);
+        h *= 0x100000001b3ULL;
+    }
+    return w ? h | 1 : 0;
+}
+
+/* The same answer as body_names_scan, faster when many names are looked for in one body: a
+ * match starts at a word of the body equal to the name's first word (when the name starts with
+ * a word character), so a name whose first word (word: its hash) is not among the body's words
+ * is ruled out by one lookup, without a scan. */
 static bool
-body_names(struct push_event *pe, const char *name, size_t n)
+body_names(struct push_event *pe, const char *name, size_t n, uint64_t word)
 {
     if (n == 0 || !pe->f[F_BODY])
         return false;
     pe->name_lookups++;
-    if (is_word((unsigned char)name[0]) &&
-        (pe->flen[F_BODY] >= WORDS_MIN_BODY || pe->name_lookups > WORDS_MIN_LOOKUPS)) {
-        uint64_t h = FNV_BASIS;
+    if (word && (pe->flen[F_BODY] >= WORDS_MIN_BODY || pe->name_lookups > WORDS_MIN_LOOKUPS)) {
         size_t slot;
         if (!pe->words_done)
             make_words(pe);
-        for (size_t w = 0; w < n && is_word((unsigned char)name[w]); w++) {
-            h ^= lower((unsigned char)name[w]);
-            h *= 0x100000001b3ULL;
-        }
-        h |= 1;
-        for (slot = h & (pe->wcap - 1); pe->words[slot] != h; slot = (slot + 1) & (pe->wcap - 1))
+        for (slot = word & (pe->wcap - 1); pe->words[slot] != word;
+             slot = (slot + 1) & (pe->wcap - 1))
             if (!pe->words[slot])
                 return false;
     }
@@ -787,31 +796,37 @@ is_member_cond(const struct cond *c)
     return c->kind == C_DISPLAY_NAME || c->kind == C_SELF_STATE_KEY || c->kind == C_SELF_LOCALPART;
 }
 
+void
+push_member_init(struct push_member *m, const char *user_id, const char *display_name)
+{
+    const char *colon = strchr(user_id, ':');
+
+    m->user_id = user_id;
+    m->display_name = display_name;
+    m->name_len = display_name ? strlen(display_name) : 0;
+    m->name_word = first_word_hash(display_name, m->name_len);
+    /* The localpart; none (nothing to find) for a malformed ID. */
+    m->local_len = colon && user_id[0] == '@' ? (size_t)(colon - user_id - 1) : 0;
+    m->local_word = first_word_hash(user_id + 1, m->local_len);
+}
+
 /* A condition that depends on the member. scan: search the body (no word index). */
 static bool
-member_cond_holds(struct push_event *pe, const struct cond *c, const char *user_id,
-                  const char *display_name, bool scan)
+member_cond_holds(struct push_event *pe, const struct cond *c, const struct push_member *m,
+                  bool scan)
 {
-    const char *name = NULL;
-    size_t n = 0;
-
     switch (c->kind) {
     case C_DISPLAY_NAME:
-        name = display_name;
-        n = name ? strlen(name) : 0;
-        break;
+        return scan ? body_names_scan(pe, m->display_name, m->name_len)
+                    : body_names(pe, m->display_name, m->name_len, m->name_word);
     case C_SELF_STATE_KEY:
-        return is_user(pe->f[F_STATE_KEY], pe->flen[F_STATE_KEY], user_id);
-    case C_SELF_LOCALPART: {
-        const char *colon = strchr(user_id, ':');
-        name = user_id + 1;
-        n = colon && user_id[0] == '@' ? (size_t)(colon - user_id - 1) : 0;
-        break;
-    }
+        return is_user(pe->f[F_STATE_KEY], pe->flen[F_STATE_KEY], m->user_id);
+    case C_SELF_LOCALPART:
+        return scan ? body_names_scan(pe, m->user_id + 1, m->local_len)
+                    : body_names(pe, m->user_id + 1, m->local_len, m->local_word);
     default:
         return false;
     }
-    return scan ? body_names_scan(pe, name, n) : body_names(pe, name, n);
 }
 
 /* A condition that does not depend on the member. memo: event_match results are remembered
@@ -839,12 +854,15 @@ const struct push_result *
 push_evaluate_reference(const struct push_compiled *c, struct push_event *pe, const char *user_id,
                         const char *display_name)
 {
+    struct push_member m;
+
+    push_member_init(&m, user_id, display_name);
     for (size_t i = 0; i < c->n; i++) {
         const struct rule *r = &c->rules[i];
         size_t k = 0;
-        while (k < r->n && (is_member_cond(&r->conds[k])
-                                ? member_cond_holds(pe, &r->conds[k], user_id, display_name, true)
-                                : event_cond_holds(pe, &r->conds[k], false)))
+        while (k < r->n &&
+               (is_member_cond(&r->conds[k]) ? member_cond_holds(pe, &r->conds[k], &m, true)
+                                             : event_cond_holds(pe, &r->conds[k], false)))
             k++;
         if (k == r->n)
             return &r->res;
@@ -919,8 +937,8 @@ group_of(struct push_event *pe, const struct push_compiled *c)
 }
 
 const struct push_result *
-push_evaluate(const struct push_compiled *c, struct push_event *pe, const char *user_id,
-              const char *display_name)
+push_evaluate_member(const struct push_compiled *c, struct push_event *pe,
+                     const struct push_member *m)
 {
     const struct group *g = group_of(pe, c);
 
@@ -928,11 +946,21 @@ push_evaluate(const struct push_compiled *c, struct push_event *pe, const char *
     for (size_t i = 0; i < g->nlive; i++) {
         const struct rule *r = &c->rules[g->live[i]];
         size_t k = 0;
-        while (k < r->n && (!is_member_cond(&r->conds[k]) ||
-                            member_cond_holds(pe, &r->conds[k], user_id, display_name, false)))
+        while (k < r->n &&
+               (!is_member_cond(&r->conds[k]) || member_cond_holds(pe, &r->conds[k], m, false)))
             k++;
         if (k == r->n)
             return &r->res;
     }
     return g->first < c->n ? &c->rules[g->first].res : NULL;
+}
+
+const struct push_result *
+push_evaluate(const struct push_compiled *c, struct push_event *pe, const char *user_id,
+              const char *display_name)
+{
+    struct push_member m;
+
+    push_member_init(&m, user_id, display_name);
+    return push_evaluate_member(c, pe, &m);
 }

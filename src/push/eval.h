@@ -49,6 +49,21 @@ void push_event_free(struct push_event *pe);
 const struct push_result *push_evaluate(const struct push_compiled *c, struct push_event *pe,
                                         const char *user_id, const char *display_name);
 
+/* A member prepared for evaluation (push_member_init): the two strings are borrowed; the rest
+ * is what looking for the member's names in a body needs, computed once (push.c keeps it while
+ * the room's members do not change). */
+struct push_member {
+    const char *user_id;
+    const char *display_name; /* the member's display name in the room, or NULL */
+    size_t name_len, local_len;
+    uint64_t name_word, local_word; /* the first words' hashes (0: none) */
+};
+
+void push_member_init(struct push_member *m, const char *user_id, const char *display_name);
+/* push_evaluate for a prepared member. */
+const struct push_result *push_evaluate_member(const struct push_compiled *c, struct push_event *pe,
+                                               const struct push_member *m);
+
 /* The same answer as push_evaluate by the definition: every enabled rule in order, every
  * condition checked, nothing shared between members or remembered. For tests. */
 const struct push_result *push_evaluate_reference(const struct push_compiled *c,

@@ -40,9 +40,19 @@ struct user_rules {
 #define ROOM_BUCKETS 1024
 #define MAX_ROOMS 4096
 
+/* A member to evaluate: borrowed from the room's members (struct room_members). */
+struct candidate {
+    const char *user_id;
+    const struct push_member *pm; /* the member prepared for evaluation */
+    bool joined;                  /* else the invitee */
+    struct user_rules *rules;     /* a reference, unless borrowed */
+    bool borrowed;                /* rules belong to the room's cached members */
+    size_t aidx;                  /* the note's copy of the result's actions, when notified */
+};
+
 struct member {
     char *user_id;
-    const char *display_name; /* in the entry, or NULL */
+    struct push_member pm; /* user_id and the display name in the entry, prepared */
     bool joined;
     struct user_rules *rules; /* joined members: a reference */
 };
@@ -56,6 +66,9 @@ struct room_members {
     size_t joined;        /* joined members, local or not */
     struct member *local; /* the local members, in the state's order */
     size_t nlocal;
+    /* Room for one evaluation's candidates and results (nlocal each). */
+    struct candidate *cand;
+    const struct push_result **res;
 };
 
 /* Evaluation times per event, in buckets of STAT_STEP_US, by the room's joined members (1-9,
@@ -248,6 +261,8 @@ room_members_free(struct room_members *rm)
     }
     free(rm->entries);
     free(rm->local);
+    free(rm->cand);
+    free(rm->res);
     free(rm->room_id);
     free(rm);
 }
@@ -384,16 +399,6 @@ find_locked(struct push *p, const char *user_id)
             return u;
     return NULL;
 }
-
-/* A member to evaluate: borrowed from the room's state. */
-struct candidate {
-    const char *user_id;
-    const char *display_name;
-    bool joined;              /* else the invitee */
-    struct user_rules *rules; /* a reference, unless borrowed */
-    bool borrowed;            /* rules belong to the room's cached members */
-    size_t aidx;              /* the note's copy of the result's actions, when notified */
-};
 
 /* Finds (loading what is missing) the rules of every candidate without. Returns the cache's
  * generation before: rules taken are at least that recent. */
@@ -649,13 +654,14 @@ room_members_build(struct push *p, const char *room_id, const json_t *members)
         rm->joined += joined;
         if (!is_local(p, user))
             continue;
-        rm->local[rm->nlocal++] = (struct member){
-            .user_id = xstrdup(user),
-            .display_name = json_string_value(json_object_get(mc, "displayname")),
-            .joined = joined,
-        };
+        rm->local[rm->nlocal].user_id = xstrdup(user);
+        rm->local[rm->nlocal].joined = joined;
+        push_member_init(&rm->local[rm->nlocal].pm, rm->local[rm->nlocal].user_id,
+                         json_string_value(json_object_get(mc, "displayname")));
+        rm->nlocal++;
     }
-    c = xcalloc(rm->nlocal + 1, sizeof(*c));
+    rm->cand = c = xcalloc(rm->nlocal + 1, sizeof(*c));
+    rm->res = xcalloc(rm->nlocal + 1, sizeof(*rm->res));
     for (size_t i = 0; i < rm->nlocal; i++)
         if (rm->local[i].joined)
             c[n++].user_id = rm->local[i].user_id;
@@ -664,7 +670,6 @@ room_members_build(struct push *p, const char *room_id, const json_t *members)
     for (size_t i = 0; i < rm->nlocal; i++)
         if (rm->local[i].joined)
             rm->local[i].rules = c[n++].rules;
-    free(c);
     return rm;
 }
 
@@ -729,7 +734,8 @@ push_evaluate_event(void *arg, const char *room_id, const char *event_id, const 
     if (!rm)
         rm = room_members_build(p, room_id, members);
     joined = rm->joined;
-    cand = xcalloc(rm->nlocal + 1, sizeof(*cand));
+    cand = rm->cand;
+    memset(cand, 0, (rm->nlocal + 1) * sizeof(*cand));
     for (size_t i = 0; i < rm->nlocal; i++) {
         const struct member *m = &rm->local[i];
         /* SPEC: "Homeservers MUST NOT notify the Push Gateway for events that the user has
@@ -738,7 +744,7 @@ push_evaluate_event(void *arg, const char *room_id, const char *event_id, const 
             strcmp(m->user_id, sender) == 0)
             continue;
         cand[ncand].user_id = m->user_id;
-        cand[ncand].display_name = m->display_name;
+        cand[ncand].pm = &m->pm;
         cand[ncand].joined = m->joined;
         cand[ncand].rules = m->rules; /* NULL for the invitee: taken below */
         cand[ncand].borrowed = m->rules != NULL;
@@ -751,7 +757,8 @@ push_evaluate_event(void *arg, const char *room_id, const char *event_id, const 
         creator = json_string_value(json_object_get(json_object_get(create, "event"), "sender"));
     pe = push_event_new(event, (int64_t)joined, state_content(state, "m.room.power_levels", ""),
                         creator);
-    res = xcalloc(ncand, sizeof(*res));
+    res = rm->res;
+    memset(res, 0, ncand * sizeof(*res));
     note = xcalloc(1, sizeof(*note));
     note->users = xcalloc(2 * ncand, sizeof(*note->users));
     pu = pusher_users_get(p);
@@ -762,7 +769,7 @@ push_evaluate_event(void *arg, const char *room_id, const char *event_id, const 
         /* Synapse sends no notification of an ignored user's (non-state) events. */
         if (!state_key && cand[i].rules->ignored && json_object_get(cand[i].rules->ignored, sender))
             continue;
-        r = push_evaluate(cand[i].rules->rules, pe, cand[i].user_id, cand[i].display_name);
+        r = push_evaluate_member(cand[i].rules->rules, pe, cand[i].pm);
         if (!r || !r->notify)
             continue;
         res[i] = r;
@@ -810,8 +817,6 @@ out:
     if (ncand > 0)
         record(p, joined, ncand, util_mono_ns() - t0, thread_cpu_ns() - c0);
     free(seen_actions);
-    free(res);
-    free(cand);
     return note;
 }
 

@@ -241,7 +241,13 @@ test_grouped_equals_reference(void **state)
                 push_event_free(grouped);
                 grouped = push_event_new(ev, count, pl, creator);
             }
-            a = push_evaluate(c, grouped, user, name);
+            if (rnd(2)) {
+                struct push_member pm;
+                push_member_init(&pm, user, name);
+                a = push_evaluate_member(c, grouped, &pm);
+            } else {
+                a = push_evaluate(c, grouped, user, name);
+            }
             b = push_evaluate_reference(c, ref, user, name);
             if (a != b) {
                 char *text = json_dumps(ev, JSON_COMPACT);
