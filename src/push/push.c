@@ -539,6 +539,14 @@ note_actions(struct push_note *note, const char ***seen, const struct push_resul
     return a;
 }
 
+/* Is the member stored apart from the default actions best (SIZE_MAX: none)? */
+static bool
+is_exception(const struct candidate *c, const struct push_result *res, size_t best)
+{
+    bool as_default = best != SIZE_MAX && c->joined && res && c->aidx == best;
+    return !as_default && (res || (best != SIZE_MAX && c->joined));
+}
+
 /* What the store keeps of the results (see struct store_push_event): the notifying actions
  * most joined members got, if that beats listing each notified member, and everyone else as
  * an exception. Members not joined (an invitee) are exceptions whenever notified. */
@@ -565,11 +573,13 @@ compress(struct push_note *note, struct candidate *cand, const struct push_resul
     /* With a default, the members outside its group are exceptions; without, the notified. */
     if (best != SIZE_MAX && ncand - best_n >= notified)
         best = SIZE_MAX;
-    note->exceptions = xcalloc(ncand + 1, sizeof(*note->exceptions));
+    for (size_t i = 0; i < ncand; i++)
+        nexc += is_exception(&cand[i], res[i], best);
+    note->exceptions = xcalloc(nexc + 1, sizeof(*note->exceptions));
+    nexc = 0;
     for (size_t i = 0; i < ncand; i++) {
-        bool as_default = best != SIZE_MAX && cand[i].joined && res[i] && cand[i].aidx == best;
         const char *user;
-        if (as_default || (!res[i] && (best == SIZE_MAX || !cand[i].joined)))
+        if (!is_exception(&cand[i], res[i], best))
             continue;
         user = note->users[note->nusers++] = xstrdup(cand[i].user_id);
         note->exceptions[nexc].user_id = user;
@@ -735,7 +745,6 @@ push_evaluate_event(void *arg, const char *room_id, const char *event_id, const 
         rm = room_members_build(p, room_id, members);
     joined = rm->joined;
     cand = rm->cand;
-    memset(cand, 0, (rm->nlocal + 1) * sizeof(*cand));
     for (size_t i = 0; i < rm->nlocal; i++) {
         const struct member *m = &rm->local[i];
         /* SPEC: "Homeservers MUST NOT notify the Push Gateway for events that the user has
@@ -743,12 +752,13 @@ push_evaluate_event(void *arg, const char *room_id, const char *event_id, const 
         if ((!m->joined && !(invitee && strcmp(m->user_id, invitee) == 0)) ||
             strcmp(m->user_id, sender) == 0)
             continue;
-        cand[ncand].user_id = m->user_id;
-        cand[ncand].pm = &m->pm;
-        cand[ncand].joined = m->joined;
-        cand[ncand].rules = m->rules; /* NULL for the invitee: taken below */
-        cand[ncand].borrowed = m->rules != NULL;
-        ncand++;
+        cand[ncand++] = (struct candidate){
+            .user_id = m->user_id,
+            .pm = &m->pm,
+            .joined = m->joined,
+            .rules = m->rules, /* NULL for the invitee: taken below */
+            .borrowed = m->rules != NULL,
+        };
     }
     if (ncand == 0)
         goto out;
