@@ -73,6 +73,8 @@ struct push_event {
     json_t *flat;                /* {dotted key: lower-cased string}, made on first use */
     uint64_t *words;             /* hashes of the body's words (open addressing), or NULL */
     size_t wcap;
+    uint64_t wmask[4]; /* a bit per word hash's top 8 bits: a member whose names' first words
+                          have no bit here is not named by the body */
     bool words_done;
     size_t name_lookups; /* names looked for in the body so far */
     struct memo memo[MEMO_SLOTS];
@@ -81,6 +83,8 @@ struct push_event {
      * the ruleset's address. */
     struct group *groups;
     size_t gcap, ngroups;
+    const struct push_compiled *last_c; /* the ruleset last asked for, at groups[last_slot] */
+    size_t last_slot;
 };
 
 /* One ruleset's evaluation of an event, shared by every member using that ruleset: the
@@ -92,6 +96,7 @@ struct group {
     size_t first;
     size_t *live;
     size_t nlive;
+    bool names_only; /* the live rules' member conditions are all names in the body */
 };
 
 /* ---- characters ---- */
@@ -644,6 +649,7 @@ make_words(struct push_event *pe)
         while (i < len && is_word((unsigned char)s[i]))
             i++;
         h = fnv(s + start, i - start, FNV_BASIS) | 1;
+        pe->wmask[h >> 62] |= 1ULL << ((h >> 56) & 63);
         for (size_t slot = h & (pe->wcap - 1);; slot = (slot + 1) & (pe->wcap - 1)) {
             if (pe->words[slot] == h)
                 break;
@@ -808,6 +814,8 @@ push_member_init(struct push_member *m, const char *user_id, const char *display
     /* The localpart; none (nothing to find) for a malformed ID. */
     m->local_len = colon && user_id[0] == '@' ? (size_t)(colon - user_id - 1) : 0;
     m->local_word = first_word_hash(user_id + 1, m->local_len);
+    /* Each name is empty or starts with a word: the words' bits can rule both out. */
+    m->prefilter = (m->name_len == 0 || m->name_word) && (m->local_len == 0 || m->local_word);
 }
 
 /* A condition that depends on the member. scan: search the body (no word index). */
@@ -878,6 +886,7 @@ group_fill(struct push_event *pe, struct group *g, const struct push_compiled *c
 
     g->c = c;
     g->first = c->n;
+    g->names_only = true;
     for (size_t i = 0; i < c->n; i++) {
         const struct rule *r = &c->rules[i];
         size_t k = 0;
@@ -890,6 +899,9 @@ group_fill(struct push_event *pe, struct group *g, const struct push_compiled *c
             g->first = i;
             return;
         }
+        for (k = 0; k < r->n; k++)
+            if (is_member_cond(&r->conds[k]) && r->conds[k].kind == C_SELF_STATE_KEY)
+                g->names_only = false;
         if (g->nlive == cap) {
             cap = cap ? 2 * cap : 4;
             g->live = xrealloc(g->live, cap * sizeof(*g->live));
@@ -909,16 +921,28 @@ group_slot(const struct group *groups, size_t cap, const struct push_compiled *c
     return slot;
 }
 
+/* Might a word with this hash (0: none) be among the body's (make_words done)? */
+static bool
+word_bit(const struct push_event *pe, uint64_t h)
+{
+    return h && (pe->wmask[h >> 62] >> ((h >> 56) & 63) & 1);
+}
+
 /* The event's group for c, made on first use. */
 static const struct group *
 group_of(struct push_event *pe, const struct push_compiled *c)
 {
     size_t slot;
 
+    if (pe->last_c == c)
+        return &pe->groups[pe->last_slot];
     if (pe->gcap) {
         slot = group_slot(pe->groups, pe->gcap, c);
-        if (pe->groups[slot].c)
+        if (pe->groups[slot].c) {
+            pe->last_c = c;
+            pe->last_slot = slot;
             return &pe->groups[slot];
+        }
     }
     if (2 * (pe->ngroups + 1) > pe->gcap) {
         size_t cap = pe->gcap ? 2 * pe->gcap : 4;
@@ -933,6 +957,8 @@ group_of(struct push_event *pe, const struct push_compiled *c)
     slot = group_slot(pe->groups, pe->gcap, c);
     group_fill(pe, &pe->groups[slot], c);
     pe->ngroups++;
+    pe->last_c = c;
+    pe->last_slot = slot;
     return &pe->groups[slot];
 }
 
@@ -942,6 +968,19 @@ push_evaluate_member(const struct push_compiled *c, struct push_event *pe,
 {
     const struct group *g = group_of(pe, c);
 
+    if (g->nlive == 0)
+        goto common;
+    /* When the live rules only look for the member's names in the body: a member none of
+     * whose names' first words is a body word (by the words' bits) is not named. */
+    if (g->names_only && m->prefilter) {
+        if (!pe->f[F_BODY])
+            goto common;
+        if (!pe->words_done)
+            make_words(pe);
+        if (!word_bit(pe, m->name_len ? m->name_word : 0) &&
+            !word_bit(pe, m->local_len ? m->local_word : 0))
+            goto common;
+    }
     /* Per member, only the member conditions of the live rules are left to check. */
     for (size_t i = 0; i < g->nlive; i++) {
         const struct rule *r = &c->rules[g->live[i]];
@@ -952,6 +991,7 @@ push_evaluate_member(const struct push_compiled *c, struct push_event *pe,
         if (k == r->n)
             return &r->res;
     }
+common:
     return g->first < c->n ? &c->rules[g->first].res : NULL;
 }
 

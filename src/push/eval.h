@@ -57,6 +57,7 @@ struct push_member {
     const char *display_name; /* the member's display name in the room, or NULL */
     size_t name_len, local_len;
     uint64_t name_word, local_word; /* the first words' hashes (0: none) */
+    bool prefilter;                 /* each name is empty or has a first word */
 };
 
 void push_member_init(struct push_member *m, const char *user_id, const char *display_name);

@@ -52,6 +52,7 @@ struct candidate {
 
 struct member {
     char *user_id;
+    uint64_t hash;         /* str_hash(user_id) */
     struct push_member pm; /* user_id and the display name in the entry, prepared */
     bool joined;
     struct user_rules *rules; /* joined members: a reference */
@@ -610,8 +611,6 @@ static struct room_members *
 room_members_take(struct push *p, const char *room_id, const json_t *members)
 {
     struct room_members **pp, *rm = NULL;
-    const char *user;
-    json_t *entry;
     size_t i = 0;
     uint64_t gen;
 
@@ -629,13 +628,11 @@ room_members_take(struct push *p, const char *room_id, const json_t *members)
     if (!rm)
         return NULL;
     if (rm->gen == gen && rm->nentries == json_object_size(members)) {
-        json_object_foreach((json_t *)members, user, entry)
-        {
-            if (rm->entries[i] != entry)
-                break;
+        void *it = json_object_iter((json_t *)members);
+        for (; it && json_object_iter_value(it) == rm->entries[i];
+             it = json_object_iter_next((json_t *)members, it))
             i++;
-        }
-        if (i == rm->nentries)
+        if (!it && i == rm->nentries)
             return rm;
     }
     room_members_free(rm);
@@ -665,6 +662,7 @@ room_members_build(struct push *p, const char *room_id, const json_t *members)
         if (!is_local(p, user))
             continue;
         rm->local[rm->nlocal].user_id = xstrdup(user);
+        rm->local[rm->nlocal].hash = str_hash(user);
         rm->local[rm->nlocal].joined = joined;
         push_member_init(&rm->local[rm->nlocal].pm, rm->local[rm->nlocal].user_id,
                          json_string_value(json_object_get(mc, "displayname")));
@@ -730,6 +728,7 @@ push_evaluate_event(void *arg, const char *room_id, const char *event_id, const 
     struct push_note *note = NULL;
     struct pusher_users *pu = NULL;
     size_t ncand = 0, joined = 0, notified = 0;
+    uint64_t sender_hash;
 
     *push = NULL;
     if (!sender || !type || !members)
@@ -744,13 +743,14 @@ push_evaluate_event(void *arg, const char *room_id, const char *event_id, const 
     if (!rm)
         rm = room_members_build(p, room_id, members);
     joined = rm->joined;
+    sender_hash = str_hash(sender);
     cand = rm->cand;
     for (size_t i = 0; i < rm->nlocal; i++) {
         const struct member *m = &rm->local[i];
         /* SPEC: "Homeservers MUST NOT notify the Push Gateway for events that the user has
          * sent themselves." */
         if ((!m->joined && !(invitee && strcmp(m->user_id, invitee) == 0)) ||
-            strcmp(m->user_id, sender) == 0)
+            (m->hash == sender_hash && strcmp(m->user_id, sender) == 0))
             continue;
         cand[ncand++] = (struct candidate){
             .user_id = m->user_id,
