@@ -39,6 +39,9 @@ struct user_rules {
  * time: taken out of the cache while in use. */
 #define ROOM_BUCKETS 1024
 #define MAX_ROOMS 4096
+/* Members of the rooms cached, all told: about 200 bytes each, and the state entries held (an
+ * entry replaced in the room's state lives on here until the room's next event). */
+#define MAX_ROOM_MEMBERS 50000
 
 /* A member to evaluate: borrowed from the room's members (struct room_members). */
 struct candidate {
@@ -101,7 +104,7 @@ struct push {
     struct push_delivery *delivery;
     /* The rooms' members as last evaluated (struct room_members), under lock. */
     struct room_members *rooms[ROOM_BUCKETS];
-    size_t rooms_cached;
+    size_t rooms_cached, rooms_members;
     pthread_mutex_t stat_lock;
     /* Wall time and the thread's CPU time (which leaves out waiting for a CPU: on a loaded
      * machine the two differ a lot). */
@@ -280,6 +283,7 @@ clear_rooms_locked(struct push *p)
         p->rooms[i] = NULL;
     }
     p->rooms_cached = 0;
+    p->rooms_members = 0;
 }
 
 /* Nearest-rank percentile of a histogram, in microseconds. */
@@ -621,6 +625,7 @@ room_members_take(struct push *p, const char *room_id, const json_t *members)
             rm = *pp;
             *pp = rm->next;
             p->rooms_cached--;
+            p->rooms_members -= rm->nentries;
             break;
         }
     }
@@ -695,11 +700,17 @@ room_members_put(struct push *p, struct room_members *rm)
             return;
         }
     }
-    if (p->rooms_cached >= MAX_ROOMS)
+    if (rm->nentries > MAX_ROOM_MEMBERS) {
+        pthread_mutex_unlock(&p->lock);
+        room_members_free(rm);
+        return;
+    }
+    if (p->rooms_cached >= MAX_ROOMS || p->rooms_members + rm->nentries > MAX_ROOM_MEMBERS)
         clear_rooms_locked(p);
     rm->next = p->rooms[b];
     p->rooms[b] = rm;
     p->rooms_cached++;
+    p->rooms_members += rm->nentries;
     pthread_mutex_unlock(&p->lock);
 }
 
