@@ -6,9 +6,10 @@
  *    "members": [{"user_id": "@u:x", "display_name": "U"}, ...]}
  * "doc" is a user's changes (push_rules_ruleset merges them with the server defaults, as for a
  * real user); "ruleset" (optional) is compiled as it stands, a rule set no edit endpoint
- * validated. Each member is evaluated three ways that must agree: twice on one prepared event
- * (the second answer comes from the per-event memo), and once on a fresh event of its own
- * (no memo from the other members). Built by `make fuzz`. */
+ * validated. Each member is evaluated four ways that must agree: twice on one prepared event
+ * (the second answer comes from the per-event memo), once on a fresh event of its own (no
+ * memo from the other members), and by push_evaluate_reference (the definition). Built by
+ * `make fuzz`. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,11 @@ check(const struct push_compiled *c, const json_t *in)
             abort();
         fresh = push_event_new(event, count, pl && json_is_object(pl) ? pl : NULL, creator);
         if (!same(first[i], push_evaluate(c, fresh, uid, dn)))
+            abort();
+        push_event_free(fresh);
+        /* And the definition: every rule, every condition, nothing shared (issue 3). */
+        fresh = push_event_new(event, count, pl && json_is_object(pl) ? pl : NULL, creator);
+        if (!same(first[i], push_evaluate_reference(c, fresh, uid, dn)))
             abort();
         push_event_free(fresh);
     }

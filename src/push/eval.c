@@ -73,15 +73,30 @@ struct push_event {
     json_t *flat;                /* {dotted key: lower-cased string}, made on first use */
     uint64_t *words;             /* hashes of the body's words (open addressing), or NULL */
     size_t wcap;
+    uint64_t wmask[4]; /* a bit per word hash's top 8 bits: a member whose names' first words
+                          have no bit here is not named by the body */
     bool words_done;
+    size_t name_lookups; /* names looked for in the body so far */
     struct memo memo[MEMO_SLOTS];
-    /* Per ruleset: the first rule that matches whoever the member is (c->n: none). Every
-     * member without changes shares one ruleset, so this is usually one entry. */
-    struct {
-        const struct push_compiled *c;
-        size_t first;
-    } common[8];
-    size_t ncommon;
+    /* Per ruleset, what does not depend on the member (see struct group): every member
+     * without changes shares one ruleset, so this is usually one entry. Open addressing on
+     * the ruleset's address. */
+    struct group *groups;
+    size_t gcap, ngroups;
+    const struct push_compiled *last_c; /* the ruleset last asked for, at groups[last_slot] */
+    size_t last_slot;
+};
+
+/* One ruleset's evaluation of an event, shared by every member using that ruleset: the
+ * first rule that matches whoever the member is (c->n: none), and before it the rules that
+ * depend on the member whose other conditions hold (live), in order. A member's result is
+ * the first live rule whose member conditions hold, else the first common rule. */
+struct group {
+    const struct push_compiled *c; /* NULL: free slot */
+    size_t first;
+    size_t *live;
+    size_t nlive;
+    bool names_only; /* the live rules' member conditions are all names in the body */
 };
 
 /* ---- characters ---- */
@@ -560,6 +575,9 @@ push_event_free(struct push_event *pe)
         free(pe->f[f]);
     json_decref(pe->flat);
     free(pe->words);
+    for (size_t i = 0; i < pe->gcap; i++)
+        free(pe->groups[i].live);
+    free(pe->groups);
     free(pe);
 }
 
@@ -631,6 +649,7 @@ make_words(struct push_event *pe)
         while (i < len && is_word((unsigned char)s[i]))
             i++;
         h = fnv(s + start, i - start, FNV_BASIS) | 1;
+        pe->wmask[h >> 62] |= 1ULL << ((h >> 56) & 63);
         for (size_t slot = h & (pe->wcap - 1);; slot = (slot + 1) & (pe->wcap - 1)) {
             if (pe->words[slot] == h)
                 break;
@@ -642,48 +661,64 @@ make_words(struct push_event *pe)
     }
 }
 
-/* Bodies shorter than this are scanned directly. */
+/* Bodies shorter than this are scanned directly until this many names were looked for. */
 #define WORDS_MIN_BODY 256
+#define WORDS_MIN_LOOKUPS 4
 
-/* Does the body name `name` (any case) between word boundaries? */
+/* Does the body name name[0..n) (any case) between word boundaries? A scan of the body. */
 static bool
-body_names(struct push_event *pe, const char *name)
+body_names_scan(struct push_event *pe, const char *name, size_t n)
 {
     char buf[256], *needle;
-    size_t n;
-    bool found = false;
+    bool found;
 
-    if (!name || !*name || !pe->f[F_BODY])
+    if (n == 0 || !pe->f[F_BODY])
         return false;
-    n = strlen(name);
     needle = n < sizeof(buf) ? buf : xmalloc(n + 1);
     for (size_t i = 0; i < n; i++)
         needle[i] = (char)lower((unsigned char)name[i]);
     needle[n] = '\0';
-    if (pe->flen[F_BODY] >= WORDS_MIN_BODY && is_word((unsigned char)needle[0])) {
-        size_t w = 0;
-        uint64_t h;
-        if (!pe->words_done)
-            make_words(pe);
-        while (w < n && is_word((unsigned char)needle[w]))
-            w++;
-        h = fnv(needle, w, FNV_BASIS) | 1;
-        for (size_t slot = h & (pe->wcap - 1);; slot = (slot + 1) & (pe->wcap - 1)) {
-            if (pe->words[slot] == h) {
-                found = true;
-                break;
-            }
-            if (!pe->words[slot])
-                break;
-        }
-        if (!found)
-            goto out;
-    }
     found = word_search(pe->f[F_BODY], pe->flen[F_BODY], needle, n);
-out:
     if (needle != buf)
         free(needle);
     return found;
+}
+
+/* The hash of a name's first word (lower-cased), as make_words hashes the body's words; 0
+ * when the name does not start with a word character. */
+static uint64_t
+first_word_hash(const char *name, size_t n)
+{
+    uint64_t h = FNV_BASIS;
+    size_t w = 0;
+
+    for (; w < n && is_word((unsigned char)name[w]); w++) {
+        h ^= lower((unsigned char)name[w]);
+        h *= 0x100000001b3ULL;
+    }
+    return w ? h | 1 : 0;
+}
+
+/* The same answer as body_names_scan, faster when many names are looked for in one body: a
+ * match starts at a word of the body equal to the name's first word (when the name starts with
+ * a word character), so a name whose first word (word: its hash) is not among the body's words
+ * is ruled out by one lookup, without a scan. */
+static bool
+body_names(struct push_event *pe, const char *name, size_t n, uint64_t word)
+{
+    if (n == 0 || !pe->f[F_BODY])
+        return false;
+    pe->name_lookups++;
+    if (word && (pe->flen[F_BODY] >= WORDS_MIN_BODY || pe->name_lookups > WORDS_MIN_LOOKUPS)) {
+        size_t slot;
+        if (!pe->words_done)
+            make_words(pe);
+        for (slot = word & (pe->wcap - 1); pe->words[slot] != word;
+             slot = (slot + 1) & (pe->wcap - 1))
+            if (!pe->words[slot])
+                return false;
+    }
+    return body_names_scan(pe, name, n);
 }
 
 static bool
@@ -760,15 +795,56 @@ is_user(const char *lowered, size_t len, const char *user_id)
     return i == len && !user_id[i];
 }
 
+/* Conditions that depend on the member (who is evaluated, display name). */
 static bool
-cond_holds(struct push_event *pe, const struct cond *c, const char *user_id,
-           const char *display_name)
+is_member_cond(const struct cond *c)
+{
+    return c->kind == C_DISPLAY_NAME || c->kind == C_SELF_STATE_KEY || c->kind == C_SELF_LOCALPART;
+}
+
+void
+push_member_init(struct push_member *m, const char *user_id, const char *display_name)
+{
+    const char *colon = strchr(user_id, ':');
+
+    m->user_id = user_id;
+    m->display_name = display_name;
+    m->name_len = display_name ? strlen(display_name) : 0;
+    m->name_word = first_word_hash(display_name, m->name_len);
+    /* The localpart; none (nothing to find) for a malformed ID. */
+    m->local_len = colon && user_id[0] == '@' ? (size_t)(colon - user_id - 1) : 0;
+    m->local_word = first_word_hash(user_id + 1, m->local_len);
+    /* Each name is empty or starts with a word: the words' bits can rule both out. */
+    m->prefilter = (m->name_len == 0 || m->name_word) && (m->local_len == 0 || m->local_word);
+}
+
+/* A condition that depends on the member. scan: search the body (no word index). */
+static bool
+member_cond_holds(struct push_event *pe, const struct cond *c, const struct push_member *m,
+                  bool scan)
+{
+    switch (c->kind) {
+    case C_DISPLAY_NAME:
+        return scan ? body_names_scan(pe, m->display_name, m->name_len)
+                    : body_names(pe, m->display_name, m->name_len, m->name_word);
+    case C_SELF_STATE_KEY:
+        return is_user(pe->f[F_STATE_KEY], pe->flen[F_STATE_KEY], m->user_id);
+    case C_SELF_LOCALPART:
+        return scan ? body_names_scan(pe, m->user_id + 1, m->local_len)
+                    : body_names(pe, m->user_id + 1, m->local_len, m->local_word);
+    default:
+        return false;
+    }
+}
+
+/* A condition that does not depend on the member. memo: event_match results are remembered
+ * for the event. */
+static bool
+event_cond_holds(struct push_event *pe, const struct cond *c, bool memo)
 {
     switch (c->kind) {
     case C_MATCH:
-        return match(pe, c);
-    case C_DISPLAY_NAME:
-        return body_names(pe, display_name);
+        return memo ? match(pe, c) : match_uncached(pe, c);
     case C_MEMBER_COUNT:
         return count_ok(c, pe->members);
     case C_SENDER_PERM: {
@@ -777,67 +853,154 @@ cond_holds(struct push_event *pe, const struct cond *c, const char *user_id,
             need = 50;
         return pe->sender_level >= need;
     }
-    case C_SELF_STATE_KEY:
-        return is_user(pe->f[F_STATE_KEY], pe->flen[F_STATE_KEY], user_id);
-    case C_SELF_LOCALPART: {
-        char buf[256], *local;
-        const char *colon = strchr(user_id, ':');
-        size_t n = colon && user_id[0] == '@' ? (size_t)(colon - user_id - 1) : 0;
-        bool found;
-        if (n == 0)
-            return false;
-        local = n < sizeof(buf) ? buf : xmalloc(n + 1);
-        memcpy(local, user_id + 1, n);
-        local[n] = '\0';
-        found = body_names(pe, local);
-        if (local != buf)
-            free(local);
-        return found;
-    }
-    case C_NEVER:
+    default:
         return false;
     }
-    return false;
 }
 
-static bool
-rule_holds(struct push_event *pe, const struct rule *r, const char *user_id,
-           const char *display_name)
+const struct push_result *
+push_evaluate_reference(const struct push_compiled *c, struct push_event *pe, const char *user_id,
+                        const char *display_name)
 {
-    size_t k = 0;
-    while (k < r->n && cond_holds(pe, &r->conds[k], user_id, display_name))
-        k++;
-    return k == r->n;
-}
+    struct push_member m;
 
-/* The first rule of c matching the event for every member alike, found once per event. */
-static size_t
-common_first(struct push_event *pe, const struct push_compiled *c)
-{
-    size_t first = c->n;
-
-    for (size_t i = 0; i < pe->ncommon; i++)
-        if (pe->common[i].c == c)
-            return pe->common[i].first;
-    for (size_t i = 0; i < c->n && first == c->n; i++)
-        if (!c->rules[i].per_member && rule_holds(pe, &c->rules[i], NULL, NULL))
-            first = i;
-    if (pe->ncommon < sizeof(pe->common) / sizeof(pe->common[0])) {
-        pe->common[pe->ncommon].c = c;
-        pe->common[pe->ncommon++].first = first;
+    push_member_init(&m, user_id, display_name);
+    for (size_t i = 0; i < c->n; i++) {
+        const struct rule *r = &c->rules[i];
+        size_t k = 0;
+        while (k < r->n &&
+               (is_member_cond(&r->conds[k]) ? member_cond_holds(pe, &r->conds[k], &m, true)
+                                             : event_cond_holds(pe, &r->conds[k], false)))
+            k++;
+        if (k == r->n)
+            return &r->res;
     }
-    return first;
+    return NULL;
+}
+
+/* Fills g for c: its rules in order until the first that matches for every member. */
+static void
+group_fill(struct push_event *pe, struct group *g, const struct push_compiled *c)
+{
+    size_t cap = 0;
+
+    g->c = c;
+    g->first = c->n;
+    g->names_only = true;
+    for (size_t i = 0; i < c->n; i++) {
+        const struct rule *r = &c->rules[i];
+        size_t k = 0;
+        while (k < r->n &&
+               (is_member_cond(&r->conds[k]) || event_cond_holds(pe, &r->conds[k], true)))
+            k++;
+        if (k < r->n)
+            continue;
+        if (!r->per_member) {
+            g->first = i;
+            return;
+        }
+        for (k = 0; k < r->n; k++)
+            if (is_member_cond(&r->conds[k]) && r->conds[k].kind == C_SELF_STATE_KEY)
+                g->names_only = false;
+        if (g->nlive == cap) {
+            cap = cap ? 2 * cap : 4;
+            g->live = xrealloc(g->live, cap * sizeof(*g->live));
+        }
+        g->live[g->nlive++] = i;
+    }
+}
+
+static size_t
+group_slot(const struct group *groups, size_t cap, const struct push_compiled *c)
+{
+    uint64_t h = (uint64_t)(uintptr_t)c * 0x9e3779b97f4a7c15ULL;
+    size_t slot = (size_t)(h >> 32) & (cap - 1);
+
+    while (groups[slot].c && groups[slot].c != c)
+        slot = (slot + 1) & (cap - 1);
+    return slot;
+}
+
+/* Might a word with this hash (0: none) be among the body's (make_words done)? */
+static bool
+word_bit(const struct push_event *pe, uint64_t h)
+{
+    return h && (pe->wmask[h >> 62] >> ((h >> 56) & 63) & 1);
+}
+
+/* The event's group for c, made on first use. */
+static const struct group *
+group_of(struct push_event *pe, const struct push_compiled *c)
+{
+    size_t slot;
+
+    if (pe->last_c == c)
+        return &pe->groups[pe->last_slot];
+    if (pe->gcap) {
+        slot = group_slot(pe->groups, pe->gcap, c);
+        if (pe->groups[slot].c) {
+            pe->last_c = c;
+            pe->last_slot = slot;
+            return &pe->groups[slot];
+        }
+    }
+    if (2 * (pe->ngroups + 1) > pe->gcap) {
+        size_t cap = pe->gcap ? 2 * pe->gcap : 4;
+        struct group *groups = xcalloc(cap, sizeof(*groups));
+        for (size_t i = 0; i < pe->gcap; i++)
+            if (pe->groups[i].c)
+                groups[group_slot(groups, cap, pe->groups[i].c)] = pe->groups[i];
+        free(pe->groups);
+        pe->groups = groups;
+        pe->gcap = cap;
+    }
+    slot = group_slot(pe->groups, pe->gcap, c);
+    group_fill(pe, &pe->groups[slot], c);
+    pe->ngroups++;
+    pe->last_c = c;
+    pe->last_slot = slot;
+    return &pe->groups[slot];
+}
+
+const struct push_result *
+push_evaluate_member(const struct push_compiled *c, struct push_event *pe,
+                     const struct push_member *m)
+{
+    const struct group *g = group_of(pe, c);
+
+    if (g->nlive == 0)
+        goto common;
+    /* When the live rules only look for the member's names in the body: a member none of
+     * whose names' first words is a body word (by the words' bits) is not named. */
+    if (g->names_only && m->prefilter) {
+        if (!pe->f[F_BODY])
+            goto common;
+        if (!pe->words_done)
+            make_words(pe);
+        if (!word_bit(pe, m->name_len ? m->name_word : 0) &&
+            !word_bit(pe, m->local_len ? m->local_word : 0))
+            goto common;
+    }
+    /* Per member, only the member conditions of the live rules are left to check. */
+    for (size_t i = 0; i < g->nlive; i++) {
+        const struct rule *r = &c->rules[g->live[i]];
+        size_t k = 0;
+        while (k < r->n &&
+               (!is_member_cond(&r->conds[k]) || member_cond_holds(pe, &r->conds[k], m, false)))
+            k++;
+        if (k == r->n)
+            return &r->res;
+    }
+common:
+    return g->first < c->n ? &c->rules[g->first].res : NULL;
 }
 
 const struct push_result *
 push_evaluate(const struct push_compiled *c, struct push_event *pe, const char *user_id,
               const char *display_name)
 {
-    size_t first = common_first(pe, c);
+    struct push_member m;
 
-    /* Before it, only the rules that depend on the member can still match. */
-    for (size_t i = 0; i < first; i++)
-        if (c->rules[i].per_member && rule_holds(pe, &c->rules[i], user_id, display_name))
-            return &c->rules[i].res;
-    return first < c->n ? &c->rules[first].res : NULL;
+    push_member_init(&m, user_id, display_name);
+    return push_evaluate_member(c, pe, &m);
 }

@@ -5,8 +5,11 @@
  * state_key, .m.rule.contains_user_name's pattern) refer to "the member being evaluated", so
  * every user without changes shares one compiled ruleset. An event is prepared once
  * (push_event_new: lower-cased fields, member count, power levels), then each member is
- * evaluated against it cheaply; results of conditions that do not depend on the member are
- * remembered per event. */
+ * evaluated against it cheaply. What does not depend on the member is found once per event and
+ * ruleset (the first rule that matches for everyone; before it, the rules naming the member
+ * whose other conditions hold), so per member only the conditions naming the member (display
+ * name, localpart, own invite) are checked, and a name is first looked up among the body's
+ * words. */
 #ifndef HEARTH_PUSH_EVAL_H
 #define HEARTH_PUSH_EVAL_H
 
@@ -45,6 +48,28 @@ void push_event_free(struct push_event *pe);
  * conditions of the rulesets it was evaluated with: they must outlive it. */
 const struct push_result *push_evaluate(const struct push_compiled *c, struct push_event *pe,
                                         const char *user_id, const char *display_name);
+
+/* A member prepared for evaluation (push_member_init): the two strings are borrowed; the rest
+ * is what looking for the member's names in a body needs, computed once (push.c keeps it while
+ * the room's members do not change). */
+struct push_member {
+    const char *user_id;
+    const char *display_name; /* the member's display name in the room, or NULL */
+    size_t name_len, local_len;
+    uint64_t name_word, local_word; /* the first words' hashes (0: none) */
+    bool prefilter;                 /* each name is empty or has a first word */
+};
+
+void push_member_init(struct push_member *m, const char *user_id, const char *display_name);
+/* push_evaluate for a prepared member. */
+const struct push_result *push_evaluate_member(const struct push_compiled *c, struct push_event *pe,
+                                               const struct push_member *m);
+
+/* The same answer as push_evaluate by the definition: every enabled rule in order, every
+ * condition checked, nothing shared between members or remembered. For tests. */
+const struct push_result *push_evaluate_reference(const struct push_compiled *c,
+                                                  struct push_event *pe, const char *user_id,
+                                                  const char *display_name);
 
 /* SPEC: event_match globs ('*', '?', [abc], [a-z], [!a-z]), case-insensitive (ASCII). With
  * word_boundary (content.body, as Synapse) the pattern may match anywhere in value between

@@ -31,6 +31,50 @@ struct user_rules {
     json_t *ignored; /* {user_id: ...}, or NULL when nobody is ignored */
 };
 
+/* A room's members as its state last had them, so that an event in a room whose members did
+ * not change costs one pointer comparison per member instead of reading each member's state
+ * event and looking up their rules (issue 3). The state's member entries are immutable (an
+ * event replaces an entry, never changes it) and each is held by a reference, so an entry at
+ * the same place with the same address is the same member event. Used by one evaluation at a
+ * time: taken out of the cache while in use. */
+#define ROOM_BUCKETS 1024
+#define MAX_ROOMS 4096
+/* Members of the rooms cached, all told: about 200 bytes each, and the state entries held (an
+ * entry replaced in the room's state lives on here until the room's next event). */
+#define MAX_ROOM_MEMBERS 50000
+
+/* A member to evaluate: borrowed from the room's members (struct room_members). */
+struct candidate {
+    const char *user_id;
+    const struct push_member *pm; /* the member prepared for evaluation */
+    bool joined;                  /* else the invitee */
+    struct user_rules *rules;     /* a reference, unless borrowed */
+    bool borrowed;                /* rules belong to the room's cached members */
+    size_t aidx;                  /* the note's copy of the result's actions, when notified */
+};
+
+struct member {
+    char *user_id;
+    uint64_t hash;         /* str_hash(user_id) */
+    struct push_member pm; /* user_id and the display name in the entry, prepared */
+    bool joined;
+    struct user_rules *rules; /* joined members: a reference */
+};
+
+struct room_members {
+    struct room_members *next;
+    char *room_id;
+    uint64_t gen;     /* the rules cache's generation when the rules were taken */
+    json_t **entries; /* the state's m.room.member entries in order, a reference each */
+    size_t nentries;
+    size_t joined;        /* joined members, local or not */
+    struct member *local; /* the local members, in the state's order */
+    size_t nlocal;
+    /* Room for one evaluation's candidates and results (nlocal each). */
+    struct candidate *cand;
+    const struct push_result **res;
+};
+
 /* Evaluation times per event, in buckets of STAT_STEP_US, by the room's joined members (1-9,
  * 10-99, 100-999, 1000 and more). Logged when the server stops (bench/run-push). */
 #define STAT_CLASSES 4
@@ -58,6 +102,9 @@ struct push {
     size_t cached;
     uint64_t gen; /* bumped by every invalidation, under lock */
     struct push_delivery *delivery;
+    /* The rooms' members as last evaluated (struct room_members), under lock. */
+    struct room_members *rooms[ROOM_BUCKETS];
+    size_t rooms_cached, rooms_members;
     pthread_mutex_t stat_lock;
     /* Wall time and the thread's CPU time (which leaves out waiting for a CPU: on a loaded
      * machine the two differ a lot). */
@@ -199,6 +246,46 @@ clear_cache_locked(struct push *p)
     p->cached = 0;
 }
 
+static size_t
+room_bucket(const char *room_id)
+{
+    return (size_t)(str_hash(room_id) % ROOM_BUCKETS);
+}
+
+static void
+room_members_free(struct room_members *rm)
+{
+    if (!rm)
+        return;
+    for (size_t i = 0; i < rm->nentries; i++)
+        json_decref(rm->entries[i]);
+    for (size_t i = 0; i < rm->nlocal; i++) {
+        free(rm->local[i].user_id);
+        rules_unref(rm->local[i].rules);
+    }
+    free(rm->entries);
+    free(rm->local);
+    free(rm->cand);
+    free(rm->res);
+    free(rm->room_id);
+    free(rm);
+}
+
+static void
+clear_rooms_locked(struct push *p)
+{
+    for (size_t i = 0; i < ROOM_BUCKETS; i++) {
+        struct room_members *rm = p->rooms[i], *next;
+        for (; rm; rm = next) {
+            next = rm->next;
+            room_members_free(rm);
+        }
+        p->rooms[i] = NULL;
+    }
+    p->rooms_cached = 0;
+    p->rooms_members = 0;
+}
+
 /* Nearest-rank percentile of a histogram, in microseconds. */
 static double
 percentile(const uint32_t *hist, uint64_t total, double q)
@@ -242,6 +329,7 @@ push_free(struct push *p)
     push_delivery_free(p->delivery);
     log_stats(p);
     pthread_mutex_lock(&p->lock);
+    clear_rooms_locked(p);
     clear_cache_locked(p);
     pthread_mutex_unlock(&p->lock);
     pthread_mutex_destroy(&p->lock);
@@ -317,17 +405,9 @@ find_locked(struct push *p, const char *user_id)
     return NULL;
 }
 
-/* A member to evaluate: borrowed from the room's state. */
-struct candidate {
-    const char *user_id;
-    const char *display_name;
-    bool joined;              /* else the invitee */
-    struct user_rules *rules; /* a reference */
-    size_t aidx;              /* the note's copy of the result's actions, when notified */
-};
-
-/* Finds (loading what is missing) the rules of every candidate. */
-static void
+/* Finds (loading what is missing) the rules of every candidate without. Returns the cache's
+ * generation before: rules taken are at least that recent. */
+static uint64_t
 take_rules(struct push *p, struct candidate *c, size_t n)
 {
     size_t missing = 0;
@@ -335,7 +415,10 @@ take_rules(struct push *p, struct candidate *c, size_t n)
 
     pthread_mutex_lock(&p->lock);
     for (size_t i = 0; i < n; i++) {
-        struct user_rules *u = find_locked(p, c[i].user_id);
+        struct user_rules *u;
+        if (c[i].rules)
+            continue;
+        u = find_locked(p, c[i].user_id);
         if (u)
             atomic_fetch_add(&u->refs, 1);
         else
@@ -345,7 +428,7 @@ take_rules(struct push *p, struct candidate *c, size_t n)
     gen = p->gen;
     pthread_mutex_unlock(&p->lock);
     if (!missing)
-        return;
+        return gen;
     for (size_t i = 0; i < n; i++) {
         struct user_rules *u, *other;
         if (c[i].rules)
@@ -365,6 +448,7 @@ take_rules(struct push *p, struct candidate *c, size_t n)
         }
         pthread_mutex_unlock(&p->lock);
     }
+    return gen;
 }
 
 void
@@ -460,6 +544,14 @@ note_actions(struct push_note *note, const char ***seen, const struct push_resul
     return a;
 }
 
+/* Is the member stored apart from the default actions best (SIZE_MAX: none)? */
+static bool
+is_exception(const struct candidate *c, const struct push_result *res, size_t best)
+{
+    bool as_default = best != SIZE_MAX && c->joined && res && c->aidx == best;
+    return !as_default && (res || (best != SIZE_MAX && c->joined));
+}
+
 /* What the store keeps of the results (see struct store_push_event): the notifying actions
  * most joined members got, if that beats listing each notified member, and everyone else as
  * an exception. Members not joined (an invitee) are exceptions whenever notified. */
@@ -486,11 +578,13 @@ compress(struct push_note *note, struct candidate *cand, const struct push_resul
     /* With a default, the members outside its group are exceptions; without, the notified. */
     if (best != SIZE_MAX && ncand - best_n >= notified)
         best = SIZE_MAX;
-    note->exceptions = xcalloc(ncand + 1, sizeof(*note->exceptions));
+    for (size_t i = 0; i < ncand; i++)
+        nexc += is_exception(&cand[i], res[i], best);
+    note->exceptions = xcalloc(nexc + 1, sizeof(*note->exceptions));
+    nexc = 0;
     for (size_t i = 0; i < ncand; i++) {
-        bool as_default = best != SIZE_MAX && cand[i].joined && res[i] && cand[i].aidx == best;
         const char *user;
-        if (as_default || (!res[i] && (best == SIZE_MAX || !cand[i].joined)))
+        if (!is_exception(&cand[i], res[i], best))
             continue;
         user = note->users[note->nusers++] = xstrdup(cand[i].user_id);
         note->exceptions[nexc].user_id = user;
@@ -513,13 +607,120 @@ compress(struct push_note *note, struct candidate *cand, const struct push_resul
     };
 }
 
+/* ---- the rooms' members (issue 3) ---- */
+
+/* The room's cached members, taken out of the cache, if they are still the state's members
+ * (the same entries in the same order) and no user's rules changed since; else NULL. */
+static struct room_members *
+room_members_take(struct push *p, const char *room_id, const json_t *members)
+{
+    struct room_members **pp, *rm = NULL;
+    size_t i = 0;
+    uint64_t gen;
+
+    pthread_mutex_lock(&p->lock);
+    gen = p->gen;
+    for (pp = &p->rooms[room_bucket(room_id)]; *pp; pp = &(*pp)->next) {
+        if (strcmp((*pp)->room_id, room_id) == 0) {
+            rm = *pp;
+            *pp = rm->next;
+            p->rooms_cached--;
+            p->rooms_members -= rm->nentries;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+    if (!rm)
+        return NULL;
+    if (rm->gen == gen && rm->nentries == json_object_size(members)) {
+        void *it = json_object_iter((json_t *)members);
+        for (; it && json_object_iter_value(it) == rm->entries[i];
+             it = json_object_iter_next((json_t *)members, it))
+            i++;
+        if (!it && i == rm->nentries)
+            return rm;
+    }
+    room_members_free(rm);
+    return NULL;
+}
+
+/* Reads the room's members from its state and takes the rules of those joined and local. */
+static struct room_members *
+room_members_build(struct push *p, const char *room_id, const json_t *members)
+{
+    struct room_members *rm = xcalloc(1, sizeof(*rm));
+    size_t size = json_object_size(members), n = 0;
+    struct candidate *c;
+    const char *user;
+    json_t *entry;
+
+    rm->room_id = xstrdup(room_id);
+    rm->entries = xcalloc(size + 1, sizeof(*rm->entries));
+    rm->local = xcalloc(size + 1, sizeof(*rm->local));
+    json_object_foreach((json_t *)members, user, entry)
+    {
+        const json_t *mc = json_object_get(json_object_get(entry, "event"), "content");
+        const char *m = json_string_value(json_object_get(mc, "membership"));
+        bool joined = m && strcmp(m, "join") == 0;
+        rm->entries[rm->nentries++] = json_incref(entry);
+        rm->joined += joined;
+        if (!is_local(p, user))
+            continue;
+        rm->local[rm->nlocal].user_id = xstrdup(user);
+        rm->local[rm->nlocal].hash = str_hash(user);
+        rm->local[rm->nlocal].joined = joined;
+        push_member_init(&rm->local[rm->nlocal].pm, rm->local[rm->nlocal].user_id,
+                         json_string_value(json_object_get(mc, "displayname")));
+        rm->nlocal++;
+    }
+    rm->cand = c = xcalloc(rm->nlocal + 1, sizeof(*c));
+    rm->res = xcalloc(rm->nlocal + 1, sizeof(*rm->res));
+    for (size_t i = 0; i < rm->nlocal; i++)
+        if (rm->local[i].joined)
+            c[n++].user_id = rm->local[i].user_id;
+    rm->gen = take_rules(p, c, n);
+    n = 0;
+    for (size_t i = 0; i < rm->nlocal; i++)
+        if (rm->local[i].joined)
+            rm->local[i].rules = c[n++].rules;
+    return rm;
+}
+
+/* Puts the room's members back in the cache (unless another evaluation of the room did). */
+static void
+room_members_put(struct push *p, struct room_members *rm)
+{
+    size_t b = room_bucket(rm->room_id);
+
+    pthread_mutex_lock(&p->lock);
+    for (struct room_members *o = p->rooms[b]; o; o = o->next) {
+        if (strcmp(o->room_id, rm->room_id) == 0) {
+            pthread_mutex_unlock(&p->lock);
+            room_members_free(rm);
+            return;
+        }
+    }
+    if (rm->nentries > MAX_ROOM_MEMBERS) {
+        pthread_mutex_unlock(&p->lock);
+        room_members_free(rm);
+        return;
+    }
+    if (p->rooms_cached >= MAX_ROOMS || p->rooms_members + rm->nentries > MAX_ROOM_MEMBERS)
+        clear_rooms_locked(p);
+    rm->next = p->rooms[b];
+    p->rooms[b] = rm;
+    p->rooms_cached++;
+    p->rooms_members += rm->nentries;
+    pthread_mutex_unlock(&p->lock);
+}
+
 void *
 push_evaluate_event(void *arg, const char *room_id, const char *event_id, const json_t *event,
                     const json_t *state, const struct store_push_event **push)
 {
     struct push *p = arg;
     uint64_t t0 = util_mono_ns(), c0 = thread_cpu_ns();
-    json_t *members = json_object_get(state, "m.room.member"), *entry;
+    json_t *members = json_object_get(state, "m.room.member");
     const char *sender = json_string_value(json_object_get(event, "sender"));
     const char *type = json_string_value(json_object_get(event, "type"));
     const char *state_key = json_string_value(json_object_get(event, "state_key"));
@@ -529,7 +730,8 @@ push_evaluate_event(void *arg, const char *room_id, const char *event_id, const 
      * levels. */
     const char *creator =
         json_string_value(json_object_get(state_content(state, "m.room.create", ""), "creator"));
-    const char *user, *invitee = NULL, *membership;
+    const char *invitee = NULL, *membership;
+    struct room_members *rm = NULL;
     const struct push_result **res = NULL;
     const char **seen_actions = NULL;
     struct candidate *cand;
@@ -537,6 +739,7 @@ push_evaluate_event(void *arg, const char *room_id, const char *event_id, const 
     struct push_note *note = NULL;
     struct pusher_users *pu = NULL;
     size_t ncand = 0, joined = 0, notified = 0;
+    uint64_t sender_hash;
 
     *push = NULL;
     if (!sender || !type || !members)
@@ -547,23 +750,26 @@ push_evaluate_event(void *arg, const char *room_id, const char *event_id, const 
     if (strcmp(type, "m.room.member") == 0 && state_key && membership &&
         strcmp(membership, "invite") == 0)
         invitee = state_key;
-    cand = xcalloc(json_object_size(members) + 1, sizeof(*cand));
-    json_object_foreach(members, user, entry)
-    {
-        const json_t *mc = json_object_get(json_object_get(entry, "event"), "content");
-        const char *m = json_string_value(json_object_get(mc, "membership"));
-        bool is_joined = m && strcmp(m, "join") == 0;
-        if (is_joined)
-            joined++;
+    rm = room_members_take(p, room_id, members);
+    if (!rm)
+        rm = room_members_build(p, room_id, members);
+    joined = rm->joined;
+    sender_hash = str_hash(sender);
+    cand = rm->cand;
+    for (size_t i = 0; i < rm->nlocal; i++) {
+        const struct member *m = &rm->local[i];
         /* SPEC: "Homeservers MUST NOT notify the Push Gateway for events that the user has
          * sent themselves." */
-        if ((!is_joined && !(invitee && strcmp(user, invitee) == 0)) || strcmp(user, sender) == 0 ||
-            !is_local(p, user))
+        if ((!m->joined && !(invitee && strcmp(m->user_id, invitee) == 0)) ||
+            (m->hash == sender_hash && strcmp(m->user_id, sender) == 0))
             continue;
-        cand[ncand].user_id = user;
-        cand[ncand].display_name = json_string_value(json_object_get(mc, "displayname"));
-        cand[ncand].joined = is_joined;
-        ncand++;
+        cand[ncand++] = (struct candidate){
+            .user_id = m->user_id,
+            .pm = &m->pm,
+            .joined = m->joined,
+            .rules = m->rules, /* NULL for the invitee: taken below */
+            .borrowed = m->rules != NULL,
+        };
     }
     if (ncand == 0)
         goto out;
@@ -572,7 +778,8 @@ push_evaluate_event(void *arg, const char *room_id, const char *event_id, const 
         creator = json_string_value(json_object_get(json_object_get(create, "event"), "sender"));
     pe = push_event_new(event, (int64_t)joined, state_content(state, "m.room.power_levels", ""),
                         creator);
-    res = xcalloc(ncand, sizeof(*res));
+    res = rm->res;
+    memset(res, 0, ncand * sizeof(*res));
     note = xcalloc(1, sizeof(*note));
     note->users = xcalloc(2 * ncand, sizeof(*note->users));
     pu = pusher_users_get(p);
@@ -583,7 +790,7 @@ push_evaluate_event(void *arg, const char *room_id, const char *event_id, const 
         /* Synapse sends no notification of an ignored user's (non-state) events. */
         if (!state_key && cand[i].rules->ignored && json_object_get(cand[i].rules->ignored, sender))
             continue;
-        r = push_evaluate(cand[i].rules->rules, pe, cand[i].user_id, cand[i].display_name);
+        r = push_evaluate_member(cand[i].rules->rules, pe, cand[i].pm);
         if (!r || !r->notify)
             continue;
         res[i] = r;
@@ -605,7 +812,8 @@ push_evaluate_event(void *arg, const char *room_id, const char *event_id, const 
         compress(note, cand, res, ncand);
     }
     for (size_t i = 0; i < ncand; i++)
-        rules_unref(cand[i].rules);
+        if (!cand[i].borrowed)
+            rules_unref(cand[i].rules);
     if (!note)
         goto out;
     /* What the push gateway hears about the event (push_gateway.rst). */
@@ -625,11 +833,11 @@ push_evaluate_event(void *arg, const char *room_id, const char *event_id, const 
     note->content = content ? json_dump_compact(content) : xstrdup("{}");
     *push = &note->stored;
 out:
+    if (rm)
+        room_members_put(p, rm);
     if (ncand > 0)
         record(p, joined, ncand, util_mono_ns() - t0, thread_cpu_ns() - c0);
     free(seen_actions);
-    free(res);
-    free(cand);
     return note;
 }
 

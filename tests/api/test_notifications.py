@@ -287,3 +287,56 @@ def test_muted_member_is_an_exception(server):
     assert d.api().get("/notifications").expect(200).body["notifications"] == []
     hl = c.api().get("/notifications", params={"only": "highlight"}).expect(200).body
     assert [n["event"]["content"]["body"] for n in hl["notifications"]] == ["hey %s" % c.localpart]
+
+
+# The server remembers a room's members between events (issue 3); what changes them must be
+# seen by the next event all the same.
+def test_display_name_change_between_messages(server):
+    (a, b, c), r = group(server)
+    send(b.api(), r, MSG)
+    assert counts_now(a.api(), r) == (1, 0)
+    # a's own member event (the new name) marks the room read for a.
+    a.api().put("/profile/%s/displayname" % quote(a.user_id), {"displayname": "Quux Zed"}).expect(200)
+    send(b.api(), r, {"msgtype": "m.text", "body": "ask quux zed"})
+    assert counts_now(a.api(), r) == (1, 1)
+    a.api().put("/profile/%s/displayname" % quote(a.user_id), {"displayname": "Other Name"}).expect(200)
+    send(b.api(), r, {"msgtype": "m.text", "body": "ask quux zed"})
+    assert counts_now(a.api(), r) == (1, 0)
+    send(b.api(), r, {"msgtype": "m.text", "body": "ask other name"})
+    assert counts_now(a.api(), r) == (2, 1)
+    # Another member's new name is theirs only.
+    c.api().put("/profile/%s/displayname" % quote(c.user_id), {"displayname": "Quux Zed"}).expect(200)
+    send(b.api(), r, {"msgtype": "m.text", "body": "ask quux zed"})
+    assert counts_now(a.api(), r) == (3, 1)
+    assert counts_now(c.api(), r) == (1, 1)
+
+
+def test_ignore_and_rules_between_messages(server):
+    (a, b, c), r = group(server)
+    send(b.api(), r, {"msgtype": "m.text", "body": a.localpart})
+    assert counts_now(a.api(), r) == (1, 1)
+    a.api().put("/user/%s/account_data/m.ignored_user_list" % quote(a.user_id),
+                {"ignored_users": {b.user_id: {}}}).expect(200)
+    send(b.api(), r, {"msgtype": "m.text", "body": a.localpart})
+    assert counts_now(a.api(), r) == (1, 1)
+    a.api().put("/user/%s/account_data/m.ignored_user_list" % quote(a.user_id),
+                {"ignored_users": {}}).expect(200)
+    c.api().put("/pushrules/global/override/.m.rule.master/enabled", {"enabled": True}).expect(200)
+    send(b.api(), r, {"msgtype": "m.text", "body": a.localpart})
+    assert counts_now(a.api(), r) == (2, 2)
+    assert counts_now(c.api(), r) == (2, 0)  # not the third (c ignores nobody)
+
+
+def test_invite_after_messages(server):
+    (a, b), r = group(server, 2)
+    d = server.api().register()
+    send(b.api(), r, MSG)
+    invite(a.api(), r, d.user_id).expect(200)
+    notes = d.api().get("/notifications").expect(200).body["notifications"]
+    assert [(n["event"]["type"], n["event"]["state_key"]) for n in notes] == \
+        [("m.room.member", d.user_id)]
+    send(b.api(), r, MSG)  # not joined yet: nothing
+    assert len(d.api().get("/notifications").expect(200).body["notifications"]) == 1
+    join(d.api(), r).expect(200)
+    send(b.api(), r, MSG)
+    assert counts_now(d.api(), r) == (1, 0)
