@@ -326,25 +326,6 @@ searchable(const char *type, const json_t *content, const char **value)
 static enum store_rc fts_insert(struct store *st, const char *room_id, int64_t pos, unsigned key,
                                 const char *value);
 
-const char *
-store_search_text(const char *type, const json_t *content)
-{
-    const char *value = NULL;
-    return searchable(type, content, &value) ? value : NULL;
-}
-
-static unsigned
-search_key(const char *type)
-{
-    if (strcmp(type, "m.room.message") == 0)
-        return STORE_SEARCH_BODY;
-    if (strcmp(type, "m.room.name") == 0)
-        return STORE_SEARCH_NAME;
-    if (strcmp(type, "m.room.topic") == 0)
-        return STORE_SEARCH_TOPIC;
-    return 0;
-}
-
 enum store_rc
 st_search_index_event(struct store *st, const char *room_id, const struct store_event_row *e,
                       int64_t pos)
@@ -359,9 +340,6 @@ st_search_index_event(struct store *st, const char *room_id, const struct store_
     if (strcmp(e->type, "m.room.message") != 0 && strcmp(e->type, "m.room.name") != 0 &&
         strcmp(e->type, "m.room.topic") != 0)
         return STORE_OK;
-    if (e->search_known)
-        return e->search_text ? fts_insert(st, room_id, pos, search_key(e->type), e->search_text)
-                              : STORE_OK;
     ev = json_loads(e->json, 0, NULL);
     if (!ev)
         return STORE_OK;
@@ -369,6 +347,137 @@ st_search_index_event(struct store *st, const char *room_id, const struct store_
     rc = key ? fts_insert(st, room_id, pos, key, value) : STORE_OK;
     json_decref(ev);
     return rc;
+}
+
+/* ---- deferred indexing (issue 3, send speed) ----
+ * A send's transaction does not touch the index: FTS5 makes a new segment per transaction
+ * that writes to it, which cost a sequential send 4 of its ~14 WAL pages. Instead a write job
+ * indexes every event after the stored mark (counters 'search_indexed') and moves the mark in
+ * the same transaction: after a crash the index and the mark agree, and the next catch-up
+ * indexes what is missing. Redacted events are skipped (a redaction of an event already
+ * indexed deletes its row, store_rooms.c), so the order of redaction and indexing does not
+ * matter. */
+
+/* Events indexed per job: one transaction holds the writer for a few milliseconds at most. */
+#define CATCH_UP_BATCH 512
+/* The mark is stored when the job indexed something, or when it passes this many positions
+ * with nothing to index (so a restart does not rescan a long run of other events). */
+#define CATCH_UP_MARK_GAP 1024
+
+struct catch_up_row {
+    int64_t pos;
+    char *room_id, *type, *json;
+};
+
+static enum store_rc
+read_mark(struct store *st, struct db *db, int64_t *mark)
+{
+    struct db_stmt *s = NULL;
+    enum db_rc r =
+        st_prep(st, db, &s, "SELECT value FROM counters WHERE name = 'search_indexed'", ST_NOARGS);
+
+    if (r == DB_OK)
+        r = st->drv->step(s);
+    *mark = r == DB_ROW ? st->drv->col_int64(s, 0) : 0;
+    st->drv->finalize(s);
+    return r == DB_ROW ? STORE_OK : STORE_ERR;
+}
+
+enum store_rc
+st_search_load_mark(struct store *st)
+{
+    int64_t mark = 0;
+    enum store_rc rc = read_mark(st, st->writer, &mark);
+
+    atomic_store(&st->search_indexed, mark);
+    return rc;
+}
+
+/* Raises st->search_indexed to mark (never lowers it: jobs may finish out of order). */
+static void
+publish_mark(struct store *st, int64_t mark)
+{
+    int64_t cur = atomic_load(&st->search_indexed);
+    while (cur < mark && !atomic_compare_exchange_weak(&st->search_indexed, &cur, mark))
+        ;
+}
+
+/* The write job: indexes up to CATCH_UP_BATCH events after the stored mark, up to the last
+ * position handed out (every lower one is committed, earlier in this transaction, or a gap),
+ * and sets *ctx (int64_t) to the position indexed up to. */
+static enum store_rc
+catch_up_job(struct store *st, void *ctx)
+{
+    int64_t *done = ctx, mark = 0, upto = st->stream_next, reached;
+    struct catch_up_row *rows = xcalloc(CATCH_UP_BATCH, sizeof(*rows));
+    struct db_stmt *s = NULL;
+    size_t n = 0;
+    enum store_rc rc = read_mark(st, st->writer, &mark);
+    enum db_rc r = DB_DONE;
+
+    if (rc != STORE_OK || mark >= upto) {
+        *done = mark;
+        goto out;
+    }
+    /* All rows first: a pipelining driver cannot interleave a read with the inserts. */
+    rc = STORE_ERR;
+    if (st_prep(st, st->writer, &s,
+                "SELECT stream_pos, room_id, type, json FROM events WHERE stream_pos > ? AND "
+                "stream_pos <= ? AND redacted_by IS NULL AND type IN ('m.room.message', "
+                "'m.room.name', 'm.room.topic') ORDER BY stream_pos LIMIT ?",
+                ST_ARGS(ST_I(mark), ST_I(upto), ST_I(CATCH_UP_BATCH))) != DB_OK)
+        goto out;
+    while (n < CATCH_UP_BATCH && (r = st->drv->step(s)) == DB_ROW) {
+        rows[n].pos = st->drv->col_int64(s, 0);
+        rows[n].room_id = st_dup_col(st, s, 1);
+        rows[n].type = st_dup_col(st, s, 2);
+        rows[n].json = st_dup_col(st, s, 3);
+        n++;
+    }
+    st->drv->finalize(s);
+    if (r != DB_ROW && r != DB_DONE)
+        goto out;
+    rc = STORE_OK;
+    for (size_t i = 0; i < n && rc == STORE_OK; i++) {
+        struct store_event_row e = {.type = rows[i].type, .json = rows[i].json};
+        rc = st_search_index_event(st, rows[i].room_id, &e, rows[i].pos);
+    }
+    /* A full batch may have more after its last row. */
+    reached = n == CATCH_UP_BATCH ? rows[n - 1].pos : upto;
+    if (rc == STORE_OK && (n > 0 || reached - mark >= CATCH_UP_MARK_GAP))
+        rc = st_rc(st_defer(st, "UPDATE counters SET value = ? WHERE name = 'search_indexed'",
+                            ST_ARGS(ST_I(reached))));
+    *done = reached;
+out:
+    for (size_t i = 0; i < n; i++) {
+        free(rows[i].room_id);
+        free(rows[i].type);
+        free(rows[i].json);
+    }
+    free(rows);
+    return rc;
+}
+
+enum store_rc
+store_search_catch_up(struct store *st, size_t max_jobs, bool *current)
+{
+    int64_t target = atomic_load(&st->stream_committed);
+
+    for (size_t jobs = 0; atomic_load(&st->search_indexed) < target; jobs++) {
+        int64_t done = 0;
+        enum store_rc rc;
+        if (max_jobs && jobs == max_jobs) {
+            if (current)
+                *current = false;
+            return STORE_OK;
+        }
+        if ((rc = st_write(st, catch_up_job, &done)) != STORE_OK)
+            return rc;
+        publish_mark(st, done);
+    }
+    if (current)
+        *current = true;
+    return STORE_OK;
 }
 
 /* ======================================================================================
@@ -465,8 +574,11 @@ const char st_search_migration_pg[] =
     "  vec tsvector NOT NULL);"
     "CREATE INDEX event_search_vec ON event_search USING GIN (vec);" PG_BACKFILL;
 
-/* port-db copies event_search_rooms but not the index: PostgreSQL builds its own. */
-const char st_search_port_pg[] = PG_BACKFILL;
+/* port-db copies event_search_rooms but not the index: PostgreSQL builds its own, of every
+ * event, so its mark (issue 3) is the last one. */
+const char st_search_port_pg[] =
+    PG_BACKFILL "UPDATE counters SET value = (SELECT COALESCE(MAX(stream_pos), 0) FROM events) "
+                "WHERE name = 'search_indexed';";
 
 static bool
 is_pg(const struct store *st)

@@ -58,9 +58,9 @@ extern const char st_search_migration_sqlite[];
 extern const char st_search_migration_pg[];
 extern const char st_search_port_pg[];
 
-/* Write hooks, run by the event writer (store_rooms.c) inside its transaction on st->writer:
- * index a new event (does nothing for events that are not searchable), and drop the event a
- * redaction redacts from the index. */
+/* Write hooks, run inside a write job on st->writer: index an event (does nothing for events
+ * that are not searchable; the catch-up job, issue 3), and drop the event a redaction redacts
+ * from the index (the event writer, store_rooms.c). */
 enum store_rc st_search_index_event(struct store *st, const char *room_id,
                                     const struct store_event_row *e, int64_t pos);
 enum store_rc st_search_unindex_event(struct store *st, const char *room_id, const char *event_id);
