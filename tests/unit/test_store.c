@@ -1119,16 +1119,23 @@ search_count(struct store *st, const char *term)
 }
 
 static void
-persist_message(struct store *st, const char *event_id, const char *body, int64_t *pos)
+persist_typed(struct store *st, const char *event_id, const char *type, const char *json,
+              int64_t *pos)
 {
-    char *json = xasprintf("{\"content\":{\"msgtype\":\"m.text\",\"body\":\"%s\"}}", body);
     struct store_event_row row = {.event_id = event_id,
-                                  .type = "m.room.message",
+                                  .type = type,
                                   .sender = ALICE,
                                   .json = json,
                                   .depth = 2,
                                   .origin_server_ts = 2};
     assert_int_equal(store_events_persist(st, "!r:example.org", NULL, &row, 1, pos), STORE_OK);
+}
+
+static void
+persist_message(struct store *st, const char *event_id, const char *body, int64_t *pos)
+{
+    char *json = xasprintf("{\"content\":{\"msgtype\":\"m.text\",\"body\":\"%s\"}}", body);
+    persist_typed(st, event_id, "m.room.message", json, pos);
     free(json);
 }
 
@@ -1195,6 +1202,29 @@ test_search_deferred_indexing(void **state)
     assert_int_equal(search_count(f->st, "alpha"), 0);
     assert_int_equal(store_search_catch_up(f->st, 0, NULL), STORE_OK);
     assert_int_equal(search_count(f->st, "alpha"), 0);
+
+    /* What is indexed: the three keys' text when it is a string, in their own columns. */
+    persist_typed(f->st, "$name", "m.room.name", "{\"content\":{\"name\":\"delta\"}}", &p2);
+    persist_typed(f->st, "$topic", "m.room.topic", "{\"content\":{\"topic\":\"epsilon\"}}", &p2);
+    persist_typed(f->st, "$num", "m.room.message", "{\"content\":{\"body\":12345}}", &p2);
+    persist_typed(f->st, "$other", "org.example", "{\"content\":{\"body\":\"zeta\"}}", &p2);
+    persist_typed(f->st, "$enc", "m.room.encrypted", "{\"content\":{\"body\":\"zeta\"}}", &p2);
+    assert_int_equal(store_search_catch_up(f->st, 0, NULL), STORE_OK);
+    assert_int_equal(search_count(f->st, "delta"), 1);
+    assert_int_equal(search_count(f->st, "epsilon"), 1);
+    assert_int_equal(search_count(f->st, "12345"), 0);
+    assert_int_equal(search_count(f->st, "zeta"), 0);
+    {
+        struct store_search_range range = {"!r:example.org", 0, INT64_MAX};
+        struct store_search_query q = {"delta", STORE_SEARCH_BODY, &range, 1, false,
+                                       0,       INT64_MAX,         10};
+        struct store_search_hit *hits = NULL;
+        size_t n = 0;
+        int64_t count = -1;
+        assert_int_equal(store_search_events(f->st, &q, &hits, &n, &count), STORE_OK);
+        assert_int_equal(count, 0); /* a name is not a body */
+        free(hits);
+    }
 
     /* A backlog left by the previous run. */
     persist_message(f->st, "$three", "beta three", &p3);
