@@ -395,11 +395,11 @@ const char st_search_migration_pg[] =
     "  vec tsvector NOT NULL);"
     "CREATE INDEX event_search_vec ON event_search USING GIN (vec);" PG_BACKFILL;
 
-/* port-db copies event_search_rooms but not the index: PostgreSQL builds its own, of every
- * event, so its mark (issue 3) is the last one. */
-const char st_search_port_pg[] =
-    PG_BACKFILL "UPDATE counters SET value = (SELECT COALESCE(MAX(stream_pos), 0) FROM events) "
-                "WHERE name = 'search_indexed';";
+/* port-db copies event_search_rooms but not the index: PostgreSQL builds its own. The mark
+ * (issue 3) comes along as it was: events after it are indexed by the first catch-up, which
+ * passes over those this backfill has (fts_insert: ON CONFLICT) and numbers the rooms that
+ * had nothing indexed yet. */
+const char st_search_port_pg[] = PG_BACKFILL;
 
 static bool
 is_pg(const struct store *st)
@@ -643,7 +643,7 @@ fts_insert(struct store *st, const char *room_id, int64_t pos, unsigned key, con
     if (is_pg(st))
         return st_rc(st_defer(st,
                               "INSERT INTO event_search (rowid, body, name, topic, vec) VALUES "
-                              "(?, ?, ?, ?, " PG_VEC ")",
+                              "(?, ?, ?, ?, " PG_VEC ") ON CONFLICT (rowid) DO NOTHING",
                               ST_ARGS(ST_I(nid << ROOM_SHIFT | pos), ST_S(body), ST_S(name),
                                       ST_S(topic), ST_S(body), ST_S(name), ST_S(topic))));
     return st_rc(
