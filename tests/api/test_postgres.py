@@ -253,8 +253,10 @@ def test_port_db_moves_a_server_to_postgresql(tmp_path, numbered):
     # indexes every copied event of the numbered rooms; its first catch-up then goes over them
     # again from the copied mark (nothing indexed twice) and indexes the others.
     db = sqlite3.connect(sqlite_db)
-    db.executescript("DELETE FROM event_search; UPDATE counters SET value = 0 WHERE name = "
-                     "'search_indexed';" + ("" if numbered else "DELETE FROM event_search_rooms;"))
+    numbering = ("INSERT INTO event_search_rooms (room_id, nid) SELECT room_id, ROW_NUMBER() OVER "
+                 "(ORDER BY created_ts, room_id) FROM rooms;")
+    db.executescript("DELETE FROM event_search; DELETE FROM event_search_rooms; UPDATE counters SET "
+                     "value = 0 WHERE name = 'search_indexed';" + (numbering if numbered else ""))
     db.close()
     target = new_database("hearth_port_ok")
     r = run_cli("port-db", "--from", "sqlite:" + sqlite_db, "--to", "postgres:" + conninfo(target), timeout=120)
