@@ -29,11 +29,12 @@ struct hs {
     struct store *store;
     struct rooms *rooms; /* the room service (src/rooms) */
     struct notifier *notifier;
-    struct lazy_cache *lazy;               /* lazy-loaded members already sent, per device */
-    struct typing *typing;                 /* who is typing where (src/sync/typing.h) */
-    struct presence *presence;             /* users' presence (src/sync/presence.h) */
-    struct push *push;                     /* push rules and delivery (src/push/push.h; issue 8) */
-    struct search_indexer *search_indexer; /* searchdefer (issue 3): src/sync/indexer.h */
+    /* searchdefer (issue 3): background search indexing (src/sync/indexer.h) */
+    struct search_indexer *search_indexer;
+    struct lazy_cache *lazy;   /* lazy-loaded members already sent, per device */
+    struct typing *typing;     /* who is typing where (src/sync/typing.h) */
+    struct presence *presence; /* users' presence (src/sync/presence.h) */
+    struct push *push;         /* push rules and delivery (src/push/push.h; issue 8) */
     struct signing_key key;
     struct ratelimit *rl_message;
     struct ratelimit *rl_registration;
