@@ -4,10 +4,12 @@
  *   search_bench fill CONFIG [-m MESSAGES_PER_ROOM] [-r ROOMS] [-j JOINED] [-b BATCH]
  *       Builds the database of a server that is NOT running, through the server's own code
  *       (hearthcore: rooms_create / rooms_send, so every event is a real signed, authorized
- *       event, persisted and indexed as a send would be, but in batches of BATCH messages per
+ *       event, persisted as a send would be, but in batches of BATCH messages per
  *       transaction instead of one HTTP request each: 1,000,000 sends over HTTP take ~11
- *       minutes at ~1,500/s). 100 users; room r is created by user r % 100 and joined by four
- *       more; the searcher joins every room r with r % (ROOMS / JOINED) == 0. Messages are
+ *       minutes at ~1,500/s), then indexed for search as the server's catch-up would (issue
+ *       3: indexing comes after the send; prints "INDEX ..."). 100 users; room r is created
+ *       by user r % 100 and joined by four more; the searcher joins every room r with
+ *       r % (ROOMS / JOINED) == 0. Messages are
  *       sent round by round over all rooms (BATCH per room per round), so positions interleave
  *       as in a live server. Bodies are 5 to 15 words drawn from a 20,000-word vocabulary with
  *       Zipf frequencies (word k has weight 1/k), seeded, so every run builds the same text.
@@ -280,6 +282,12 @@ cmd_fill(int argc, char **argv)
     }
     printf("FILL messages=%ld seconds=%.1f per_s=%.0f batch=%ld\n", sent, now_s() - t1,
            sent / (now_s() - t1), batch);
+    /* Indexing comes after the send (issue 3): done here, so the server starts current. */
+    t1 = now_s();
+    if (store_search_catch_up(f.st, 0, NULL) != STORE_OK)
+        die("search indexing failed");
+    printf("INDEX messages=%ld seconds=%.1f per_s=%.0f\n", sent, now_s() - t1,
+           sent / (now_s() - t1));
     printf("TOKEN %s\n", token);
     free(token);
     free(room_ids);

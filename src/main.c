@@ -25,6 +25,7 @@
 #include "room/id.h"
 #include "rooms/rooms.h"
 #include "store/store.h"
+#include "sync/indexer.h"
 #include "sync/notifier.h"
 #include "sync/presence.h"
 #include "sync/typing.h"
@@ -78,6 +79,8 @@ notify_users(void *arg, const char *const *users, size_t n)
     notifier_notify(hs->notifier, users, n);
     /* New events: the application services' senders look for theirs (issue 13). */
     appservices_notify(hs->appservices);
+    /* searchdefer (issue 3): and the search index takes them in soon. */
+    search_indexer_kick(hs->search_indexer);
 }
 
 /* Sync waiters for the metrics (issue 14). */
@@ -159,6 +162,7 @@ cmd_serve(const char *argv0, int argc, char **argv)
     hs.media = media_new(cfg, hs.store);
     if (!hs.media)
         goto out;
+    hs.search_indexer = search_indexer_new(hs.store); /* searchdefer (issue 3) */
     hs.rooms = rooms_new(hs.store, cfg->server_name, &hs.key);
     hs.notifier = notifier_new();
     hs.lazy = lazy_cache_new();
@@ -219,6 +223,7 @@ out:
     media_free(hs.media);
     if (media_ready)
         media_global_shutdown();
+    search_indexer_free(hs.search_indexer); /* searchdefer (issue 3): before the store */
     store_close(hs.store);
     hs_cleanup(&hs);
     config_free(cfg);

@@ -29,6 +29,8 @@ struct hs {
     struct store *store;
     struct rooms *rooms; /* the room service (src/rooms) */
     struct notifier *notifier;
+    /* searchdefer (issue 3): background search indexing (src/sync/indexer.h) */
+    struct search_indexer *search_indexer;
     struct lazy_cache *lazy;   /* lazy-loaded members already sent, per device */
     struct typing *typing;     /* who is typing where (src/sync/typing.h) */
     struct presence *presence; /* users' presence (src/sync/presence.h) */

@@ -579,7 +579,10 @@ search_room_events(struct req *r, struct search_req *q)
     int64_t count = 0, cursor;
     bool more = false, failed = true;
 
-    if (visibility_load_user_rooms(r, r->user_id, &vrooms, &nvrooms) != 0)
+    /* Deferred indexing (issue 3): every event whose send was answered before this request
+     * is indexed before the query (nothing to do when the index is current). */
+    if (store_search_catch_up(r->hs->store, 0, NULL) != STORE_OK ||
+        visibility_load_user_rooms(r, r->user_id, &vrooms, &nvrooms) != 0)
         goto out;
     rooms = xcalloc(nvrooms + 1, sizeof(*rooms));
     choose_rooms(r, q, vrooms, nvrooms, rooms, &nrooms, &ranges, &nranges);

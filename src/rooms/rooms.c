@@ -472,8 +472,6 @@ build_one(struct rooms *rs, const char *room_id, struct batch *b, const struct r
         .unsigned_json = b->unsigned_texts[idx],
         .depth = b->last_depth + 1,
         .origin_server_ts = now,
-        .search_known = true,
-        .search_text = store_search_text(p->type, p->content),
     };
     if (p->state_key)
         state_put(b->state, p->type, p->state_key, b->ids[idx], ev);

@@ -413,6 +413,10 @@ const struct migration store_migrations[] = {
          "DROP TABLE txns;"
          "ALTER TABLE txns_v19 RENAME TO txns;"
          "CREATE INDEX txns_by_event ON txns (event_id);"},
+    /* Deferred search indexing (issue 3, searchdefer): every event stored so far was indexed
+     * in its own transaction; later ones are indexed after this mark (store_search.c). */
+    {20, "INSERT INTO counters (name, value) SELECT 'search_indexed', "
+         "COALESCE(MAX(stream_pos), 0) FROM events;"},
 };
 
 const size_t store_n_migrations = sizeof(store_migrations) / sizeof(store_migrations[0]);

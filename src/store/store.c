@@ -375,7 +375,7 @@ store_open(const struct config *cfg, struct store **out)
     pthread_mutex_init(&st->plock, NULL);
     pthread_cond_init(&st->pcond, NULL);
     if (st->drv->open(st->target, true, &st->writer) != DB_OK || migrate(st) != STORE_OK ||
-        load_positions(st) != STORE_OK) {
+        load_positions(st) != STORE_OK || st_search_load_mark(st) != STORE_OK) {
         store_close(st);
         return STORE_ERR;
     }

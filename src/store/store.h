@@ -122,16 +122,7 @@ struct store_event_row {
     /* Push (issue 8): whom this event notifies (NULL: nobody), stored in the same
      * transaction. */
     const struct store_push_event *push;
-    /* Search (issue 9): with search_known, search_text is the text to index (NULL: none), as
-     * store_search_text gives it; saves parsing json again on the write path. */
-    bool search_known;
-    const char *search_text;
 };
-
-struct json_t;
-/* The searchable text of an event of this type with this content, borrowed from content, or
- * NULL (not a searchable type, or no text). */
-const char *store_search_text(const char *type, const struct json_t *content);
 
 /* A stored event. Strings are owned (free with store_event_clear). */
 struct store_event {
@@ -529,6 +520,12 @@ enum store_rc store_search_events(struct store *st, const struct store_search_qu
 enum store_rc store_search_highlights(struct store *st, const struct store_search_query *q,
                                       const struct store_search_hit *hits, size_t n, char ***words,
                                       size_t *nwords);
+/* Deferred indexing (issue 3, send speed): events are indexed after their send, in batches.
+ * store_search_catch_up indexes every event committed before the call, in write jobs of a
+ * batch each (at most max_jobs of them unless 0; *current, if not NULL, says whether it got
+ * there); it returns at once when the index is current. A search calls it first, so it sees
+ * every send answered before it. */
+enum store_rc store_search_catch_up(struct store *st, size_t max_jobs, bool *current);
 /* What history visibility needs, for every room where the user has or had a membership of
  * any kind (joined, left, invited, banned), in three queries whatever the number of rooms:
  * the user's m.room.member intervals (value: the membership), the rooms'

@@ -26,6 +26,10 @@ struct store {
         int64_t nid;
     } nids[8192];  /* direct-mapped: PostgreSQL pays a writer round trip per miss */
     bool nid_made; /* a number was made since the last forgetting (only those can be undone) */
+    /* Deferred search indexing (issue 3): every event at or below this position is indexed
+     * (as committed; the stored mark is counters 'search_indexed', which may lag it over
+     * positions with nothing to index). */
+    _Atomic int64_t search_indexed;
     /* Event stream positions live in memory: the leader hands them out (stream_next), and
      * readers see only committed ones (stream_committed). At start both are the highest
      * position stored, so a crash can leave gaps but never reuse a position. */
@@ -126,6 +130,8 @@ enum store_rc st_job_wait(struct store *st, struct st_job *job);
 void st_job_release(struct store *st, struct st_job *job, bool ok);
 /* Forgets the search index numbers cached on the writer (after a rollback; at close). */
 void st_search_forget_nids(struct store *st);
+/* Reads the stored search mark into st->search_indexed (at open). */
+enum store_rc st_search_load_mark(struct store *st);
 /* Submit and wait. */
 enum store_rc st_write(struct store *st, st_write_fn fn, void *ctx);
 

@@ -180,10 +180,9 @@ persist_one(struct store *st, const char *room_id, const struct store_event_row 
     if (rc == STORE_OK && e->membership && strcmp(e->membership, "join") == 0)
         rc = st_rc(st_defer(st, "DELETE FROM room_forgotten WHERE user_id = ? AND room_id = ?",
                             ST_ARGS(ST_S(e->state_key), ST_S(room_id))));
-    /* Server-side search: indexed in the event's transaction; a redaction takes its target
-     * out of the index. */
-    if (rc == STORE_OK)
-        rc = st_search_index_event(st, room_id, e, pos);
+    /* Server-side search: events are indexed later, in batches (store_search_catch_up, which
+     * skips redacted ones); a redaction takes its target out of the index if it is there
+     * already. */
     if (rc == STORE_OK && e->redacts)
         rc = st_search_unindex_event(st, room_id, e->redacts);
     if (rc == STORE_OK && e->redacts)

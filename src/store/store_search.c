@@ -301,76 +301,6 @@ store_event_at(struct store *st, int64_t pos, struct store_event *out)
                        ST_ARGS(ST_I(pos)), fill_event, out);
 }
 
-/* The searchable text of an event: which key, and its value (borrowed from content). */
-static unsigned
-searchable(const char *type, const json_t *content, const char **value)
-{
-    static const struct {
-        const char *type, *key;
-        unsigned bit;
-    } keys[] = {
-        {"m.room.message", "body", STORE_SEARCH_BODY},
-        {"m.room.name", "name", STORE_SEARCH_NAME},
-        {"m.room.topic", "topic", STORE_SEARCH_TOPIC},
-    };
-
-    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-        if (strcmp(type, keys[i].type) != 0)
-            continue;
-        *value = json_string_value(json_object_get(content, keys[i].key));
-        return *value ? keys[i].bit : 0;
-    }
-    return 0;
-}
-
-static enum store_rc fts_insert(struct store *st, const char *room_id, int64_t pos, unsigned key,
-                                const char *value);
-
-const char *
-store_search_text(const char *type, const json_t *content)
-{
-    const char *value = NULL;
-    return searchable(type, content, &value) ? value : NULL;
-}
-
-static unsigned
-search_key(const char *type)
-{
-    if (strcmp(type, "m.room.message") == 0)
-        return STORE_SEARCH_BODY;
-    if (strcmp(type, "m.room.name") == 0)
-        return STORE_SEARCH_NAME;
-    if (strcmp(type, "m.room.topic") == 0)
-        return STORE_SEARCH_TOPIC;
-    return 0;
-}
-
-enum store_rc
-st_search_index_event(struct store *st, const char *room_id, const struct store_event_row *e,
-                      int64_t pos)
-{
-    const char *value = NULL;
-    unsigned key;
-    json_t *ev;
-    enum store_rc rc;
-
-    /* m.room.encrypted and every other type are never indexed: only these three have text
-     * to search, and an encrypted event's content is ciphertext. */
-    if (strcmp(e->type, "m.room.message") != 0 && strcmp(e->type, "m.room.name") != 0 &&
-        strcmp(e->type, "m.room.topic") != 0)
-        return STORE_OK;
-    if (e->search_known)
-        return e->search_text ? fts_insert(st, room_id, pos, search_key(e->type), e->search_text)
-                              : STORE_OK;
-    ev = json_loads(e->json, 0, NULL);
-    if (!ev)
-        return STORE_OK;
-    key = searchable(e->type, json_object_get(ev, "content"), &value);
-    rc = key ? fts_insert(st, room_id, pos, key, value) : STORE_OK;
-    json_decref(ev);
-    return rc;
-}
-
 /* ======================================================================================
  * SQLite dialect (FTS5). Everything below is SQLite's own; a PostgreSQL driver provides
  * st_search_fts5_query's counterpart (tsquery), the migration, fts_insert,
@@ -404,7 +334,7 @@ const char st_search_migration_sqlite[] =
     "  SELECT room_id, ROW_NUMBER() OVER (ORDER BY created_ts, room_id) FROM rooms;"
     "CREATE VIRTUAL TABLE event_search USING fts5(body, name, topic,"
     "  tokenize = 'unicode61 remove_diacritics 2');"
-    /* The backfill: what st_search_index_event indexes, for the events already stored. */
+    /* The backfill: what the catch-up indexes, for the events already stored. */
     "INSERT INTO event_search (rowid, body, name, topic)"
     "  SELECT r.nid * 1099511627776 + e.stream_pos,"
     "    CASE WHEN e.type = 'm.room.message' THEN json_extract(e.json, '$.content.body') END,"
@@ -465,7 +395,10 @@ const char st_search_migration_pg[] =
     "  vec tsvector NOT NULL);"
     "CREATE INDEX event_search_vec ON event_search USING GIN (vec);" PG_BACKFILL;
 
-/* port-db copies event_search_rooms but not the index: PostgreSQL builds its own. */
+/* port-db copies event_search_rooms but not the index: PostgreSQL builds its own. The mark
+ * (issue 3) comes along as it was: events after it are indexed by the first catch-up, which
+ * passes over those this backfill has (fts_insert: ON CONFLICT) and numbers the rooms that
+ * had nothing indexed yet. */
 const char st_search_port_pg[] = PG_BACKFILL;
 
 static bool
@@ -710,7 +643,7 @@ fts_insert(struct store *st, const char *room_id, int64_t pos, unsigned key, con
     if (is_pg(st))
         return st_rc(st_defer(st,
                               "INSERT INTO event_search (rowid, body, name, topic, vec) VALUES "
-                              "(?, ?, ?, ?, " PG_VEC ")",
+                              "(?, ?, ?, ?, " PG_VEC ") ON CONFLICT (rowid) DO NOTHING",
                               ST_ARGS(ST_I(nid << ROOM_SHIFT | pos), ST_S(body), ST_S(name),
                                       ST_S(topic), ST_S(body), ST_S(name), ST_S(topic))));
     return st_rc(
@@ -727,6 +660,170 @@ st_search_unindex_event(struct store *st, const char *room_id, const char *event
                           "+ e.stream_pos FROM events e JOIN event_search_rooms r ON "
                           "r.room_id = e.room_id WHERE e.event_id = ? AND e.room_id = ?)",
                           ST_ARGS(ST_S(event_id), ST_S(room_id))));
+}
+
+/* ---- deferred indexing (issue 3, send speed) ----
+ * A send's transaction does not touch the index: FTS5 makes a new segment per transaction
+ * that writes to it, which cost a sequential send 4 of its ~14 WAL pages. Instead a write job
+ * indexes every event after the stored mark (counters 'search_indexed') and moves the mark in
+ * the same transaction: after a crash the index and the mark agree, and the next catch-up
+ * indexes what is missing. Redacted events are skipped (a redaction of an event already
+ * indexed deletes its row, store_rooms.c), so the order of redaction and indexing does not
+ * matter. */
+
+/* Events indexed per job: one transaction holds the writer for a few milliseconds at most. */
+#define CATCH_UP_BATCH 512
+/* The mark is stored when the job indexed something, or when it passes this many positions
+ * with nothing to index (so a restart does not rescan a long run of other events). */
+#define CATCH_UP_MARK_GAP 1024
+
+struct catch_up_row {
+    int64_t pos;
+    char *room_id, *type, *text; /* text: NULL when the event has none to index */
+};
+
+/* The events after the mark in order, each with its searchable text: content.body of
+ * m.room.message, content.name of m.room.name, content.topic of m.room.topic, when it is a
+ * string (m.room.encrypted and every other type have no text to search; an encrypted event's
+ * content is ciphertext). The text is taken out in SQL: parsing the whole event with jansson
+ * (signatures, hashes, prev_events) cost five times what indexing it does. The dialect pair:
+ * SQLite's json_type/json_extract, PostgreSQL's jsonb. */
+static const char *
+catch_up_select(const struct store *st)
+{
+    return is_pg(st)
+               ? "SELECT stream_pos, room_id, type, CASE WHEN jsonb_typeof(j -> 'content' -> k) "
+                 "= 'string' THEN j -> 'content' ->> k END FROM (SELECT stream_pos, room_id, "
+                 "type, CAST(json AS jsonb) AS j, CASE type WHEN 'm.room.message' THEN 'body' "
+                 "WHEN 'm.room.name' THEN 'name' ELSE 'topic' END AS k FROM events WHERE "
+                 "stream_pos > ? AND stream_pos <= ? AND redacted_by IS NULL AND type IN "
+                 "('m.room.message', 'm.room.name', 'm.room.topic') ORDER BY stream_pos LIMIT ?) "
+                 "t ORDER BY stream_pos"
+               : "SELECT stream_pos, room_id, type, CASE WHEN json_type(json, p) = 'text' THEN "
+                 "json_extract(json, p) END FROM (SELECT stream_pos, room_id, type, json, CASE "
+                 "type WHEN 'm.room.message' THEN '$.content.body' WHEN 'm.room.name' THEN "
+                 "'$.content.name' ELSE '$.content.topic' END AS p FROM events WHERE stream_pos "
+                 "> ? AND stream_pos <= ? AND redacted_by IS NULL AND type IN ('m.room.message', "
+                 "'m.room.name', 'm.room.topic') ORDER BY stream_pos LIMIT ?) t ORDER BY "
+                 "stream_pos";
+}
+
+static unsigned
+search_key(const char *type)
+{
+    if (strcmp(type, "m.room.message") == 0)
+        return STORE_SEARCH_BODY;
+    if (strcmp(type, "m.room.name") == 0)
+        return STORE_SEARCH_NAME;
+    return STORE_SEARCH_TOPIC;
+}
+
+static enum store_rc
+read_mark(struct store *st, struct db *db, int64_t *mark)
+{
+    struct db_stmt *s = NULL;
+    enum db_rc r =
+        st_prep(st, db, &s, "SELECT value FROM counters WHERE name = 'search_indexed'", ST_NOARGS);
+
+    if (r == DB_OK)
+        r = st->drv->step(s);
+    *mark = r == DB_ROW ? st->drv->col_int64(s, 0) : 0;
+    st->drv->finalize(s);
+    return r == DB_ROW ? STORE_OK : STORE_ERR;
+}
+
+enum store_rc
+st_search_load_mark(struct store *st)
+{
+    int64_t mark = 0;
+    enum store_rc rc = read_mark(st, st->writer, &mark);
+
+    atomic_store(&st->search_indexed, mark);
+    return rc;
+}
+
+/* Raises st->search_indexed to mark (never lowers it: jobs may finish out of order). */
+static void
+publish_mark(struct store *st, int64_t mark)
+{
+    int64_t cur = atomic_load(&st->search_indexed);
+    while (cur < mark && !atomic_compare_exchange_weak(&st->search_indexed, &cur, mark))
+        ;
+}
+
+/* The write job: indexes up to CATCH_UP_BATCH events after the stored mark, up to the last
+ * position handed out (every lower one is committed, earlier in this transaction, or a gap),
+ * and sets *ctx (int64_t) to the position indexed up to. */
+static enum store_rc
+catch_up_job(struct store *st, void *ctx)
+{
+    int64_t *done = ctx, mark = 0, upto = st->stream_next, reached;
+    struct catch_up_row *rows = xcalloc(CATCH_UP_BATCH, sizeof(*rows));
+    struct db_stmt *s = NULL;
+    size_t n = 0;
+    enum store_rc rc = read_mark(st, st->writer, &mark);
+    enum db_rc r = DB_DONE;
+
+    if (rc != STORE_OK || mark >= upto) {
+        *done = mark;
+        goto out;
+    }
+    /* All rows first: a pipelining driver cannot interleave a read with the inserts. */
+    rc = STORE_ERR;
+    if (st_prep(st, st->writer, &s, catch_up_select(st),
+                ST_ARGS(ST_I(mark), ST_I(upto), ST_I(CATCH_UP_BATCH))) != DB_OK)
+        goto out;
+    while (n < CATCH_UP_BATCH && (r = st->drv->step(s)) == DB_ROW) {
+        rows[n].pos = st->drv->col_int64(s, 0);
+        rows[n].room_id = st_dup_col(st, s, 1);
+        rows[n].type = st_dup_col(st, s, 2);
+        rows[n].text = st_dup_col(st, s, 3);
+        n++;
+    }
+    st->drv->finalize(s);
+    if (r != DB_ROW && r != DB_DONE)
+        goto out;
+    rc = STORE_OK;
+    for (size_t i = 0; i < n && rc == STORE_OK; i++)
+        if (rows[i].text)
+            rc = fts_insert(st, rows[i].room_id, rows[i].pos, search_key(rows[i].type),
+                            rows[i].text);
+    /* A full batch may have more after its last row. */
+    reached = n == CATCH_UP_BATCH ? rows[n - 1].pos : upto;
+    if (rc == STORE_OK && (n > 0 || reached - mark >= CATCH_UP_MARK_GAP))
+        rc = st_rc(st_defer(st, "UPDATE counters SET value = ? WHERE name = 'search_indexed'",
+                            ST_ARGS(ST_I(reached))));
+    *done = reached;
+out:
+    for (size_t i = 0; i < n; i++) {
+        free(rows[i].room_id);
+        free(rows[i].type);
+        free(rows[i].text);
+    }
+    free(rows);
+    return rc;
+}
+
+enum store_rc
+store_search_catch_up(struct store *st, size_t max_jobs, bool *current)
+{
+    int64_t target = atomic_load(&st->stream_committed);
+
+    for (size_t jobs = 0; atomic_load(&st->search_indexed) < target; jobs++) {
+        int64_t done = 0;
+        enum store_rc rc;
+        if (max_jobs && jobs == max_jobs) {
+            if (current)
+                *current = false;
+            return STORE_OK;
+        }
+        if ((rc = st_write(st, catch_up_job, &done)) != STORE_OK)
+            return rc;
+        publish_mark(st, done);
+    }
+    if (current)
+        *current = true;
+    return STORE_OK;
 }
 
 /* A visible range of one room, in rowids: (lo, hi]. */

@@ -58,11 +58,8 @@ extern const char st_search_migration_sqlite[];
 extern const char st_search_migration_pg[];
 extern const char st_search_port_pg[];
 
-/* Write hooks, run by the event writer (store_rooms.c) inside its transaction on st->writer:
- * index a new event (does nothing for events that are not searchable), and drop the event a
- * redaction redacts from the index. */
-enum store_rc st_search_index_event(struct store *st, const char *room_id,
-                                    const struct store_event_row *e, int64_t pos);
+/* Write hook, run by the event writer (store_rooms.c) inside its transaction on st->writer:
+ * drops the event a redaction redacts from the index (if it was indexed yet; issue 3). */
 enum store_rc st_search_unindex_event(struct store *st, const char *room_id, const char *event_id);
 
 #endif

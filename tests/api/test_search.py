@@ -12,7 +12,9 @@ results limited by filter.limit (default 10, at most 100), next_batch for both o
 
 import os
 import secrets
+import signal
 import sqlite3
+import time
 
 import pytest
 
@@ -707,3 +709,154 @@ def test_migration_backfills_existing_events(server_factory):
     other = create_room(a)
     in_new_room = msg(a, other, w)
     assert in_new_room in ids(search(a, w))
+
+
+# ---- deferred indexing (issue 3) ---------------------------------------------------------
+# A send does not write the index; a background catch-up does, in batches, after a stored mark
+# (counters 'search_indexed'). A search first indexes everything committed before it, so what
+# a client sees is as if each send indexed its event.
+
+def db_rows(srv, sql):
+    """Rows of a query on the server's database, as tuples of strings (both engines)."""
+    if harness.TEST_PG:
+        out = harness.pg_psql("SET search_path = %s; %s" % (harness.pg_schema_for(srv.data_dir), sql))
+        return [tuple(line.split("|")) for line in out.splitlines() if line]
+    db = sqlite3.connect(os.path.join(srv.data_dir, "homeserver.db"))
+    try:
+        return [tuple(str(c) for c in row) for row in db.execute(sql).fetchall()]
+    finally:
+        db.close()
+
+
+def db_script(srv, sql):
+    if harness.TEST_PG:
+        harness.pg_psql("SET search_path = %s; %s" % (harness.pg_schema_for(srv.data_dir), sql))
+        return
+    db = sqlite3.connect(os.path.join(srv.data_dir, "homeserver.db"))
+    try:
+        db.executescript(sql)
+    finally:
+        db.close()
+
+
+def positions(srv, event_ids):
+    rows = db_rows(srv, "SELECT stream_pos FROM events WHERE event_id IN (%s)"
+                   % ",".join("'%s'" % e for e in event_ids))
+    assert len(rows) == len(event_ids)
+    return sorted(int(r[0]) for r in rows)
+
+
+def mark(srv):
+    return int(db_rows(srv, "SELECT value FROM counters WHERE name = 'search_indexed'")[0][0])
+
+
+def indexed(srv, event_ids):
+    """How many of these events have a row in the index."""
+    return int(db_rows(srv, "SELECT COUNT(*) FROM event_search WHERE rowid IN (SELECT r.nid * "
+                       "1099511627776 + e.stream_pos FROM events e JOIN event_search_rooms r ON "
+                       "r.room_id = e.room_id WHERE e.event_id IN (%s))"
+                       % ",".join("'%s'" % e for e in event_ids))[0][0])
+
+
+def unindex_after(srv, pos):
+    """What a server killed before its catch-up leaves: the mark at pos, nothing after it
+    indexed (the index and the mark move together, so this is a state a crash can leave)."""
+    db_script(srv, "DELETE FROM event_search WHERE rowid IN (SELECT r.nid * 1099511627776 + "
+              "e.stream_pos FROM events e JOIN event_search_rooms r ON r.room_id = e.room_id "
+              "WHERE e.stream_pos > %d); UPDATE counters SET value = %d WHERE name = "
+              "'search_indexed';" % (pos, pos))
+
+
+def wait_for(pred, what, timeout=30.0):
+    """Polls pred (the background indexer works on its own time); not a timing assertion."""
+    end = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < end, what
+        time.sleep(0.05)
+
+
+def test_search_right_after_send_finds_it(api, alice):
+    a = alice.api(api.prefix)
+    room = create_room(a)
+    w = word()
+    sent = []
+    for i in range(5):
+        sent.append(msg(a, room, "%s number%d" % (w, i)))
+        # Each search right after the send's answer: before the background catch-up's delay.
+        res = search(a, "number%d" % i)
+        assert ids(res) == [sent[-1]] and res["count"] == 1
+    for i in range(30):
+        sent.append(msg(a, room, "%s burst" % w))
+    res = search(a, w, filter={"limit": 100})
+    assert sorted(ids(res)) == sorted(sent) and res["count"] == 35
+    put_state(a, room, "m.room.topic", {"topic": "%s topical" % w})
+    assert search(a, "topical", keys=["content.topic"])["count"] == 1
+
+
+def test_send_leaves_indexing_to_the_background(server_factory):
+    """The index reaches every event without any search asking (the catch-up after a send),
+    and the stored mark moves with it."""
+    srv = server_factory()
+    a = srv.api("r0").register().api()
+    room = create_room(a)
+    w = word()
+    sent = [msg(a, room, "%s quiet" % w) for _ in range(3)]
+    top = positions(srv, sent)[-1]
+    wait_for(lambda: mark(srv) >= top and indexed(srv, sent) == 3, "the background catch-up")
+    assert search(a, w)["count"] == 3
+
+
+def test_redacting_an_event_not_indexed_yet(alice):
+    """Redactions right after the send, before the background catch-up's delay: the event never
+    shows, whichever of the redaction and the indexing comes first."""
+    a = alice.api()
+    room = create_room(a)
+    w = word()
+    keep = msg(a, room, "%s keep" % w)
+    for _ in range(5):
+        gone = msg(a, room, "%s gone" % w)
+        redact(a, room, gone).expect(200)
+        res = search(a, w)
+        assert ids(res) == [keep] and res["count"] == 1
+    assert search(a, "gone")["count"] == 0
+
+
+@pytest.mark.parametrize("how", ["kill", "term"])
+def test_backlog_after_restart_is_indexed(server_factory, how):
+    """A server stopped before its catch-up (SIGKILL, or SIGTERM: it does not index on the
+    way out) leaves events unindexed; the next start indexes them in the background, and a
+    search finds them anyway. A redaction of an unindexed event after the restart keeps it out.
+    The backlog is made certain by moving the mark back over the test's events."""
+    srv = server_factory()
+    a = srv.api("r0").register().api()
+    room = create_room(a, name="lost name")
+    w = word()
+    sent = [msg(a, room, "%s backlog %d" % (w, i)) for i in range(8)]
+    doomed = msg(a, room, "%s doomed" % w)
+    named = db_rows(srv, "SELECT event_id FROM events WHERE room_id = '%s' AND type = "
+                    "'m.room.name'" % room)[0][0]
+    srv.stop(sig=signal.SIGKILL if how == "kill" else signal.SIGTERM, check=how == "term")
+    pos = positions(srv, sent + [doomed, named])
+    unindex_after(srv, pos[0] - 1)
+    assert indexed(srv, sent + [doomed, named]) == 0
+    srv.start()
+    redact(a, room, doomed).expect(200)
+    res = search(a, w, filter={"limit": 100})
+    assert sorted(ids(res)) == sorted(sent) and res["count"] == 8
+    assert ids(search(a, "lost", keys=["content.name"])) == [named]
+    wait_for(lambda: mark(srv) >= pos[-1], "the catch-up after the restart")
+    assert indexed(srv, sent + [named]) == 9 and indexed(srv, [doomed]) == 0
+
+
+def test_backlog_at_start_is_indexed_without_a_search(server_factory):
+    srv = server_factory()
+    a = srv.api("r0").register().api()
+    room = create_room(a)
+    w = word()
+    sent = [msg(a, room, "%s unasked %d" % (w, i)) for i in range(4)]
+    srv.stop()
+    pos = positions(srv, sent)
+    unindex_after(srv, pos[0] - 1)
+    srv.start()
+    wait_for(lambda: mark(srv) >= pos[-1] and indexed(srv, sent) == 4, "the catch-up at start")
+    assert search(a, w)["count"] == 4

@@ -1100,6 +1100,190 @@ test_writer_positions_after_failure(void **state)
         assert_int_equal(p3, p1 + 2);
 }
 
+/* ---- deferred search indexing (issue 3) ---- */
+
+/* Hits for term in room !r over all positions. */
+static int64_t
+search_count(struct store *st, const char *term)
+{
+    struct store_search_range range = {"!r:example.org", 0, INT64_MAX};
+    struct store_search_query q = {term, STORE_SEARCH_ALL_KEYS, &range, 1, false, 0, INT64_MAX,
+                                   1000};
+    struct store_search_hit *hits = NULL;
+    size_t n = 0;
+    int64_t count = -1;
+
+    assert_int_equal(store_search_events(st, &q, &hits, &n, &count), STORE_OK);
+    free(hits);
+    return count;
+}
+
+static void
+persist_typed(struct store *st, const char *event_id, const char *type, const char *json,
+              int64_t *pos)
+{
+    struct store_event_row row = {.event_id = event_id,
+                                  .type = type,
+                                  .sender = ALICE,
+                                  .json = json,
+                                  .depth = 2,
+                                  .origin_server_ts = 2};
+    assert_int_equal(store_events_persist(st, "!r:example.org", NULL, &row, 1, pos), STORE_OK);
+}
+
+static void
+persist_message(struct store *st, const char *event_id, const char *body, int64_t *pos)
+{
+    char *json = xasprintf("{\"content\":{\"msgtype\":\"m.text\",\"body\":\"%s\"}}", body);
+    persist_typed(st, event_id, "m.room.message", json, pos);
+    free(json);
+}
+
+static void
+persist_redaction(struct store *st, const char *event_id, const char *redacts)
+{
+    struct store_event_row row = {.event_id = event_id,
+                                  .type = "m.room.redaction",
+                                  .sender = ALICE,
+                                  .redacts = redacts,
+                                  .json = "{\"content\":{}}",
+                                  .depth = 3,
+                                  .origin_server_ts = 3};
+    int64_t pos = 0;
+    assert_int_equal(store_events_persist(st, "!r:example.org", NULL, &row, 1, &pos), STORE_OK);
+}
+
+static int64_t
+stored_mark(struct store *st)
+{
+    int64_t v = -1;
+    assert_int_equal(store_counter(st, "search_indexed", &v), STORE_OK);
+    return v;
+}
+
+/* A send does not index its event; the catch-up does, and moves the stored mark with it; a
+ * redaction before or after the indexing keeps the event out of the results; what a closed
+ * store left unindexed is indexed after it is opened again. */
+static void
+test_search_deferred_indexing(void **state)
+{
+    struct fixture *f = *state;
+    struct store_event_row room = {.event_id = "$create",
+                                   .type = "m.room.create",
+                                   .state_key = "",
+                                   .sender = ALICE,
+                                   .json = "{\"content\":{}}",
+                                   .depth = 1,
+                                   .origin_server_ts = 1};
+    int64_t p0 = 0, p1 = 0, p2 = 0, p3 = 0;
+    bool current = false;
+
+    assert_int_equal(store_events_persist(f->st, "!r:example.org", "10", &room, 1, &p0), STORE_OK);
+    persist_message(f->st, "$one", "alpha one", &p1);
+    assert_int_equal(search_count(f->st, "alpha"), 0); /* not in the send's transaction */
+    assert_true(atomic_load(&f->st->search_indexed) < p1);
+    assert_int_equal(store_search_catch_up(f->st, 0, &current), STORE_OK);
+    assert_true(current);
+    assert_int_equal(search_count(f->st, "alpha"), 1);
+    assert_true(stored_mark(f->st) >= p1);
+    assert_true(atomic_load(&f->st->search_indexed) >= p1);
+    /* Current: a no-op. */
+    assert_int_equal(store_search_catch_up(f->st, 0, NULL), STORE_OK);
+    assert_int_equal(search_count(f->st, "alpha"), 1);
+
+    /* Redacted before it was indexed: never indexed. */
+    persist_message(f->st, "$two", "alpha two", &p2);
+    persist_redaction(f->st, "$r2", "$two");
+    assert_int_equal(store_search_catch_up(f->st, 0, NULL), STORE_OK);
+    assert_int_equal(search_count(f->st, "alpha"), 1);
+    assert_int_equal(search_count(f->st, "two"), 0);
+    /* Redacted after: out of the index at once, and the catch-up does not bring it back. */
+    persist_redaction(f->st, "$r1", "$one");
+    assert_int_equal(search_count(f->st, "alpha"), 0);
+    assert_int_equal(store_search_catch_up(f->st, 0, NULL), STORE_OK);
+    assert_int_equal(search_count(f->st, "alpha"), 0);
+
+    /* What is indexed: the three keys' text when it is a string, in their own columns. */
+    persist_typed(f->st, "$name", "m.room.name", "{\"content\":{\"name\":\"delta\"}}", &p2);
+    persist_typed(f->st, "$topic", "m.room.topic", "{\"content\":{\"topic\":\"epsilon\"}}", &p2);
+    persist_typed(f->st, "$num", "m.room.message", "{\"content\":{\"body\":12345}}", &p2);
+    persist_typed(f->st, "$other", "org.example", "{\"content\":{\"body\":\"zeta\"}}", &p2);
+    persist_typed(f->st, "$enc", "m.room.encrypted", "{\"content\":{\"body\":\"zeta\"}}", &p2);
+    assert_int_equal(store_search_catch_up(f->st, 0, NULL), STORE_OK);
+    assert_int_equal(search_count(f->st, "delta"), 1);
+    assert_int_equal(search_count(f->st, "epsilon"), 1);
+    assert_int_equal(search_count(f->st, "12345"), 0);
+    assert_int_equal(search_count(f->st, "zeta"), 0);
+    {
+        struct store_search_range range = {"!r:example.org", 0, INT64_MAX};
+        struct store_search_query q = {"delta", STORE_SEARCH_BODY, &range, 1, false,
+                                       0,       INT64_MAX,         10};
+        struct store_search_hit *hits = NULL;
+        size_t n = 0;
+        int64_t count = -1;
+        assert_int_equal(store_search_events(f->st, &q, &hits, &n, &count), STORE_OK);
+        assert_int_equal(count, 0); /* a name is not a body */
+        free(hits);
+    }
+
+    /* A backlog left by the previous run. */
+    persist_message(f->st, "$three", "beta three", &p3);
+    reopen(f);
+    assert_true(stored_mark(f->st) < p3);
+    assert_int_equal(search_count(f->st, "beta"), 0);
+    assert_int_equal(store_search_catch_up(f->st, 0, NULL), STORE_OK);
+    assert_int_equal(search_count(f->st, "beta"), 1);
+    assert_true(stored_mark(f->st) >= p3);
+}
+
+/* A long backlog goes in batches: max_jobs stops early and says so, and nothing is indexed
+ * twice or skipped at the batches' seams. */
+static void
+test_search_catch_up_batches(void **state)
+{
+    struct fixture *f = *state;
+    enum { N = 1300 };
+    struct store_event_row *rows = calloc(N + 1, sizeof(*rows));
+    char **ids = calloc(N + 1, sizeof(char *));
+    int64_t first = 0;
+    bool current = true;
+    size_t jobs = 0;
+
+    assert_non_null(rows);
+    assert_non_null(ids);
+    rows[0] = (struct store_event_row){.event_id = "$create",
+                                       .type = "m.room.create",
+                                       .state_key = "",
+                                       .sender = ALICE,
+                                       .json = "{\"content\":{}}",
+                                       .depth = 1,
+                                       .origin_server_ts = 1};
+    for (size_t i = 1; i <= N; i++) {
+        ids[i] = xasprintf("$m%zu", i);
+        /* Every third is not searchable, so the batches' limits fall between positions. */
+        rows[i] = (struct store_event_row){
+            .event_id = ids[i],
+            .type = i % 3 ? "m.room.message" : "org.example.other",
+            .sender = ALICE,
+            .json = "{\"content\":{\"msgtype\":\"m.text\",\"body\":\"gamma\"}}",
+            .depth = (int64_t)i + 1,
+            .origin_server_ts = 2};
+    }
+    assert_int_equal(store_events_persist(f->st, "!r:example.org", "10", rows, N + 1, &first),
+                     STORE_OK);
+    while (!current || jobs == 0) {
+        assert_int_equal(store_search_catch_up(f->st, 1, &current), STORE_OK);
+        jobs++;
+        assert_true(jobs < 10);
+    }
+    assert_int_equal(jobs, 2); /* 867 searchable events: 512 and 355 */
+    assert_int_equal(search_count(f->st, "gamma"), N - N / 3);
+    for (size_t i = 1; i <= N; i++)
+        free(ids[i]);
+    free(ids);
+    free(rows);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int
@@ -1132,6 +1316,8 @@ main(void)
         T(test_writer_job_failure_is_its_own),
         T(test_writer_single_job_failure),
         T(test_writer_positions_after_failure),
+        T(test_search_deferred_indexing),
+        T(test_search_catch_up_batches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
