@@ -73,10 +73,10 @@ load_config(const char *path, struct config **cfg)
 }
 
 static void
-notify_users(void *arg, const char *const *users, size_t n)
+notify_users(void *arg, const char *const *users, const size_t *hashes, size_t n)
 {
     struct hs *hs = arg;
-    notifier_notify(hs->notifier, users, n);
+    notifier_notify_hashed(hs->notifier, users, hashes, n);
     /* New events: the application services' senders look for theirs (issue 13). */
     appservices_notify(hs->appservices);
     /* searchdefer (issue 3): and the search index takes them in soon. */

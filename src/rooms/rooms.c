@@ -1,6 +1,7 @@
 #include "rooms/rooms.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,9 +14,21 @@
 #include "room/event.h"
 #include "room/redact.h"
 #include "store/store.h"
+#include "sync/notifier.h"
 
 #define NBUCKETS 1024
 #define MAX_AUTH_KEYS 8
+
+/* Who a room's events wake (issue 3): the room's ID (peekers of a world-readable room wait
+ * under it) and its joined and invited members, with their notifier hashes. Built once per
+ * membership of the room and shared read-only: the room holds a reference, and so does each
+ * send while it notifies. */
+struct concerned {
+    atomic_int refs;
+    size_t n;
+    char **ids;
+    size_t *hashes;
+};
 
 struct room {
     struct room *next;
@@ -26,7 +39,8 @@ struct room {
     char *last_id;   /* latest event: the next event's prev_events */
     json_t *last_ev; /* its full event (v1/v2 need its hashes) */
     int64_t last_depth;
-    int64_t last_pos; /* stream position of the latest committed event */
+    int64_t last_pos;            /* stream position of the latest committed event */
+    struct concerned *concerned; /* NULL until needed; dropped when membership changes */
     /* Guarded by the table lock: holders, and whether the table still has it. A room dropped
      * from the table is freed by its last holder. */
     int refs;
@@ -39,13 +53,14 @@ struct rooms {
     const struct signing_key *key;
     pthread_mutex_t lock; /* guards the table, not the rooms */
     struct room *buckets[NBUCKETS];
-    void (*listener)(void *arg, const char *const *users, size_t n);
+    void (*listener)(void *arg, const char *const *users, const size_t *hashes, size_t n);
     void *listener_arg;
     struct rooms_push_hook push; /* push (issue 8) */
 };
 
 void
-rooms_set_listener(struct rooms *rs, void (*fn)(void *arg, const char *const *users, size_t n),
+rooms_set_listener(struct rooms *rs,
+                   void (*fn)(void *arg, const char *const *users, const size_t *hashes, size_t n),
                    void *arg)
 {
     rs->listener = fn;
@@ -79,10 +94,21 @@ rooms_new(struct store *st, const char *server_name, const struct signing_key *k
 }
 
 static void
+concerned_unref(struct concerned *c)
+{
+    if (!c || atomic_fetch_sub(&c->refs, 1) != 1)
+        return;
+    rooms_ids_free(c->ids, c->n);
+    free(c->hashes);
+    free(c);
+}
+
+static void
 room_free(struct room *r)
 {
     if (!r)
         return;
+    concerned_unref(r->concerned);
     free(r->room_id);
     json_decref(r->state);
     free(r->last_id);
@@ -277,7 +303,11 @@ rooms_forget_cache(struct rooms *rs, const char *room_id)
 /* A room being written: a working copy of the cache the batch builds on. */
 struct batch {
     const struct room_version *v;
-    json_t *state; /* shallow copy of the room's state, entries replaced as events land */
+    /* One-level copy of the room's state: its per-type maps stay shared with the room's
+     * (base, borrowed while building) until an event changes one, which state_own copies
+     * first. A message copies no member map, whatever the room's size (issue 3). */
+    json_t *state;
+    const json_t *base;
     char *last_id;
     json_t *last_ev;
     int64_t last_depth;
@@ -325,6 +355,19 @@ batch_clear(struct batch *b)
     memset(b, 0, sizeof(*b));
 }
 
+/* The batch's own map of a state type, copied from the room's on first change. */
+static json_t *
+state_own(struct batch *b, const char *type)
+{
+    json_t *by_type = json_object_get(b->state, type);
+
+    if (!by_type || by_type == json_object_get(b->base, type)) {
+        by_type = by_type ? json_copy(by_type) : json_object();
+        json_object_set_new(b->state, type, by_type);
+    }
+    return by_type;
+}
+
 /* Copies the two levels of the state map so replacing an entry leaves the cache alone. */
 static json_t *
 state_copy(const json_t *state)
@@ -338,28 +381,32 @@ state_copy(const json_t *state)
 }
 
 static void
-redact_in_state(json_t *state, const struct room_version *v, const char *event_id)
+redact_in_state(struct batch *b, const char *event_id)
 {
     const char *type, *sk;
     json_t *by_type, *entry, *found_in = NULL;
-    const char *found_key = NULL;
+    char *found_type = NULL, *found_key = NULL;
 
-    json_object_foreach(state, type, by_type)
+    json_object_foreach(b->state, type, by_type)
     {
         json_object_foreach(by_type, sk, entry)
         {
-            if (strcmp(json_string_value(json_object_get(entry, "event_id")), event_id) == 0) {
+            if (!found_in &&
+                strcmp(json_string_value(json_object_get(entry, "event_id")), event_id) == 0) {
                 found_in = by_type;
-                found_key = sk;
+                found_type = xstrdup(type);
+                found_key = xstrdup(sk);
             }
         }
     }
     if (found_in) {
         json_t *red =
-            redact_event(json_object_get(json_object_get(found_in, found_key), "event"), v);
-        json_object_set_new(found_in, found_key,
+            redact_event(json_object_get(json_object_get(found_in, found_key), "event"), b->v);
+        json_object_set_new(state_own(b, found_type), found_key,
                             json_pack("{s:s, s:o}", "event_id", event_id, "event", red));
     }
+    free(found_type);
+    free(found_key);
 }
 
 /* Builds, authorizes and stages one event on top of the batch. */
@@ -474,10 +521,11 @@ build_one(struct rooms *rs, const char *room_id, struct batch *b, const struct r
         .origin_server_ts = now,
     };
     if (p->state_key)
-        state_put(b->state, p->type, p->state_key, b->ids[idx], ev);
+        json_object_set_new(state_own(b, p->type), p->state_key,
+                            json_pack("{s:s, s:O}", "event_id", b->ids[idx], "event", ev));
     /* A redacted state event is seen redacted by the auth rules from now on. */
     if (p->redacts)
-        redact_in_state(b->state, b->v, p->redacts);
+        redact_in_state(b, p->redacts);
     /* Push (issue 8): who this event notifies, stored with it (with defer_seal: in
      * seal_all, outside the lock; evaluation grows with the room's members). */
     if (rs->push.evaluate && !b->defer_seal) {
@@ -531,6 +579,14 @@ seal_all(struct rooms *rs, const char *room_id, struct batch *b)
 static void
 apply(struct room *r, struct batch *b)
 {
+    /* Who the room's events wake changes with its membership only (redaction keeps an
+     * m.room.member event's membership, and the create event cannot change). */
+    for (size_t i = 0; i < b->n && r->concerned; i++) {
+        if (b->rows[i].state_key && strcmp(b->rows[i].type, "m.room.member") == 0) {
+            concerned_unref(r->concerned);
+            r->concerned = NULL;
+        }
+    }
     json_decref(r->state);
     r->state = b->state;
     b->state = NULL;
@@ -559,47 +615,56 @@ build_all(struct rooms *rs, struct room *r, const struct rooms_proto *protos, si
     for (size_t i = 0; i < n; i++)
         if (protos[i].state_key)
             b->defer_seal = false;
-    b->state = state_copy(r->state);
+    b->state = json_copy(r->state);
+    b->base = r->state;
     b->last_id = r->last_id ? xstrdup(r->last_id) : NULL;
     b->last_ev = json_incref(r->last_ev);
     b->last_depth = r->last_depth;
     for (size_t i = 0; i < n && rc == ROOMS_OK; i++)
         rc = build_one(rs, r->room_id, b, &protos[i], now, reason, reasonlen);
+    b->base = NULL;
     /* The state stays as it is: later sends copy it before changing it. */
     if (rc == ROOMS_OK && b->defer_seal)
         b->push_state = json_incref(b->state);
     return rc;
 }
 
-/* The users to wake for a batch: joined and invited members of the resulting state and the
- * targets of membership events (who may just have left). New array of new strings. */
-static char **
-concerned_users(const json_t *state, const struct rooms_proto *protos, size_t n, size_t *count)
+/* The room's concerned users (built from its state when its membership changed since the
+ * last time), a new reference. Called with the room locked. */
+static struct concerned *
+concerned_get(struct room *r)
 {
-    json_t *members = json_object_get(state, "m.room.member"), *entry;
-    const char *user;
-    char **out = xcalloc(json_object_size(members) + n + 2, sizeof(*out));
-    size_t k = 0;
-    const char *room_id = json_string_value(json_object_get(
-        json_object_get(json_object_get(json_object_get(state, "m.room.create"), ""), "event"),
-        "room_id"));
+    struct concerned *c = r->concerned;
 
-    /* Peekers of a world-readable room wait under the room's ID. */
-    if (room_id)
-        out[k++] = xstrdup(room_id);
+    if (!c) {
+        json_t *members = json_object_get(r->state, "m.room.member"), *entry;
+        const char *user;
+        size_t cap = json_object_size(members) + 1;
+        const char *room_id = json_string_value(json_object_get(
+            json_object_get(json_object_get(json_object_get(r->state, "m.room.create"), ""),
+                            "event"),
+            "room_id"));
 
-    json_object_foreach(members, user, entry)
-    {
-        const char *m = json_string_value(json_object_get(
-            json_object_get(json_object_get(entry, "event"), "content"), "membership"));
-        if (m && (strcmp(m, "join") == 0 || strcmp(m, "invite") == 0))
-            out[k++] = xstrdup(user);
+        c = xcalloc(1, sizeof(*c));
+        c->ids = xcalloc(cap, sizeof(*c->ids));
+        c->hashes = xcalloc(cap, sizeof(*c->hashes));
+        /* Peekers of a world-readable room wait under the room's ID. */
+        if (room_id)
+            c->ids[c->n++] = xstrdup(room_id);
+        json_object_foreach(members, user, entry)
+        {
+            const char *m = json_string_value(json_object_get(
+                json_object_get(json_object_get(entry, "event"), "content"), "membership"));
+            if (m && (strcmp(m, "join") == 0 || strcmp(m, "invite") == 0))
+                c->ids[c->n++] = xstrdup(user);
+        }
+        for (size_t i = 0; i < c->n; i++)
+            c->hashes[i] = notifier_user_hash(c->ids[i]);
+        atomic_init(&c->refs, 1);
+        r->concerned = c;
     }
-    for (size_t i = 0; i < n; i++)
-        if (protos[i].state_key && strcmp(protos[i].type, "m.room.member") == 0)
-            out[k++] = xstrdup(protos[i].state_key);
-    *count = k;
-    return out;
+    atomic_fetch_add(&c->refs, 1);
+    return c;
 }
 
 /* Push (issue 8): hands each event's notifications over once it is stored. */
@@ -613,12 +678,41 @@ push_committed(struct batch *b, int64_t first_pos)
     }
 }
 
+/* Wakes the users a batch concerns: the room's joined and invited members after it (c, whose
+ * reference this drops) and the targets of its membership events (who may just have left). */
 static void
-notify(struct rooms *rs, char **users, size_t n)
+notify(struct rooms *rs, struct concerned *c, const struct rooms_proto *protos, size_t n)
 {
-    if (rs->listener && n)
-        rs->listener(rs->listener_arg, (const char *const *)users, n);
-    rooms_ids_free(users, n);
+    size_t extra = 0, k;
+    const char **ids;
+    size_t *hashes;
+
+    for (size_t i = 0; i < n; i++)
+        extra += protos[i].state_key && strcmp(protos[i].type, "m.room.member") == 0;
+    if (!rs->listener || c->n + extra == 0) {
+        concerned_unref(c);
+        return;
+    }
+    if (!extra) {
+        rs->listener(rs->listener_arg, (const char *const *)c->ids, c->hashes, c->n);
+        concerned_unref(c);
+        return;
+    }
+    ids = xcalloc(c->n + extra, sizeof(*ids));
+    hashes = xcalloc(c->n + extra, sizeof(*hashes));
+    memcpy(ids, c->ids, c->n * sizeof(*ids));
+    memcpy(hashes, c->hashes, c->n * sizeof(*hashes));
+    k = c->n;
+    for (size_t i = 0; i < n; i++) {
+        if (protos[i].state_key && strcmp(protos[i].type, "m.room.member") == 0) {
+            ids[k] = protos[i].state_key;
+            hashes[k++] = notifier_user_hash(protos[i].state_key);
+        }
+    }
+    rs->listener(rs->listener_arg, ids, hashes, k);
+    free(ids);
+    free(hashes);
+    concerned_unref(c);
 }
 
 static void
@@ -653,8 +747,7 @@ rooms_send(struct rooms *rs, const char *room_id, const struct rooms_proto *prot
     struct store_pending *pending = NULL;
     struct batch b = {0};
     enum rooms_rc rc;
-    char **users = NULL;
-    size_t nusers = 0;
+    struct concerned *users = NULL;
     int64_t first_pos = 0;
 
     if (event_ids)
@@ -670,7 +763,7 @@ rooms_send(struct rooms *rs, const char *room_id, const struct rooms_proto *prot
     rc = build_all(rs, r, protos, n, true, &b, reason, reasonlen);
     if (rc == ROOMS_OK) {
         apply(r, &b);
-        users = concerned_users(r->state, protos, n, &nusers);
+        users = concerned_get(r);
         /* Submitted under the room lock, so the store keeps this room's events in order. */
         pending = b.defer_seal ? store_events_submit_held(rs->st, room_id, b.rows, b.n, txn)
                                : store_events_submit(rs->st, room_id, NULL, b.rows, b.n, txn);
@@ -688,9 +781,9 @@ rooms_send(struct rooms *rs, const char *room_id, const struct rooms_proto *prot
         push_committed(&b, first_pos);
     }
     if (rc == ROOMS_OK)
-        notify(rs, users, nusers);
+        notify(rs, users, protos, n);
     else
-        rooms_ids_free(users, nusers);
+        concerned_unref(users);
     if (rc == ROOMS_OK && event_ids) {
         *event_ids = b.ids;
         b.ids = NULL;
@@ -715,8 +808,7 @@ rooms_create(struct rooms *rs, const char *room_id, const struct room_version *v
     r->state = json_object();
     pthread_mutex_init(&r->lock, NULL);
     int64_t first_pos = 0;
-    char **users = NULL;
-    size_t nusers = 0;
+    struct concerned *users = NULL;
 
     rc = build_all(rs, r, protos, n, false, &b, reason, reasonlen);
     if (rc == ROOMS_OK &&
@@ -731,7 +823,7 @@ rooms_create(struct rooms *rs, const char *room_id, const struct room_version *v
     apply(r, &b);
     r->last_pos = first_pos + (int64_t)n - 1;
     push_committed(&b, first_pos);
-    users = concerned_users(r->state, protos, n, &nusers);
+    users = concerned_get(r);
     if (event_ids) {
         *event_ids = b.ids;
         b.ids = NULL;
@@ -742,7 +834,7 @@ rooms_create(struct rooms *rs, const char *room_id, const struct room_version *v
     r->next = rs->buckets[hash(room_id)];
     rs->buckets[hash(room_id)] = r;
     pthread_mutex_unlock(&rs->lock);
-    notify(rs, users, nusers);
+    notify(rs, users, protos, n);
     return ROOMS_OK;
 }
 

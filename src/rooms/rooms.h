@@ -36,8 +36,11 @@ struct rooms_proto {
 
 struct rooms *rooms_new(struct store *st, const char *server_name, const struct signing_key *key);
 /* Called after every commit with the users the new events concern (the room's joined and
- * invited members, and anyone whose membership changed); the sync notifier listens. */
-void rooms_set_listener(struct rooms *rs, void (*fn)(void *arg, const char *const *users, size_t n),
+ * invited members, and anyone whose membership changed) and their notifier_user_hash; the
+ * sync notifier listens. The arrays are borrowed for the call. */
+void rooms_set_listener(struct rooms *rs,
+                        void (*fn)(void *arg, const char *const *users, const size_t *hashes,
+                                   size_t n),
                         void *arg);
 /* The stream position of the room's latest event (0 if unknown room). */
 int64_t rooms_last_pos(struct rooms *rs, const char *room_id);

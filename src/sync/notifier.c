@@ -20,13 +20,19 @@ struct notifier {
     struct waiter *buckets[NBUCKETS];
 };
 
-static size_t
-bucket(const char *user_id)
+size_t
+notifier_user_hash(const char *user_id)
 {
     size_t h = 5381;
     for (const char *p = user_id; *p; p++)
         h = h * 33 + (unsigned char)*p;
-    return h % NBUCKETS;
+    return h;
+}
+
+static size_t
+bucket(const char *user_id)
+{
+    return notifier_user_hash(user_id) % NBUCKETS;
 }
 
 /* Called with the lock held: unlinks w and calls its wake function. */
@@ -146,10 +152,20 @@ notifier_cancel(struct notifier *n, struct waiter *w)
 void
 notifier_notify(struct notifier *n, const char *const *user_ids, size_t count)
 {
+    notifier_notify_hashed(n, user_ids, NULL, count);
+}
+
+void
+notifier_notify_hashed(struct notifier *n, const char *const *user_ids, const size_t *hashes,
+                       size_t count)
+{
     pthread_mutex_lock(&n->lock);
     n->seq++;
-    for (size_t i = 0; i < count; i++) {
-        struct waiter **pp = &n->buckets[bucket(user_ids[i])];
+    /* Most users of a big room have no parked /sync: with no waiter at all, or with the
+     * hashes known, a user costs a bucket look at most. */
+    for (size_t i = 0; i < count && n->waiting; i++) {
+        size_t h = hashes ? hashes[i] : notifier_user_hash(user_ids[i]);
+        struct waiter **pp = &n->buckets[h % NBUCKETS];
         while (*pp) {
             if (strcmp((*pp)->user_id, user_ids[i]) == 0)
                 fire(n, pp);

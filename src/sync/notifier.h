@@ -35,6 +35,12 @@ void notifier_wait(struct notifier *n, struct waiter *w, uint64_t seen);
 bool notifier_cancel(struct notifier *n, struct waiter *w);
 /* Wakes the waiters of these users. */
 void notifier_notify(struct notifier *n, const char *const *user_ids, size_t count);
+/* The same with hashes[i] == notifier_user_hash(user_ids[i]) computed beforehand (hashes may
+ * be NULL): a caller waking the same list again and again (a room's members) hashes once. */
+void notifier_notify_hashed(struct notifier *n, const char *const *user_ids, const size_t *hashes,
+                            size_t count);
+/* The hash notifier_notify_hashed expects for a user ID (a pure function of the string). */
+size_t notifier_user_hash(const char *user_id);
 /* Wakes every waiter. */
 void notifier_wake_all(struct notifier *n);
 /* From now on every waiter fires at once (shutdown: long-polls answer and finish). */

@@ -175,3 +175,25 @@ def test_peek_room_initial_sync_for_lurker(server, owner):
     eid = send(owner.api(), r, msg("preview me"))
     body = initial_sync(fresh(server).api(), r).expect(200).body
     assert eid in [e["event_id"] for e in body["messages"]["chunk"]]
+
+
+def test_peek_long_poll_after_membership_changes(server, owner):
+    """Issue 3: the server keeps per room who its messages wake, rebuilt as members come and
+    go; the peekers (waiting under the room's ID) stay in it."""
+    r = world_readable_room(owner)
+    for i in range(3):
+        send(owner.api(), r, msg("before %d" % i))
+    member = fresh(server).api()
+    member.post("/rooms/%s/join" % quote(r), {}).expect(200)
+    member.post("/rooms/%s/leave" % quote(r), {}).expect(200)
+    lurker = fresh(server).api()
+    end = initial_sync(lurker, r).expect(200).body["messages"]["end"]
+    waiting = own_session(lurker)
+    bg = Background(lambda: peek(waiting, r, **{"from": end, "timeout": 10000}).expect(200).body)
+    time.sleep(0.5)
+    assert not bg.done()
+    eid = send(owner.api(), r, msg("wake the lurker again"))
+    t_sent = time.monotonic()
+    body, _ = bg.result(30)
+    assert bg.t_end - t_sent < 3.0
+    assert chunk_ids(body) == [eid]

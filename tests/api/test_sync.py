@@ -1101,3 +1101,125 @@ def test_prev_batch_with_filtered_timeline(server):
             break
         tok = body["end"]
     assert list(reversed(older)) == msgs[:-3]
+
+
+# --- who a room's messages wake, as its membership changes (issue 3) ----------------------------
+# The server keeps, per room, the list of users its events wake and rebuilds it when the
+# membership changes. Each test first sends messages so the list exists, then changes the
+# membership, then checks who a message wakes.
+
+def warm(api, room_id, n=3):
+    for i in range(n):
+        send(api, room_id, msg("warm %d" % i))
+
+
+def long_poll(user, timeout=10000):
+    """Starts a long-poll for user from now (presence offline: another user's presence is not
+    news here) and checks it is parked."""
+    since = sync_ok(user.api(), set_presence="offline")["next_batch"]
+    waiting = own_session(user.api())
+    bg = Background(lambda: sync(waiting, since=since, timeout=timeout,
+                                 set_presence="offline").expect(200).body)
+    time.sleep(0.3)
+    assert not bg.done(), "the long-poll returned before anything happened"
+    return bg
+
+
+def woken_by(bg, t_sent):
+    body, _ = bg.result(30)
+    assert bg.t_end - t_sent < 3.0, "woke %.2fs after the event" % (bg.t_end - t_sent)
+    return body
+
+
+@pytest.mark.parametrize("how", ["join", "invite_then_join"])
+def test_member_who_just_joined_is_woken_by_a_message(server, how):
+    owner, carol = fresh(server), fresh(server)
+    r = create_room(owner.api(), preset="public_chat")
+    warm(owner.api(), r)
+    if how == "invite_then_join":
+        invite(owner.api(), r, carol.user_id).expect(200)
+        warm(owner.api(), r, 1)
+    join(carol.api(), r).expect(200)
+    bg = long_poll(carol)
+    eid = send(owner.api(), r, msg("hello newcomer"))
+    body = woken_by(bg, time.monotonic())
+    assert tl_ids(joined(body, r)) == [eid]
+
+
+@pytest.mark.parametrize("how", ["leave", "kick", "ban"])
+def test_member_who_left_is_not_woken_by_a_message(server, how):
+    owner, carol = fresh(server), fresh(server)
+    r = create_room(owner.api(), preset="public_chat")
+    join(carol.api(), r).expect(200)
+    warm(owner.api(), r)
+    if how == "leave":
+        leave(carol.api(), r).expect(200)
+    elif how == "kick":
+        kick(owner.api(), r, carol.user_id).expect(200)
+    else:
+        ban(owner.api(), r, carol.user_id).expect(200)
+    bg = long_poll(carol, timeout=1500)
+    send(owner.api(), r, msg("after carol went"))
+    body, elapsed = bg.result(30)
+    assert elapsed >= 1.4, "a user no longer in the room was woken after %.2fs" % elapsed
+    assert r not in str(body.get("rooms", {}))
+
+
+@pytest.mark.parametrize("how", ["kick", "ban"])
+def test_long_poll_of_member_wakes_when_removed_from_warm_room(server, how):
+    owner, carol = fresh(server), fresh(server)
+    r = create_room(owner.api(), preset="public_chat")
+    join(carol.api(), r).expect(200)
+    warm(owner.api(), r)
+    bg = long_poll(carol)
+    (kick if how == "kick" else ban)(owner.api(), r, carol.user_id).expect(200)
+    body = woken_by(bg, time.monotonic())
+    assert left(body, r) is not None, body
+
+
+def test_long_poll_of_user_invited_in_between(server):
+    owner, dave = fresh(server), fresh(server)
+    r = create_room(owner.api(), preset="public_chat")
+    warm(owner.api(), r)
+    bg = long_poll(dave)
+    invite(owner.api(), r, dave.user_id).expect(200)
+    body = woken_by(bg, time.monotonic())
+    assert invited(body, r) is not None, body
+    # Invited, then joined: the room's messages wake dave from now on.
+    join(dave.api(), r).expect(200)
+    bg = long_poll(dave)
+    eid = send(owner.api(), r, msg("welcome dave"))
+    assert tl_ids(joined(woken_by(bg, time.monotonic()), r)) == [eid]
+
+
+def test_rejoined_member_is_woken_again(server):
+    owner, carol = fresh(server), fresh(server)
+    r = create_room(owner.api(), preset="public_chat")
+    join(carol.api(), r).expect(200)
+    warm(owner.api(), r)
+    leave(carol.api(), r).expect(200)
+    warm(owner.api(), r)
+    join(carol.api(), r).expect(200)
+    bg = long_poll(carol)
+    eid = send(owner.api(), r, msg("back again"))
+    assert tl_ids(joined(woken_by(bg, time.monotonic()), r)) == [eid]
+
+
+def test_membership_changes_in_one_room_leave_others_alone(server):
+    """Each room keeps its own list: a join in one room does not make its messages wake the
+    members of another, nor stop the other room's messages from waking its members."""
+    owner, carol, erin = fresh(server), fresh(server), fresh(server)
+    r1 = create_room(owner.api(), preset="public_chat")
+    r2 = create_room(owner.api(), preset="public_chat")
+    join(carol.api(), r1).expect(200)
+    warm(owner.api(), r1)
+    warm(owner.api(), r2)
+    join(erin.api(), r2).expect(200)
+    bg = long_poll(carol)
+    eid = send(owner.api(), r1, msg("r1 still wakes carol"))
+    assert tl_ids(joined(woken_by(bg, time.monotonic()), r1)) == [eid]
+    bg = long_poll(carol, timeout=1500)
+    send(owner.api(), r2, msg("not for carol"))
+    body, elapsed = bg.result(30)
+    assert elapsed >= 1.4, "a message in a room carol is not in woke her after %.2fs" % elapsed
+    assert r2 not in str(body.get("rooms", {}))

@@ -5,6 +5,7 @@
 #include <cmocka.h>
 
 #include <stdatomic.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include "core/util.h"
@@ -100,6 +101,68 @@ test_shutdown_wakes_everyone_and_later_waits(void **state)
     notifier_free(n);
 }
 
+/* Issue 3: a room's members with their hashes computed once. Waiters of two users among 300
+ * (one twice, one last in the list) all fire; the others' waiters do not. */
+static void
+test_notify_hashed_wakes_listed_users(void **state)
+{
+    enum { N = 300 };
+    struct notifier *n = notifier_new();
+    atomic_int woke_first = 0, woke_last = 0, woke_out = 0;
+    char names[N][32];
+    const char *users[N];
+    size_t hashes[N];
+    struct waiter w[4];
+    (void)state;
+
+    for (size_t i = 0; i < N; i++) {
+        snprintf(names[i], sizeof(names[i]), "@member%zu:x", i);
+        users[i] = names[i];
+        hashes[i] = notifier_user_hash(names[i]);
+    }
+    w[0] = (struct waiter){.user_id = "@member0:x", .wake = count_wake, .arg = &woke_first};
+    w[1] = (struct waiter){.user_id = "@member0:x", .wake = count_wake, .arg = &woke_first};
+    w[2] = (struct waiter){.user_id = "@member299:x", .wake = count_wake, .arg = &woke_last};
+    w[3] = (struct waiter){.user_id = "@outsider:x", .wake = count_wake, .arg = &woke_out};
+    for (size_t i = 0; i < 4; i++) {
+        w[i].deadline_ms = util_now_ms() + 60000;
+        notifier_wait(n, &w[i], notifier_seq(n));
+    }
+    assert_int_equal(notifier_waiting(n), 4);
+    notifier_notify_hashed(n, users, hashes, N);
+    assert_int_equal(atomic_load(&woke_first), 2);
+    assert_int_equal(atomic_load(&woke_last), 1);
+    assert_int_equal(atomic_load(&woke_out), 0);
+    assert_int_equal(notifier_waiting(n), 1);
+    assert_false(notifier_cancel(n, &w[3]));
+    notifier_free(n);
+}
+
+/* With no waiter at all a notification still counts: a request that looked for news before it
+ * and waits after it fires at once. */
+static void
+test_notify_hashed_without_waiters_counts(void **state)
+{
+    struct notifier *n = notifier_new();
+    atomic_int woke = 0;
+    const char *users[] = {"@a:x", "@b:x"};
+    size_t hashes[] = {notifier_user_hash("@a:x"), notifier_user_hash("@b:x")};
+    struct waiter w = {
+        .user_id = "@c:x", .deadline_ms = util_now_ms() + 60000, .wake = count_wake, .arg = &woke};
+    uint64_t seen = notifier_seq(n);
+    (void)state;
+
+    notifier_notify_hashed(n, users, hashes, 2);
+    assert_true(notifier_seq(n) == seen + 1);
+    notifier_wait(n, &w, seen);
+    assert_int_equal(atomic_load(&woke), 1);
+    /* NULL hashes: computed here, the same as notifier_notify. */
+    notifier_wait(n, &w, notifier_seq(n));
+    notifier_notify_hashed(n, (const char *const[]){"@c:x"}, NULL, 1);
+    assert_int_equal(atomic_load(&woke), 2);
+    notifier_free(n);
+}
+
 int
 main(void)
 {
@@ -108,6 +171,8 @@ main(void)
         cmocka_unit_test(test_missed_notification_fires_at_once),
         cmocka_unit_test(test_timeout_fires),
         cmocka_unit_test(test_shutdown_wakes_everyone_and_later_waits),
+        cmocka_unit_test(test_notify_hashed_wakes_listed_users),
+        cmocka_unit_test(test_notify_hashed_without_waiters_counts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
