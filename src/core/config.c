@@ -2349,6 +2349,10 @@ static const struct ref_kind ref_kinds[] = {
     {load_path, "path (relative to the config file's directory)", NULL, 0, false},
     {load_bool, "boolean", NULL, 0, false},
     {load_size, "size in bytes (a number, or with K, M, G)", NULL, 0, false},
+    {load_event_cache,
+     "events kept formatted in memory (a number, or with K, M, G: multiples of 1,024; at most "
+     "16M); default 4K, about 2 KB each when full",
+     NULL, 0, false},
     {load_rate, "number", NULL, 0, false},
     {load_server_name, "server name (required)", NULL, 0, false},
     {load_public_baseurl, "http(s) URL", NULL, 0, false},
