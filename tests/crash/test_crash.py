@@ -175,10 +175,19 @@ def integrity_check(srv):
 
 
 def test_kill_and_restart_under_load(tmp_path):
-    rng = random.Random(SEED)
     print("HEARTH_CRASH_SEED=%d kills=%d" % (SEED, KILLS))
     srv = HearthServer(tmp_path / "crash")
     srv.start()
+    try:
+        kill_restart_and_check(srv)
+    finally:
+        # A failed assertion must not leave the server running after the test.
+        if srv.alive():
+            srv.stop(sig=signal.SIGKILL, check=False)
+
+
+def kill_restart_and_check(srv):
+    rng = random.Random(SEED)
     api = srv.api("v3")
     users = [api.register() for _ in range(WORKERS)]
     peer = api.register()
