@@ -405,8 +405,8 @@ find_locked(struct push *p, const char *user_id)
     return NULL;
 }
 
-/* Finds (loading what is missing) the rules of every candidate without. Returns the cache's
- * generation before: rules taken are at least that recent. */
+/* Finds (loading what is missing) the rules of every candidate that has none yet. Returns
+ * the cache's generation before: rules taken are at least that recent. */
 static uint64_t
 take_rules(struct push *p, struct candidate *c, size_t n)
 {
