@@ -9,4 +9,8 @@
 char *password_hash(const char *password);
 bool password_verify(const char *hash, const char *password);
 
+/* Hashes and checks run at most one per online core at once (each holds 64 MiB); the others
+ * wait. The most that ever ran at once, for tests. */
+unsigned password_parallel_peak(void);
+
 #endif
