@@ -829,9 +829,7 @@ rss_settled_kb(struct wait *w, long *anon_kb)
         return -1;
     settle(w, 0.1); /* what is still being computed is not yet freed */
     pump_for(w, TRIM_WAIT_S);
-    /* VmRSS also counts the pages of the database file that SQLite's readers have mapped
-     * (mmap_size), once per connection that touched them, which come and go with the
-     * readers; the heap is RssAnon. */
+    /* VmRSS also counts file pages (the libraries); the heap is RssAnon. */
     *anon_kb = proc_status_kb(w->b->server_pid, "RssAnon");
     return rss_kb(w);
 }

@@ -15,7 +15,7 @@
 #include "store/store_internal.h"
 
 /* SQLite reader connections at most: one per CPU core, 2 to 4 (issue 12, soak; store_open).
- * Reads are CPU work on mapped pages, so more readers than cores add memory, not speed. */
+ * Reads are CPU work on cached pages, so more readers than cores add memory, not speed. */
 static size_t
 sqlite_max_readers(void)
 {
@@ -361,10 +361,10 @@ store_open(const struct config *cfg, struct store **out)
     } else {
         st->drv = &db_sqlite_driver;
         st->target = xstrdup(cfg->database_path);
-        /* Memory (issue 12, soak): each SQLite reader maps the database (mmap_size), and a page
-         * read through N connections counts N times in the resident size; a bounded pool keeps
-         * N small. Reads nest on the thread's own connection (held_reader), so waiting for one
-         * cannot deadlock. */
+        /* Memory (issue 12, soak): each SQLite reader has its own page cache (db_sqlite.c), so
+         * a page read through N connections is held N times; a bounded pool keeps N small.
+         * Reads nest on the thread's own connection (held_reader), so waiting for one cannot
+         * deadlock. */
         st->pool_max = sqlite_max_readers();
     }
     st->tokens = st_tokens_new();
