@@ -104,8 +104,9 @@ build-tsan/Makefile:
 	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DHEARTH_TSAN=ON
 
 tsan: build-tsan/Makefile
-	cmake --build build-tsan -j $(JOBS) --target hearth test_notifier test_store
-	cd build-tsan && TSAN_OPTIONS="$(TSAN_OPTS)" ./test_notifier && TSAN_OPTIONS="$(TSAN_OPTS)" ./test_store
+	cmake --build build-tsan -j $(JOBS) --target hearth test_notifier test_store test_password
+	cd build-tsan && TSAN_OPTIONS="$(TSAN_OPTS)" ./test_notifier && TSAN_OPTIONS="$(TSAN_OPTS)" ./test_store && \
+	    TSAN_OPTIONS="$(TSAN_OPTS)" ./test_password
 	TSAN_OPTIONS="$(TSAN_OPTS)" HEARTH_BIN=$(abspath build-tsan/hearth) HEARTH_SLOW_STOP=15 \
 	    $(PYTHON) -m pytest -q -p no:cacheprovider $(TSAN_TESTS)
 
