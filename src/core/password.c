@@ -2,7 +2,6 @@
 
 #include <pthread.h>
 #include <sodium.h>
-#include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -16,7 +15,7 @@ static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t slots_cond = PTHREAD_COND_INITIALIZER;
 static unsigned slots_max;
 static unsigned slots_used;
-static atomic_uint slots_peak;
+static unsigned slots_peak;
 
 static void
 slots_init(void)
@@ -28,17 +27,13 @@ slots_init(void)
 static void
 slot_take(void)
 {
-    unsigned used;
-
     pthread_once(&slots_once, slots_init);
     pthread_mutex_lock(&slots_lock);
     while (slots_used >= slots_max)
         pthread_cond_wait(&slots_cond, &slots_lock);
-    used = ++slots_used;
+    if (++slots_used > slots_peak)
+        slots_peak = slots_used;
     pthread_mutex_unlock(&slots_lock);
-    for (unsigned peak = atomic_load(&slots_peak);
-         used > peak && !atomic_compare_exchange_weak(&slots_peak, &peak, used);)
-        ;
 }
 
 static void
@@ -80,5 +75,10 @@ password_verify(const char *hash, const char *password)
 unsigned
 password_parallel_peak(void)
 {
-    return atomic_load(&slots_peak);
+    unsigned peak;
+
+    pthread_mutex_lock(&slots_lock);
+    peak = slots_peak;
+    pthread_mutex_unlock(&slots_lock);
+    return peak;
 }
