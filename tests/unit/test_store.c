@@ -10,11 +10,14 @@
 #include "store/store.h"
 #include "store/store_internal.h" /* the writer's jobs (pipelined writes, issue 11) */
 
+#include <limits.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <libpq-fe.h>
@@ -1100,6 +1103,88 @@ test_writer_positions_after_failure(void **state)
         assert_int_equal(p3, p1 + 2);
 }
 
+/* ---- durability of the group commit (issue 3) ---- */
+
+/* Every fdatasync of the process, SQLite's included (this definition comes first in the
+ * lookup order): those of a WAL file are numbered as they start, and the highest number of
+ * one that finished is kept. */
+static atomic_long wal_sync_started, wal_sync_done;
+
+int
+fdatasync(int fd)
+{
+    char link[64], target[PATH_MAX];
+    ssize_t n;
+    long me = 0, seen;
+    int rc;
+
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    n = readlink(link, target, sizeof(target) - 1);
+    if (n > 4 && memcmp(target + n - 4, "-wal", 4) == 0)
+        me = atomic_fetch_add(&wal_sync_started, 1) + 1;
+    rc = (int)syscall(SYS_fdatasync, fd);
+    seen = atomic_load(&wal_sync_done);
+    while (me > seen && !atomic_compare_exchange_weak(&wal_sync_done, &seen, me))
+        ;
+    return rc;
+}
+
+struct durable_arg {
+    struct store *st;
+    int id;
+    bool ok;
+};
+
+/* Each write returns only after a WAL sync that started after the write was asked for. */
+static void *
+durable_writer(void *arg)
+{
+    struct durable_arg *a = arg;
+    char id[32];
+
+    a->ok = true;
+    for (int i = 0; i < 25; i++) {
+        long before = atomic_load(&wal_sync_started);
+        snprintf(id, sizeof(id), "$d%d_%d", a->id, i);
+        if (persist_test_event(a->st, id, NULL) != STORE_OK ||
+            atomic_load(&wal_sync_done) <= before)
+            a->ok = false;
+    }
+    return NULL;
+}
+
+/* A write is done once its commit is on disk: the writer hands the connection on before the
+ * flush (db.h: end_deferred) but its callers still wait for it. One writer, then four. */
+static void
+test_writer_done_when_durable(void **state)
+{
+    struct fixture *f = *state;
+    struct durable_arg args[4];
+    pthread_t th[4];
+    struct store_event_row room = {.event_id = "$create",
+                                   .type = "m.room.create",
+                                   .state_key = "",
+                                   .sender = ALICE,
+                                   .json = "{}",
+                                   .depth = 1,
+                                   .origin_server_ts = 1};
+
+    if (getenv("HEARTH_TEST_PG"))
+        skip(); /* PostgreSQL's COMMIT is durable when it returns */
+    assert_int_equal(store_events_persist(f->st, "!r:example.org", "10", &room, 1, NULL), STORE_OK);
+    args[0] = (struct durable_arg){f->st, 0, false};
+    durable_writer(&args[0]);
+    assert_true(args[0].ok);
+    for (int i = 0; i < 4; i++) {
+        args[i] = (struct durable_arg){f->st, i + 1, false};
+        assert_int_equal(pthread_create(&th[i], NULL, durable_writer, &args[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_true(args[i].ok);
+    }
+}
+
 /* ---- deferred search indexing (issue 3) ---- */
 
 /* Hits for term in room !r over all positions. */
@@ -1316,6 +1401,7 @@ main(void)
         T(test_writer_job_failure_is_its_own),
         T(test_writer_single_job_failure),
         T(test_writer_positions_after_failure),
+        T(test_writer_done_when_durable),
         T(test_search_deferred_indexing),
         T(test_search_catch_up_batches),
     };
