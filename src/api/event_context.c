@@ -52,7 +52,7 @@ event_context_get(struct req *r)
     struct event_filter f = {0};
     struct store_event e = {0};
     json_t *before = NULL, *after = NULL, *all, *out, *ev;
-    int64_t start, end, state_pos, now = 0;
+    int64_t start, end, state_pos;
     long limit;
     enum store_rc rc;
     char tok[32];
@@ -75,17 +75,12 @@ event_context_get(struct req *r)
         reply_error(r, MERR_NOT_FOUND, "Event not found");
         goto out;
     }
-    /* After the event: up to the stream's end as sync sees it (store_stream_position). */
-    if (store_stream_position(r->hs->store, &now) != STORE_OK) {
-        reply_internal(r, "stream position failed");
-        goto out;
-    }
     before = json_array();
     after = json_array();
     /* Half the limit before the event, the rest after, as Synapse splits it. */
     if (api_room_events_page(r, room_id, v, &vis, &f, e.pos - 1, 0, true, (size_t)limit / 2, before,
                              &start) != 0 ||
-        api_room_events_page(r, room_id, v, &vis, &f, e.pos, now + 1, false,
+        api_room_events_page(r, room_id, v, &vis, &f, e.pos, INT64_MAX, false,
                              (size_t)limit - (size_t)limit / 2, after, &end) != 0) {
         reply_internal(r, "event lookup failed");
         goto out;

@@ -179,9 +179,7 @@ message_pagination_get(struct req *r)
     }
     /* Later specs let `from` be omitted: from the end going back, the start going forward. */
     from_pos = from ? api_parse_stream_token(from) : (backwards ? now : 0);
-    /* Forward without `to`: up to the stream's end as sync sees it (a commit whose disk flush
-     * is still running is not there yet). */
-    to_pos = to ? api_parse_stream_token(to) : (backwards ? 0 : now + 1);
+    to_pos = to ? api_parse_stream_token(to) : (backwards ? 0 : INT64_MAX);
     if (from_pos < 0 || to_pos < 0) {
         reply_error(r, MERR_INVALID_PARAM, "Invalid pagination token");
         goto out;

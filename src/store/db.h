@@ -55,14 +55,6 @@ struct db_driver {
      * runs the statement at once. */
     enum db_rc (*defer)(struct db_stmt *st);
     enum db_rc (*sync)(struct db *db);
-    /* ---- durability off the write lock: optional (NULL: COMMIT is durable when it returns) ----
-     * `end_deferred` ends the writer's transaction (COMMIT, or ROLLBACK with !commit) without
-     * waiting for the disk, and gives a ticket (0: nothing to wait for). `wait_durable` returns
-     * once the commits up to it are on disk; it may be called from any thread while the next
-     * transaction runs on the connection, and its outcome must be waited for before a write
-     * is reported done. After one failure every later wait fails too. */
-    enum db_rc (*end_deferred)(struct db *db, bool commit, uint64_t *ticket);
-    enum db_rc (*wait_durable)(struct db *db, uint64_t ticket);
 };
 
 extern const struct db_driver db_sqlite_driver;

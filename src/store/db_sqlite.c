@@ -1,10 +1,8 @@
 /* SQLite driver: WAL mode, synchronous=FULL so a committed write is on disk before the
- * caller answers 200. The group commit's COMMIT leaves that sync to sq_wait_durable, made
- * after the write lock is free (sqlite_walbuf.h). */
+ * caller answers 200. */
 #include "store/db.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
@@ -14,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "core/log.h"
 #include "core/util.h"
@@ -59,26 +56,10 @@ struct checkpointer {
     _Atomic uint64_t background, inline_; /* checkpoints run (db_sqlite_checkpoints) */
 };
 
-/* The writer's commits whose WAL sync was put off (sqlite_walbuf.h), numbered as they end.
- * One fdatasync makes every commit ended before it started durable, so callers waiting
- * meanwhile share the next one, and at most one runs at a time. */
-struct durability {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    uint64_t ended;  /* commits with a sync owed, so far */
-    uint64_t synced; /* every one up to this is on disk */
-    bool busy;       /* an fdatasync is under way */
-    bool failed;     /* one failed: nothing after it can be called durable (the kernel may
-                      * have dropped the pages it could not write) */
-    int fd;          /* the WAL, opened by us at the first sync (-1 until then) */
-    char *wal_path;
-};
-
 struct db {
     sqlite3 *h;
     char *target;
     struct checkpointer *ckpt; /* the writer's, once started */
-    struct durability *dur;    /* the writer's (file databases) */
     struct cached_stmt cache[STMT_CACHE];
     size_t ncache;
     uint64_t tick;
@@ -212,9 +193,6 @@ wal_hook(void *arg, sqlite3 *h, const char *name, int frames)
         ck->next_kick = CKPT_FRAMES; /* the WAL started over */
     ck->last_frames = frames;
     if (frames >= CKPT_HARD) {
-        /* Frames copied into the database must be on disk in the WAL first. */
-        if (sqlite_walbuf_settle(h) != SQLITE_OK)
-            return SQLITE_OK;
         sqlite3_wal_checkpoint_v2(h, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
         atomic_fetch_add(&ck->inline_, 1);
     } else if (frames >= ck->next_kick) {
@@ -224,7 +202,7 @@ wal_hook(void *arg, sqlite3 *h, const char *name, int frames)
             ck->pending = true;
             pthread_cond_signal(&ck->cv);
             pthread_mutex_unlock(&ck->mu);
-        } else if (sqlite_walbuf_settle(h) == SQLITE_OK) {
+        } else {
             sqlite3_wal_checkpoint_v2(h, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
             atomic_fetch_add(&ck->inline_, 1);
         }
@@ -301,14 +279,6 @@ sq_open(const char *target, bool writer, struct db **out)
         pthread_cond_init(&db->ckpt->cv, NULL);
         /* Replaces SQLite's automatic checkpoint (which is itself a WAL hook). */
         sqlite3_wal_hook(db->h, wal_hook, db);
-        const char *file = sqlite3_db_filename(db->h, "main");
-        if (file && *file) {
-            db->dur = xcalloc(1, sizeof(*db->dur));
-            pthread_mutex_init(&db->dur->mu, NULL);
-            pthread_cond_init(&db->dur->cv, NULL);
-            db->dur->fd = -1;
-            db->dur->wal_path = xstrdup(sqlite3_filename_wal(file));
-        }
     }
     *out = db;
     return DB_OK;
@@ -318,92 +288,6 @@ fail:
     free(db->target);
     free(db);
     return DB_ERR;
-}
-
-static void
-dur_free(struct durability *d)
-{
-    if (!d)
-        return;
-    if (d->fd >= 0)
-        close(d->fd);
-    pthread_cond_destroy(&d->cv);
-    pthread_mutex_destroy(&d->mu);
-    free(d->wal_path);
-    free(d);
-}
-
-/* Ends the writer's transaction (COMMIT or ROLLBACK) with the WAL's sync put off. *ticket:
- * what sq_wait_durable must see on disk before the outcome may be told (every commit ended
- * so far: a rolled-back batch must not publish positions past a commit still in flight);
- * 0 when nothing is owed. */
-static enum db_rc
-sq_end_deferred(struct db *db, bool commit, uint64_t *ticket)
-{
-    bool deferring = db->dur && commit && sqlite_walbuf_defer(db->h, true, NULL), owed = false;
-    enum db_rc rc = sq_exec(db, commit ? "COMMIT" : "ROLLBACK");
-
-    if (deferring)
-        sqlite_walbuf_defer(db->h, false, &owed);
-    *ticket = 0;
-    if (!db->dur)
-        return rc;
-    pthread_mutex_lock(&db->dur->mu);
-    if (owed)
-        db->dur->ended++;
-    *ticket = db->dur->ended > db->dur->synced ? db->dur->ended : 0;
-    pthread_mutex_unlock(&db->dur->mu);
-    return rc;
-}
-
-static bool
-dur_sync(struct durability *d)
-{
-    if (d->fd < 0)
-        d->fd = open(d->wal_path, O_RDONLY | O_CLOEXEC);
-    if (d->fd < 0) {
-        log_error("sqlite: cannot open %s to sync it: %s", d->wal_path, strerror(errno));
-        return false;
-    }
-    if (fdatasync(d->fd) != 0) {
-        log_error("sqlite: fdatasync %s: %s; writes fail from now on", d->wal_path,
-                  strerror(errno));
-        return false;
-    }
-    return true;
-}
-
-/* Returns once every commit up to ticket is on disk. Called without the connection (the
- * next transaction may be running on it); one caller syncs for all that wait meanwhile. */
-static enum db_rc
-sq_wait_durable(struct db *db, uint64_t ticket)
-{
-    struct durability *d = db->dur;
-    enum db_rc rc;
-
-    if (!d || ticket == 0)
-        return DB_OK;
-    pthread_mutex_lock(&d->mu);
-    while (d->synced < ticket && !d->failed) {
-        if (d->busy) {
-            pthread_cond_wait(&d->cv, &d->mu);
-            continue;
-        }
-        uint64_t upto = d->ended; /* their frames were written before this sync starts */
-        d->busy = true;
-        pthread_mutex_unlock(&d->mu);
-        bool ok = dur_sync(d);
-        pthread_mutex_lock(&d->mu);
-        d->busy = false;
-        if (ok)
-            d->synced = upto;
-        else
-            d->failed = true;
-        pthread_cond_broadcast(&d->cv);
-    }
-    rc = d->synced >= ticket ? DB_OK : DB_ERR;
-    pthread_mutex_unlock(&d->mu);
-    return rc;
 }
 
 void
@@ -427,7 +311,6 @@ sq_close(struct db *db)
     /* The thread first: its checkpoint must not run on after the last connection closed
      * (which checkpoints and removes the WAL itself). */
     ckpt_stop(db);
-    dur_free(db->dur);
     for (size_t i = 0; i < db->ncache; i++) {
         sqlite3_finalize(db->cache[i].st);
         free(db->cache[i].sql);
@@ -628,8 +511,6 @@ const struct db_driver db_sqlite_driver = {
     .col_is_null = sq_col_is_null,
     .finalize = sq_finalize,
     .changes = sq_changes,
-    .end_deferred = sq_end_deferred,
-    .wait_durable = sq_wait_durable,
 };
 
 /* ---- hearth backup (issue 14) ---- */

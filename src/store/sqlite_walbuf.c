@@ -6,13 +6,7 @@
  * reading back a page it spilled), its size, a truncation, a file control, closing. The
  * commit is on disk, as before, when the sync returns; frames still in the buffer belong
  * to a transaction not yet committed, which recovery would discard anyway. Other files
- * (the database, its shared memory) are the default VFS's own, untouched.
- *
- * The writer may also put a commit's sync off (sqlite_walbuf_defer): the frames are written,
- * readers see the transaction, and the caller makes it durable with an fdatasync of its own
- * after SQLite's write lock is free, so the next transaction runs during the flush. Until
- * then the WAL is as after a commit with synchronous=NORMAL, which SQLite keeps consistent
- * through a crash (the transaction may be lost, never half there). */
+ * (the database, its shared memory) are the default VFS's own, untouched. */
 #include "store/sqlite_walbuf.h"
 
 #include <pthread.h>
@@ -31,9 +25,6 @@ struct wal_file {
     unsigned char *buf; /* made at the first write */
     size_t len;
     sqlite3_int64 off; /* where buf[0] goes in the file */
-    bool defer;        /* syncs are noted in owed, not made */
-    bool owed;         /* a sync was put off */
-    bool synced;       /* one real sync made: the first also syncs a new file's directory */
 };
 
 static sqlite3_vfs *real_vfs;
@@ -111,16 +102,7 @@ wb_sync(sqlite3_file *file, int flags)
     struct wal_file *f = (struct wal_file *)file;
     int rc = flush(f);
 
-    if (rc != SQLITE_OK)
-        return rc;
-    if (f->defer && f->synced) {
-        f->owed = true;
-        return SQLITE_OK;
-    }
-    rc = f->real->pMethods->xSync(f->real, flags);
-    if (rc == SQLITE_OK)
-        f->synced = true;
-    return rc;
+    return rc != SQLITE_OK ? rc : f->real->pMethods->xSync(f->real, flags);
 }
 
 static int
@@ -259,50 +241,6 @@ wb_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int flags, int *
     f->real = (sqlite3_file *)(f + 1);
     rc = real_vfs->xOpen(real_vfs, name, f->real, flags, out_flags);
     f->base.pMethods = rc == SQLITE_OK && f->real->pMethods ? &wal_methods : NULL;
-    return rc;
-}
-
-/* The connection's WAL file if it is one of ours (the WAL is open once the connection has
- * read the database in WAL mode). */
-static struct wal_file *
-wal_of(sqlite3 *h)
-{
-    sqlite3_file *f = NULL;
-
-    if (sqlite3_file_control(h, "main", SQLITE_FCNTL_JOURNAL_POINTER, &f) != SQLITE_OK || !f ||
-        f->pMethods != &wal_methods)
-        return NULL;
-    return (struct wal_file *)f;
-}
-
-bool
-sqlite_walbuf_defer(sqlite3 *h, bool on, bool *owed)
-{
-    struct wal_file *f = wal_of(h);
-
-    if (owed)
-        *owed = false;
-    if (!f)
-        return false;
-    f->defer = on;
-    if (!on && owed)
-        *owed = f->owed;
-    if (!on)
-        f->owed = false;
-    return true;
-}
-
-int
-sqlite_walbuf_settle(sqlite3 *h)
-{
-    struct wal_file *f = wal_of(h);
-    int rc = SQLITE_OK;
-
-    if (!f)
-        return SQLITE_OK;
-    if (f->owed)
-        rc = f->real->pMethods->xSync(f->real, SQLITE_SYNC_NORMAL);
-    f->defer = f->owed = false;
     return rc;
 }
 

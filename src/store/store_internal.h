@@ -19,9 +19,6 @@ struct store {
     pthread_cond_t qcond; /* the leader waits here for a held job's release */
     struct st_job *qhead, *qtail;
     bool leading;
-    /* Batches committed whose disk flush is not done (drv->end_deferred): at most two, one
-     * flushing and one committed meanwhile, so commits are not split finer than flushes. */
-    int unsynced;
     /* Search (issue 9): rooms' index numbers, writer-side only (the leader's), emptied by
      * any rollback since a number made in a rolled-back job is not stored. */
     struct st_nid_slot {
@@ -105,10 +102,7 @@ enum store_rc st_rc(enum db_rc rc);
  * Every write runs as a job inside the writer's transaction. Jobs that arrive while a commit
  * is in progress wait, and the next leader (one of the waiting callers) runs them all in one
  * transaction with one fsync: concurrent requests share the cost of durability. Each job runs
- * in its own SAVEPOINT, so one job's failure does not undo the others. With a driver whose
- * flush can wait (db.h: end_deferred, SQLite), the leader hands the writer on as soon as its
- * COMMIT is written and waits for the disk after: the next batch runs during the flush. A
- * job is done (and its positions visible to readers) only once its commit is on disk. */
+ * in its own SAVEPOINT, so one job's failure does not undo the others. */
 /* A job runs in the batch leader's thread on st->writer; it must not call st_write itself
  * (the leader would wait for its own batch). */
 typedef enum store_rc (*st_write_fn)(struct store *st, void *ctx);

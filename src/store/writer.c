@@ -1,6 +1,5 @@
 /* Group commit: see store_internal.h. */
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 
 #include "core/log.h"
@@ -68,38 +67,20 @@ st_job_release(struct store *st, struct st_job *job, bool ok)
     pthread_mutex_unlock(&st->qlock);
 }
 
-/* How a batch ended, for its leader to finish after handing the writer on. */
-struct batch_end {
-    uint64_t t0;     /* when it began (the transaction metric) */
-    uint64_t ticket; /* drv->wait_durable's, 0: durable already */
-    int64_t upto;    /* positions handed out, to publish once durable */
-    bool committed;
-};
-
-/* Ends the transaction: with drv->end_deferred the disk is waited for later, off the write
- * lock, so the next batch runs during the flush. */
-static enum db_rc
-end_txn(struct store *st, bool commit, uint64_t *ticket)
-{
-    *ticket = 0;
-    if (st->drv->end_deferred)
-        return st->drv->end_deferred(st->writer, commit, ticket);
-    return st->drv->exec(st->writer, commit ? "COMMIT" : "ROLLBACK");
-}
-
 /* Runs a batch in one transaction. Called by the leader only, without qlock. A batch of one
  * job needs no savepoint (its failure rolls back the whole transaction), and between jobs the
  * release and the next savepoint go as one statement: on PostgreSQL each is a round trip.
  * With a pipelining driver (db.h: defer, sync; PostgreSQL) a job's deferred statements are
  * waited for at its end, so a failure among them rolls back that job only; a single job's
  * go out with the COMMIT, whose failure is then the job's. */
-static struct batch_end
+static void
 run_batch(struct st_job *batch, struct store *st)
 {
-    struct batch_end end = {.t0 = util_mono_ns()};
+    uint64_t t0 = util_mono_ns();
     bool began = st->drv->exec(st->writer, "BEGIN") == DB_OK;
-    bool single = batch && !batch->next, ok = began;
+    bool single = batch && !batch->next, ok = began, committed = false;
     bool open = false; /* a savepoint "job" is active */
+    size_t njobs = 0;
     enum db_rc crc;
 
     for (struct st_job *j = batch; j; j = j->next) {
@@ -128,9 +109,9 @@ run_batch(struct st_job *batch, struct store *st)
     if (open)
         st->drv->exec(st->writer, "RELEASE job");
     if (began && !ok) {
-        end_txn(st, false, &end.ticket);
+        st->drv->exec(st->writer, "ROLLBACK");
         st_search_forget_nids(st);
-    } else if (began && (crc = end_txn(st, true, &end.ticket)) != DB_OK) {
+    } else if (began && (crc = st->drv->exec(st->writer, "COMMIT")) != DB_OK) {
         bool deferred = single && st->drv->sync; /* the failure may be the job's own */
         if (!deferred)
             log_error("store: commit failed; the batch is lost");
@@ -140,44 +121,18 @@ run_batch(struct st_job *batch, struct store *st)
             if (j->rc == STORE_OK)
                 j->rc = deferred ? st_rc(crc) : STORE_ERR;
     } else if (began) {
-        end.committed = true;
+        committed = true;
     }
-    end.upto = st->stream_next;
-    if (!end.committed)
+    /* Readers may now see every position handed out (rolled-back ones are gaps). */
+    atomic_store(&st->stream_committed, st->stream_next);
+    if (!committed)
         st->pos_used = st->pos_n; /* store_internal.h: not safe to hand out any more */
-    return end;
-}
-
-/* After the writer was handed on: waits for the batch's commit to be on disk, then lets
- * readers see its positions (and every one before: a commit still in flight ended earlier
- * and is covered by the same wait). */
-static void
-finish_batch(struct store *st, struct st_job *batch, const struct batch_end *end)
-{
-    size_t njobs = 0;
-    bool durable = !end->ticket || st->drv->wait_durable(st->writer, end->ticket) == DB_OK;
-    int64_t seen = atomic_load(&st->stream_committed);
-
-    if (!durable)
-        for (struct st_job *j = batch; j; j = j->next)
-            j->rc = STORE_ERR;
-    /* Rolled-back positions are gaps readers may pass over. */
-    while (durable && seen < end->upto &&
-           !atomic_compare_exchange_weak(&st->stream_committed, &seen, end->upto))
-        ;
     for (struct st_job *j = batch; j; j = j->next)
         njobs++;
     pthread_once(&metrics_once, register_metrics);
-    metrics_observe(m_txn_seconds, NULL, (double)(util_mono_ns() - end->t0) / 1e9);
+    metrics_observe(m_txn_seconds, NULL, (double)(util_mono_ns() - t0) / 1e9);
     metrics_observe(m_txn_jobs, NULL, (double)njobs);
-    metrics_inc(m_commits, (const char *[]){end->committed && durable ? "ok" : "error"}, 1);
-}
-
-/* The writer may be taken: nobody leads, and the flushes in flight leave room for a batch. */
-static bool
-may_lead(const struct store *st)
-{
-    return !st->leading && st->qhead && st->unsynced < 2;
+    metrics_inc(m_commits, (const char *[]){committed ? "ok" : "error"}, 1);
 }
 
 enum store_rc
@@ -187,35 +142,24 @@ st_job_wait(struct store *st, struct st_job *job)
 
     pthread_mutex_lock(&st->qlock);
     while (!job->done) {
-        if (may_lead(st)) {
+        if (!st->leading && st->qhead) {
             struct st_job *batch = st->qhead, *j, *next;
-            struct batch_end end;
             st->qhead = st->qtail = NULL;
             st->leading = true;
             pthread_mutex_unlock(&st->qlock);
-            end = run_batch(batch, st);
+            run_batch(batch, st);
             pthread_mutex_lock(&st->qlock);
-            st->leading = false;
-            if (end.ticket)
-                st->unsynced++;
-            /* Jobs queued meanwhile: the owner of the first leads the next batch, while this
-             * one's flush runs. (An owner not waiting yet finds no leader when it comes to
-             * wait, and leads then.) */
-            if (may_lead(st))
-                pthread_cond_signal(&st->qhead->cv);
-            pthread_mutex_unlock(&st->qlock);
-            finish_batch(st, batch, &end);
-            pthread_mutex_lock(&st->qlock);
-            if (end.ticket)
-                st->unsynced--;
-            if (may_lead(st))
-                pthread_cond_signal(&st->qhead->cv);
             for (j = batch; j; j = next) {
                 next = j->next; /* j may be gone as soon as its owner sees done */
                 j->done = true;
                 if (j != job)
                     pthread_cond_signal(&j->cv);
             }
+            st->leading = false;
+            /* Jobs queued meanwhile: the owner of the first leads the next batch. (An owner
+             * not waiting yet finds no leader when it comes to wait, and leads then.) */
+            if (st->qhead)
+                pthread_cond_signal(&st->qhead->cv);
         } else {
             pthread_cond_wait(&job->cv, &st->qlock);
         }

@@ -1,7 +1,5 @@
 /* The SQLite driver's statement cache: more distinct statements than it keeps, statements in
  * use while others are evicted, and the same text at a new address. */
-#include <errno.h>
-#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -411,131 +408,6 @@ test_walbuf_commit_survives_exit(void **state)
     cleanup_dir(path);
 }
 
-/* Every fdatasync of the process, SQLite's included (this definition comes first in the
- * lookup order): those of a WAL file are counted, and the next one can be made to fail. */
-static int wal_syncs;
-static bool fail_next_sync;
-
-int
-fdatasync(int fd)
-{
-    char link[64], target[PATH_MAX];
-    ssize_t n;
-
-    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-    n = readlink(link, target, sizeof(target) - 1);
-    if (n > 4 && memcmp(target + n - 4, "-wal", 4) == 0) {
-        wal_syncs++;
-        if (fail_next_sync) {
-            fail_next_sync = false;
-            errno = EIO;
-            return -1;
-        }
-    }
-    return (int)syscall(SYS_fdatasync, fd);
-}
-
-/* BEGIN, one row, and the deferred COMMIT: its ticket. */
-static uint64_t
-deferred_insert(struct db *db, int k)
-{
-    char sql[96];
-    uint64_t ticket = 0;
-
-    snprintf(sql, sizeof(sql), "INSERT INTO t VALUES (%d, 'deferred')", k);
-    assert_int_equal(drv->exec(db, "BEGIN"), DB_OK);
-    assert_int_equal(drv->exec(db, sql), DB_OK);
-    assert_int_equal(drv->end_deferred(db, true, &ticket), DB_OK);
-    return ticket;
-}
-
-/* A deferred commit is visible at once but not synced; waiting for its ticket syncs the WAL
- * once, and one sync covers every commit that ended before it. */
-static void
-test_deferred_commit_synced_by_wait(void **state)
-{
-    (void)state;
-    char path[128];
-    struct db *db = open_file_writer("defer.db", path, sizeof(path));
-    uint64_t t1, t2, t3, rb = 0;
-
-    insert_rows(db, 0, 1); /* the WAL's first sync is SQLite's own, as usual */
-    wal_syncs = 0;
-    t1 = deferred_insert(db, 100);
-    assert_true(t1 > 0);
-    assert_int_equal(wal_syncs, 0);
-    assert_int_equal(count_rows(path, "SELECT COUNT(*) FROM t WHERE k = 100"), 1);
-    assert_int_equal(drv->wait_durable(db, t1), DB_OK);
-    assert_int_equal(wal_syncs, 1);
-    assert_int_equal(drv->wait_durable(db, t1), DB_OK);
-    assert_int_equal(wal_syncs, 1);
-
-    t2 = deferred_insert(db, 101);
-    t3 = deferred_insert(db, 102);
-    assert_true(t1 < t2 && t2 < t3);
-    /* A rollback meanwhile must wait for what ended before it. */
-    assert_int_equal(drv->exec(db, "BEGIN"), DB_OK);
-    assert_int_equal(drv->end_deferred(db, false, &rb), DB_OK);
-    assert_int_equal(rb, t3);
-    assert_int_equal(wal_syncs, 1);
-    assert_int_equal(drv->wait_durable(db, t3), DB_OK);
-    assert_int_equal(wal_syncs, 2);
-    assert_int_equal(drv->wait_durable(db, t2), DB_OK);
-    assert_int_equal(wal_syncs, 2);
-    /* Nothing owed: no ticket. */
-    assert_int_equal(drv->exec(db, "BEGIN"), DB_OK);
-    assert_int_equal(drv->end_deferred(db, false, &rb), DB_OK);
-    assert_int_equal(rb, 0);
-    /* Plain commits still sync inside COMMIT. */
-    insert_rows(db, 1, 1);
-    assert_int_equal(wal_syncs, 3);
-    drv->close(db);
-    cleanup_dir(path);
-}
-
-/* After a failed sync nothing can be called durable any more (the kernel may have dropped
- * the pages it could not write), whatever later syncs say. */
-static void
-test_deferred_sync_failure_sticks(void **state)
-{
-    (void)state;
-    char path[128];
-    struct db *db = open_file_writer("fail.db", path, sizeof(path));
-    uint64_t t;
-
-    insert_rows(db, 0, 1);
-    t = deferred_insert(db, 100);
-    fail_next_sync = true;
-    assert_int_equal(drv->wait_durable(db, t), DB_ERR);
-    assert_false(fail_next_sync);
-    t = deferred_insert(db, 101);
-    assert_int_equal(drv->wait_durable(db, t), DB_ERR);
-    drv->close(db);
-    cleanup_dir(path);
-}
-
-/* A commit that takes the WAL past the writer's own checkpoint threshold: the frames are
- * synced before the checkpoint copies them into the database, so nothing is owed after. */
-static void
-test_deferred_commit_checkpoint_syncs_first(void **state)
-{
-    (void)state;
-    char path[128];
-    struct db *db = open_file_writer("hard.db", path, sizeof(path));
-    uint64_t ticket = 1;
-
-    insert_rows(db, 0, 1);
-    wal_syncs = 0;
-    assert_int_equal(drv->exec(db, "BEGIN"), DB_OK);
-    insert_rows(db, 1, 4200); /* about a page each: past 4,096 frames */
-    assert_int_equal(drv->end_deferred(db, true, &ticket), DB_OK);
-    assert_int_equal(ticket, 0);
-    assert_true(wal_syncs >= 1);
-    assert_int_equal(count_rows(path, "SELECT COUNT(*) FROM t"), 4201);
-    drv->close(db);
-    cleanup_dir(path);
-}
-
 int
 main(void)
 {
@@ -551,9 +423,6 @@ main(void)
         cmocka_unit_test(test_walbuf_commits_visible),
         cmocka_unit_test(test_walbuf_big_transaction),
         cmocka_unit_test(test_walbuf_commit_survives_exit),
-        cmocka_unit_test(test_deferred_commit_synced_by_wait),
-        cmocka_unit_test(test_deferred_sync_failure_sticks),
-        cmocka_unit_test(test_deferred_commit_checkpoint_syncs_first),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1153,8 +1153,8 @@ durable_writer(void *arg)
     return NULL;
 }
 
-/* A write is done once its commit is on disk: the writer hands the connection on before the
- * flush (db.h: end_deferred) but its callers still wait for it. One writer, then four. */
+/* A write is done once its commit is on disk, for a caller alone and for callers whose jobs
+ * share commits. One writer, then four. */
 static void
 test_writer_done_when_durable(void **state)
 {
