@@ -1075,6 +1075,20 @@ persist_test_event(struct store *st, const char *event_id, int64_t *pos)
     return store_events_persist(st, "!r:example.org", NULL, &row, 1, pos);
 }
 
+/* Room !r's create event, the first of a fresh room (version 10). */
+static void
+create_test_room(struct store *st, int64_t *pos)
+{
+    struct store_event_row room = {.event_id = "$create",
+                                   .type = "m.room.create",
+                                   .state_key = "",
+                                   .sender = ALICE,
+                                   .json = "{\"content\":{}}",
+                                   .depth = 1,
+                                   .origin_server_ts = 1};
+    assert_int_equal(store_events_persist(st, "!r:example.org", "10", &room, 1, pos), STORE_OK);
+}
+
 /* Event positions grow; a failed transaction's position is a gap. On PostgreSQL the writer
  * takes positions from the sequence in blocks, and drops the rest of its block when a
  * transaction fails: the sequence's advance is durable only with a commit. */
@@ -1083,16 +1097,9 @@ test_writer_positions_after_failure(void **state)
 {
     struct fixture *f = *state;
     const int64_t block = (int64_t)(sizeof(f->st->pos_block) / sizeof(f->st->pos_block[0]));
-    struct store_event_row room = {.event_id = "$create",
-                                   .type = "m.room.create",
-                                   .state_key = "",
-                                   .sender = ALICE,
-                                   .json = "{}",
-                                   .depth = 1,
-                                   .origin_server_ts = 1};
     int64_t p0 = 0, p1 = 0, p2 = 0, p3 = 0;
 
-    assert_int_equal(store_events_persist(f->st, "!r:example.org", "10", &room, 1, &p0), STORE_OK);
+    create_test_room(f->st, &p0);
     assert_int_equal(persist_test_event(f->st, "$one", &p1), STORE_OK);
     assert_true(p1 > p0);
     assert_int_equal(persist_test_event(f->st, "$one", &p2), STORE_EXISTS);
@@ -1161,17 +1168,10 @@ test_writer_done_when_durable(void **state)
     struct fixture *f = *state;
     struct durable_arg args[4];
     pthread_t th[4];
-    struct store_event_row room = {.event_id = "$create",
-                                   .type = "m.room.create",
-                                   .state_key = "",
-                                   .sender = ALICE,
-                                   .json = "{}",
-                                   .depth = 1,
-                                   .origin_server_ts = 1};
 
     if (getenv("HEARTH_TEST_PG"))
         skip(); /* PostgreSQL's COMMIT is durable when it returns */
-    assert_int_equal(store_events_persist(f->st, "!r:example.org", "10", &room, 1, NULL), STORE_OK);
+    create_test_room(f->st, NULL);
     args[0] = (struct durable_arg){f->st, 0, false};
     durable_writer(&args[0]);
     assert_true(args[0].ok);
@@ -1253,17 +1253,10 @@ static void
 test_search_deferred_indexing(void **state)
 {
     struct fixture *f = *state;
-    struct store_event_row room = {.event_id = "$create",
-                                   .type = "m.room.create",
-                                   .state_key = "",
-                                   .sender = ALICE,
-                                   .json = "{\"content\":{}}",
-                                   .depth = 1,
-                                   .origin_server_ts = 1};
     int64_t p0 = 0, p1 = 0, p2 = 0, p3 = 0;
     bool current = false;
 
-    assert_int_equal(store_events_persist(f->st, "!r:example.org", "10", &room, 1, &p0), STORE_OK);
+    create_test_room(f->st, &p0);
     persist_message(f->st, "$one", "alpha one", &p1);
     assert_int_equal(search_count(f->st, "alpha"), 0); /* not in the send's transaction */
     assert_true(atomic_load(&f->st->search_indexed) < p1);
