@@ -457,9 +457,26 @@ sq_finalize(struct db_stmt *s)
     free(s);
 }
 
+/* One statement from the cache, run to its end. */
+static enum db_rc
+run_cached(struct db *db, const char *sql)
+{
+    struct db_stmt *s = NULL;
+    enum db_rc rc = sq_prepare(db, sql, &s);
+
+    if (rc == DB_OK && (rc = sq_step(s)) == DB_DONE)
+        rc = DB_OK;
+    else if (rc == DB_ROW)
+        rc = DB_ERR; /* not a statement for exec */
+    sq_finalize(s);
+    return rc;
+}
+
 /* Transaction control (BEGIN, COMMIT, SAVEPOINT job...) runs at least twice per write: from
  * the statement cache, not compiled at each call as sqlite3_exec would. Only short texts of
- * words (no literal, no parameter); false when sql is not one, for sqlite3_exec. */
+ * words (no literal, no parameter); false when sql is not one, for sqlite3_exec. A single
+ * statement is cached under the caller's text (found by its address); several ("RELEASE
+ * job; SAVEPOINT job") are run one by one from a copy. */
 static bool
 exec_cached(struct db *db, const char *sql, enum db_rc *rc)
 {
@@ -469,23 +486,20 @@ exec_cached(struct db *db, const char *sql, enum db_rc *rc)
     if (len >= sizeof(part) ||
         strspn(sql, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_ ;") != len)
         return false;
+    if (!strchr(sql, ';')) {
+        *rc = run_cached(db, sql);
+        return true;
+    }
     *rc = DB_OK;
     for (const char *p = sql; *p && *rc == DB_OK;) {
         size_t n = strcspn(p, ";");
-        struct db_stmt *s = NULL;
 
         memcpy(part, p, n);
         part[n] = '\0';
         p += n;
         p += strspn(p, "; ");
-        if (strspn(part, " ") == n)
-            continue;
-        *rc = sq_prepare(db, part, &s);
-        if (*rc == DB_OK && (*rc = sq_step(s)) == DB_DONE)
-            *rc = DB_OK;
-        else if (*rc == DB_ROW)
-            *rc = DB_ERR; /* not a statement for exec */
-        sq_finalize(s);
+        if (strspn(part, " ") != n)
+            *rc = run_cached(db, part);
     }
     return true;
 }
