@@ -58,15 +58,19 @@ struct api_txn {
     char token_hash[65];
     char *key; /* owned */
     struct store_txn_ref ref;
-    int stripe; /* the lock held from the check to the send's commit, or -1 */
+    int slot; /* its bucket among the transactions in flight (room_send.c), or -1 */
+    struct api_txn *next_flight;
 };
 /* If this access token already sent this txnId for this request, replies with that event's ID
  * and returns true. Otherwise fills t (free with api_txn_clear) for the send to record. */
 bool api_txn_replay(struct req *r, const char *txn_id, struct api_txn *t);
+/* The send is done (committed or failed): retries of the same transaction may look now.
+ * api_txn_clear does it too. */
+void api_txn_release(struct api_txn *t);
 void api_txn_clear(struct api_txn *t);
 #define API_TXN_INIT                                                                               \
     {                                                                                              \
-        .stripe = -1                                                                               \
+        .slot = -1                                                                                 \
     }
 
 #endif

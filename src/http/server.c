@@ -881,6 +881,11 @@ http_server_stop(struct http_server *srv, int timeout_ms)
     /* Drain: requests already being handled finish and are answered. */
     for (int waited = 0; waited < timeout_ms && atomic_load(&srv->inflight) > 0; waited += 10)
         usleep(10000);
+    /* libmicrohttpd aborts on a connection still suspended (a long-poll, or a send waiting
+     * for its commit): say so first. */
+    if (timeout_ms > 0 && atomic_load(&srv->inflight) > 0)
+        log_error("%d requests still in flight after %d ms; stopping anyway",
+                  atomic_load(&srv->inflight), timeout_ms);
     for (size_t i = 0; i < srv->n_daemons; i++)
         MHD_stop_daemon(srv->daemons[i]);
     reaper_stop(srv); /* after the daemons: every connection is gone (issue 12, soak) */

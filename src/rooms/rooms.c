@@ -738,6 +738,31 @@ rooms_last_pos(struct rooms *rs, const char *room_id)
     return pos;
 }
 
+/* After a send's commit has ended (stored: committed, first_pos its first position): the
+ * room's position, push and the notifier, or the failure; the event IDs go to the caller. */
+static enum rooms_rc
+send_ended(struct rooms *rs, const char *room_id, struct batch *b, struct concerned *users,
+           const struct rooms_proto *protos, size_t n, bool stored, int64_t first_pos,
+           char ***event_ids, char *reason, size_t reasonlen)
+{
+    if (!stored) {
+        snprintf(reason, reasonlen, "storage failed");
+        rooms_forget_cache(rs, room_id);
+        concerned_unref(users);
+        batch_clear(b);
+        return ROOMS_ERR;
+    }
+    note_position(rs, room_id, first_pos + (int64_t)n - 1);
+    push_committed(b, first_pos);
+    notify(rs, users, protos, n);
+    if (event_ids) {
+        *event_ids = b->ids;
+        b->ids = NULL;
+    }
+    batch_clear(b);
+    return ROOMS_OK;
+}
+
 enum rooms_rc
 rooms_send(struct rooms *rs, const char *room_id, const struct rooms_proto *protos, size_t n,
            const struct store_txn_ref *txn, char ***event_ids, char *reason, size_t reasonlen)
@@ -749,6 +774,7 @@ rooms_send(struct rooms *rs, const char *room_id, const struct rooms_proto *prot
     enum rooms_rc rc;
     struct concerned *users = NULL;
     int64_t first_pos = 0;
+    bool stored;
 
     if (event_ids)
         *event_ids = NULL;
@@ -769,26 +795,90 @@ rooms_send(struct rooms *rs, const char *room_id, const struct rooms_proto *prot
                                : store_events_submit(rs->st, room_id, NULL, b.rows, b.n, txn);
     }
     room_release(rs, r);
-    if (pending && b.defer_seal)
+    if (rc != ROOMS_OK) {
+        batch_clear(&b);
+        return rc;
+    }
+    if (b.defer_seal)
         store_pending_release(rs->st, pending, seal_all(rs, room_id, &b));
-    if (pending && store_pending_wait(rs->st, pending, &first_pos) != STORE_OK) {
-        rc = ROOMS_ERR;
+    stored = store_pending_wait(rs->st, pending, &first_pos) == STORE_OK;
+    return send_ended(rs, room_id, &b, users, protos, n, stored, first_pos, event_ids, reason,
+                      reasonlen);
+}
+
+/* A message being sent whose caller does not wait in its thread for the commit (rooms.h). */
+struct rooms_sending {
+    struct rooms *rs;
+    char *room_id;
+    struct rooms_proto proto;
+    struct batch b;
+    struct store_pending *pending;
+    struct concerned *users;
+};
+
+static void
+sending_free(struct rooms_sending *s)
+{
+    free(s->room_id);
+    free(s);
+}
+
+enum rooms_rc
+rooms_send_start(struct rooms *rs, const char *room_id, const struct rooms_proto *proto,
+                 const struct store_txn_ref *txn, void (*suspend)(void *), void (*done)(void *),
+                 void *arg, struct rooms_sending **out, char *reason, size_t reasonlen)
+{
+    enum store_rc why;
+    struct room *r;
+    struct rooms_sending *s;
+    enum rooms_rc rc;
+
+    *out = NULL;
+    if (proto->state_key) { /* a state event is signed under the room's lock (build_all) */
+        snprintf(reason, reasonlen, "not a message");
+        return ROOMS_INVALID;
+    }
+    r = room_acquire_why(rs, room_id, &why);
+    if (!r && why == STORE_ERR) {
         snprintf(reason, reasonlen, "storage failed");
-        rooms_forget_cache(rs, room_id);
+        return ROOMS_ERR;
     }
+    if (!r) {
+        snprintf(reason, reasonlen, "Unknown room");
+        return ROOMS_UNKNOWN_ROOM;
+    }
+    s = xcalloc(1, sizeof(*s));
+    s->rs = rs;
+    s->room_id = xstrdup(room_id);
+    s->proto = *proto;
+    rc = build_all(rs, r, &s->proto, 1, true, &s->b, reason, reasonlen);
     if (rc == ROOMS_OK) {
-        note_position(rs, room_id, first_pos + (int64_t)n - 1);
-        push_committed(&b, first_pos);
+        apply(r, &s->b);
+        s->users = concerned_get(r);
+        /* Under the room lock, as in rooms_send; held until it is signed (defer_seal). */
+        s->pending = store_events_submit_held(rs->st, room_id, s->b.rows, s->b.n, txn);
     }
-    if (rc == ROOMS_OK)
-        notify(rs, users, protos, n);
-    else
-        concerned_unref(users);
-    if (rc == ROOMS_OK && event_ids) {
-        *event_ids = b.ids;
-        b.ids = NULL;
+    room_release(rs, r);
+    if (rc != ROOMS_OK) {
+        batch_clear(&s->b);
+        sending_free(s);
+        return rc;
     }
-    batch_clear(&b);
+    *out = s;
+    if (store_pending_release_async(rs->st, s->pending, seal_all(rs, room_id, &s->b), suspend, done,
+                                    arg))
+        return ROOMS_DONE_NOW; /* committed (or failed) in this thread */
+    return ROOMS_OK;
+}
+
+enum rooms_rc
+rooms_send_finish(struct rooms_sending *s, char ***event_ids, char *reason, size_t reasonlen)
+{
+    int64_t first_pos = 0;
+    bool stored = store_pending_finish(s->rs->st, s->pending, &first_pos) == STORE_OK;
+    enum rooms_rc rc = send_ended(s->rs, s->room_id, &s->b, s->users, &s->proto, 1, stored,
+                                  first_pos, event_ids, reason, reasonlen);
+    sending_free(s);
     return rc;
 }
 

@@ -23,6 +23,7 @@ enum rooms_rc {
     ROOMS_INVALID,      /* not a valid event (non-canonical values, bad fields) */
     ROOMS_TOO_LARGE,    /* over the size limits of an event or one of its fields */
     ROOMS_ERR,          /* storage failed; logged */
+    ROOMS_DONE_NOW,     /* rooms_send_start: its commit has ended already */
 };
 
 /* What a client asks to send. Strings and content are borrowed. */
@@ -54,6 +55,18 @@ void rooms_free(struct rooms *rs);
 enum rooms_rc rooms_send(struct rooms *rs, const char *room_id, const struct rooms_proto *protos,
                          size_t n, const struct store_txn_ref *txn, char ***event_ids, char *reason,
                          size_t reasonlen);
+/* A message (proto->state_key NULL), sent without waiting in this thread for its commit.
+ * ROOMS_OK: *out is pending; suspend(arg) has run, and done(arg) runs on the writer's side
+ * once the commit has ended; then rooms_send_finish gives the outcome and frees *out.
+ * ROOMS_DONE_NOW: committed (or failed) in this thread; call rooms_send_finish at once.
+ * Other codes: refused, *out NULL. */
+struct rooms_sending;
+enum rooms_rc rooms_send_start(struct rooms *rs, const char *room_id,
+                               const struct rooms_proto *proto, const struct store_txn_ref *txn,
+                               void (*suspend)(void *), void (*done)(void *), void *arg,
+                               struct rooms_sending **out, char *reason, size_t reasonlen);
+enum rooms_rc rooms_send_finish(struct rooms_sending *s, char ***event_ids, char *reason,
+                                size_t reasonlen);
 /* Creates the room with protos[0] its m.room.create event and the rest its initial events. */
 enum rooms_rc rooms_create(struct rooms *rs, const char *room_id, const struct room_version *v,
                            const struct rooms_proto *protos, size_t n, char ***event_ids,

@@ -372,6 +372,7 @@ store_open(const struct config *cfg, struct store **out)
     pthread_mutex_init(&st->elock, NULL);
     pthread_mutex_init(&st->qlock, NULL);
     pthread_cond_init(&st->qcond, NULL);
+    pthread_cond_init(&st->wcond, NULL);
     pthread_mutex_init(&st->plock, NULL);
     pthread_cond_init(&st->pcond, NULL);
     if (st->drv->open(st->target, true, &st->writer) != DB_OK || migrate(st) != STORE_OK ||
@@ -398,6 +399,7 @@ store_close(struct store *st)
 {
     if (!st)
         return;
+    st_writer_stop(st);
     for (size_t i = 0; i < st->npool; i++)
         st->drv->close(st->pool[i]);
     free(st->pool);
@@ -407,6 +409,7 @@ store_close(struct store *st)
     st_search_forget_nids(st);
     pthread_mutex_destroy(&st->qlock);
     pthread_cond_destroy(&st->qcond);
+    pthread_cond_destroy(&st->wcond);
     pthread_mutex_destroy(&st->plock);
     pthread_mutex_destroy(&st->elock); /* issue 14 */
     pthread_cond_destroy(&st->pcond);

@@ -19,6 +19,10 @@ struct store {
     pthread_cond_t qcond; /* the leader waits here for a held job's release */
     struct st_job *qhead, *qtail;
     bool leading;
+    /* Jobs whose owners do not wait (on_done) are led by this thread, started at the first. */
+    pthread_t wthread;
+    pthread_cond_t wcond;
+    bool wstarted, wstop;
     /* Search (issue 9): rooms' index numbers, writer-side only (the leader's), emptied by
      * any rollback since a number made in a rolled-back job is not stored. */
     struct st_nid_slot {
@@ -119,7 +123,17 @@ struct st_job {
     /* Its owner sleeps here until the job is done or the owner is asked to lead: one wake-up
      * per job, not one for every waiting thread per commit. */
     pthread_cond_t cv;
+    /* An owner that does not wait: called by the leader once the job is done, instead. */
+    void (*on_done)(void *arg);
+    void *on_done_arg;
 };
+/* Releases a held job. When nobody is writing, leads its batch at once, as a waiting owner
+ * would, and returns true. Otherwise calls suspend(arg), has done(arg) called (by the writer
+ * thread or another leader) once the job is done, and returns false. */
+bool st_job_release_or_lead(struct store *st, struct st_job *job, bool ok, void (*suspend)(void *),
+                            void (*done)(void *), void *arg);
+/* Stops the writer thread (store_close), once the jobs queued are done. */
+void st_writer_stop(struct store *st);
 
 /* Queues a job (owned by the caller, alive until st_job_wait returns). */
 void st_job_submit(struct store *st, struct st_job *job);

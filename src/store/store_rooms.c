@@ -289,6 +289,27 @@ store_pending_release(struct store *st, struct store_pending *p, bool ok)
     st_job_release(st, &p->job, ok);
 }
 
+bool
+store_pending_release_async(struct store *st, struct store_pending *p, bool ok,
+                            void (*suspend)(void *), void (*done)(void *), void *arg)
+{
+    return st_job_release_or_lead(st, &p->job, ok, suspend, done, arg);
+}
+
+enum store_rc
+store_pending_finish(struct store *st, struct store_pending *p, int64_t *first_pos)
+{
+    enum store_rc rc = p->job.rc;
+    (void)st;
+    pthread_cond_destroy(&p->job.cv);
+    if (rc == STORE_OK)
+        count_persisted(p->ctx.n);
+    if (rc == STORE_OK && first_pos)
+        *first_pos = p->ctx.first_pos;
+    free(p);
+    return rc;
+}
+
 enum store_rc
 store_pending_wait(struct store *st, struct store_pending *p, int64_t *first_pos)
 {

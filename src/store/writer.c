@@ -135,39 +135,131 @@ run_batch(struct st_job *batch, struct store *st)
     metrics_inc(m_commits, (const char *[]){committed ? "ok" : "error"}, 1);
 }
 
+/* Runs the queue's batch as leader; called and returns with qlock held. self: the calling
+ * owner's job (not signalled), or NULL for the writer thread. */
+static void
+lead(struct store *st, struct st_job *self)
+{
+    struct st_job *batch = st->qhead, *j, *next;
+    st->qhead = st->qtail = NULL;
+    st->leading = true;
+    pthread_mutex_unlock(&st->qlock);
+    run_batch(batch, st);
+    pthread_mutex_lock(&st->qlock);
+    for (j = batch; j; j = next) {
+        next = j->next; /* j may be gone as soon as its owner sees done */
+        void (*cb)(void *) = j->on_done;
+        void *arg = j->on_done_arg;
+        j->done = true;
+        if (cb) {
+            pthread_mutex_unlock(&st->qlock);
+            cb(arg);
+            pthread_mutex_lock(&st->qlock);
+        } else if (j != self) {
+            pthread_cond_signal(&j->cv);
+        }
+    }
+    st->leading = false;
+    /* Jobs queued meanwhile: the owner of the first leads the next batch (or the writer
+     * thread, for one nobody waits for). */
+    if (st->qhead) {
+        pthread_cond_signal(&st->qhead->cv);
+        pthread_cond_signal(&st->wcond);
+    }
+}
+
+/* Until the job is done, leading a batch if nobody is; with qlock held. */
+static void
+wait_done(struct store *st, struct st_job *job)
+{
+    while (!job->done) {
+        if (!st->leading && st->qhead)
+            lead(st, job);
+        else
+            pthread_cond_wait(&job->cv, &st->qlock);
+    }
+}
+
 enum store_rc
 st_job_wait(struct store *st, struct st_job *job)
 {
     enum store_rc rc;
 
     pthread_mutex_lock(&st->qlock);
-    while (!job->done) {
-        if (!st->leading && st->qhead) {
-            struct st_job *batch = st->qhead, *j, *next;
-            st->qhead = st->qtail = NULL;
-            st->leading = true;
-            pthread_mutex_unlock(&st->qlock);
-            run_batch(batch, st);
-            pthread_mutex_lock(&st->qlock);
-            for (j = batch; j; j = next) {
-                next = j->next; /* j may be gone as soon as its owner sees done */
-                j->done = true;
-                if (j != job)
-                    pthread_cond_signal(&j->cv);
-            }
-            st->leading = false;
-            /* Jobs queued meanwhile: the owner of the first leads the next batch. (An owner
-             * not waiting yet finds no leader when it comes to wait, and leads then.) */
-            if (st->qhead)
-                pthread_cond_signal(&st->qhead->cv);
-        } else {
-            pthread_cond_wait(&job->cv, &st->qlock);
-        }
-    }
+    wait_done(st, job);
     rc = job->rc;
     pthread_mutex_unlock(&st->qlock);
     pthread_cond_destroy(&job->cv);
     return rc;
+}
+
+static void *
+writer_main(void *arg)
+{
+    struct store *st = arg;
+    pthread_mutex_lock(&st->qlock);
+    for (;;) {
+        if (!st->leading && st->qhead)
+            lead(st, NULL);
+        else if (st->wstop)
+            break;
+        else
+            pthread_cond_wait(&st->wcond, &st->qlock);
+    }
+    pthread_mutex_unlock(&st->qlock);
+    return NULL;
+}
+
+bool
+st_job_release_or_lead(struct store *st, struct st_job *job, bool ok, void (*suspend)(void *),
+                       void (*done)(void *), void *arg)
+{
+    pthread_mutex_lock(&st->qlock);
+    job->held = false;
+    job->aborted = !ok;
+    pthread_cond_broadcast(&st->qcond);
+    if (job->done) {
+        /* Its batch failed before it was released (a BEGIN or SAVEPOINT that failed does not
+         * wait for held jobs): nobody will call done for it. */
+        pthread_mutex_unlock(&st->qlock);
+        return true;
+    }
+    if (!st->leading && st->qhead == job) {
+        /* Nobody writing: lead now, as a waiting owner would (no hand-off). */
+        lead(st, job);
+        pthread_mutex_unlock(&st->qlock);
+        return true;
+    }
+    if (!st->wstarted && !st->wstop && pthread_create(&st->wthread, NULL, writer_main, st) == 0)
+        st->wstarted = true;
+    if (!st->wstarted) { /* no thread to lead it: wait here, as before */
+        wait_done(st, job);
+        pthread_mutex_unlock(&st->qlock);
+        return true;
+    }
+    job->on_done = done;
+    job->on_done_arg = arg;
+    suspend(arg); /* before any leader can run done */
+    pthread_cond_signal(&st->wcond);
+    pthread_mutex_unlock(&st->qlock);
+    return false;
+}
+
+void
+st_writer_stop(struct store *st)
+{
+    pthread_mutex_lock(&st->qlock);
+    bool started = st->wstarted;
+    st->wstop = true;
+    if (started)
+        pthread_cond_signal(&st->wcond);
+    pthread_mutex_unlock(&st->qlock);
+    if (!started)
+        return;
+    pthread_join(st->wthread, NULL);
+    pthread_mutex_lock(&st->qlock);
+    st->wstarted = false; /* stopped for good (wstop): a later job waits in place */
+    pthread_mutex_unlock(&st->qlock);
 }
 
 enum store_rc

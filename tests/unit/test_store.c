@@ -1185,6 +1185,167 @@ test_writer_done_when_durable(void **state)
     }
 }
 
+/* ---- jobs whose owners do not wait in their thread (a message send's connection is
+ * suspended while its commit runs) ---- */
+
+struct async_owner {
+    pthread_mutex_t lock;
+    pthread_cond_t cv;
+    int suspended, done;
+    bool done_before_suspend;
+};
+
+static void
+owner_suspend(void *arg)
+{
+    struct async_owner *o = arg;
+    pthread_mutex_lock(&o->lock);
+    o->suspended++;
+    pthread_mutex_unlock(&o->lock);
+}
+
+static void
+owner_done(void *arg)
+{
+    struct async_owner *o = arg;
+    pthread_mutex_lock(&o->lock);
+    if (!o->suspended)
+        o->done_before_suspend = true;
+    o->done++;
+    pthread_cond_broadcast(&o->cv);
+    pthread_mutex_unlock(&o->lock);
+}
+
+/* Waits up to 10 s for done; its count. */
+static int
+owner_wait_done(struct async_owner *o)
+{
+    struct timespec until;
+    int done;
+
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    pthread_mutex_lock(&o->lock);
+    while (!o->done && pthread_cond_timedwait(&o->cv, &o->lock, &until) == 0)
+        ;
+    done = o->done;
+    pthread_mutex_unlock(&o->lock);
+    return done;
+}
+
+static bool
+writer_leading(struct store *st)
+{
+    bool leading;
+    pthread_mutex_lock(&st->qlock);
+    leading = st->leading;
+    pthread_mutex_unlock(&st->qlock);
+    return leading;
+}
+
+struct waiting_owner {
+    struct store *st;
+    struct st_job *job;
+};
+
+static void *
+wait_job(void *arg)
+{
+    struct waiting_owner *w = arg;
+    (void)st_job_wait(w->st, w->job);
+    return NULL;
+}
+
+/* Nobody writing: the releasing owner leads its own batch at once. Somebody writing: the
+ * owner is suspended, and done comes (once, after the suspension) from the writer's side when
+ * the commit has ended; the job is then committed. */
+static void
+test_writer_async_release(void **state)
+{
+    struct fixture *f = *state;
+    struct put_ctx a = {{"x1", NULL, NULL}, false}, b = {{"x2", NULL, NULL}, false},
+                   c = {{"x3", NULL, NULL}, false};
+    struct st_job ja = {.fn = put_counters, .ctx = &a, .held = true},
+                  jb = {.fn = put_counters, .ctx = &b, .held = true},
+                  jc = {.fn = put_counters, .ctx = &c, .held = true};
+    struct async_owner o = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, false};
+    struct waiting_owner w = {f->st, &jb};
+    pthread_t th;
+
+    st_job_submit(f->st, &ja);
+    assert_true(st_job_release_or_lead(f->st, &ja, true, owner_suspend, owner_done, &o));
+    assert_int_equal(o.suspended + o.done, 0);
+    assert_int_equal(ja.rc, STORE_OK);
+    pthread_cond_destroy(&ja.cv);
+    expect_counter(f->st, "x1", true);
+
+    /* A leader busy with jb (held: it waits for jb's release) while jc is released. */
+    st_job_submit(f->st, &jb);
+    assert_int_equal(pthread_create(&th, NULL, wait_job, &w), 0);
+    while (!writer_leading(f->st))
+        usleep(1000);
+    st_job_submit(f->st, &jc);
+    assert_false(st_job_release_or_lead(f->st, &jc, true, owner_suspend, owner_done, &o));
+    assert_int_equal(o.suspended, 1);
+    st_job_release(f->st, &jb, true);
+    assert_int_equal(owner_wait_done(&o), 1);
+    assert_false(o.done_before_suspend);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(jb.rc, STORE_OK);
+    assert_int_equal(jc.rc, STORE_OK);
+    pthread_cond_destroy(&jc.cv);
+    expect_counter(f->st, "x2", true);
+    expect_counter(f->st, "x3", true);
+}
+
+/* BEGIN fails once (the database went away; PostgreSQL restarting). */
+static const struct db_driver *real_driver;
+static atomic_int begins_to_fail;
+
+static enum db_rc
+exec_failing_begin(struct db *db, const char *sql)
+{
+    if (strcmp(sql, "BEGIN") == 0 && atomic_fetch_sub(&begins_to_fail, 1) > 0)
+        return DB_ERR;
+    return real_driver->exec(db, sql);
+}
+
+/* A batch whose BEGIN fails ends its jobs without waiting for held ones to be released. The
+ * owner of such a job, releasing it afterwards, learns its failure: at once, or through done
+ * (never neither, which would leave a send's connection suspended for good). */
+static void
+test_writer_async_release_after_failed_batch(void **state)
+{
+    struct fixture *f = *state;
+    struct put_ctx a = {{"y1", NULL, NULL}, false}, b = {{"y2", NULL, NULL}, false};
+    struct st_job held = {.fn = put_counters, .ctx = &a, .held = true},
+                  other = {.fn = put_counters, .ctx = &b};
+    struct async_owner o = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, false};
+    struct db_driver failing;
+    bool here;
+
+    real_driver = f->st->drv;
+    failing = *real_driver;
+    failing.exec = exec_failing_begin;
+    atomic_store(&begins_to_fail, 1);
+    f->st->drv = &failing;
+    st_job_submit(f->st, &held);
+    st_job_submit(f->st, &other);
+    assert_int_equal(st_job_wait(f->st, &other), STORE_ERR); /* leads both; BEGIN fails */
+    f->st->drv = real_driver;
+
+    here = st_job_release_or_lead(f->st, &held, true, owner_suspend, owner_done, &o);
+    if (!here) {
+        assert_int_equal(o.suspended, 1);
+        assert_int_equal(owner_wait_done(&o), 1);
+    }
+    assert_int_equal(held.rc, STORE_ERR);
+    pthread_cond_destroy(&held.cv);
+    expect_counter(f->st, "y1", false);
+    assert_int_equal(st_write(f->st, put_counters, &a), STORE_OK); /* the writer works on */
+    expect_counter(f->st, "y1", true);
+}
+
 /* ---- deferred search indexing (issue 3) ---- */
 
 /* Hits for term in room !r over all positions. */
@@ -1395,6 +1556,8 @@ main(void)
         T(test_writer_single_job_failure),
         T(test_writer_positions_after_failure),
         T(test_writer_done_when_durable),
+        T(test_writer_async_release),
+        T(test_writer_async_release_after_failed_batch),
         T(test_search_deferred_indexing),
         T(test_search_catch_up_batches),
     };
