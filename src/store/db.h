@@ -28,6 +28,9 @@ struct db_driver {
     enum db_rc (*prepare)(struct db *db, const char *sql, struct db_stmt **out);
     /* Parameters are numbered from 1; a NULL text binds SQL NULL. */
     enum db_rc (*bind_text)(struct db_stmt *st, int idx, const char *s);
+    /* Optional: as bind_text, without a copy of the text, which must stay valid until the
+     * statement is finalized. */
+    enum db_rc (*bind_text_borrowed)(struct db_stmt *st, int idx, const char *s);
     enum db_rc (*bind_int64)(struct db_stmt *st, int idx, int64_t v);
     enum db_rc (*bind_null)(struct db_stmt *st, int idx);
     enum db_rc (*step)(struct db_stmt *st);

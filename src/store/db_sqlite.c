@@ -25,6 +25,12 @@
  * first used later compiled on each use for the rest of the server's life. */
 #define STMT_CACHE 96
 
+struct db_stmt {
+    sqlite3_stmt *st;
+    struct db *db;
+    struct cached_stmt *slot; /* NULL: not cached, finalize for real */
+};
+
 struct cached_stmt {
     const char *key; /* the caller's pointer, compared first */
     char *sql;       /* our copy of the text */
@@ -32,6 +38,7 @@ struct cached_stmt {
     uint64_t used;   /* db->tick when last handed out */
     sqlite3_stmt *st;
     bool in_use;
+    struct db_stmt handle; /* handed out while in use: no allocation per statement run */
 };
 
 /* Checkpoints (the WAL's pages copied back into the database file) run on a thread of their
@@ -64,12 +71,6 @@ struct db {
     size_t ncache;
     uint64_t tick;
     uint64_t compiled; /* statements compiled so far (db_sqlite_compiled) */
-};
-
-struct db_stmt {
-    sqlite3_stmt *st;
-    struct db *db;
-    struct cached_stmt *slot; /* NULL: not cached, finalize for real */
 };
 
 static enum db_rc
@@ -387,10 +388,8 @@ sq_prepare(struct db *db, const char *sql, struct db_stmt **out)
             slot->st = st;
         }
     }
-    *out = xmalloc(sizeof(**out));
-    (*out)->st = slot ? slot->st : st;
-    (*out)->db = db;
-    (*out)->slot = slot;
+    *out = slot ? &slot->handle : xmalloc(sizeof(**out));
+    **out = (struct db_stmt){slot ? slot->st : st, db, slot};
     if (slot) {
         slot->in_use = true;
         slot->used = ++db->tick;
@@ -403,6 +402,15 @@ sq_bind_text(struct db_stmt *s, int idx, const char *v)
 {
     int rc =
         v ? sqlite3_bind_text(s->st, idx, v, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(s->st, idx);
+    return map_rc(s->db, rc, "bind");
+}
+
+/* Not copied (db.h): an event's text is bound to several statements per send. */
+static enum db_rc
+sq_bind_text_borrowed(struct db_stmt *s, int idx, const char *v)
+{
+    int rc =
+        v ? sqlite3_bind_text(s->st, idx, v, -1, SQLITE_STATIC) : sqlite3_bind_null(s->st, idx);
     return map_rc(s->db, rc, "bind");
 }
 
@@ -450,10 +458,10 @@ sq_finalize(struct db_stmt *s)
     if (s->slot) {
         sqlite3_reset(s->st);
         sqlite3_clear_bindings(s->st);
-        s->slot->in_use = false;
-    } else {
-        sqlite3_finalize(s->st);
+        s->slot->in_use = false; /* s is the slot's handle */
+        return;
     }
+    sqlite3_finalize(s->st);
     free(s);
 }
 
@@ -517,6 +525,7 @@ const struct db_driver db_sqlite_driver = {
     .exec = sq_exec,
     .prepare = sq_prepare,
     .bind_text = sq_bind_text,
+    .bind_text_borrowed = sq_bind_text_borrowed,
     .bind_int64 = sq_bind_int64,
     .bind_null = sq_bind_null,
     .step = sq_step,

@@ -87,18 +87,22 @@ st_reader_put(struct store *st, struct db *db)
     pthread_mutex_unlock(&st->plock);
 }
 
-enum db_rc
-st_prep(struct store *st, struct db *db, struct db_stmt **out, const char *sql,
-        const struct st_arg *args, size_t n)
+/* borrow: the statement is finalized before the caller's arguments can go (st_run), so
+ * their text need not be copied. */
+static enum db_rc
+prep_args(struct store *st, struct db *db, struct db_stmt **out, const char *sql,
+          const struct st_arg *args, size_t n, bool borrow)
 {
     struct db_stmt *s = NULL;
     enum db_rc rc = st->drv->prepare(db, sql, &s);
+    enum db_rc (*bind_text)(struct db_stmt *, int, const char *) =
+        borrow && st->drv->bind_text_borrowed ? st->drv->bind_text_borrowed : st->drv->bind_text;
 
     if (rc != DB_OK)
         return rc;
     for (size_t i = 0; i < n && rc == DB_OK; i++) {
         if (args[i].kind == 's')
-            rc = st->drv->bind_text(s, (int)i + 1, args[i].s);
+            rc = bind_text(s, (int)i + 1, args[i].s);
         else
             rc = st->drv->bind_int64(s, (int)i + 1, args[i].i);
     }
@@ -111,10 +115,17 @@ st_prep(struct store *st, struct db *db, struct db_stmt **out, const char *sql,
 }
 
 enum db_rc
+st_prep(struct store *st, struct db *db, struct db_stmt **out, const char *sql,
+        const struct st_arg *args, size_t n)
+{
+    return prep_args(st, db, out, sql, args, n, false);
+}
+
+enum db_rc
 st_run(struct store *st, struct db *db, const char *sql, const struct st_arg *args, size_t n)
 {
     struct db_stmt *s = NULL;
-    enum db_rc rc = st_prep(st, db, &s, sql, args, n);
+    enum db_rc rc = prep_args(st, db, &s, sql, args, n, true);
 
     if (rc != DB_OK)
         return rc;
