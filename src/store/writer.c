@@ -230,8 +230,10 @@ st_job_release_or_lead(struct store *st, struct st_job *job, bool ok, void (*sus
         pthread_mutex_unlock(&st->qlock);
         return true;
     }
-    if (!st->wstarted && !st->wstop && pthread_create(&st->wthread, NULL, writer_main, st) == 0)
+    if (!st->wstarted && !st->wstop && pthread_create(&st->wthread, NULL, writer_main, st) == 0) {
         st->wstarted = true;
+        pthread_setname_np(st->wthread, "hearth-writer"); /* for top -H and perf */
+    }
     if (!st->wstarted) { /* no thread to lead it: wait here, as before */
         wait_done(st, job);
         pthread_mutex_unlock(&st->qlock);
