@@ -306,3 +306,36 @@ def test_sigterm_while_sends_wait_for_their_commit(server_factory):
     assert len(got) == len(set(got)), "duplicated events"
     missing = set(acked) - set(got)
     assert not missing, "%d of %d acknowledged events lost" % (len(missing), len(acked))
+
+
+def test_client_gone_while_its_send_commits(server_factory):
+    """A client that sends a message and closes its connection at once (its send may still be
+    waiting for its commit, its connection suspended): the server stays up, every such send
+    ends (its commit runs to its end), and a retry of each transaction with the same access
+    token answers with the one event the first attempt stored, if it stored one, never a
+    second event. (The server's exit status and sanitizer report are checked at teardown.)"""
+    import json
+    import socket
+    srv = server_factory()
+    owner = srv.api().register()
+    room = create_room(owner.api(), preset="public_chat")
+    txns = [txn() for _ in range(40)]
+    for t in txns:
+        body = json.dumps({"msgtype": "m.text", "body": "gone " + t}).encode()
+        head = ("PUT /_matrix/client/v3%s HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer %s\r\n"
+                "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                % (send_path(room, "m.room.message", t), owner.access_token, len(body))).encode()
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        s.sendall(head + body)
+        s.close()
+    srv.assert_alive()
+    ids = {}
+    for t in txns:
+        r = send_raw(owner.api(), room, {"msgtype": "m.text", "body": "gone " + t}, txn_id=t)
+        assert r.status == 200, r
+        ids[t] = r.body["event_id"]
+    bodies = [e["content"].get("body") for e in timeline(owner.api(), room, limit=200)
+              if e["type"] == "m.room.message"]
+    for t in txns:
+        assert bodies.count("gone " + t) == 1, t
+    assert len(set(ids.values())) == len(txns)
