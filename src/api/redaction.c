@@ -36,39 +36,49 @@ redaction_redact(struct req *r)
     const char *reason;
     struct store_event e = {0};
     json_t *content = NULL;
-    struct api_txn t = API_TXN_INIT;
-    char *id = NULL;
-    bool wrong = false;
+    struct api_txn *t;
+    char *id;
+    bool wrong = false, suspended = false;
     enum store_rc rc;
 
+    if (r->resumed)
+        goto answer;
     reason = json_get_str(r->json, "reason", &wrong);
     if (wrong) {
         reply_error(r, MERR_BAD_JSON, "reason must be a string");
         return;
     }
-    if (!api_member_room_or_reply(r, room_id) || api_txn_replay(r, txn, &t))
-        goto out;
+    if (!api_member_room_or_reply(r, room_id))
+        return;
+    t = api_send_begin(r);
+    if (api_txn_replay(r, txn, t))
+        goto refused;
     rc = store_event_get(r->hs->store, target, &e);
     if (rc == STORE_ERR) {
         reply_internal(r, "event lookup failed");
-        goto out;
+        goto refused;
     }
     if (rc == STORE_NOT_FOUND || strcmp(e.room_id, room_id) != 0) {
         reply_error(r, MERR_NOT_FOUND, "Event not found");
-        goto out;
+        goto refused;
     }
     if (!may_redact(r, room_id, e.sender)) {
         reply_error(r, MERR_FORBIDDEN, "You may not redact other users' events");
-        goto out;
+        goto refused;
     }
     content = reason ? json_pack("{s:s}", "reason", reason) : json_object();
-    id = api_send_event_txn_or_reply(r, room_id, "m.room.redaction", NULL, content, target, &t.ref);
-    if (!id)
-        goto out;
-    reply_json(r, 200, json_pack("{s:s}", "event_id", id));
-out:
-    api_txn_clear(&t);
+    suspended = api_send_start(r, room_id, "m.room.redaction", NULL, content, target);
     json_decref(content);
+    store_event_clear(&e);
+    if (suspended)
+        return;
+answer:
+    if ((id = api_send_result(r)))
+        reply_json(r, 200, json_pack("{s:s}", "event_id", id));
     free(id);
+    return;
+refused:
+    /* Answered: a retry of this transaction may look now. */
+    api_txn_release(t);
     store_event_clear(&e);
 }

@@ -101,25 +101,40 @@ api_txn_clear(struct api_txn *t)
     t->key = NULL;
 }
 
-/* A message's connection is suspended while its commit runs (its thread serves other
+/* A send's connection is suspended while its commit runs (its thread serves other
  * connections meanwhile, as with long-polls), and resumed from the writer's side once the
- * commit is on disk; the handler then runs again and answers. */
-struct send_async {
+ * commit is on disk; the handler then runs again and answers (rooms_common.h). */
+struct api_send {
     struct rooms_sending *s;
     struct api_txn t;
+    json_t *content;  /* a reference held until the send has ended */
+    enum rooms_rc rc; /* of rooms_send_start, when it refused the event */
+    char reason[256];
 };
 
 static void
-send_async_free(void *arg)
+api_send_free(void *arg)
 {
-    struct send_async *sa = arg;
+    struct api_send *sa = arg;
     char reason[256];
 
     /* Not answered (the connection went away after the commit): the send still completes. */
     if (sa->s)
         rooms_send_finish(sa->s, NULL, reason, sizeof(reason));
     api_txn_clear(&sa->t);
+    json_decref(sa->content);
     free(sa);
+}
+
+struct api_txn *
+api_send_begin(struct req *r)
+{
+    struct api_send *sa = xcalloc(1, sizeof(*sa));
+
+    sa->t = (struct api_txn)API_TXN_INIT;
+    r->ctx = sa;
+    r->ctx_free = api_send_free;
+    return &sa->t;
 }
 
 static void
@@ -133,28 +148,46 @@ static void
 send_done(void *arg)
 {
     struct req *r = arg;
-    struct send_async *sa = r->ctx;
+    struct api_send *sa = r->ctx;
 
     api_txn_release(&sa->t);
     req_resume(r);
 }
 
-static void
-send_answer(struct req *r, struct send_async *sa)
+bool
+api_send_start(struct req *r, const char *room_id, const char *type, const char *state_key,
+               const json_t *content, const char *redacts)
 {
-    char reason[256] = "", **ids = NULL;
-    enum rooms_rc rc = rooms_send_finish(sa->s, &ids, reason, sizeof(reason));
+    struct api_send *sa = r->ctx;
+    struct rooms_proto p = {r->user_id, type, state_key, content, redacts};
 
-    sa->s = NULL;
-    if (rc != ROOMS_OK) {
-        api_reply_rooms_error(r, rc, reason);
-        return;
+    sa->content = json_incref((json_t *)content);
+    sa->rc = rooms_send_start(r->hs->rooms, room_id, &p, sa->t.slot >= 0 ? &sa->t.ref : NULL,
+                              send_suspend, send_done, r, &sa->s, sa->reason, sizeof(sa->reason));
+    return sa->rc == ROOMS_OK;
+}
+
+char *
+api_send_result(struct req *r)
+{
+    struct api_send *sa = r->ctx;
+    char **ids = NULL, *id;
+    enum rooms_rc rc = sa->rc;
+
+    if (sa->s) {
+        rc = rooms_send_finish(sa->s, &ids, sa->reason, sizeof(sa->reason));
+        sa->s = NULL;
     }
-    /* SPEC: modules/presence.rst: last_active_ago counts from the user's last activity; a
-     * message is activity, as in Synapse. */
-    api_presence_active(r->hs, r->user_id);
-    reply_json(r, 200, json_pack("{s:s}", "event_id", ids[0]));
-    rooms_ids_free(ids, 1);
+    /* The answer is known: a retry may look now, not when the response has gone out (a retry
+     * on another connection of this thread would wait for this thread). */
+    api_txn_release(&sa->t);
+    if (rc != ROOMS_OK) {
+        api_reply_rooms_error(r, rc, sa->reason);
+        return NULL;
+    }
+    id = ids[0];
+    free(ids);
+    return id;
 }
 
 /* PUT /_matrix/client/r0/rooms/{roomId}/send/{eventType}/{txnId} */
@@ -162,45 +195,35 @@ void
 room_send_message(struct req *r)
 {
     const char *room_id = r->params[0], *type = r->params[1], *txn = r->params[2];
-    struct rooms_proto p = {r->user_id, type, NULL, r->json, NULL};
-    struct send_async *sa;
-    char reason[256] = "";
-    enum rooms_rc rc;
+    char *id;
 
-    if (r->resumed) {
-        send_answer(r, r->ctx);
-        return;
+    if (!r->resumed) {
+        if (!*type || !*txn) {
+            reply_error(r, MERR_INVALID_PARAM, "eventType and txnId must not be empty");
+            return;
+        }
+        /* SPEC: guest_access: guests may send m.room.message only. */
+        if (r->is_guest && strcmp(type, "m.room.message") != 0) {
+            reply_error(r, MERR_GUEST_ACCESS_FORBIDDEN, "Guests may only send m.room.message");
+            return;
+        }
+        if (!api_room_id_ok_or_reply(r, room_id))
+            return;
+        struct api_txn *t = api_send_begin(r);
+        if (api_txn_replay(r, txn, t)) {
+            api_txn_release(t);
+            return;
+        }
+        if (api_send_start(r, room_id, type, NULL, r->json, NULL))
+            return; /* suspended */
     }
-    if (!*type || !*txn) {
-        reply_error(r, MERR_INVALID_PARAM, "eventType and txnId must not be empty");
+    if (!(id = api_send_result(r)))
         return;
-    }
-    /* SPEC: guest_access: guests may send m.room.message only. */
-    if (r->is_guest && strcmp(type, "m.room.message") != 0) {
-        reply_error(r, MERR_GUEST_ACCESS_FORBIDDEN, "Guests may only send m.room.message");
-        return;
-    }
-    if (!api_room_id_ok_or_reply(r, room_id))
-        return;
-    sa = xcalloc(1, sizeof(*sa));
-    sa->t = (struct api_txn)API_TXN_INIT;
-    r->ctx = sa;
-    r->ctx_free = send_async_free;
-    if (api_txn_replay(r, txn, &sa->t)) {
-        api_txn_release(&sa->t);
-        return;
-    }
-    rc = rooms_send_start(r->hs->rooms, room_id, &p, &sa->t.ref, send_suspend, send_done, r, &sa->s,
-                          reason, sizeof(reason));
-    if (rc == ROOMS_DONE_NOW)
-        send_answer(r, sa);
-    else if (rc != ROOMS_OK)
-        api_reply_rooms_error(r, rc, reason);
-    /* Answered here: let a retry look now, not when the response has gone out (a retry on
-     * another connection of this thread would wait for this thread). Suspended: the writer's
-     * side lets it go (send_done). */
-    if (!r->suspended)
-        api_txn_release(&sa->t);
+    /* SPEC: modules/presence.rst: last_active_ago counts from the user's last activity; a
+     * message is activity, as in Synapse. */
+    api_presence_active(r->hs, r->user_id);
+    reply_json(r, 200, json_pack("{s:s}", "event_id", id));
+    free(id);
 }
 
 /* PUT /_matrix/client/r0/rooms/{roomId}/state/{eventType}/{stateKey} (and without stateKey) */
@@ -211,18 +234,22 @@ room_send_state(struct req *r)
     const char *state_key = r->params[2] ? r->params[2] : "";
     char *id;
 
-    if (!*type) {
-        reply_error(r, MERR_INVALID_PARAM, "eventType must not be empty");
-        return;
+    if (!r->resumed) {
+        if (!*type) {
+            reply_error(r, MERR_INVALID_PARAM, "eventType must not be empty");
+            return;
+        }
+        if (!api_room_id_ok_or_reply(r, room_id))
+            return;
+        /* SPEC: m.room.canonical_alias aliases must exist and point to the room (M_BAD_ALIAS). */
+        if (strcmp(type, "m.room.canonical_alias") == 0 && strcmp(state_key, "") == 0 &&
+            !directory_canonical_alias_ok_or_reply(r, room_id, r->json))
+            return;
+        api_send_begin(r);
+        if (api_send_start(r, room_id, type, state_key, r->json, NULL))
+            return; /* suspended */
     }
-    if (!api_room_id_ok_or_reply(r, room_id))
-        return;
-    /* SPEC: m.room.canonical_alias aliases must exist and point to the room (M_BAD_ALIAS). */
-    if (strcmp(type, "m.room.canonical_alias") == 0 && strcmp(state_key, "") == 0 &&
-        !directory_canonical_alias_ok_or_reply(r, room_id, r->json))
-        return;
-    id = api_send_event_or_reply(r, room_id, type, state_key, r->json, NULL);
-    if (!id)
+    if (!(id = api_send_result(r)))
         return;
     if (strcmp(type, "m.room.guest_access") == 0 && strcmp(state_key, "") == 0 &&
         !api_guest_may_join(r->hs->rooms, room_id))

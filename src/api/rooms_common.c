@@ -37,17 +37,9 @@ char *
 api_send_event_or_reply(struct req *r, const char *room_id, const char *type, const char *state_key,
                         const json_t *content, const char *redacts)
 {
-    return api_send_event_txn_or_reply(r, room_id, type, state_key, content, redacts, NULL);
-}
-
-char *
-api_send_event_txn_or_reply(struct req *r, const char *room_id, const char *type,
-                            const char *state_key, const json_t *content, const char *redacts,
-                            const struct store_txn_ref *txn)
-{
     struct rooms_proto p = {r->user_id, type, state_key, content, redacts};
     char reason[256] = "", **ids = NULL, *id;
-    enum rooms_rc rc = rooms_send(r->hs->rooms, room_id, &p, 1, txn, &ids, reason, sizeof(reason));
+    enum rooms_rc rc = rooms_send(r->hs->rooms, room_id, &p, 1, NULL, &ids, reason, sizeof(reason));
 
     if (rc != ROOMS_OK) {
         api_reply_rooms_error(r, rc, reason);

@@ -12,13 +12,10 @@
 
 /* Replies with the Matrix error for a failed rooms_* call. */
 void api_reply_rooms_error(struct req *r, enum rooms_rc rc, const char *reason);
-/* Sends one event from r->user_id; returns its ID (new string) or NULL after replying. */
+/* Sends one event from r->user_id, waiting in this thread for its commit; returns its ID (new
+ * string) or NULL after replying. Handlers that can be resumed use api_send_start (below). */
 char *api_send_event_or_reply(struct req *r, const char *room_id, const char *type,
                               const char *state_key, const json_t *content, const char *redacts);
-/* The same, recording the client's transaction ID in the same commit. */
-char *api_send_event_txn_or_reply(struct req *r, const char *room_id, const char *type,
-                                  const char *state_key, const json_t *content, const char *redacts,
-                                  const struct store_txn_ref *txn);
 /* The client format of a stored event with unsigned (age, redacted_because, prev_content...),
  * redacted if it was. New reference, or NULL if the stored JSON is unreadable. */
 json_t *api_event_for_client(struct req *r, const struct store_event *e,
@@ -72,5 +69,16 @@ void api_txn_clear(struct api_txn *t);
     {                                                                                              \
         .slot = -1                                                                                 \
     }
+
+/* Sending without holding the thread while the commit runs (room_send.c). A handler calls
+ * api_send_begin (which gives its transaction, for api_txn_replay if it has one), then
+ * api_send_start: true means the request is suspended; the handler returns, and runs again
+ * with r->resumed once the commit has ended. Then (or at once, when api_send_start returned
+ * false) api_send_result gives the event's ID (a new string), or NULL after replying. The
+ * strings passed stay borrowed until then; content is referenced. */
+struct api_txn *api_send_begin(struct req *r);
+bool api_send_start(struct req *r, const char *room_id, const char *type, const char *state_key,
+                    const json_t *content, const char *redacts);
+char *api_send_result(struct req *r);
 
 #endif

@@ -806,7 +806,7 @@ rooms_send(struct rooms *rs, const char *room_id, const struct rooms_proto *prot
                       reasonlen);
 }
 
-/* A message being sent whose caller does not wait in its thread for the commit (rooms.h). */
+/* An event being sent whose caller does not wait in its thread for the commit (rooms.h). */
 struct rooms_sending {
     struct rooms *rs;
     char *room_id;
@@ -834,10 +834,6 @@ rooms_send_start(struct rooms *rs, const char *room_id, const struct rooms_proto
     enum rooms_rc rc;
 
     *out = NULL;
-    if (proto->state_key) { /* a state event is signed under the room's lock (build_all) */
-        snprintf(reason, reasonlen, "not a message");
-        return ROOMS_INVALID;
-    }
     r = room_acquire_why(rs, room_id, &why);
     if (!r && why == STORE_ERR) {
         snprintf(reason, reasonlen, "storage failed");
@@ -855,8 +851,11 @@ rooms_send_start(struct rooms *rs, const char *room_id, const struct rooms_proto
     if (rc == ROOMS_OK) {
         apply(r, &s->b);
         s->users = concerned_get(r);
-        /* Under the room lock, as in rooms_send; held until it is signed (defer_seal). */
-        s->pending = store_events_submit_held(rs->st, room_id, s->b.rows, s->b.n, txn);
+        /* Under the room lock, as in rooms_send. A message is held until it is signed
+         * (defer_seal); a state event was signed under the lock and may be written at once. */
+        s->pending = s->b.defer_seal
+                         ? store_events_submit_held(rs->st, room_id, s->b.rows, s->b.n, txn)
+                         : store_events_submit(rs->st, room_id, NULL, s->b.rows, s->b.n, txn);
     }
     room_release(rs, r);
     if (rc != ROOMS_OK) {
@@ -865,8 +864,9 @@ rooms_send_start(struct rooms *rs, const char *room_id, const struct rooms_proto
         return rc;
     }
     *out = s;
-    if (store_pending_release_async(rs->st, s->pending, seal_all(rs, room_id, &s->b), suspend, done,
-                                    arg))
+    if (store_pending_release_async(rs->st, s->pending,
+                                    s->b.defer_seal ? seal_all(rs, room_id, &s->b) : true, suspend,
+                                    done, arg))
         return ROOMS_DONE_NOW; /* committed (or failed) in this thread */
     return ROOMS_OK;
 }

@@ -55,7 +55,7 @@ void rooms_free(struct rooms *rs);
 enum rooms_rc rooms_send(struct rooms *rs, const char *room_id, const struct rooms_proto *protos,
                          size_t n, const struct store_txn_ref *txn, char ***event_ids, char *reason,
                          size_t reasonlen);
-/* A message (proto->state_key NULL), sent without waiting in this thread for its commit.
+/* One event, sent without waiting in this thread for its commit.
  * ROOMS_OK: *out is pending; suspend(arg) has run, and done(arg) runs on the writer's side
  * once the commit has ended; then rooms_send_finish gives the outcome and frees *out.
  * ROOMS_DONE_NOW: committed (or failed) in this thread; call rooms_send_finish at once.

@@ -169,9 +169,10 @@ struct store_pending *store_events_submit_held(struct store *st, const char *roo
                                                const struct store_event_row *rows, size_t n,
                                                const struct store_txn_ref *txn);
 void store_pending_release(struct store *st, struct store_pending *p, bool ok);
-/* Releases a held submission without waiting in this thread: true if it was committed (or
- * failed) here already; otherwise suspend(arg) has run, and done(arg) runs on the writer's
- * side once it is. Then store_pending_finish gives its outcome and frees p. */
+/* Releases a held submission (or waits for one not held) without waiting in this thread:
+ * true if it was committed (or failed) already; otherwise suspend(arg) has run, and done(arg)
+ * runs on the writer's side once it is. Then store_pending_finish gives its outcome and
+ * frees p. */
 bool store_pending_release_async(struct store *st, struct store_pending *p, bool ok,
                                  void (*suspend)(void *), void (*done)(void *), void *arg);
 enum store_rc store_pending_finish(struct store *st, struct store_pending *p, int64_t *first_pos);

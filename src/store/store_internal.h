@@ -127,8 +127,9 @@ struct st_job {
     void (*on_done)(void *arg);
     void *on_done_arg;
 };
-/* Releases a held job. When nobody is writing, leads its batch at once, as a waiting owner
- * would, and returns true. Otherwise calls suspend(arg), has done(arg) called (by the writer
+/* Releases a held job (or, for one not held, waits for it without waiting in this thread).
+ * If it is done already, or nobody is writing (then it leads its batch at once, as a waiting
+ * owner would), returns true. Otherwise calls suspend(arg), has done(arg) called (by the writer
  * thread or another leader) once the job is done, and returns false. */
 bool st_job_release_or_lead(struct store *st, struct st_job *job, bool ok, void (*suspend)(void *),
                             void (*done)(void *), void *arg);

@@ -219,8 +219,9 @@ st_job_release_or_lead(struct store *st, struct st_job *job, bool ok, void (*sus
     job->aborted = !ok;
     pthread_cond_broadcast(&st->qcond);
     if (job->done) {
-        /* Its batch failed before it was released (a BEGIN or SAVEPOINT that failed does not
-         * wait for held jobs): nobody will call done for it. */
+        /* Nobody will call done for it: a job not held may be done before its owner comes
+         * here, and a held one's batch may have failed before its release (a BEGIN or
+         * SAVEPOINT that failed does not wait for held jobs). */
         pthread_mutex_unlock(&st->qlock);
         return true;
     }

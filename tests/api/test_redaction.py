@@ -221,3 +221,26 @@ def test_redacted_event_in_context(server, bob, room):
     rid = redact(bob.api(), room, eid).expect(200).body["event_id"]
     r = bob.api().get("/rooms/%s/context/%s" % (quote(room), quote(eid)), params={"limit": 2}).expect(200)
     check_redacted(r.body["event"], rid, {})
+
+
+def test_concurrent_redactions(server, alice, bob, room):
+    """Redactions from many connections at once, some of them retries of the same transaction
+    (each waits for its commit without holding a thread): each target is redacted by exactly
+    one redaction event, and the retries answer with that event."""
+    from concurrent.futures import ThreadPoolExecutor
+    targets = [send(bob.api(), room) for _ in range(12)]
+    txns = [txn() for _ in targets]
+
+    def work(i):
+        return redact(bob.api(), room, targets[i % 12], txn_id=txns[i % 12]).expect(200).body["event_id"]
+
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(work, range(24)))
+    for i in range(12):
+        assert got[i] == got[i + 12], "a retry answered with another redaction"
+    tl = timeline(alice.api(), room, limit=200)
+    redactions = [e for e in tl if e["type"] == "m.room.redaction" and e["redacts"] in targets]
+    assert sorted(e["event_id"] for e in redactions) == sorted(got[:12])
+    for i, t in enumerate(targets):
+        ev = get_event(alice.api(), room, t).expect(200).body
+        check_redacted(ev, got[i], {})

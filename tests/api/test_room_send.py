@@ -260,27 +260,30 @@ def test_concurrent_sends_all_land_once(server, alice, bob, room):
 
 
 def test_sigterm_while_sends_wait_for_their_commit(server_factory):
-    """A message send waits for its commit without holding its thread (its connection is
-    suspended). SIGTERM in the middle of many such sends: the server still exits at once with
+    """A send waits for its commit without holding its thread (its connection is suspended).
+    SIGTERM in the middle of many such sends (messages and state events): the server exits at once with
     status 0 (no connection left suspended), and every send answered 200 is in the room after
     the restart, exactly once."""
     import requests
     import threading
     srv = server_factory()
     owner = srv.api().register()
-    room = create_room(owner.api(), preset="public_chat")
+    room = create_room(owner.api(), preset="public_chat", power_level_content_override={"state_default": 0})
     users = [srv.api().register() for _ in range(4)]
     for u in users:
         join(u.api(), room)
-    acked, lock, stop = [], threading.Lock(), threading.Event()
+    acked, acked_state, lock, stop = [], [], threading.Lock(), threading.Event()
 
     def sender(u, k):
         s = requests.Session()
         i = 0
         while not stop.is_set():
             i += 1
+            # One sender in four sends state events, which wait for their commit the same way.
+            path = ("/rooms/%s/state/org.example.s/%s" % (quote(room), quote(u.user_id)) if k == 3
+                    else send_path(room, "m.room.message", txn()))
             try:
-                r = s.put(srv.base_url + "/_matrix/client/v3" + send_path(room, "m.room.message", txn()),
+                r = s.put(srv.base_url + "/_matrix/client/v3" + path,
                           json={"msgtype": "m.text", "body": "%s %d %d" % (u.user_id, k, i)},
                           headers={"Authorization": "Bearer " + u.access_token}, timeout=30)
             except requests.RequestException:
@@ -288,6 +291,8 @@ def test_sigterm_while_sends_wait_for_their_commit(server_factory):
             if r.status_code == 200:
                 with lock:
                     acked.append(r.json()["event_id"])
+                    if k == 3:
+                        acked_state.append(r.json()["event_id"])
 
     threads = [threading.Thread(target=sender, args=(u, k)) for u in users for k in range(4)]
     for t in threads:
@@ -296,6 +301,7 @@ def test_sigterm_while_sends_wait_for_their_commit(server_factory):
     while len(acked) < 200:
         assert time.monotonic() < deadline, "sends did not get going"
         time.sleep(0.01)
+    assert acked_state, "no state event was answered"
     srv.stop()  # SIGTERM; asserts a prompt exit with status 0 and a clean stderr
     stop.set()
     for t in threads:

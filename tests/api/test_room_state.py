@@ -295,3 +295,29 @@ def test_state_key_too_long(server, alice, room):
     put_state_raw(alice.api(), room, "org.example.long", {"x": 1}, state_key="k" * 256) \
         .expect((400, 413), "M_TOO_LARGE")
     put_state(alice.api(), room, "org.example.long", {"x": 1}, state_key="k" * 255)
+
+
+def test_concurrent_state_sends(server, alice):
+    """State events from many connections at once (each waits for its commit without holding a
+    thread): every one is answered 200 and is in the timeline exactly once, and each key's
+    current state is the last event answered for it."""
+    from concurrent.futures import ThreadPoolExecutor
+    r = create_room(alice.api(), preset="private_chat")
+
+    def worker(k):
+        api = alice.api()
+        got = []
+        for i in range(10):
+            got.append(put_state(api, r, "org.example.concurrent", {"k": k, "i": i}, state_key="key%d" % k))
+        return got
+
+    with ThreadPoolExecutor(8) as pool:
+        per_key = list(pool.map(worker, range(8)))
+    tl = [e["event_id"] for e in timeline(alice.api(), r, limit=100)]
+    assert len(tl) == len(set(tl))
+    for k, ids in enumerate(per_key):
+        assert len(set(ids)) == 10
+        assert set(ids) <= set(tl)
+        assert state_content(alice.api(), r, "org.example.concurrent", "key%d" % k) == {"k": k, "i": 9}
+        current = {(e["type"], e["state_key"]): e["event_id"] for e in room_state(alice.api(), r).expect(200).body}
+        assert current[("org.example.concurrent", "key%d" % k)] == ids[-1]
