@@ -1298,6 +1298,75 @@ test_writer_async_release(void **state)
     expect_counter(f->st, "x3", true);
 }
 
+/* As durable_writer, with jobs whose owners do not wait: done comes only after a WAL sync
+ * that started after the job was released. */
+struct durable_owner {
+    struct async_owner o;
+    long before;
+    bool durable;
+};
+
+static void
+durable_done(void *arg)
+{
+    struct durable_owner *d = arg;
+    d->durable = atomic_load(&wal_sync_done) > d->before;
+    owner_done(&d->o);
+}
+
+static void *
+durable_async_writer(void *arg)
+{
+    struct durable_arg *a = arg;
+    char id[32];
+
+    a->ok = true;
+    for (int i = 0; i < 25; i++) {
+        struct durable_owner d = {
+            {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, false},
+            atomic_load(&wal_sync_started),
+            false};
+        struct store_event_row row = {.event_id = id,
+                                      .type = "org.example.test",
+                                      .sender = ALICE,
+                                      .json = "{}",
+                                      .depth = 1,
+                                      .origin_server_ts = 1};
+        struct store_pending *p;
+
+        snprintf(id, sizeof(id), "$a%d_%d", a->id, i);
+        p = store_events_submit_held(a->st, "!r:example.org", &row, 1, NULL);
+        if (store_pending_release_async(a->st, p, true, owner_suspend, durable_done, &d))
+            d.durable = atomic_load(&wal_sync_done) > d.before;
+        else if (owner_wait_done(&d.o) != 1)
+            a->ok = false;
+        if (store_pending_finish(a->st, p, NULL) != STORE_OK || !d.durable)
+            a->ok = false;
+    }
+    return NULL;
+}
+
+/* Four threads releasing jobs without waiting: each is done once its commit is on disk. */
+static void
+test_writer_async_done_when_durable(void **state)
+{
+    struct fixture *f = *state;
+    struct durable_arg args[4];
+    pthread_t th[4];
+
+    if (getenv("HEARTH_TEST_PG"))
+        skip(); /* PostgreSQL's COMMIT is durable when it returns */
+    create_test_room(f->st, NULL);
+    for (int i = 0; i < 4; i++) {
+        args[i] = (struct durable_arg){f->st, i, false};
+        assert_int_equal(pthread_create(&th[i], NULL, durable_async_writer, &args[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_true(args[i].ok);
+    }
+}
+
 /* BEGIN fails once (the database went away; PostgreSQL restarting). */
 static const struct db_driver *real_driver;
 static atomic_int begins_to_fail;
@@ -1558,6 +1627,7 @@ main(void)
         T(test_writer_done_when_durable),
         T(test_writer_async_release),
         T(test_writer_async_release_after_failed_batch),
+        T(test_writer_async_done_when_durable),
         T(test_search_deferred_indexing),
         T(test_search_catch_up_batches),
     };
