@@ -1160,29 +1160,39 @@ durable_writer(void *arg)
     return NULL;
 }
 
+/* Four threads running fn (durable_writer or durable_async_writer), ids from first_id on;
+ * each must report every one of its writes durable. */
+static void
+run_durable_writers(struct store *st, void *(*fn)(void *), int first_id)
+{
+    struct durable_arg args[4];
+    pthread_t th[4];
+
+    for (int i = 0; i < 4; i++) {
+        args[i] = (struct durable_arg){st, first_id + i, false};
+        assert_int_equal(pthread_create(&th[i], NULL, fn, &args[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_true(args[i].ok);
+    }
+}
+
 /* A write is done once its commit is on disk, for a caller alone and for callers whose jobs
  * share commits. One writer, then four. */
 static void
 test_writer_done_when_durable(void **state)
 {
     struct fixture *f = *state;
-    struct durable_arg args[4];
-    pthread_t th[4];
+    struct durable_arg arg;
 
     if (getenv("HEARTH_TEST_PG"))
         skip(); /* PostgreSQL's COMMIT is durable when it returns */
     create_test_room(f->st, NULL);
-    args[0] = (struct durable_arg){f->st, 0, false};
-    durable_writer(&args[0]);
-    assert_true(args[0].ok);
-    for (int i = 0; i < 4; i++) {
-        args[i] = (struct durable_arg){f->st, i + 1, false};
-        assert_int_equal(pthread_create(&th[i], NULL, durable_writer, &args[i]), 0);
-    }
-    for (int i = 0; i < 4; i++) {
-        assert_int_equal(pthread_join(th[i], NULL), 0);
-        assert_true(args[i].ok);
-    }
+    arg = (struct durable_arg){f->st, 0, false};
+    durable_writer(&arg);
+    assert_true(arg.ok);
+    run_durable_writers(f->st, durable_writer, 1);
 }
 
 /* ---- jobs whose owners do not wait in their thread (a message send's connection is
@@ -1351,20 +1361,11 @@ static void
 test_writer_async_done_when_durable(void **state)
 {
     struct fixture *f = *state;
-    struct durable_arg args[4];
-    pthread_t th[4];
 
     if (getenv("HEARTH_TEST_PG"))
         skip(); /* PostgreSQL's COMMIT is durable when it returns */
     create_test_room(f->st, NULL);
-    for (int i = 0; i < 4; i++) {
-        args[i] = (struct durable_arg){f->st, i, false};
-        assert_int_equal(pthread_create(&th[i], NULL, durable_async_writer, &args[i]), 0);
-    }
-    for (int i = 0; i < 4; i++) {
-        assert_int_equal(pthread_join(th[i], NULL), 0);
-        assert_true(args[i].ok);
-    }
+    run_durable_writers(f->st, durable_async_writer, 0);
 }
 
 /* BEGIN fails once (the database went away; PostgreSQL restarting). */
