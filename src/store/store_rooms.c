@@ -296,12 +296,11 @@ store_pending_release_async(struct store *st, struct store_pending *p, bool ok,
     return st_job_release_or_lead(st, &p->job, ok, suspend, done, arg);
 }
 
-enum store_rc
-store_pending_finish(struct store *st, struct store_pending *p, int64_t *first_pos)
+/* A submission's end, its job done (the job's condition variable already destroyed). */
+static enum store_rc
+pending_end(struct store_pending *p, int64_t *first_pos)
 {
     enum store_rc rc = p->job.rc;
-    (void)st;
-    pthread_cond_destroy(&p->job.cv);
     if (rc == STORE_OK)
         count_persisted(p->ctx.n);
     if (rc == STORE_OK && first_pos)
@@ -311,15 +310,18 @@ store_pending_finish(struct store *st, struct store_pending *p, int64_t *first_p
 }
 
 enum store_rc
+store_pending_finish(struct store *st, struct store_pending *p, int64_t *first_pos)
+{
+    (void)st;
+    pthread_cond_destroy(&p->job.cv);
+    return pending_end(p, first_pos);
+}
+
+enum store_rc
 store_pending_wait(struct store *st, struct store_pending *p, int64_t *first_pos)
 {
-    enum store_rc rc = st_job_wait(st, &p->job);
-    if (rc == STORE_OK)
-        count_persisted(p->ctx.n);
-    if (rc == STORE_OK && first_pos)
-        *first_pos = p->ctx.first_pos;
-    free(p);
-    return rc;
+    (void)st_job_wait(st, &p->job); /* its result is the job's rc */
+    return pending_end(p, first_pos);
 }
 
 enum store_rc

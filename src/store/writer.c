@@ -57,13 +57,20 @@ wait_released(struct store *st, struct st_job *j)
     return ok;
 }
 
+/* With qlock held: the job may be written (or, !ok, given up); wakes a leader waiting for it. */
+static void
+release_locked(struct store *st, struct st_job *job, bool ok)
+{
+    job->held = false;
+    job->aborted = !ok;
+    pthread_cond_broadcast(&st->qcond);
+}
+
 void
 st_job_release(struct store *st, struct st_job *job, bool ok)
 {
     pthread_mutex_lock(&st->qlock);
-    job->held = false;
-    job->aborted = !ok;
-    pthread_cond_broadcast(&st->qcond);
+    release_locked(st, job, ok);
     pthread_mutex_unlock(&st->qlock);
 }
 
@@ -201,7 +208,7 @@ writer_main(void *arg)
     for (;;) {
         if (!st->leading && st->qhead)
             lead(st, NULL);
-        else if (st->wstop)
+        else if (st->wstop && !st->qhead) /* jobs queued behind another leader still go */
             break;
         else
             pthread_cond_wait(&st->wcond, &st->qlock);
@@ -215,9 +222,7 @@ st_job_release_or_lead(struct store *st, struct st_job *job, bool ok, void (*sus
                        void (*done)(void *), void *arg)
 {
     pthread_mutex_lock(&st->qlock);
-    job->held = false;
-    job->aborted = !ok;
-    pthread_cond_broadcast(&st->qcond);
+    release_locked(st, job, ok);
     if (job->done) {
         /* Nobody will call done for it: a job not held may be done before its owner comes
          * here, and a held one's batch may have failed before its release (a BEGIN or
