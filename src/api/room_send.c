@@ -70,8 +70,16 @@ api_txn_replay(struct req *r, const char *txn_id, struct api_txn *t)
     flights[b] = t;
     t->slot = b;
     pthread_mutex_unlock(&flight_lock);
-    if (store_txn_get(r->hs->store, t->token_hash, t->key, &event_id) != STORE_OK)
+    switch (store_txn_get(r->hs->store, t->token_hash, t->key, &event_id)) {
+    case STORE_OK:
+        break;
+    case STORE_NOT_FOUND:
         return false;
+    default:
+        /* Not knowing whether it was sent, sending could store it twice: the client retries. */
+        reply_internal(r, "transaction lookup failed");
+        return true;
+    }
     reply_json(r, 200, json_pack("{s:s}", "event_id", event_id));
     free(event_id);
     return true;

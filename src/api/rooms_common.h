@@ -59,7 +59,8 @@ struct api_txn {
     struct api_txn *next_flight;
 };
 /* If this access token already sent this txnId for this request, replies with that event's ID
- * and returns true. Otherwise fills t (free with api_txn_clear) for the send to record. */
+ * and returns true; also true after a 500 when the lookup itself failed. Otherwise fills t
+ * (free with api_txn_clear) for the send to record. */
 bool api_txn_replay(struct req *r, const char *txn_id, struct api_txn *t);
 /* The send is done (committed or failed): retries of the same transaction may look now.
  * api_txn_clear does it too. */

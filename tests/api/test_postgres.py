@@ -191,6 +191,10 @@ def test_requests_fail_cleanly_while_postgresql_is_down(server_factory):
     try:
         r = roomlib.send_raw(u.api(), room, {"msgtype": "m.text", "body": "down"})
         r.expect(500, "M_UNKNOWN")
+        # Refused at the txnId check: not knowing whether the transaction was sent, the server
+        # must not go on to send it.
+        with open(srv.stderr_path, encoding="utf-8", errors="replace") as f:
+            assert "internal error: transaction lookup failed" in f.read()
         r = u.api().get("/rooms/%s/state" % quote(room))
         assert r.status == 500 and r.errcode == "M_UNKNOWN", r
     finally:
