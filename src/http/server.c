@@ -31,6 +31,10 @@ struct http_server {
     struct MHD_Daemon *daemons[CONFIG_MAX_BIND];
     size_t n_daemons;
     atomic_int inflight;
+    /* Set at stop: requests that arrive on kept-alive connections while the others drain are
+     * refused, or one could suspend after the drain saw none in flight (libmicrohttpd then
+     * aborts). Paired with inflight: each side writes its own, then reads the other's. */
+    atomic_bool stopping;
     /* Request IDs: a random prefix per start, then a count (issue 14). */
     char id_prefix[8];
     atomic_ulong next_id;
@@ -682,6 +686,11 @@ handle(struct http_server *srv, struct MHD_Connection *conn, const char *url, co
     }
     if (r->resp) /* already answered (early 413) */
         return MHD_YES;
+    if (atomic_load(&srv->stopping)) {
+        reply_error_status(r, 503, MERR_UNKNOWN, "The server is shutting down");
+        req_add_header(r, "Connection", "close");
+        return send_reply(r);
+    }
     dispatch(srv, r);
     if (r->suspended)
         return MHD_YES;
@@ -876,6 +885,7 @@ http_server_stop(struct http_server *srv, int timeout_ms)
 {
     if (!srv)
         return;
+    atomic_store(&srv->stopping, true);
     for (size_t i = 0; i < srv->n_daemons; i++)
         MHD_quiesce_daemon(srv->daemons[i]);
     /* Drain: requests already being handled finish and are answered. */

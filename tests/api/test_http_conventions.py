@@ -629,6 +629,71 @@ def test_shutdown_not_delayed_by_aborted_upload(server_factory, half_close):
     assert time.monotonic() - t0 < 3, "SIGTERM took %.1fs after an aborted upload" % (time.monotonic() - t0)
 
 
+def test_request_on_kept_alive_connection_during_drain_is_refused(server_factory):
+    """At SIGTERM the server stops accepting connections and answers the requests in flight
+    before it exits. A client whose connection is kept alive may still send a request while
+    that drain runs: it gets 503 M_UNKNOWN and the connection is closed (before, such a send
+    could be suspended after the drain found nothing in flight, and libmicrohttpd aborted at
+    stop). The request in flight (a URL preview held by a slow page) is still answered."""
+    import http.server
+    import signal
+    import threading
+    import requests
+
+    release, asked = threading.Event(), threading.Event()
+
+    class Slow(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            asked.set()
+            release.wait(20)
+            body = b"<html><head><title>slow page</title></head></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    pages = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=pages.serve_forever, daemon=True).start()
+    srv = server_factory({"url_preview_enabled": True, "url_preview_ip_range_whitelist": ["127.0.0.1"]})
+    try:
+        user = srv.api().register()
+        auth = {"Authorization": "Bearer " + user.access_token}
+        kept = requests.Session()
+        kept.get(srv.base_url + "/_matrix/client/v3/account/whoami", headers=auth, timeout=10).raise_for_status()
+        preview = {}
+
+        def ask():
+            preview["r"] = requests.get(
+                srv.base_url + "/_matrix/media/v3/preview_url",
+                params={"url": "http://127.0.0.1:%d/page" % pages.server_address[1]},
+                headers=auth, timeout=30)
+
+        t = threading.Thread(target=ask)
+        t.start()
+        assert asked.wait(10), "the preview did not reach the page"
+        srv.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while "draining requests" not in srv.stderr():
+            assert time.monotonic() < deadline, "no drain after SIGTERM"
+            time.sleep(0.02)
+        r = kept.get(srv.base_url + "/_matrix/client/v3/account/whoami", headers=auth, timeout=10)
+        assert r.status_code == 503 and r.json()["errcode"] == "M_UNKNOWN", (r.status_code, r.text)
+        assert r.headers.get("Connection", "").lower() == "close"
+        release.set()
+        t.join(30)
+        assert preview["r"].status_code == 200, preview["r"].text
+        assert preview["r"].json().get("og:title") == "slow page"
+        srv.stop()  # asserts exit status 0 and a clean stderr
+    finally:
+        release.set()
+        pages.shutdown()
+        pages.server_close()
+
+
 def test_aborted_uploads_do_not_leak_connections(server_factory):
     # Every aborted connection must be reaped; otherwise ~1000 of them wedge the server.
     srv = server_factory()
