@@ -97,6 +97,8 @@ struct req {
      * the calls and is freed with ctx_free when the request ends. */
     bool suspended;
     bool resumed;
+    /* Suspended while the server stops: the request waits in its thread (server.c). */
+    bool waits_here, woken;
     void *ctx;
     void (*ctx_free)(void *ctx);
 

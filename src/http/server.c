@@ -31,10 +31,13 @@ struct http_server {
     struct MHD_Daemon *daemons[CONFIG_MAX_BIND];
     size_t n_daemons;
     atomic_int inflight;
-    /* Set at stop: requests that arrive on kept-alive connections while the others drain are
-     * refused, or one could suspend after the drain saw none in flight (libmicrohttpd then
-     * aborts). Paired with inflight: each side writes its own, then reads the other's. */
+    /* Set at stop. A request may still come in on a kept-alive connection after the drain
+     * has found none in flight, and libmicrohttpd aborts at stop on a suspended connection:
+     * so once this is set, a request that suspends waits in its own thread instead
+     * (req_suspend). Paired with inflight: each side writes its own, then reads the other's. */
     atomic_bool stopping;
+    pthread_mutex_t wait_lock;
+    pthread_cond_t wait_cv;
     /* Request IDs: a random prefix per start, then a count (issue 14). */
     char id_prefix[8];
     atomic_ulong next_id;
@@ -465,13 +468,46 @@ dispatch_stream(struct http_server *srv, struct req *r)
 void
 req_suspend(struct req *r)
 {
+    struct http_server *srv = r->hs->http;
+
     r->suspended = true;
+    /* The request was counted in flight before this load (http_server_stop). */
+    if (srv && atomic_load(&srv->stopping)) {
+        r->waits_here = true;
+        return;
+    }
     MHD_suspend_connection(r->conn);
+}
+
+/* A request suspended while the server stops: its thread waits for req_resume, then runs the
+ * handler again as libmicrohttpd would after a resume, until it has replied. */
+static void
+wait_here(struct http_server *srv, struct req *r)
+{
+    while (r->suspended && r->waits_here) {
+        pthread_mutex_lock(&srv->wait_lock);
+        while (!r->woken)
+            pthread_cond_wait(&srv->wait_cv, &srv->wait_lock);
+        r->woken = false;
+        pthread_mutex_unlock(&srv->wait_lock);
+        r->suspended = false;
+        r->resumed = true;
+        r->route->fn(r);
+    }
 }
 
 void
 req_resume(struct req *r)
 {
+    struct http_server *srv = r->hs->http;
+
+    if (r->waits_here) {
+        pthread_mutex_lock(&srv->wait_lock);
+        r->woken = true;
+        pthread_cond_broadcast(&srv->wait_cv);
+        pthread_mutex_unlock(&srv->wait_lock);
+        return;
+    }
     MHD_resume_connection(r->conn);
 }
 
@@ -571,6 +607,9 @@ send_reply(struct req *r)
             cache_control = true;
     }
     /* SPEC: client_server_api "Web Browser Clients": these CORS headers on every response. */
+    /* Stopping: the client takes its next request elsewhere (or to the restarted server). */
+    if (r->hs->http && atomic_load(&r->hs->http->stopping))
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
     MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
     MHD_add_response_header(resp, "Access-Control-Allow-Methods",
                             "GET, POST, PUT, DELETE, OPTIONS");
@@ -664,6 +703,7 @@ handle(struct http_server *srv, struct MHD_Connection *conn, const char *url, co
         r->suspended = false;
         r->resumed = true;
         r->route->fn(r);
+        wait_here(srv, r);
         if (r->suspended)
             return MHD_YES;
         if (!r->resp)
@@ -686,12 +726,8 @@ handle(struct http_server *srv, struct MHD_Connection *conn, const char *url, co
     }
     if (r->resp) /* already answered (early 413) */
         return MHD_YES;
-    if (atomic_load(&srv->stopping)) {
-        reply_error_status(r, 503, MERR_UNKNOWN, "The server is shutting down");
-        req_add_header(r, "Connection", "close");
-        return send_reply(r);
-    }
     dispatch(srv, r);
+    wait_here(srv, r);
     if (r->suspended)
         return MHD_YES;
     return send_reply(r);
@@ -823,6 +859,8 @@ http_server_start(struct hs *hs, const struct route *routes, size_t n_routes,
     hs->http = srv;
     /* slow clients (issue 12, soak) */
     pthread_mutex_init(&srv->watch_lock, NULL);
+    pthread_mutex_init(&srv->wait_lock, NULL);
+    pthread_cond_init(&srv->wait_cv, NULL);
     srv->timeout_ms = l->connection_timeout_ms > 0 ? l->connection_timeout_ms : 90000;
     if (reaper_start(srv) < 0) {
         log_error("cannot start the connection reaper thread");
@@ -900,6 +938,8 @@ http_server_stop(struct http_server *srv, int timeout_ms)
         MHD_stop_daemon(srv->daemons[i]);
     reaper_stop(srv); /* after the daemons: every connection is gone (issue 12, soak) */
     pthread_mutex_destroy(&srv->watch_lock);
+    pthread_mutex_destroy(&srv->wait_lock);
+    pthread_cond_destroy(&srv->wait_cv);
     metrics_unregister_collectors(srv);
     if (srv->hs->http == srv)
         srv->hs->http = NULL;

@@ -629,16 +629,18 @@ def test_shutdown_not_delayed_by_aborted_upload(server_factory, half_close):
     assert time.monotonic() - t0 < 3, "SIGTERM took %.1fs after an aborted upload" % (time.monotonic() - t0)
 
 
-def test_request_on_kept_alive_connection_during_drain_is_refused(server_factory):
+def test_requests_on_kept_alive_connections_during_drain(server_factory):
     """At SIGTERM the server stops accepting connections and answers the requests in flight
     before it exits. A client whose connection is kept alive may still send a request while
-    that drain runs: it gets 503 M_UNKNOWN and the connection is closed (before, such a send
-    could be suspended after the drain found nothing in flight, and libmicrohttpd aborted at
-    stop). The request in flight (a URL preview held by a slow page) is still answered."""
+    that drain runs. It is answered as usual, with Connection: close; a message sent then is
+    stored (it waits for its commit in its thread: before, it suspended its connection after
+    the drain had found nothing in flight, and libmicrohttpd aborted at stop). The request in
+    flight (a URL preview held by a slow page) is answered too, and the exit is clean."""
     import http.server
     import signal
     import threading
     import requests
+    from roomlib import create_room, timeline, txn
 
     release, asked = threading.Event(), threading.Event()
 
@@ -661,9 +663,12 @@ def test_request_on_kept_alive_connection_during_drain_is_refused(server_factory
     srv = server_factory({"url_preview_enabled": True, "url_preview_ip_range_whitelist": ["127.0.0.1"]})
     try:
         user = srv.api().register()
+        room = create_room(user.api())
         auth = {"Authorization": "Bearer " + user.access_token}
+        base = srv.base_url + "/_matrix/client/v3"
         kept = requests.Session()
-        kept.get(srv.base_url + "/_matrix/client/v3/account/whoami", headers=auth, timeout=10).raise_for_status()
+        r = kept.get(base + "/account/whoami", headers=auth, timeout=10)
+        assert r.status_code == 200 and "close" not in r.headers.get("Connection", "").lower()
         preview = {}
 
         def ask():
@@ -680,14 +685,18 @@ def test_request_on_kept_alive_connection_during_drain_is_refused(server_factory
         while "draining requests" not in srv.stderr():
             assert time.monotonic() < deadline, "no drain after SIGTERM"
             time.sleep(0.02)
-        r = kept.get(srv.base_url + "/_matrix/client/v3/account/whoami", headers=auth, timeout=10)
-        assert r.status_code == 503 and r.json()["errcode"] == "M_UNKNOWN", (r.status_code, r.text)
+        r = kept.put(base + "/rooms/%s/send/m.room.message/%s" % (quote(room), txn()),
+                     json={"msgtype": "m.text", "body": "sent during the drain"}, headers=auth, timeout=10)
+        assert r.status_code == 200, (r.status_code, r.text)
         assert r.headers.get("Connection", "").lower() == "close"
+        sent = r.json()["event_id"]
         release.set()
         t.join(30)
         assert preview["r"].status_code == 200, preview["r"].text
         assert preview["r"].json().get("og:title") == "slow page"
         srv.stop()  # asserts exit status 0 and a clean stderr
+        srv.start()
+        assert sent in [e["event_id"] for e in timeline(user.api(), room)]
     finally:
         release.set()
         pages.shutdown()

@@ -264,8 +264,8 @@ def test_sigterm_while_sends_wait_for_their_commit(server_factory):
     SIGTERM in the middle of many such sends (messages and state events): the server exits at once with
     status 0 (no connection left suspended), and every send answered 200 is in the room after
     the restart, exactly once. Sends that arrive on kept-alive connections during the drain
-    are refused with 503 (before, one of them could suspend after the drain had found nothing
-    in flight, and libmicrohttpd aborted at stop)."""
+    wait for their commit in their thread (before, one of them could suspend its connection
+    after the drain had found nothing in flight, and libmicrohttpd aborted at stop)."""
     import requests
     import threading
     srv = server_factory()
@@ -274,7 +274,7 @@ def test_sigterm_while_sends_wait_for_their_commit(server_factory):
     users = [srv.api().register() for _ in range(4)]
     for u in users:
         join(u.api(), room)
-    acked, acked_state, refused, lock, stop = [], [], [], threading.Lock(), threading.Event()
+    acked, acked_state, failed, lock, stop = [], [], [], threading.Lock(), threading.Event()
 
     def sender(u, k):
         s = requests.Session()
@@ -296,10 +296,8 @@ def test_sigterm_while_sends_wait_for_their_commit(server_factory):
                     if k == 3:
                         acked_state.append(r.json()["event_id"])
             else:
-                # Only a request that came in on a kept-alive connection while the server
-                # drained may be refused, and it says so.
                 with lock:
-                    refused.append((r.status_code, r.json().get("errcode")))
+                    failed.append((r.status_code, r.text))
 
     threads = [threading.Thread(target=sender, args=(u, k)) for u in users for k in range(4)]
     for t in threads:
@@ -314,7 +312,8 @@ def test_sigterm_while_sends_wait_for_their_commit(server_factory):
     for t in threads:
         t.join(30)
     assert not any(t.is_alive() for t in threads)
-    assert all(x == (503, "M_UNKNOWN") for x in refused), refused
+    # Sends on kept-alive connections during the drain are answered as usual too.
+    assert not failed, failed
     srv.start()
     got = [e["event_id"] for e in timeline(owner.api(), room, limit=500)]
     assert len(got) == len(set(got)), "duplicated events"
