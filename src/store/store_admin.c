@@ -522,6 +522,19 @@ store_room_purge(struct store *st, const char *room_id)
         ST_STEP("DELETE FROM account_data WHERE room_id = ?", ST_S(room_id)),
         ST_STEP("DELETE FROM event_reports WHERE room_id = ?", ST_S(room_id)),
         ST_STEP("DELETE FROM server_notice_rooms WHERE room_id = ?", ST_S(room_id)),
+        /* The room's message text in the search index; its rows' IDs hold the room's number
+         * in their high bits (store_search.c). */
+        ST_STEP("DELETE FROM event_search WHERE rowid >= (SELECT nid FROM event_search_rooms "
+                "WHERE room_id = ?) * 1099511627776 AND rowid < ((SELECT nid FROM "
+                "event_search_rooms WHERE room_id = ?) + 1) * 1099511627776",
+                ST_S(room_id), ST_S(room_id)),
+        ST_STEP("DELETE FROM event_search_rooms WHERE room_id = ?", ST_S(room_id)),
+        ST_STEP("DELETE FROM push_events WHERE room_id = ?", ST_S(room_id)),
+        ST_STEP("DELETE FROM push_counts WHERE room_id = ?", ST_S(room_id)),
+        ST_STEP("DELETE FROM push_rooms WHERE room_id = ?", ST_S(room_id)),
+        ST_STEP("DELETE FROM appservice_room_list WHERE room_id = ?", ST_S(room_id)),
+        /* As Synapse: backed-up keys of a room that is gone are of no use. */
+        ST_STEP("DELETE FROM e2e_room_keys WHERE room_id = ?", ST_S(room_id)),
         ST_STEP_CHANGED("DELETE FROM rooms WHERE room_id = ?", ST_S(room_id)));
 }
 
