@@ -417,6 +417,8 @@ const struct migration store_migrations[] = {
      * in its own transaction; later ones are indexed after this mark (store_search.c). */
     {20, "INSERT INTO counters (name, value) SELECT 'search_indexed', "
          "COALESCE(MAX(stream_pos), 0) FROM events;"},
+    /* PostgreSQL only: search words cut at punctuation as on SQLite (store_search.c). */
+    {21, ""},
 };
 
 const size_t store_n_migrations = sizeof(store_migrations) / sizeof(store_migrations[0]);
@@ -428,6 +430,7 @@ const struct migration store_migrations_pg[] = {
          "SELECT setval('events_stream_pos', (SELECT COALESCE(MAX(stream_pos), 0) + 1 "
          "FROM events), false);"},
     {19, ""},
+    {21, st_search_words_migration_pg},
 };
 
 const size_t store_n_migrations_pg = sizeof(store_migrations_pg) / sizeof(store_migrations_pg[0]);

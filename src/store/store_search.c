@@ -4,6 +4,7 @@
  * below, which a PostgreSQL driver replaces with the same functions over tsvector. */
 #include "store/store_search.h"
 
+#include <ctype.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -353,17 +354,23 @@ const char st_search_migration_sqlite[] =
  * 'simple' (no stemming, case folded) behind the unaccent dictionary, which folds diacritics
  * as SQLite's remove_diacritics does (unaccent ships with PostgreSQL and is a trusted
  * extension: the database owner may create it). Same rowids as SQLite's. */
-#define PG_VEC                                                                                     \
-    "setweight(to_tsvector('hearth_search', COALESCE(?, '')), 'A') || "                            \
-    "setweight(to_tsvector('hearth_search', COALESCE(?, '')), 'B') || "                            \
-    "setweight(to_tsvector('hearth_search', COALESCE(?, '')), 'C')"
+/* PostgreSQL's parser keeps host names, URLs, e-mail addresses and numbers with dots whole
+ * ("example.com/x" is one token): so ASCII punctuation becomes spaces first, in the text and
+ * in the query (tsq_item), and words are cut as unicode61 cuts them on SQLite. */
+#define PG_PUNCT "'!\"#$%&''()*+,-./:;<=>?@[\\]^_`{|}~'"
+#define PG_SPACES "'                                '" /* one for each of the 32 above */
+#define PG_WORDS(x) "translate(" x ", " PG_PUNCT ", " PG_SPACES ")"
+#define PG_WEIGHT(x, w) "setweight(to_tsvector('hearth_search', " PG_WORDS(x) "), '" w "')"
+#define PG_VEC_OF(b, n, t) PG_WEIGHT(b, "A") " || " PG_WEIGHT(n, "B") " || " PG_WEIGHT(t, "C")
+#define PG_VEC PG_VEC_OF("COALESCE(?, '')", "COALESCE(?, '')", "COALESCE(?, '')")
+#define PG_VEC_COLS PG_VEC_OF("COALESCE(body, '')", "COALESCE(name, '')", "COALESCE(topic, '')")
+#define PG_HL_BODY PG_WORDS("body")
+#define PG_HL_NAME PG_WORDS("name")
+#define PG_HL_TOPIC PG_WORDS("topic")
 
 #define PG_BACKFILL                                                                                \
     "INSERT INTO event_search (rowid, body, name, topic, vec)"                                     \
-    "  SELECT rowid, body, name, topic,"                                                           \
-    "    setweight(to_tsvector('hearth_search', COALESCE(body, '')), 'A') ||"                      \
-    "    setweight(to_tsvector('hearth_search', COALESCE(name, '')), 'B') ||"                      \
-    "    setweight(to_tsvector('hearth_search', COALESCE(topic, '')), 'C')"                        \
+    "  SELECT rowid, body, name, topic, " PG_VEC_COLS                                              \
     "  FROM (SELECT r.nid * 1099511627776 + e.stream_pos AS rowid,"                                \
     "      CASE WHEN e.type = 'm.room.message' THEN CAST(e.json AS jsonb) -> 'content' ->> "       \
     "'body' END AS body,"                                                                          \
@@ -394,6 +401,8 @@ const char st_search_migration_pg[] =
     "  topic TEXT,"
     "  vec tsvector NOT NULL);"
     "CREATE INDEX event_search_vec ON event_search USING GIN (vec);" PG_BACKFILL;
+
+const char st_search_words_migration_pg[] = "UPDATE event_search SET vec = " PG_VEC_COLS ";";
 
 /* port-db copies event_search_rooms but not the index: PostgreSQL builds its own. The mark
  * (issue 3) comes along as it was: events after it are indexed by the first catch-up, which
@@ -501,16 +510,13 @@ st_search_fts5_query(const struct search_terms *t, unsigned keys)
 }
 
 /* The same terms as a to_tsquery() text: each item a quoted string (to_tsquery makes the
- * words of one a phrase; '' inside), ":*" for a prefix, weights for the keys asked. */
+ * words of one a phrase), ":*" for a prefix, weights for the keys asked. */
 static void
 tsq_item(struct sbuf *b, const struct search_item *it, const char *weights)
 {
     sb_str(b, "'");
-    for (const char *p = it->text; *p; p++) {
-        if (*p == '\'' || *p == '\\')
-            sb_add(b, p, 1);
-        sb_add(b, p, 1);
-    }
+    for (const char *p = it->text; *p; p++) /* as PG_WORDS, which takes out ' and \ too */
+        sb_add(b, ispunct((unsigned char)*p) ? " " : p, 1);
     sb_str(b, "'");
     sb_str(b, it->prefix ? ":*" : ":");
     sb_str(b, weights);
@@ -1083,8 +1089,9 @@ store_search_highlights(struct store *st, const struct store_search_query *q,
         if (is_pg(st))
             pr = st_prep(
                 st, db, &s,
-                "SELECT ts_headline('hearth_search', body, q, ?), ts_headline('hearth_search', "
-                "name, q, ?), ts_headline('hearth_search', topic, q, ?) FROM event_search, "
+                "SELECT ts_headline('hearth_search', " PG_HL_BODY ", q, ?), "
+                "ts_headline('hearth_search', " PG_HL_NAME ", q, ?), "
+                "ts_headline('hearth_search', " PG_HL_TOPIC ", q, ?) FROM event_search, "
                 "to_tsquery('hearth_search', ?) q WHERE rowid = (SELECT nid * 1099511627776 + ? "
                 "FROM event_search_rooms WHERE room_id = ?)",
                 ST_ARGS(ST_S(PG_MARKS), ST_S(PG_MARKS), ST_S(PG_MARKS), ST_S(match),

@@ -56,6 +56,8 @@ extern const char st_search_migration_sqlite[];
 /* PostgreSQL's migration 11 (a tsvector table), and the index backfill port-db runs after
  * copying the rows. */
 extern const char st_search_migration_pg[];
+/* PostgreSQL: the index's words cut at ASCII punctuation, as on SQLite (migration 21). */
+extern const char st_search_words_migration_pg[];
 extern const char st_search_port_pg[];
 
 /* Write hook, run by the event writer (store_rooms.c) inside its transaction on st->writer:

@@ -186,6 +186,34 @@ def test_non_latin_and_diacritics(alice):
     assert len(search(a, tag)["results"]) == 5
 
 
+def test_punctuation_separates_words(alice):
+    """A word is a run of letters and digits, as SQLite's unicode61 cuts them, on PostgreSQL
+    too: a host name, a URL, an e-mail address or a user ID is several words (PostgreSQL's
+    parser kept them whole, so a search for "example" did not find https://example.com/x)."""
+    a = alice.api()
+    room = create_room(a)
+    host, mail, user, ver = word(), word(), word(), word()
+    link = msg(a, room, "see https://%s.example.org/some-page_two?q=1 now" % host)
+    addr = msg(a, room, "mail %s@example.net or ping @%s:hearth.test" % (mail, user))
+    num = msg(a, room, "release %s-3.14, it's done" % ver)
+    assert ids(search(a, host)) == [link]
+    assert ids(search(a, "example")) == [addr, link] or ids(search(a, "example")) == [link, addr]
+    assert ids(search(a, "page")) == [link]
+    assert ids(search(a, "two")) == [link]
+    assert ids(search(a, "%s.example.org" % host)) == [link]
+    assert ids(search(a, "example.org/some-page")) == [link]
+    assert ids(search(a, mail)) == [addr]
+    assert ids(search(a, "%s@example.net" % mail)) == [addr]
+    assert ids(search(a, user)) == [addr]
+    assert ids(search(a, "hearth")) == [addr]
+    assert ids(search(a, "@%s:hearth.test" % user)) == [addr]
+    assert ids(search(a, "14")) == [num]
+    assert ids(search(a, "%s-3.14" % ver)) == [num]
+    assert ids(search(a, "it's")) == [num]
+    assert ids(search(a, "exam*")) == [addr, link] or ids(search(a, "exam*")) == [link, addr]
+    assert sorted(search(a, "example")["highlights"]) == ["example"]
+
+
 def test_terms_are_not_query_syntax(alice):
     """Whatever the user types is words: no FTS syntax error (a 500), no column filters, no
     operators beyond the documented ones."""
@@ -709,6 +737,32 @@ def test_migration_backfills_existing_events(server_factory):
     other = create_room(a)
     in_new_room = msg(a, other, w)
     assert in_new_room in ids(search(a, w))
+
+
+@pytest.mark.skipif(not harness.TEST_PG, reason="migration 21 changes PostgreSQL's index only")
+def test_migration_21_cuts_stored_words_at_punctuation(server_factory):
+    """Migration 21 (PostgreSQL): the vectors already stored are made again with words cut at
+    punctuation. Simulated by writing them back as before it (text parsed whole: the host name
+    is one token) and dropping its schema row, so the next start runs it again."""
+    srv = server_factory()
+    a = srv.api("r0").register().api()
+    host = word()
+    room = create_room(a)
+    e = msg(a, room, "see https://%s.example.org/page" % host)
+    assert ids(search(a, host)) == [e]
+    old = ("UPDATE event_search SET vec = "
+           "setweight(to_tsvector('hearth_search', COALESCE(body, '')), 'A') || "
+           "setweight(to_tsvector('hearth_search', COALESCE(name, '')), 'B') || "
+           "setweight(to_tsvector('hearth_search', COALESCE(topic, '')), 'C');")
+    srv.stop()
+    db_script(srv, old)
+    srv.start()
+    assert ids(search(a, host)) == []  # as before the migration
+    srv.stop()
+    db_script(srv, "DELETE FROM schema_version WHERE version = 21;")
+    srv.start()
+    assert ids(search(a, host)) == [e]
+    assert ids(search(a, "page")) == [e]
 
 
 # ---- deferred indexing (issue 3) ---------------------------------------------------------
