@@ -479,6 +479,15 @@ req_suspend(struct req *r)
     MHD_suspend_connection(r->conn);
 }
 
+/* Resumed: the handler looks again (it replies or suspends again). */
+static void
+run_resumed(struct req *r)
+{
+    r->suspended = false;
+    r->resumed = true;
+    r->route->fn(r);
+}
+
 /* A request suspended while the server stops: its thread waits for req_resume, then runs the
  * handler again as libmicrohttpd would after a resume, until it has replied. */
 static void
@@ -490,9 +499,7 @@ wait_here(struct http_server *srv, struct req *r)
             pthread_cond_wait(&srv->wait_cv, &srv->wait_lock);
         r->woken = false;
         pthread_mutex_unlock(&srv->wait_lock);
-        r->suspended = false;
-        r->resumed = true;
-        r->route->fn(r);
+        run_resumed(r);
     }
 }
 
@@ -606,10 +613,10 @@ send_reply(struct req *r)
         if (strcasecmp(r->resp_hdr_names[i], "Cache-Control") == 0)
             cache_control = true;
     }
-    /* SPEC: client_server_api "Web Browser Clients": these CORS headers on every response. */
     /* Stopping: the client takes its next request elsewhere (or to the restarted server). */
     if (r->hs->http && atomic_load(&r->hs->http->stopping))
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    /* SPEC: client_server_api "Web Browser Clients": these CORS headers on every response. */
     MHD_add_response_header(resp, "Access-Control-Allow-Origin", "*");
     MHD_add_response_header(resp, "Access-Control-Allow-Methods",
                             "GET, POST, PUT, DELETE, OPTIONS");
@@ -699,10 +706,7 @@ handle(struct http_server *srv, struct MHD_Connection *conn, const char *url, co
         return MHD_YES;
     }
     if (r->suspended) {
-        /* Resumed: the handler looks again. */
-        r->suspended = false;
-        r->resumed = true;
-        r->route->fn(r);
+        run_resumed(r);
         wait_here(srv, r);
         if (r->suspended)
             return MHD_YES;
